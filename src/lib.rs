@@ -1,0 +1,7 @@
+//! Softline: a native desktop SIP softphone.
+//!
+//! Layers (see ARCHITECTURE.md): `sip` (sans-IO protocol core) → `phone`
+//! (lines, calls, policy; sans-IO) → `runtime` (tokio: sockets, DNS, TLS,
+//! clock) → `api` (control channel) / `main` (CLI, headless).
+
+pub mod sip;

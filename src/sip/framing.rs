@@ -1,0 +1,1 @@
+//! Stream framing (RFC 3261 §18.3). STUB.
