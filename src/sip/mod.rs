@@ -9,5 +9,6 @@ pub mod message;
 pub mod parse;
 pub mod serialize;
 pub mod transport;
+pub mod register;
 pub mod txn;
 pub mod uri;
