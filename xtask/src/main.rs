@@ -1,1 +1,139 @@
-fn main(){}
+//! Project tasks: `cargo xtask deps | run | test | bench [sip]`.
+//!
+//! Every task installs the system packages it needs first, so a fresh
+//! Debian 12 machine needs only a Rust toolchain.
+
+use std::process::{Command, ExitCode};
+
+/// Debian packages needed to build the phone.
+const BUILD_PACKAGES: &[&str] = &["build-essential", "pkg-config"];
+
+/// Debian packages the test suite starts as real peers.
+const TEST_PACKAGES: &[&str] = &[
+    "kamailio",
+    "kamailio-tls-modules",
+    "sip-tester",
+    "openssl",
+    "iproute2",
+];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let task = args.first().map(String::as_str).unwrap_or("help");
+    let rest = args.get(1..).unwrap_or(&[]);
+    let result = match task {
+        "deps" => deps(&[BUILD_PACKAGES, TEST_PACKAGES].concat()),
+        "run" => run(rest),
+        "test" => test(rest),
+        "bench" => bench(rest),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <task>\n\n  deps        install the Debian packages for build and tests\n  run         build and start the phone (headless with the example config until the GUI lands)\n  test        install deps, run every test (unit, integration, doc)\n  bench [sip] run the benchmarks"
+            );
+            Err("unknown task".into())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask {task}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result = std::result::Result<(), String>;
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn status(cmd: &mut Command) -> Result {
+    eprintln!("xtask: running {cmd:?}");
+    let st = cmd.status().map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed with {st}"))
+    }
+}
+
+fn is_installed(pkg: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", pkg])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+/// Install the missing packages with apt-get (non-interactive, idempotent).
+fn deps(packages: &[&str]) -> Result {
+    if Command::new("dpkg-query").arg("--version").output().is_err() {
+        eprintln!("xtask deps: not a Debian system; install these yourself: {packages:?}");
+        return Ok(());
+    }
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| !is_installed(p))
+        .collect();
+    if missing.is_empty() {
+        eprintln!("xtask deps: all {} packages present", packages.len());
+        return Ok(());
+    }
+    eprintln!("xtask deps: installing {missing:?}");
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let apt = |args: &[&str]| {
+        let mut cmd = if root {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.arg("apt-get");
+            c
+        };
+        cmd.env("DEBIAN_FRONTEND", "noninteractive").args(args);
+        cmd
+    };
+    status(&mut apt(&["update", "-qq"]))?;
+    let mut install = apt(&["install", "-y", "-qq", "--no-install-recommends"]);
+    install.args(&missing);
+    status(&mut install)
+}
+
+fn run(args: &[String]) -> Result {
+    deps(BUILD_PACKAGES)?;
+    let mut cmd = cargo();
+    cmd.args(["run", "--bin", "softline", "--"]);
+    if args.is_empty() {
+        cmd.args(["--headless", "--config", "packaging/softline.example.toml"]);
+    } else {
+        cmd.args(args);
+    }
+    status(&mut cmd)
+}
+
+fn test(args: &[String]) -> Result {
+    deps(&[BUILD_PACKAGES, TEST_PACKAGES].concat())?;
+    // Unit, integration and doc tests of every workspace member.
+    let mut cmd = cargo();
+    cmd.args(["test", "--workspace"]).args(args);
+    status(&mut cmd)
+}
+
+fn bench(args: &[String]) -> Result {
+    deps(BUILD_PACKAGES)?;
+    let which = args.first().map(String::as_str).unwrap_or("all");
+    let benches: &[&str] = match which {
+        "sip" => &["sip_parse", "sip_txn"],
+        "all" => &["sip_parse", "sip_txn"],
+        other => return Err(format!("unknown benchmark group {other:?} (try: sip)")),
+    };
+    for b in benches {
+        status(cargo().args(["bench", "--bench", b]))?;
+    }
+    Ok(())
+}
