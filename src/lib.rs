@@ -4,4 +4,5 @@
 //! (lines, calls, policy; sans-IO) → `runtime` (tokio: sockets, DNS, TLS,
 //! clock) → `api` (control channel) / `main` (CLI, headless).
 
+pub mod config;
 pub mod sip;

@@ -1,0 +1,573 @@
+//! Configuration file (TOML). Every error names the file, the line and the
+//! key. Layering and admin locks come with provisioning; this is one file.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::sip::transport::TransportKind;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub sip: SipConfig,
+    #[serde(default, rename = "account")]
+    pub accounts: Vec<AccountConfig>,
+    #[serde(default)]
+    pub audio: AudioConfig,
+    #[serde(default)]
+    pub trace: TraceConfig,
+}
+
+/// `[sip]`: listening sockets and protocol timers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// UDP listen address, e.g. `0.0.0.0:5060`; port 0 picks a free port.
+    pub listen_udp: Option<Spanned<String>>,
+    /// TCP listen address (incoming calls over TCP); port 0 picks a free port.
+    pub listen_tcp: Option<Spanned<String>>,
+    /// RFC 3261 T1 in milliseconds (round-trip estimate).
+    pub t1_ms: u64,
+    /// RFC 3261 T2 in milliseconds (cap of non-INVITE retransmission).
+    pub t2_ms: u64,
+    /// RFC 3261 T4 in milliseconds (how long the network keeps a message).
+    pub t4_ms: u64,
+    /// CRLF keep-alive on UDP every N seconds towards the registrar (keeps NAT
+    /// bindings open even when the server ignores RFC 5626); 0 = off.
+    pub udp_keepalive_secs: u64,
+    /// CRLFCRLF ping on TCP/TLS connections every N seconds; 0 = off.
+    pub stream_keepalive_secs: u64,
+    /// Seconds to wait for a TCP/TLS connection before "no answer".
+    pub connect_timeout_secs: u64,
+    /// User-Agent header.
+    pub user_agent: String,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            listen_udp: Some(Spanned::new(0..0, "0.0.0.0:0".to_string())),
+            listen_tcp: None,
+            t1_ms: 500,
+            t2_ms: 4000,
+            t4_ms: 5000,
+            udp_keepalive_secs: 25,
+            stream_keepalive_secs: 30,
+            connect_timeout_secs: 5,
+            user_agent: format!("Softline/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// `[[account]]`: one SIP account.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// Short name used by `softline ctl` (`--account ID`).
+    pub id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// User part of the address of record (the extension).
+    pub username: String,
+    /// Digest user name when it differs from `username`.
+    #[serde(default)]
+    pub auth_username: Option<String>,
+    #[serde(default)]
+    pub password: String,
+    /// Domain of the address of record, `sip:username@domain`.
+    pub domain: Spanned<String>,
+    /// Registrar `host[:port]`; default: the domain.
+    #[serde(default)]
+    pub registrar: Option<Spanned<String>>,
+    /// Outbound proxy `host[:port]`: every request goes there first.
+    #[serde(default)]
+    pub outbound_proxy: Option<Spanned<String>>,
+    #[serde(default = "default_transport")]
+    pub transport: TransportKind,
+    /// Requested registration expiry in seconds.
+    #[serde(default = "default_expires")]
+    pub expires: u32,
+    /// PEM file with an extra CA to trust for this account's TLS server.
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// SHA-256 fingerprint of the server certificate to pin (hex, colons allowed).
+    #[serde(default)]
+    pub tls_pin_sha256: Option<Spanned<String>>,
+    /// Register at start.
+    #[serde(default = "default_true")]
+    pub register: bool,
+}
+
+impl fmt::Debug for AccountConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccountConfig")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("auth_username", &self.auth_username)
+            .field("password", &"<redacted>")
+            .field("domain", self.domain.get_ref())
+            .field("registrar", &self.registrar.as_ref().map(|r| r.get_ref()))
+            .field("transport", &self.transport)
+            .field("expires", &self.expires)
+            .finish_non_exhaustive()
+    }
+}
+
+fn default_transport() -> TransportKind {
+    TransportKind::Udp
+}
+fn default_expires() -> u32 {
+    600
+}
+fn default_true() -> bool {
+    true
+}
+
+/// `[audio]`: devices (used by the media engine).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AudioConfig {
+    /// `default`, a device name, `file:PATH.wav` or `null`.
+    pub input: String,
+    /// `default`, a device name, `file:PATH.wav` or `null`.
+    pub output: String,
+}
+
+impl Default for AudioConfig {
+    fn default() -> Self {
+        AudioConfig {
+            input: "default".into(),
+            output: "default".into(),
+        }
+    }
+}
+
+/// `[trace]`: the SIP trace file support staff read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TraceConfig {
+    /// Write every SIP message sent and received (secrets redacted).
+    pub enabled: bool,
+    /// Directory of the trace files; default: the XDG state dir.
+    pub dir: Option<PathBuf>,
+    /// Rotate when the file passes this size.
+    pub max_file_kb: u64,
+    /// Rotated files kept.
+    pub keep_files: u32,
+}
+
+impl Default for TraceConfig {
+    fn default() -> Self {
+        TraceConfig {
+            enabled: false,
+            dir: None,
+            max_file_kb: 4096,
+            keep_files: 5,
+        }
+    }
+}
+
+/// A configuration error: which file, which line, which key, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A `host[:port]` (IPv6 in brackets) from the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl HostPort {
+    /// Parse `host`, `host:port`, `[v6]`, `[v6]:port`, with an optional
+    /// `sip:`/`sips:` prefix.
+    pub fn parse(s: &str) -> Result<HostPort, String> {
+        let s = s.trim();
+        let s = s
+            .strip_prefix("sips:")
+            .or_else(|| s.strip_prefix("sip:"))
+            .unwrap_or(s);
+        if s.is_empty() {
+            return Err("empty host".into());
+        }
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let (h, after) = rest
+                .split_once(']')
+                .ok_or("IPv6 address is missing its closing `]`")?;
+            h.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| format!("`{h}` is not an IPv6 address"))?;
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':').ok_or("expected `:port` after `]`")?),
+            };
+            (h.to_string(), port)
+        } else {
+            match s.rsplit_once(':') {
+                Some((h, p)) if !h.contains(':') => (h.to_string(), Some(p)),
+                Some(_) => return Err("IPv6 addresses must be written in brackets".into()),
+                None => (s.to_string(), None),
+            }
+        };
+        if host.is_empty()
+            || !host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
+        {
+            return Err(format!("`{host}` is not a valid host name or address"));
+        }
+        let port = match port {
+            None => None,
+            Some(p) => match p.parse::<u16>() {
+                Ok(0) | Err(_) => return Err(format!("`{p}` is not a valid port (1-65535)")),
+                Ok(n) => Some(n),
+            },
+        };
+        Ok(HostPort { host, port })
+    }
+}
+
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]", self.host)?;
+        } else {
+            f.write_str(&self.host)?;
+        }
+        if let Some(p) = self.port {
+            write!(f, ":{p}")?;
+        }
+        Ok(())
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset.min(text.len()))
+        .map(|t| t.matches('\n').count() + 1)
+        .unwrap_or(1)
+}
+
+impl Config {
+    /// Read and validate a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            key: None,
+            message: format!("cannot read the file: {e}"),
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parse and validate configuration text; `path` is used in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            let message = e.message().to_string();
+            // serde names the field in its message (`unknown field `x``,
+            // `missing field `x``); the span's line shows where.
+            let key = e.span().and_then(|s| key_at(text, s.start));
+            ConfigError {
+                file: path.to_path_buf(),
+                line,
+                key,
+                message,
+            }
+        })?;
+        config.validate(text, path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, text: &str, path: &Path) -> Result<(), ConfigError> {
+        let err = |span: std::ops::Range<usize>, key: &str, message: String| ConfigError {
+            file: path.to_path_buf(),
+            line: (span.end > 0).then(|| line_of(text, span.start)),
+            key: Some(key.to_string()),
+            message,
+        };
+        for (key, value) in [
+            ("sip.listen_udp", &self.sip.listen_udp),
+            ("sip.listen_tcp", &self.sip.listen_tcp),
+        ] {
+            if let Some(v) = value {
+                if v.get_ref() != "none" && v.get_ref().parse::<SocketAddr>().is_err() {
+                    return Err(err(
+                        v.span(),
+                        key,
+                        format!(
+                            "`{}` is not an address:port such as 0.0.0.0:5060 or [::]:5060",
+                            v.get_ref()
+                        ),
+                    ));
+                }
+            }
+        }
+        if self.sip.t1_ms == 0 || self.sip.t2_ms < self.sip.t1_ms {
+            return Err(err(
+                0..0,
+                "sip.t1_ms",
+                "T1 must be > 0 and not above T2".into(),
+            ));
+        }
+        let mut ids = std::collections::HashSet::new();
+        for (i, acc) in self.accounts.iter().enumerate() {
+            let k = |name: &str| format!("account[{i}].{name}");
+            if acc.id.is_empty() || !ids.insert(acc.id.clone()) {
+                return Err(err(
+                    acc.domain.span(),
+                    &k("id"),
+                    format!("account id `{}` is empty or used twice", acc.id),
+                ));
+            }
+            if acc.username.is_empty() {
+                return Err(err(acc.domain.span(), &k("username"), "is empty".into()));
+            }
+            HostPort::parse(acc.domain.get_ref())
+                .map_err(|m| err(acc.domain.span(), &k("domain"), m))?;
+            for (name, v) in [
+                ("registrar", &acc.registrar),
+                ("outbound_proxy", &acc.outbound_proxy),
+            ] {
+                if let Some(v) = v {
+                    HostPort::parse(v.get_ref()).map_err(|m| err(v.span(), &k(name), m))?;
+                }
+            }
+            if acc.expires < 30 {
+                return Err(err(
+                    acc.domain.span(),
+                    &k("expires"),
+                    format!("{} s is too short (minimum 30)", acc.expires),
+                ));
+            }
+            if let Some(pin) = &acc.tls_pin_sha256 {
+                if parse_fingerprint(pin.get_ref()).is_none() {
+                    return Err(err(
+                        pin.span(),
+                        &k("tls_pin_sha256"),
+                        "expected 32 bytes of hex (64 hex digits, colons allowed)".into(),
+                    ));
+                }
+            }
+            if let Some(ca) = &acc.tls_ca_file {
+                if !ca.exists() {
+                    return Err(err(
+                        acc.domain.span(),
+                        &k("tls_ca_file"),
+                        format!("file {} does not exist", ca.display()),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A listen address, `None` when absent or `"none"`.
+    pub fn listen(value: &Option<Spanned<String>>) -> Option<SocketAddr> {
+        value.as_ref().and_then(|v| v.get_ref().parse().ok())
+    }
+}
+
+impl AccountConfig {
+    pub fn domain(&self) -> HostPort {
+        HostPort::parse(self.domain.get_ref()).unwrap_or(HostPort {
+            host: self.domain.get_ref().clone(),
+            port: None,
+        })
+    }
+    /// Where REGISTER goes: the registrar, else the domain.
+    pub fn registrar(&self) -> HostPort {
+        self.registrar
+            .as_ref()
+            .and_then(|r| HostPort::parse(r.get_ref()).ok())
+            .unwrap_or_else(|| self.domain())
+    }
+    /// Where every request goes first: the outbound proxy, else the registrar.
+    pub fn first_hop(&self) -> HostPort {
+        self.outbound_proxy
+            .as_ref()
+            .and_then(|r| HostPort::parse(r.get_ref()).ok())
+            .unwrap_or_else(|| self.registrar())
+    }
+    pub fn auth_username(&self) -> &str {
+        self.auth_username.as_deref().unwrap_or(&self.username)
+    }
+}
+
+/// Parse a SHA-256 fingerprint written as hex with optional colons.
+pub fn parse_fingerprint(s: &str) -> Option<[u8; 32]> {
+    let hex: String = s
+        .trim()
+        .trim_start_matches("SHA256:")
+        .chars()
+        .filter(|c| *c != ':')
+        .collect();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// The dotted key at a byte offset: walks back to the `key =` on that line
+/// and the `[table]` above it.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let before = text.get(..offset.min(text.len()))?;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line = text.get(line_start..)?.lines().next()?;
+    let key = line.split_once('=').map(|(k, _)| k.trim().to_string());
+    let table = before
+        .lines()
+        .rev()
+        .find_map(|l| {
+            let l = l.trim();
+            l.starts_with('[').then(|| l.trim_matches(|c| c == '[' || c == ']').to_string())
+        });
+    match (table, key) {
+        (Some(t), Some(k)) if !k.starts_with('[') => Some(format!("{t}.{k}")),
+        (None, Some(k)) if !k.starts_with('[') => Some(k),
+        (Some(t), _) => Some(t),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/softline/test.toml"))
+    }
+
+    #[test]
+    fn full_account_parses() {
+        let c = parse(
+            r#"
+[sip]
+listen_udp = "127.0.0.1:0"
+listen_tcp = "[::1]:5070"
+
+[[account]]
+id = "main"
+username = "1001"
+password = "s3cret"
+domain = "pbx.example.com"
+registrar = "10.0.0.5:5061"
+transport = "tls"
+expires = 120
+tls_pin_sha256 = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.accounts.len(), 1);
+        let a = &c.accounts[0];
+        assert_eq!(a.transport, TransportKind::Tls);
+        assert_eq!(a.registrar().host, "10.0.0.5");
+        assert_eq!(a.registrar().port, Some(5061));
+        assert_eq!(a.first_hop().port, Some(5061));
+        assert_eq!(
+            Config::listen(&c.sip.listen_tcp),
+            Some("[::1]:5070".parse().unwrap())
+        );
+        assert!(!format!("{a:?}").contains("s3cret"), "password leaked in Debug");
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let e = parse("[sip]\nlisten_udp = \"0.0.0.0:5060\"\nlisten_upd = \"x\"\n").unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert_eq!(e.key.as_deref(), Some("sip.listen_upd"));
+        let s = e.to_string();
+        assert!(s.starts_with("/etc/softline/test.toml:3"), "{s}");
+        assert!(s.contains("listen_upd"), "{s}");
+    }
+
+    #[test]
+    fn bad_transport_value_is_reported_with_its_line() {
+        let e = parse(
+            "[[account]]\nid = \"a\"\nusername = \"1\"\ndomain = \"x\"\ntransport = \"sctp\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, Some(5));
+        assert_eq!(e.key.as_deref(), Some("account.transport"));
+        assert!(e.message.contains("sctp"), "{}", e.message);
+    }
+
+    #[test]
+    fn bad_port_in_registrar_names_the_key() {
+        let e = parse(
+            "[[account]]\nid = \"a\"\nusername = \"1\"\ndomain = \"x\"\nregistrar = \"pbx:99999\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, Some(5));
+        assert_eq!(e.key.as_deref(), Some("account[0].registrar"));
+        assert!(e.message.contains("99999"));
+    }
+
+    #[test]
+    fn bad_listen_address_and_bad_pin() {
+        let e = parse("[sip]\nlisten_udp = \"localhost\"\n").unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (Some(2), Some("sip.listen_udp")));
+        let e = parse(
+            "[[account]]\nid = \"a\"\nusername = \"1\"\ndomain = \"x\"\ntls_pin_sha256 = \"abc\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("account[0].tls_pin_sha256"));
+        assert_eq!(e.line, Some(5));
+    }
+
+    #[test]
+    fn duplicate_account_ids_rejected() {
+        let e = parse(
+            "[[account]]\nid = \"a\"\nusername = \"1\"\ndomain = \"x\"\n[[account]]\nid = \"a\"\nusername = \"2\"\ndomain = \"y\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("account[1].id"));
+    }
+
+    #[test]
+    fn host_port_forms() {
+        assert_eq!(
+            HostPort::parse("sip:[2001:db8::1]:5062").unwrap(),
+            HostPort {
+                host: "2001:db8::1".into(),
+                port: Some(5062)
+            }
+        );
+        assert_eq!(HostPort::parse("pbx").unwrap().port, None);
+        assert!(HostPort::parse("2001:db8::1").is_err());
+        assert!(HostPort::parse("pbx:0").is_err());
+        assert!(HostPort::parse("bad host").is_err());
+        assert_eq!(
+            HostPort::parse("[::1]:5060").unwrap().to_string(),
+            "[::1]:5060"
+        );
+    }
+}
