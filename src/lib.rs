@@ -5,4 +5,5 @@
 //! clock) → `api` (control channel) / `main` (CLI, headless).
 
 pub mod config;
+pub mod sdp;
 pub mod sip;

@@ -9,6 +9,7 @@ pub mod message;
 pub mod parse;
 pub mod serialize;
 pub mod transport;
+pub mod redact;
 pub mod register;
 pub mod txn;
 pub mod uri;
