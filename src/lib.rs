@@ -1,9 +1,12 @@
 //! Softline: a native desktop SIP softphone.
 //!
 //! Layers (see ARCHITECTURE.md): `sip` (sans-IO protocol core) → `phone`
-//! (lines, calls, policy; sans-IO) → `runtime` (tokio: sockets, DNS, TLS,
+//! (accounts, calls, policy; sans-IO) → `runtime` (tokio: sockets, DNS, TLS,
 //! clock) → `api` (control channel) / `main` (CLI, headless).
 
+pub mod api;
 pub mod config;
+pub mod phone;
+pub mod runtime;
 pub mod sdp;
 pub mod sip;

@@ -3,6 +3,7 @@
 //! dialog / registration → endpoint. No sockets, no clock reads, no threads.
 
 pub mod auth;
+pub mod dialog;
 pub mod framing;
 pub mod headers;
 pub mod message;

@@ -1,0 +1,80 @@
+//! The local control channel: one JSON object per line over a local socket
+//! (a Unix socket under the XDG runtime dir, a named pipe on Windows, both
+//! through `interprocess`). `softline ctl` is its client; scripts and CRMs
+//! can speak it directly. The protocol is documented in `docs/ctl.md`.
+
+pub mod client;
+pub mod server;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// A request on the control channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Request {
+    /// Accounts, calls and listening addresses.
+    Status,
+    Register { account: Option<String> },
+    Unregister { account: Option<String> },
+    Call { target: String, account: Option<String> },
+    Answer { call: Option<u64> },
+    Hangup { call: Option<u64> },
+    /// Switch the SIP trace file on or off.
+    Trace { on: bool },
+    /// Stream events: the reply is followed by one event object per line.
+    Events,
+    /// Unregister, end calls and exit.
+    Shutdown,
+}
+
+/// The reply to a request: `{"ok":true,"result":...}` or
+/// `{"ok":false,"error":"..."}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Reply {
+    pub fn ok(result: serde_json::Value) -> Reply {
+        Reply { ok: true, result: Some(result), error: None }
+    }
+    pub fn err(error: impl Into<String>) -> Reply {
+        Reply { ok: false, result: None, error: Some(error.into()) }
+    }
+}
+
+/// Where the control socket lives when `--ctl-socket` is not given.
+pub fn default_socket_path() -> PathBuf {
+    if cfg!(windows) {
+        return PathBuf::from("softline-ctl");
+    }
+    let dir = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            directories::ProjectDirs::from("", "", "softline")
+                .and_then(|d| d.runtime_dir().map(|p| p.to_path_buf()))
+        })
+        .unwrap_or_else(std::env::temp_dir);
+    dir.join("softline-ctl.sock")
+}
+
+/// The platform name of a control socket path (a file path on Unix, a
+/// namespaced pipe name on Windows).
+pub fn socket_name(path: &std::path::Path) -> std::io::Result<interprocess::local_socket::Name<'static>> {
+    use interprocess::local_socket::prelude::*;
+    #[cfg(windows)]
+    {
+        let name = path.to_string_lossy().into_owned();
+        name.to_ns_name::<interprocess::local_socket::GenericNamespaced>()
+    }
+    #[cfg(not(windows))]
+    {
+        path.to_path_buf().to_fs_name::<interprocess::local_socket::GenericFilePath>()
+    }
+}

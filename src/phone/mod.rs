@@ -1,0 +1,936 @@
+//! The phone core (sans-IO): accounts with their registrations, calls with
+//! their dialogs, and the policy between them. The runtime feeds it bytes,
+//! resolver answers, commands and timer expiries, with the current time;
+//! it answers with [`Output`]s: bytes to send, names to resolve, events.
+//! Nothing here reads the clock, opens a socket or spawns a task.
+
+mod account;
+mod call;
+mod rng;
+pub mod types;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use crate::config::{AccountConfig, Config};
+use crate::sip::dialog::{self, ALLOW};
+use crate::sip::headers::TypedHeaders;
+use crate::sip::message::{Message, Method, Request, Response};
+use crate::sip::parse::ParseError;
+use crate::sip::transport::{Peer, TransportError, TransportKind};
+use crate::sip::txn::{TimerConfig, TransactionLayer, TxnEvent, TxnId, TxnOutput};
+use crate::sip::uri::Host;
+
+use account::Account;
+use call::{Call, CallState};
+use rng::Rng;
+pub use types::*;
+
+/// Who a client transaction belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    Register(usize),
+    Invite(CallId),
+    Cancel(CallId),
+    Bye(CallId),
+}
+
+/// What a pending DNS lookup is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResolveFor {
+    Account(usize),
+    Call(CallId),
+}
+
+/// Ended calls kept in the status for the faces to read.
+const ENDED_CALLS_KEPT: usize = 16;
+
+/// The phone core. See the module documentation.
+pub struct Phone {
+    user_agent: String,
+    local: LocalAddrs,
+    txn: TransactionLayer,
+    accounts: Vec<Account>,
+    calls: Vec<Call>,
+    owners: HashMap<TxnId, Owner>,
+    resolving: HashMap<u64, ResolveFor>,
+    peer_errors: HashMap<Peer, TransportError>,
+    server_names: HashMap<Peer, String>,
+    keepalive_peers: Vec<Peer>,
+    outputs: VecDeque<Output>,
+    rng: Rng,
+    next_call_id: CallId,
+    next_token: u64,
+    shutting_down: bool,
+}
+
+impl Phone {
+    /// A phone for `config`, listening on `local`. `seed` feeds tags,
+    /// branches, Call-IDs and backoff jitter.
+    pub fn new(config: &Config, local: LocalAddrs, seed: u64) -> Phone {
+        let timers = TimerConfig {
+            t1: Duration::from_millis(config.sip.t1_ms),
+            t2: Duration::from_millis(config.sip.t2_ms),
+            t4: Duration::from_millis(config.sip.t4_ms),
+        };
+        let mut rng = Rng::new(seed);
+        let accounts = config
+            .accounts
+            .iter()
+            .map(|a| Account::new(a.clone(), rng.next_u64()))
+            .collect();
+        Phone {
+            user_agent: config.sip.user_agent.clone(),
+            local,
+            txn: TransactionLayer::new(timers),
+            accounts,
+            calls: Vec::new(),
+            owners: HashMap::new(),
+            resolving: HashMap::new(),
+            peer_errors: HashMap::new(),
+            server_names: HashMap::new(),
+            keepalive_peers: Vec::new(),
+            outputs: VecDeque::new(),
+            rng,
+            next_call_id: 1,
+            next_token: 1,
+            shutting_down: false,
+        }
+    }
+
+    /// Start: register the accounts configured to register.
+    pub fn start(&mut self, now: Instant) {
+        for i in 0..self.accounts.len() {
+            if self.accounts[i].config.register {
+                self.register_account(now, i);
+            }
+            self.emit_account(i);
+        }
+        self.pump(now);
+    }
+
+    // ----- inputs --------------------------------------------------------
+
+    /// Bytes of one SIP message arrived from `peer` on local address `local`.
+    pub fn handle_received(&mut self, now: Instant, peer: Peer, local: SocketAddr, data: &[u8]) {
+        match Message::parse(data) {
+            Ok(message) => {
+                if let Message::Request(req) = &message {
+                    if let Some(ip) = Some(local.ip()).filter(|ip| !ip.is_unspecified()) {
+                        self.remember_local_ip(req, ip);
+                    }
+                }
+                self.txn.handle_message(now, message, peer);
+            }
+            Err(error) => self.bad_message(peer, data, &error),
+        }
+        self.pump(now);
+    }
+
+    /// The runtime failed to reach `peer` or lost the connection to it.
+    pub fn handle_transport_error(&mut self, now: Instant, peer: Peer, error: TransportError) {
+        self.peer_errors.insert(peer, error.clone());
+        self.txn.handle_transport_error(now, peer);
+        // A registration over a stream whose connection dropped re-registers.
+        if peer.transport.is_reliable() {
+            for i in 0..self.accounts.len() {
+                if self.accounts[i].current_peer() == Some(peer) {
+                    self.accounts[i].connection_lost(now, error.clone());
+                }
+            }
+        }
+        self.pump(now);
+    }
+
+    /// Answer to an [`Output::Resolve`].
+    pub fn handle_resolved(
+        &mut self,
+        now: Instant,
+        token: u64,
+        result: Result<Vec<Resolved>, TransportError>,
+    ) {
+        let Some(purpose) = self.resolving.remove(&token) else {
+            return;
+        };
+        if let Ok(targets) = &result {
+            for t in targets {
+                if let Some(name) = self.pending_server_name(purpose) {
+                    if name.parse::<IpAddr>().is_err() {
+                        self.server_names.insert(t.peer, name);
+                    }
+                }
+            }
+        }
+        match purpose {
+            ResolveFor::Account(i) => {
+                let seed = self.rng.next_u64();
+                let local = self.local;
+                let ua = self.user_agent.clone();
+                if let Some(acc) = self.accounts.get_mut(i) {
+                    acc.resolved(now, result, local, &ua, seed);
+                }
+            }
+            ResolveFor::Call(id) => match result {
+                Ok(targets) if !targets.is_empty() => {
+                    self.send_invite(now, id, targets[0]);
+                }
+                Ok(_) => self.end_call(id, "no address for the called host".into(), None),
+                Err(e) => self.end_call(id, format!("cannot reach the called host: {e}"), None),
+            },
+        }
+        self.pump(now);
+    }
+
+    /// A timer set by [`Phone::poll_timeout`] expired (late calls are fine).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.txn.handle_timeout(now);
+        for acc in &mut self.accounts {
+            acc.handle_timeout(now);
+        }
+        self.pump(now);
+    }
+
+    /// A command from a face.
+    pub fn handle_command(&mut self, now: Instant, command: Command) -> Result<Reply, CommandError> {
+        let reply = match command {
+            Command::Register { account } => {
+                for i in self.account_indices(account.as_deref())? {
+                    self.register_account(now, i);
+                }
+                Ok(Reply::Done)
+            }
+            Command::Unregister { account } => {
+                for i in self.account_indices(account.as_deref())? {
+                    self.accounts[i].unregister(now);
+                }
+                Ok(Reply::Done)
+            }
+            Command::Call { account, target } => self.start_call(now, account.as_deref(), &target),
+            Command::Answer { call } => self.answer(now, call),
+            Command::Hangup { call } => self.hangup(now, call),
+            Command::Shutdown => {
+                self.shutting_down = true;
+                let ids: Vec<CallId> = self.calls.iter().filter(|c| !c.is_ended()).map(|c| c.id).collect();
+                for id in ids {
+                    let _ = self.hangup(now, Some(id));
+                }
+                for acc in &mut self.accounts {
+                    acc.unregister(now);
+                }
+                Ok(Reply::Done)
+            }
+        };
+        self.pump(now);
+        reply
+    }
+
+    // ----- outputs -------------------------------------------------------
+
+    /// Next output, until `None`.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`Phone::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t = self.txn.poll_timeout();
+        for acc in &self.accounts {
+            t = min_opt(t, acc.poll_timeout());
+        }
+        t
+    }
+
+    /// Snapshot for `status`.
+    pub fn status(&self) -> Status {
+        Status {
+            accounts: self.accounts.iter().map(Account::status).collect(),
+            calls: self.calls.iter().map(|c| c.status(&self.accounts)).collect(),
+        }
+    }
+
+    /// After [`Command::Shutdown`]: true once nothing is left to finish.
+    pub fn is_quiescent(&self) -> bool {
+        self.accounts.iter().all(Account::is_idle)
+            && self.calls.iter().all(|c| c.is_ended())
+    }
+
+    // ----- internals -----------------------------------------------------
+
+    fn account_indices(&self, id: Option<&str>) -> Result<Vec<usize>, CommandError> {
+        match id {
+            None => Ok((0..self.accounts.len()).collect()),
+            Some(id) => self
+                .accounts
+                .iter()
+                .position(|a| a.config.id == id)
+                .map(|i| vec![i])
+                .ok_or_else(|| CommandError(format!("no account `{id}`"))),
+        }
+    }
+
+    fn register_account(&mut self, now: Instant, i: usize) {
+        let Some(acc) = self.accounts.get_mut(i) else { return };
+        if let Some((host, port, transport)) = acc.register(now) {
+            let token = self.new_resolve(ResolveFor::Account(i));
+            self.outputs.push_back(Output::Resolve { token, host, port, transport });
+        }
+    }
+
+    fn new_resolve(&mut self, purpose: ResolveFor) -> u64 {
+        let token = self.next_token;
+        self.next_token += 1;
+        self.resolving.insert(token, purpose);
+        token
+    }
+
+    fn pending_server_name(&self, purpose: ResolveFor) -> Option<String> {
+        match purpose {
+            ResolveFor::Account(i) => self.accounts.get(i).map(|a| a.config.first_hop().host),
+            ResolveFor::Call(id) => self
+                .calls
+                .iter()
+                .find(|c| c.id == id)
+                .map(|c| c.target.host.to_string()),
+        }
+    }
+
+    fn remember_local_ip(&mut self, _req: &Request, _ip: IpAddr) {}
+
+    /// Drive the transaction layer and registrations until both are quiet.
+    fn pump(&mut self, now: Instant) {
+        loop {
+            let mut progress = false;
+            while let Some(out) = self.txn.poll_output() {
+                progress = true;
+                match out {
+                    TxnOutput::Send { peer, message } => self.transmit(peer, &message),
+                    TxnOutput::Event(ev) => self.on_txn_event(now, ev),
+                }
+            }
+            for i in 0..self.accounts.len() {
+                while let Some(out) = self.accounts[i].poll_output() {
+                    progress = true;
+                    match out {
+                        account::AccountOutput::Send(peer, req) => {
+                            let id = self.txn.send_request(now, req, peer);
+                            self.owners.insert(id, Owner::Register(i));
+                        }
+                        account::AccountOutput::Resolve { host, port, transport } => {
+                            let token = self.new_resolve(ResolveFor::Account(i));
+                            self.outputs.push_back(Output::Resolve { token, host, port, transport });
+                        }
+                        account::AccountOutput::StatusChanged => self.emit_account(i),
+                    }
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        self.update_keepalives();
+    }
+
+    fn update_keepalives(&mut self) {
+        let peers: Vec<Peer> = self
+            .accounts
+            .iter()
+            .filter(|a| a.is_registered())
+            .filter_map(Account::current_peer)
+            .filter(|p| p.transport == TransportKind::Udp)
+            .collect();
+        if peers != self.keepalive_peers {
+            self.keepalive_peers = peers.clone();
+            self.outputs.push_back(Output::KeepAlivePeers(peers));
+        }
+    }
+
+    fn transmit(&mut self, peer: Peer, message: &Message) {
+        let data = message.to_bytes();
+        let server_name = self.server_names.get(&peer).cloned();
+        self.outputs.push_back(Output::Transmit { peer, server_name, data });
+    }
+
+    fn emit_account(&mut self, i: usize) {
+        if let Some(a) = self.accounts.get(i) {
+            self.outputs.push_back(Output::Event(Event::Account(a.status())));
+        }
+    }
+
+    fn emit_call(&mut self, id: CallId) {
+        if let Some(c) = self.calls.iter().find(|c| c.id == id) {
+            let status = c.status(&self.accounts);
+            self.outputs.push_back(Output::Event(Event::Call(status)));
+        }
+    }
+
+    fn on_txn_event(&mut self, now: Instant, ev: TxnEvent) {
+        match ev {
+            TxnEvent::Response { id, response } => match self.owners.get(&id).copied() {
+                Some(Owner::Register(i)) => {
+                    if response.code >= 200 {
+                        self.owners.remove(&id);
+                    }
+                    if let Some(acc) = self.accounts.get_mut(i) {
+                        acc.handle_response(now, &response);
+                    }
+                }
+                Some(Owner::Invite(call)) => {
+                    if response.code >= 300 {
+                        self.owners.remove(&id);
+                    }
+                    self.on_invite_response(now, call, id, response);
+                }
+                Some(Owner::Bye(call)) => {
+                    if response.code >= 200 {
+                        self.owners.remove(&id);
+                        self.end_call(call, "hung up".into(), None);
+                    }
+                }
+                Some(Owner::Cancel(_)) => {
+                    if response.code >= 200 {
+                        self.owners.remove(&id);
+                    }
+                }
+                None => {}
+            },
+            TxnEvent::Timeout { id } => self.on_txn_failure(now, id, None),
+            TxnEvent::TransportError { id } => {
+                let peer = self.txn.request(id).and(None::<Peer>);
+                let _ = peer;
+                self.on_txn_failure(now, id, Some(()))
+            }
+            TxnEvent::Request { id, request, source } => self.on_request(now, id, request, source),
+            TxnEvent::Ack { request, .. } => {
+                if let Some(c) = self.calls.iter_mut().find(|c| c.dialog_matches(&request)) {
+                    c.acked = true;
+                }
+            }
+            TxnEvent::AckTimeout { id } => {
+                if let Some(call) = self.calls.iter().find(|c| c.server_txn == Some(id)).map(|c| c.id) {
+                    let _ = self.send_bye(now, call);
+                    self.end_call(call, "no ACK from the caller".into(), None);
+                }
+            }
+            TxnEvent::StrayResponse { response, source } => {
+                // A retransmitted 2xx for an INVITE whose transaction ended:
+                // ACK it again (RFC 6026).
+                if response.code / 100 == 2 {
+                    if let Ok(cseq) = response.headers.cseq() {
+                        if cseq.method == Method::Invite {
+                            if let Some(id) = self
+                                .calls
+                                .iter()
+                                .find(|c| c.matches_response(&response))
+                                .map(|c| c.id)
+                            {
+                                self.send_ack_2xx(id, &response, Some(source));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_txn_failure(&mut self, now: Instant, id: TxnId, transport: Option<()>) {
+        let owner = self.owners.remove(&id);
+        let peer = self.txn_peer(id);
+        let error = peer.and_then(|p| self.peer_errors.get(&p).cloned());
+        match owner {
+            Some(Owner::Register(i)) => {
+                if let Some(acc) = self.accounts.get_mut(i) {
+                    match (transport, error) {
+                        (Some(()), Some(e)) => acc.transport_failure(now, e),
+                        (Some(()), None) => acc.transport_failure(now, TransportError::Closed),
+                        (None, _) => acc.no_response(now),
+                    }
+                }
+            }
+            Some(Owner::Invite(call)) => {
+                let why = match (transport, error) {
+                    (Some(()), Some(e)) => format!("cannot reach the server: {e}"),
+                    (Some(()), None) => "cannot reach the server".into(),
+                    (None, _) => "no answer from the server (timeout)".into(),
+                };
+                self.end_call(call, why, None);
+            }
+            Some(Owner::Bye(call)) => self.end_call(call, "hung up (no answer to BYE)".into(), None),
+            Some(Owner::Cancel(_)) | None => {}
+        }
+    }
+
+    fn txn_peer(&self, id: TxnId) -> Option<Peer> {
+        match self.owners.get(&id) {
+            _ => self.txn.peer(id),
+        }
+    }
+
+    fn bad_message(&mut self, peer: Peer, data: &[u8], error: &ParseError) {
+        let answered = match call::bad_request_response(data, error) {
+            Some(resp) => {
+                self.transmit(peer, &Message::Response(resp));
+                true
+            }
+            None => false,
+        };
+        tracing::warn!(
+            peer = %peer.addr,
+            transport = ?peer.transport,
+            answered,
+            "malformed SIP message: {error}"
+        );
+        self.outputs.push_back(Output::Event(Event::BadMessage {
+            peer: peer.addr.to_string(),
+            transport: peer.transport,
+            error: error.to_string(),
+            answered,
+        }));
+    }
+
+    fn respond(&mut self, now: Instant, id: TxnId, request: &Request, code: u16, extra: &[(&str, String)]) {
+        let mut resp = dialog::response_to(request, code, None);
+        for (n, v) in extra {
+            resp.headers.push(n.to_string(), v.clone());
+        }
+        self.txn.send_response(now, id, resp);
+    }
+
+    fn on_request(&mut self, now: Instant, id: TxnId, request: Request, source: Peer) {
+        match request.method {
+            Method::Invite => self.on_invite(now, id, request, source),
+            Method::Cancel => self.on_cancel(now, id, request),
+            Method::Bye => {
+                match self.calls.iter().position(|c| c.dialog_matches(&request)) {
+                    Some(pos) => {
+                        let call = self.calls[pos].id;
+                        self.respond(now, id, &request, 200, &[]);
+                        self.end_call(call, "remote party hung up".into(), None);
+                    }
+                    None => self.respond(now, id, &request, 481, &[]),
+                }
+            }
+            Method::Options => {
+                let extra = [
+                    ("Allow", ALLOW.to_string()),
+                    ("Accept", "application/sdp".to_string()),
+                    ("User-Agent", self.user_agent.clone()),
+                ];
+                self.respond(now, id, &request, 200, &extra);
+            }
+            Method::Other(_) => {
+                self.respond(now, id, &request, 501, &[("Allow", ALLOW.to_string())]);
+            }
+            _ => self.respond(now, id, &request, 405, &[("Allow", ALLOW.to_string())]),
+        }
+    }
+
+    fn on_cancel(&mut self, now: Instant, id: TxnId, request: Request) {
+        let Some(invite_txn) = self.txn.matching_invite(&request) else {
+            self.respond(now, id, &request, 481, &[]);
+            return;
+        };
+        self.respond(now, id, &request, 200, &[]);
+        if let Some(pos) = self.calls.iter().position(|c| c.server_txn == Some(invite_txn)) {
+            let call = &self.calls[pos];
+            if call.state == CallState::Ringing {
+                let tag = call.local_tag.clone();
+                let invite = call.invite.clone();
+                let callid = call.id;
+                if let Some(invite) = invite {
+                    let resp = dialog::response_to(&invite, 487, Some(&tag));
+                    self.txn.send_response(now, invite_txn, resp);
+                }
+                self.end_call(callid, "caller hung up before answer (missed call)".into(), Some(487));
+            }
+        }
+    }
+
+    fn on_invite(&mut self, now: Instant, id: TxnId, request: Request, source: Peer) {
+        let has_to_tag = request.headers.to_addr().map(|a| a.tag().is_some()).unwrap_or(false);
+        if has_to_tag {
+            // Re-INVITE: answer with our current SDP.
+            match self.calls.iter().position(|c| c.dialog_matches(&request)) {
+                Some(pos) => {
+                    let resp = self.calls[pos].reinvite_response(&request, &self.contact_for_call(pos));
+                    self.txn.send_response(now, id, resp);
+                }
+                None => self.respond(now, id, &request, 481, &[]),
+            }
+            return;
+        }
+        if self.shutting_down {
+            self.respond(now, id, &request, 480, &[]);
+            return;
+        }
+        let account = call::account_for(&request, &self.accounts);
+        let call_id = self.next_call_id;
+        self.next_call_id += 1;
+        let local_ip = call::local_ip_for_incoming(&request, &self.accounts, account);
+        let local_tag = self.rng.tag();
+        let mut call = Call::incoming(call_id, account, request.clone(), id, source, local_tag, local_ip);
+        // Validate the offer now: no common codec → 488 at once.
+        if !request.body.is_empty() {
+            if let Err(e) = crate::sdp::answer(&request.body, local_ip, call.media_port(), call_id) {
+                let resp = dialog::response_to(&request, 488, Some(&call.local_tag));
+                self.txn.send_response(now, id, resp);
+                call.end(format!("offer not acceptable: {e}"), Some(488));
+                self.push_call(call);
+                self.emit_call(call_id);
+                return;
+            }
+        }
+        let contact = self.contact_value(account, local_ip, source.transport);
+        let mut ringing = dialog::response_to(&request, 180, Some(&call.local_tag));
+        ringing.headers.push("Contact", contact);
+        self.txn.send_response(now, id, ringing);
+        self.push_call(call);
+        self.emit_call(call_id);
+    }
+
+    fn push_call(&mut self, call: Call) {
+        self.calls.push(call);
+        // Forget the oldest ended calls beyond the kept number.
+        let ended = self.calls.iter().filter(|c| c.is_ended()).count();
+        if ended > ENDED_CALLS_KEPT {
+            let mut drop = ended - ENDED_CALLS_KEPT;
+            self.calls.retain(|c| {
+                if drop > 0 && c.is_ended() {
+                    drop -= 1;
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+    }
+
+    fn contact_value(&self, account: Option<usize>, ip: IpAddr, transport: TransportKind) -> String {
+        let user = account
+            .and_then(|i| self.accounts.get(i))
+            .map(|a| a.config.username.clone())
+            .unwrap_or_else(|| "softline".into());
+        let host = match ip {
+            IpAddr::V4(a) => a.to_string(),
+            IpAddr::V6(a) => format!("[{a}]"),
+        };
+        let port = self.local.port(transport);
+        let tp = match transport {
+            TransportKind::Udp => "",
+            TransportKind::Tcp => ";transport=tcp",
+            TransportKind::Tls => ";transport=tls",
+        };
+        format!("<sip:{user}@{host}:{port}{tp}>")
+    }
+
+    fn contact_for_call(&self, pos: usize) -> String {
+        let c = &self.calls[pos];
+        let transport = c.peer.map(|p| p.transport).unwrap_or(TransportKind::Udp);
+        self.contact_value(c.account, c.local_ip, transport)
+    }
+
+    fn via_value(&mut self, transport: TransportKind, ip: IpAddr) -> (String, String) {
+        let branch = dialog::branch(self.rng.next_u64());
+        let host = match ip {
+            IpAddr::V4(a) => a.to_string(),
+            IpAddr::V6(a) => format!("[{a}]"),
+        };
+        let port = self.local.port(transport);
+        (
+            format!("SIP/2.0/{} {host}:{port};rport;branch={branch}", transport.via_token()),
+            branch,
+        )
+    }
+
+    // ----- outgoing calls ------------------------------------------------
+
+    fn start_call(&mut self, now: Instant, account: Option<&str>, target: &str) -> Result<Reply, CommandError> {
+        if self.shutting_down {
+            return Err(CommandError("the phone is shutting down".into()));
+        }
+        let account = match account {
+            Some(id) => Some(self.account_indices(Some(id))?[0]),
+            None => (!self.accounts.is_empty()).then_some(0),
+        };
+        let cfg: Option<&AccountConfig> = account.and_then(|i| self.accounts.get(i)).map(|a| &a.config);
+        let uri = call::normalize_target(target, cfg).map_err(CommandError)?;
+        let id = self.next_call_id;
+        self.next_call_id += 1;
+        let call = Call::outgoing(id, account, uri.clone(), self.rng.tag());
+        self.push_call(call);
+        // Through the account's first hop when it has one, else straight to
+        // the URI's host (direct IP call).
+        let via_account = account.and_then(|i| self.accounts.get(i)).and_then(|a| a.current_target());
+        match via_account {
+            Some(target) => self.send_invite(now, id, target),
+            None => {
+                let (host, port, transport) = match account.and_then(|i| self.accounts.get(i)) {
+                    Some(a) => {
+                        let hop = a.config.first_hop();
+                        (hop.host, hop.port, a.config.transport)
+                    }
+                    None => {
+                        let transport = uri
+                            .param("transport")
+                            .flatten()
+                            .map(|t| match t.to_ascii_lowercase().as_str() {
+                                "tcp" => TransportKind::Tcp,
+                                "tls" => TransportKind::Tls,
+                                _ => TransportKind::Udp,
+                            })
+                            .unwrap_or(TransportKind::Udp);
+                        let host = match &uri.host {
+                            Host::Name(n) => n.clone(),
+                            Host::V4(a) => a.to_string(),
+                            Host::V6(a) => a.to_string(),
+                        };
+                        (host, uri.port, transport)
+                    }
+                };
+                let token = self.new_resolve(ResolveFor::Call(id));
+                self.outputs.push_back(Output::Resolve { token, host, port, transport });
+            }
+        }
+        self.emit_call(id);
+        Ok(Reply::Call { call: id })
+    }
+
+    fn send_invite(&mut self, now: Instant, id: CallId, target: Resolved) {
+        let Some(pos) = self.calls.iter().position(|c| c.id == id) else { return };
+        if self.calls[pos].is_ended() {
+            return;
+        }
+        let (via, _) = self.via_value(target.peer.transport, target.local_ip);
+        let account = self.calls[pos].account;
+        let contact = self.contact_value(account, target.local_ip, target.peer.transport);
+        let call_id = format!("{:016x}@softline", self.rng.next_u64());
+        let cfg = account.and_then(|i| self.accounts.get(i)).map(|a| a.config.clone());
+        let ua = self.user_agent.clone();
+        let call = &mut self.calls[pos];
+        call.peer = Some(target.peer);
+        call.local_ip = target.local_ip;
+        let invite = call.build_invite(cfg.as_ref(), &via, &contact, &call_id, &ua);
+        let txn = self.txn.send_request(now, invite, target.peer);
+        self.calls[pos].invite_txn = Some(txn);
+        self.owners.insert(txn, Owner::Invite(id));
+    }
+
+    fn on_invite_response(&mut self, now: Instant, id: CallId, txn: TxnId, response: Response) {
+        let Some(pos) = self.calls.iter().position(|c| c.id == id) else { return };
+        let code = response.code;
+        match code {
+            100 => {}
+            101..=199 => {
+                let call = &mut self.calls[pos];
+                call.got_provisional = true;
+                if call.cancel_pending {
+                    self.send_cancel(now, id);
+                } else if !call.is_ended() && call.state != CallState::Ending {
+                    call.state = if code == 183 || !response.body.is_empty() {
+                        CallState::Early
+                    } else {
+                        CallState::Ringing
+                    };
+                    self.emit_call(id);
+                }
+            }
+            200..=299 => {
+                let already = self.calls[pos].dialog.is_some() && self.calls[pos].state != CallState::Early && self.calls[pos].state != CallState::Ringing;
+                self.send_ack_2xx(id, &response, None);
+                if already {
+                    return;
+                }
+                let call = &mut self.calls[pos];
+                if call.state == CallState::Ending || call.cancel_pending {
+                    // We hung up while it was being answered: end it now.
+                    let _ = self.send_bye(now, id);
+                    return;
+                }
+                call.state = CallState::Connected;
+                call.status_code = Some(code);
+                self.emit_call(id);
+            }
+            401 | 407 => {
+                let seed = self.rng.next_u64();
+                let (via, _) = {
+                    let c = &self.calls[pos];
+                    let t = c.peer.map(|p| p.transport).unwrap_or(TransportKind::Udp);
+                    let ip = c.local_ip;
+                    self.via_value(t, ip)
+                };
+                let creds = self.calls[pos]
+                    .account
+                    .and_then(|i| self.accounts.get(i))
+                    .map(|a| a.credentials());
+                let call = &mut self.calls[pos];
+                match call.retry_with_auth(&response, creds, &via, seed) {
+                    Ok(invite) => {
+                        let peer = call.peer;
+                        if let Some(peer) = peer {
+                            let t = self.txn.send_request(now, invite, peer);
+                            self.calls[pos].invite_txn = Some(t);
+                            self.owners.insert(t, Owner::Invite(id));
+                        }
+                    }
+                    Err(why) => self.end_call(id, why, Some(code)),
+                }
+                let _ = txn;
+            }
+            _ => {
+                let cancelled = self.calls[pos].state == CallState::Ending;
+                let why = if cancelled && code == 487 {
+                    "cancelled".to_string()
+                } else {
+                    format!("{} {}", code, response.reason)
+                };
+                self.end_call(id, why, Some(code));
+            }
+        }
+    }
+
+    fn send_ack_2xx(&mut self, id: CallId, response: &Response, _source: Option<Peer>) {
+        let Some(pos) = self.calls.iter().position(|c| c.id == id) else { return };
+        let Some(invite) = self.calls[pos].invite.clone() else { return };
+        if self.calls[pos].dialog.is_none() || matches!(self.calls[pos].state, CallState::Ringing | CallState::Early) {
+            match dialog::Dialog::uac(&invite, response) {
+                Ok(d) => self.calls[pos].dialog = Some(d),
+                Err(e) => {
+                    tracing::warn!("cannot build the dialog from the 2xx: {e}");
+                    return;
+                }
+            }
+        }
+        let transport = self.calls[pos].peer.map(|p| p.transport).unwrap_or(TransportKind::Udp);
+        let ip = self.calls[pos].local_ip;
+        let (via, _) = self.via_value(transport, ip);
+        let seq = invite.headers.cseq().map(|c| c.seq).unwrap_or(1);
+        let call = &mut self.calls[pos];
+        let Some(dialog) = call.dialog.as_mut() else { return };
+        let mut ack = dialog.request(Method::Ack, "", Some(seq));
+        ack.headers.push_front("Via", via);
+        let peer = call::dialog_peer(dialog, call.peer);
+        if let Some(peer) = peer {
+            self.transmit(peer, &Message::Request(ack));
+        }
+    }
+
+    fn send_cancel(&mut self, now: Instant, id: CallId) {
+        let Some(pos) = self.calls.iter().position(|c| c.id == id) else { return };
+        let call = &mut self.calls[pos];
+        call.cancel_pending = false;
+        let (Some(invite_txn), Some(peer)) = (call.invite_txn, call.peer) else { return };
+        let Some(invite) = self.txn.request(invite_txn).cloned() else { return };
+        let cancel = call::build_cancel(&invite);
+        let t = self.txn.send_request(now, cancel, peer);
+        self.owners.insert(t, Owner::Cancel(id));
+    }
+
+    fn send_bye(&mut self, now: Instant, id: CallId) -> Result<(), CommandError> {
+        let Some(pos) = self.calls.iter().position(|c| c.id == id) else {
+            return Err(CommandError(format!("no call {id}")));
+        };
+        let contact = self.contact_for_call(pos);
+        let transport = self.calls[pos].peer.map(|p| p.transport).unwrap_or(TransportKind::Udp);
+        let ip = self.calls[pos].local_ip;
+        let (via, _) = self.via_value(transport, ip);
+        let call = &mut self.calls[pos];
+        let Some(dialog) = call.dialog.as_mut() else {
+            return Err(CommandError("the call has no dialog yet".into()));
+        };
+        let mut bye = dialog.request(Method::Bye, &contact, None);
+        bye.headers.push_front("Via", via);
+        let Some(peer) = call::dialog_peer(dialog, call.peer) else {
+            return Err(CommandError("no route to the remote party".into()));
+        };
+        call.state = CallState::Ending;
+        let t = self.txn.send_request(now, bye, peer);
+        self.owners.insert(t, Owner::Bye(id));
+        self.emit_call(id);
+        Ok(())
+    }
+
+    fn pick_call(&self, id: Option<CallId>, want: impl Fn(&Call) -> bool) -> Result<usize, CommandError> {
+        match id {
+            Some(id) => self
+                .calls
+                .iter()
+                .position(|c| c.id == id)
+                .ok_or_else(|| CommandError(format!("no call {id}"))),
+            None => {
+                let live: Vec<usize> = (0..self.calls.len()).filter(|&i| want(&self.calls[i])).collect();
+                match live.as_slice() {
+                    [one] => Ok(*one),
+                    [] => Err(CommandError("no such call".into())),
+                    _ => Err(CommandError("several calls: name one by its id".into())),
+                }
+            }
+        }
+    }
+
+    fn answer(&mut self, now: Instant, id: Option<CallId>) -> Result<Reply, CommandError> {
+        let pos = self.pick_call(id, |c| c.direction == Direction::Incoming && c.state == CallState::Ringing)?;
+        if self.calls[pos].state != CallState::Ringing || self.calls[pos].direction != Direction::Incoming {
+            return Err(CommandError(format!("call {} is not ringing", self.calls[pos].id)));
+        }
+        let contact = self.contact_for_call(pos);
+        let call = &mut self.calls[pos];
+        let (resp, txn) = call.accept(&contact).map_err(CommandError)?;
+        self.txn.send_response(now, txn, resp);
+        let cid = self.calls[pos].id;
+        self.emit_call(cid);
+        Ok(Reply::Done)
+    }
+
+    fn hangup(&mut self, now: Instant, id: Option<CallId>) -> Result<Reply, CommandError> {
+        let pos = self.pick_call(id, |c| !c.is_ended())?;
+        let call = &mut self.calls[pos];
+        let cid = call.id;
+        match (call.direction, call.state) {
+            (_, CallState::Ended) => return Err(CommandError(format!("call {cid} has already ended"))),
+            (Direction::Incoming, CallState::Ringing) => {
+                let (Some(invite), Some(txn)) = (call.invite.clone(), call.server_txn) else {
+                    return Err(CommandError("call has no transaction".into()));
+                };
+                let resp = dialog::response_to(&invite, 486, Some(&call.local_tag));
+                self.txn.send_response(now, txn, resp);
+                self.end_call(cid, "rejected".into(), Some(486));
+            }
+            (_, CallState::Connected) | (Direction::Incoming, _) => {
+                self.send_bye(now, cid)?;
+            }
+            (Direction::Outgoing, CallState::Resolving) => {
+                self.end_call(cid, "cancelled".into(), None);
+            }
+            (Direction::Outgoing, _) => {
+                let provisional = call.got_provisional;
+                call.state = CallState::Ending;
+                if provisional {
+                    self.send_cancel(now, cid);
+                } else {
+                    // RFC 3261 §9.1: wait for a provisional before CANCEL.
+                    self.calls[pos].cancel_pending = true;
+                }
+                self.emit_call(cid);
+            }
+        }
+        Ok(Reply::Done)
+    }
+
+    fn end_call(&mut self, id: CallId, cause: String, code: Option<u16>) {
+        if let Some(c) = self.calls.iter_mut().find(|c| c.id == id) {
+            if c.is_ended() {
+                return;
+            }
+            c.end(cause, code);
+        }
+        self.emit_call(id);
+    }
+}
+
+fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}

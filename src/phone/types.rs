@@ -1,0 +1,150 @@
+//! What goes in and out of the phone core: commands, events, outputs and
+//! the status snapshot that `softline ctl status --json` prints.
+
+use std::net::{IpAddr, SocketAddr};
+
+use serde::Serialize;
+
+use crate::sip::transport::{Peer, TransportError, TransportKind};
+
+/// A call's identifier, unique for the life of the process.
+pub type CallId = u64;
+
+/// A command from a face of the phone (ctl, GUI, API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// (Re-)register one account, or all.
+    Register { account: Option<String> },
+    /// Unregister one account, or all.
+    Unregister { account: Option<String> },
+    /// Call a number or URI (from an account, or the first one, or none for
+    /// a direct IP call when no account exists).
+    Call { account: Option<String>, target: String },
+    /// Answer a ringing call (the only one when `None`).
+    Answer { call: Option<CallId> },
+    /// Hang up / cancel / reject a call (the only active one when `None`).
+    Hangup { call: Option<CallId> },
+    /// Unregister and end every call before the process exits.
+    Shutdown,
+}
+
+/// What a command returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Reply {
+    Done,
+    Call { call: CallId },
+}
+
+/// An error a person can read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CommandError(pub String);
+
+/// Output of the core for the runtime.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Send these bytes. `server_name` is the host name to verify for TLS (SNI).
+    Transmit { peer: Peer, server_name: Option<String>, data: Vec<u8> },
+    /// Resolve a SIP server per RFC 3263; answer with [`super::Phone::handle_resolved`].
+    Resolve { token: u64, host: String, port: Option<u16>, transport: TransportKind },
+    /// Keep these peers' NAT bindings alive (UDP keep-alive targets).
+    KeepAlivePeers(Vec<Peer>),
+    Event(Event),
+}
+
+/// One resolved target: where to send and which local IP faces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolved {
+    pub peer: Peer,
+    pub local_ip: IpAddr,
+}
+
+/// Events for the faces (one JSON object per line in `softline ctl events`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Account(AccountStatus),
+    Call(CallStatus),
+    /// A message from the network was malformed (answered 400 or dropped).
+    BadMessage { peer: String, transport: TransportKind, error: String, answered: bool },
+}
+
+/// Registration state as the faces see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountStatus {
+    pub id: String,
+    pub aor: String,
+    /// `registered`, `registering`, `unregistered` or `failed`.
+    pub state: &'static str,
+    /// Why, in words a person understands (empty when registered).
+    pub reason: String,
+    /// Machine-readable failure cause, e.g. `dns`, `refused`, `timeout`,
+    /// `tls_certificate`, `credentials`, `not_found`, `status`.
+    pub cause: Option<String>,
+    /// Seconds the registrar granted, when registered.
+    pub expires: Option<u32>,
+    pub transport: TransportKind,
+    /// The server we talk to, when resolved.
+    pub server: Option<SocketAddr>,
+}
+
+/// Call state as the faces see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallStatus {
+    pub id: CallId,
+    pub account: Option<String>,
+    pub direction: Direction,
+    /// `calling`, `ringing`, `early`, `connected`, `ending`, `ended`.
+    pub state: &'static str,
+    pub remote: String,
+    /// Why it ended (or a failure), in words.
+    pub cause: Option<String>,
+    /// Final SIP status of the call when one was received or sent.
+    pub status_code: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Outgoing,
+    Incoming,
+}
+
+/// Whole-phone snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Status {
+    pub accounts: Vec<AccountStatus>,
+    pub calls: Vec<CallStatus>,
+}
+
+/// Local addresses the runtime listens on (for Via and Contact).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LocalAddrs {
+    pub udp: Option<SocketAddr>,
+    pub tcp: Option<SocketAddr>,
+}
+
+impl LocalAddrs {
+    /// The port to advertise for a transport (TLS: our TCP listen port or 5061).
+    pub fn port(&self, kind: TransportKind) -> u16 {
+        match kind {
+            TransportKind::Udp => self.udp.map(|a| a.port()).unwrap_or(5060),
+            TransportKind::Tcp => self.tcp.or(self.udp).map(|a| a.port()).unwrap_or(5060),
+            TransportKind::Tls => self.tcp.map(|a| a.port()).unwrap_or(5061),
+        }
+    }
+}
+
+/// Machine-readable name of a transport error.
+pub fn transport_cause(e: &TransportError) -> &'static str {
+    match e {
+        TransportError::Dns(_) => "dns",
+        TransportError::Refused => "refused",
+        TransportError::Timeout => "timeout",
+        TransportError::TlsCertificate(_) => "tls_certificate",
+        TransportError::Tls(_) => "tls",
+        TransportError::Closed => "closed",
+        TransportError::Io(_) => "io",
+    }
+}

@@ -1,0 +1,254 @@
+//! The network thread: one tokio current-thread runtime that owns the
+//! sockets, DNS, TLS, the clock and the control channel, and pumps the
+//! sans-IO [`Phone`] core. Nothing else touches the network.
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{broadcast, mpsc};
+
+use crate::api::server::{self, CtlMessage};
+use crate::api::{Reply, Request};
+use crate::config::Config;
+use crate::phone::{Command, LocalAddrs, Output, Phone, Resolved};
+use crate::runtime::net::{self, NetConfig, NetEvent, Network, SipTarget, TlsClientConfig};
+use crate::runtime::trace::{Dir, Trace};
+use crate::sip::transport::{Peer, TransportError, TransportKind};
+
+/// How long shutdown waits for un-REGISTER and BYE to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Options of headless mode.
+pub struct HeadlessOptions {
+    pub config: Config,
+    pub ctl_socket: PathBuf,
+}
+
+/// Run the phone headless until `shutdown` (ctl) or SIGINT/SIGTERM.
+pub fn run_headless(opts: HeadlessOptions) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    rt.block_on(run(opts))
+}
+
+fn net_config(config: &Config) -> NetConfig {
+    let tls_account = config.accounts.iter().find(|a| a.transport == TransportKind::Tls);
+    NetConfig {
+        listen_udp: Config::listen(&config.sip.listen_udp),
+        listen_tcp: Config::listen(&config.sip.listen_tcp),
+        tls: TlsClientConfig {
+            extra_ca_file: tls_account.and_then(|a| a.tls_ca_file.clone()),
+            pinned_sha256: tls_account
+                .and_then(|a| a.tls_pin_sha256.as_ref().map(|p| p.get_ref().clone())),
+            verify: true,
+        },
+        connect_timeout: Duration::from_secs(config.sip.connect_timeout_secs.max(1)),
+        udp_keepalive: (config.sip.udp_keepalive_secs > 0)
+            .then(|| Duration::from_secs(config.sip.udp_keepalive_secs)),
+        stream_keepalive: Duration::from_secs(config.sip.stream_keepalive_secs),
+    }
+}
+
+/// The local IP the kernel would use to reach `peer` (a UDP connect sends
+/// nothing; it only consults the routing table).
+fn local_ip_towards(peer: SocketAddr) -> IpAddr {
+    let bind: SocketAddr = if peer.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().unwrap_or(peer);
+    UdpSocket::bind(bind)
+        .and_then(|s| {
+            s.connect(peer)?;
+            s.local_addr()
+        })
+        .map(|a| a.ip())
+        .unwrap_or(if peer.is_ipv4() { IpAddr::from([127, 0, 0, 1]) } else { IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]) })
+}
+
+struct Resolution {
+    token: u64,
+    result: Result<Vec<Resolved>, TransportError>,
+}
+
+async fn run(opts: HeadlessOptions) -> Result<(), String> {
+    let config = opts.config;
+    let mut network = Network::bind(net_config(&config))
+        .await
+        .map_err(|e| format!("cannot open the SIP sockets: {e}"))?;
+    let local = LocalAddrs {
+        udp: network.local_addr(TransportKind::Udp),
+        tcp: network.local_addr(TransportKind::Tcp),
+    };
+    tracing::info!(udp = ?local.udp, tcp = ?local.tcp, "listening");
+    let mut trace = Trace::new(&config.trace);
+
+    let listener = server::bind(&opts.ctl_socket)
+        .map_err(|e| format!("cannot open the control socket {}: {e}", opts.ctl_socket.display()))?;
+    let (ctl_tx, mut ctl_rx) = mpsc::channel::<CtlMessage>(64);
+    let (events_tx, _) = broadcast::channel::<String>(1024);
+    tokio::spawn(server::serve(listener, ctl_tx, events_tx.clone()));
+
+    let (resolved_tx, mut resolved_rx) = mpsc::unbounded_channel::<Resolution>();
+    let seed: u64 = rand::random();
+    let mut phone = Phone::new(&config, local, seed);
+    let started = Instant::now();
+    phone.start(started);
+
+    let mut shutdown_deadline: Option<Instant> = None;
+    let mut ctx = Pump { network: &mut network, trace: &mut trace, events: &events_tx, resolved: &resolved_tx };
+    ctx.drain(&mut phone);
+
+    loop {
+        if let Some(deadline) = shutdown_deadline {
+            if phone.is_quiescent() || Instant::now() >= deadline {
+                break;
+            }
+        }
+        let wake = [phone.poll_timeout(), shutdown_deadline].into_iter().flatten().min();
+        let sleep = async {
+            match wake {
+                Some(t) => tokio::time::sleep_until(t.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            ev = ctx.network.next_event() => {
+                let now = Instant::now();
+                match ev {
+                    NetEvent::Received { peer, local, data } => {
+                        ctx.trace.record(Dir::Received, peer, &data);
+                        phone.handle_received(now, peer, local, &data);
+                    }
+                    NetEvent::Failed { peer, error } => {
+                        tracing::info!(peer = %peer.addr, transport = ?peer.transport, "transport failure: {error}");
+                        phone.handle_transport_error(now, peer, error);
+                    }
+                    NetEvent::Closed { peer } => {
+                        phone.handle_transport_error(now, peer, TransportError::Closed);
+                    }
+                }
+            }
+            Some(msg) = ctl_rx.recv() => {
+                let now = Instant::now();
+                let shutting = matches!(msg.request, Request::Shutdown);
+                let reply = handle_ctl(&mut phone, ctx.trace, &*ctx.network, now, msg.request);
+                let _ = msg.reply.send(reply);
+                if shutting && shutdown_deadline.is_none() {
+                    shutdown_deadline = Some(now + SHUTDOWN_GRACE);
+                }
+            }
+            Some(res) = resolved_rx.recv() => {
+                phone.handle_resolved(Instant::now(), res.token, res.result);
+            }
+            _ = sleep => {
+                phone.handle_timeout(Instant::now());
+            }
+            _ = shutdown_signal(), if shutdown_deadline.is_none() => {
+                let now = Instant::now();
+                tracing::info!("shutting down: unregistering and ending calls");
+                let _ = phone.handle_command(now, Command::Shutdown);
+                shutdown_deadline = Some(now + SHUTDOWN_GRACE);
+            }
+        }
+        ctx.drain(&mut phone);
+    }
+    ctx.drain(&mut phone);
+    // Let the last datagrams leave.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    Ok(())
+}
+
+struct Pump<'a> {
+    network: &'a mut Network,
+    trace: &'a mut Trace,
+    events: &'a broadcast::Sender<String>,
+    resolved: &'a mpsc::UnboundedSender<Resolution>,
+}
+
+impl Pump<'_> {
+    /// Carry out everything the core asked for.
+    fn drain(&mut self, phone: &mut Phone) {
+        while let Some(out) = phone.poll_output() {
+            match out {
+                Output::Transmit { peer, server_name, data } => {
+                    self.trace.record(Dir::Sent, peer, &data);
+                    self.network.send(peer, server_name.as_deref(), data);
+                }
+                Output::Resolve { token, host, port, transport } => {
+                    let tx = self.resolved.clone();
+                    let target = SipTarget { host, port, transport: Some(transport), sips: false };
+                    tokio::spawn(async move {
+                        let result = net::resolve(&target).await.map(|list| {
+                            list.into_iter()
+                                .map(|(peer, _name)| Resolved { peer, local_ip: local_ip_towards(peer.addr) })
+                                .collect()
+                        });
+                        let _ = tx.send(Resolution { token, result });
+                    });
+                }
+                Output::KeepAlivePeers(peers) => self.network.set_udp_keepalive_peers(peers),
+                Output::Event(ev) => {
+                    if let Ok(line) = serde_json::to_string(&ev) {
+                        tracing::debug!("event {line}");
+                        let _ = self.events.send(line);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn handle_ctl(phone: &mut Phone, trace: &mut Trace, network: &Network, now: Instant, req: Request) -> Reply {
+    let command = match req {
+        Request::Status => {
+            let status = phone.status();
+            let mut value = serde_json::to_value(&status).unwrap_or_default();
+            value["listen"] = serde_json::json!({
+                "udp": network.local_addr(TransportKind::Udp),
+                "tcp": network.local_addr(TransportKind::Tcp),
+            });
+            value["trace"] = serde_json::json!({
+                "enabled": trace.is_enabled(),
+                "file": trace.path(),
+            });
+            return Reply::ok(value);
+        }
+        Request::Trace { on } => {
+            trace.set_enabled(on);
+            return Reply::ok(serde_json::json!({"enabled": on, "file": trace.path()}));
+        }
+        Request::Events => return Reply::err("events is handled by the server"),
+        Request::Register { account } => Command::Register { account },
+        Request::Unregister { account } => Command::Unregister { account },
+        Request::Call { target, account } => Command::Call { account, target },
+        Request::Answer { call } => Command::Answer { call },
+        Request::Hangup { call } => Command::Hangup { call },
+        Request::Shutdown => Command::Shutdown,
+    };
+    match phone.handle_command(now, command) {
+        Ok(r) => Reply::ok(serde_json::to_value(r).unwrap_or_default()),
+        Err(e) => Reply::err(e.0),
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
