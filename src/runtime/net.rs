@@ -1224,3 +1224,199 @@ mod framing_shim {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn srv(priority: u16, weight: u16, target: &str) -> SrvRecord {
+        SrvRecord {
+            priority,
+            weight,
+            port: 5060,
+            target: target.to_string(),
+        }
+    }
+
+    fn targets(records: &[SrvRecord]) -> Vec<&str> {
+        records.iter().map(|r| r.target.as_str()).collect()
+    }
+
+    #[test]
+    fn srv_sorted_by_priority_first() {
+        let records = vec![
+            srv(20, 100, "c"),
+            srv(10, 0, "a"),
+            srv(30, 5, "d"),
+            srv(15, 1, "b"),
+        ];
+        let ordered = order_srv(records, |total| total);
+        assert_eq!(targets(&ordered), ["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn srv_weighted_choice_within_a_priority() {
+        // Weights 10 and 30: running sums 10, 40. A draw of 0..=10 picks
+        // the first, 11..=40 the second (RFC 2782).
+        let records = vec![
+            srv(1, 10, "light"),
+            srv(1, 30, "heavy"),
+            srv(2, 0, "backup"),
+        ];
+        let mut draws = vec![25u32].into_iter();
+        let ordered = order_srv(records.clone(), |_| draws.next().unwrap_or(0));
+        assert_eq!(targets(&ordered), ["heavy", "light", "backup"]);
+        let mut draws = vec![10u32].into_iter();
+        let ordered = order_srv(records, |_| draws.next().unwrap_or(0));
+        assert_eq!(targets(&ordered), ["light", "heavy", "backup"]);
+    }
+
+    #[test]
+    fn srv_zero_weight_first_in_running_sum_and_totals_passed() {
+        let records = vec![srv(1, 5, "w5"), srv(1, 0, "w0")];
+        let mut totals = Vec::new();
+        let ordered = order_srv(records, |total| {
+            totals.push(total);
+            0
+        });
+        // Draw 0 hits the zero-weight record, which sorts first.
+        assert_eq!(targets(&ordered), ["w0", "w5"]);
+        assert_eq!(totals, [5, 5]);
+        // A draw beyond the total is clamped, never out of range.
+        let ordered = order_srv(vec![srv(1, 1, "x"), srv(1, 1, "y")], |_| u32::MAX);
+        assert_eq!(targets(&ordered), ["y", "x"]);
+    }
+
+    #[test]
+    fn srv_random_order_keeps_every_record() {
+        let records: Vec<_> = (0..20).map(|i| srv(i % 3, i, &format!("t{i}"))).collect();
+        let ordered = order_srv(records.clone(), |total| rand::random_range(0..=total));
+        assert_eq!(ordered.len(), records.len());
+        assert!(ordered.windows(2).all(|w| w[0].priority <= w[1].priority));
+        for r in &records {
+            assert!(ordered.contains(r));
+        }
+    }
+
+    #[test]
+    fn naptr_services() {
+        assert_eq!(naptr_transport(b"SIP+D2U", false), Some(TransportKind::Udp));
+        assert_eq!(naptr_transport(b"sip+d2t", false), Some(TransportKind::Tcp));
+        assert_eq!(
+            naptr_transport(b"SIPS+D2T", false),
+            Some(TransportKind::Tls)
+        );
+        assert_eq!(naptr_transport(b"SIPS+D2T", true), Some(TransportKind::Tls));
+        assert_eq!(naptr_transport(b"SIP+D2U", true), None);
+        assert_eq!(naptr_transport(b"SIP+D2S", false), None);
+        assert_eq!(naptr_transport(b"E2U+sip", false), None);
+        assert_eq!(naptr_transport(&[0xff, 0xfe], false), None);
+    }
+
+    #[test]
+    fn localhost_names() {
+        assert!(is_localhost("localhost"));
+        assert!(is_localhost("LOCALHOST."));
+        assert!(is_localhost("pbx.localhost"));
+        assert!(!is_localhost("notlocalhost"));
+        assert!(!is_localhost("localhost.example.com"));
+        assert!(!is_localhost(""));
+        assert_eq!(srv_prefix(TransportKind::Tls), "_sips._tcp");
+        assert_eq!(dns_name("_sip._udp.example.com"), "_sip._udp.example.com.");
+        assert_eq!(dns_name("example.com."), "example.com.");
+        assert_eq!(dns_name("pbx"), "pbx");
+    }
+
+    #[test]
+    fn crlf_datagrams_are_keepalives() {
+        assert!(is_crlf_keepalive(b"\r\n\r\n"));
+        assert!(is_crlf_keepalive(b"\r\n"));
+        assert!(is_crlf_keepalive(b""));
+        assert!(!is_crlf_keepalive(b"\r\nOPTIONS"));
+    }
+
+    #[test]
+    fn certificate_errors_mapped_precisely() {
+        use rustls::Error;
+        let cert = |e| rustls_error(&Error::InvalidCertificate(e));
+        let problem = TransportError::TlsCertificate;
+        assert_eq!(
+            cert(CertificateError::Expired),
+            problem(TlsCertProblem::Expired)
+        );
+        let expired = CertificateError::ExpiredContext {
+            time: UnixTime::since_unix_epoch(Duration::from_secs(200)),
+            not_after: UnixTime::since_unix_epoch(Duration::from_secs(100)),
+        };
+        assert_eq!(cert(expired), problem(TlsCertProblem::Expired));
+        assert_eq!(
+            cert(CertificateError::NotValidYet),
+            problem(TlsCertProblem::NotYetValid)
+        );
+        assert_eq!(
+            cert(CertificateError::NotValidForName),
+            problem(TlsCertProblem::WrongHost)
+        );
+        assert_eq!(
+            cert(CertificateError::UnknownIssuer),
+            problem(TlsCertProblem::UntrustedIssuer)
+        );
+        assert_eq!(
+            cert(CertificateError::Revoked),
+            problem(TlsCertProblem::Revoked)
+        );
+        let pin = CertificateError::Other(OtherError(Arc::new(PinMismatch)));
+        assert_eq!(cert(pin), problem(TlsCertProblem::PinMismatch));
+        assert!(matches!(
+            cert(CertificateError::BadSignature),
+            TransportError::TlsCertificate(TlsCertProblem::Other(_))
+        ));
+        let alert = rustls_error(&Error::AlertReceived(
+            rustls::AlertDescription::HandshakeFailure,
+        ));
+        assert!(matches!(alert, TransportError::Tls(ref why) if why.contains("HandshakeFailure")));
+        // tokio-rustls wraps rustls errors in io::Error.
+        let wrapped = io::Error::new(
+            io::ErrorKind::InvalidData,
+            Error::InvalidCertificate(CertificateError::UnknownIssuer),
+        );
+        assert_eq!(
+            tls_handshake_error(&wrapped),
+            problem(TlsCertProblem::UntrustedIssuer)
+        );
+        let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
+        assert!(matches!(tls_handshake_error(&eof), TransportError::Tls(_)));
+    }
+
+    #[test]
+    fn io_errors_mapped() {
+        let kind = |k| io_error(&io::Error::from(k));
+        assert_eq!(
+            kind(io::ErrorKind::ConnectionRefused),
+            TransportError::Refused
+        );
+        assert_eq!(kind(io::ErrorKind::TimedOut), TransportError::Timeout);
+        assert_eq!(kind(io::ErrorKind::ConnectionReset), TransportError::Closed);
+        assert!(matches!(
+            kind(io::ErrorKind::PermissionDenied),
+            TransportError::Io(_)
+        ));
+    }
+
+    #[test]
+    fn unreadable_ca_file_is_an_error_with_the_path() {
+        let cfg = TlsClientConfig {
+            extra_ca_file: Some(PathBuf::from("/nonexistent/softline-ca.pem")),
+            pinned_sha256: None,
+            verify: true,
+        };
+        let err = client_tls_config(&cfg).err().unwrap();
+        assert!(err.contains("/nonexistent/softline-ca.pem"), "{err}");
+        // Pin and verify=false need no roots at all.
+        let pinned = TlsClientConfig {
+            pinned_sha256: Some([7; 32]),
+            ..TlsClientConfig::default()
+        };
+        assert!(client_tls_config(&pinned).is_ok());
+    }
+}
