@@ -26,9 +26,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 
-// INTERIM: `crate::sip::framing` is being written on main; until it lands
-// this file carries a minimal framer with the same API (see the bottom).
-use self::framing_shim::{Frame, StreamFramer};
+use crate::sip::framing::{Frame, StreamFramer};
 use crate::sip::parse::MAX_MESSAGE_SIZE;
 use crate::sip::transport::{Peer, TlsCertProblem, TransportError, TransportKind};
 
@@ -1146,82 +1144,6 @@ async fn add_candidate(
             addr: SocketAddr::new(ip, candidate.port),
         };
         push_unique(out, peer, host);
-    }
-}
-
-/// INTERIM stand-in for `crate::sip::framing` (same API), removed when the
-/// lead's framer lands on main.
-mod framing_shim {
-    use crate::sip::parse::{MAX_MESSAGE_SIZE, ParseError};
-
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub enum Frame {
-        Message(Vec<u8>),
-        KeepAlive,
-        Pong,
-    }
-
-    #[derive(Debug, Default)]
-    pub struct StreamFramer {
-        buf: Vec<u8>,
-    }
-
-    impl StreamFramer {
-        pub fn new() -> Self {
-            Self::default()
-        }
-
-        pub fn push(&mut self, data: &[u8]) {
-            self.buf.extend_from_slice(data);
-        }
-
-        pub fn next_frame(&mut self) -> Result<Option<Frame>, ParseError> {
-            if self.buf.starts_with(b"\r\n\r\n") {
-                self.buf.drain(..4);
-                return Ok(Some(Frame::KeepAlive));
-            }
-            if self.buf.starts_with(b"\r\n") {
-                return match self.buf.get(2) {
-                    None => Ok(None),
-                    Some(b'\r') if self.buf.len() < 4 => Ok(None),
-                    Some(_) => {
-                        self.buf.drain(..2);
-                        Ok(Some(Frame::Pong))
-                    }
-                };
-            }
-            let Some(head_end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                if self.buf.len() > MAX_MESSAGE_SIZE {
-                    return Err(ParseError::TooLarge(self.buf.len()));
-                }
-                return Ok(None);
-            };
-            let head = String::from_utf8_lossy(self.buf.get(..head_end).unwrap_or_default());
-            let mut length = 0usize;
-            for line in head.split("\r\n").skip(1) {
-                let Some((name, value)) = line.split_once(':') else {
-                    continue;
-                };
-                let name = name.trim();
-                if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l") {
-                    length = value
-                        .trim()
-                        .parse()
-                        .map_err(|_| ParseError::InvalidHeader {
-                            header: "Content-Length".into(),
-                            why: format!("not a number: {:?}", value.trim()),
-                        })?;
-                }
-            }
-            let total = head_end.saturating_add(4).saturating_add(length);
-            if total > MAX_MESSAGE_SIZE {
-                return Err(ParseError::TooLarge(total));
-            }
-            if self.buf.len() < total {
-                return Ok(None);
-            }
-            Ok(Some(Frame::Message(self.buf.drain(..total).collect())))
-        }
     }
 }
 
