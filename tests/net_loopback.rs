@@ -539,6 +539,11 @@ async fn tls_certificate_checks() {
             .is_ok()
     );
     assert!(tls_roundtrip(with_ca(&pki), server, None).await.is_ok());
+    assert!(
+        tls_roundtrip(with_ca(&pki), server, Some("127.0.0.1"))
+            .await
+            .is_ok()
+    );
     // Platform roots only: the test CA is unknown.
     assert_eq!(
         tls_roundtrip(TlsClientConfig::default(), server, Some("localhost")).await,

@@ -508,8 +508,12 @@ async fn connect(
         return Ok((Connected::Tcp(tcp), local));
     };
     let name = match server_name {
-        Some(name) => ServerName::try_from(name.trim_end_matches('.').to_string())
-            .map_err(|_| TransportError::Tls(format!("invalid TLS server name {name:?}")))?,
+        Some(name) => ServerName::try_from(
+            name.trim_start_matches('[')
+                .trim_end_matches([']', '.'])
+                .to_string(),
+        )
+        .map_err(|_| TransportError::Tls(format!("invalid TLS server name {name:?}")))?,
         None => ServerName::IpAddress(peer.addr.ip().into()),
     };
     let stream = tokio_rustls::TlsConnector::from(tls)
