@@ -5,5 +5,6 @@
 //! clock) → `api` (control channel) / `main` (CLI, headless).
 
 pub mod config;
+pub mod runtime;
 pub mod sdp;
 pub mod sip;
