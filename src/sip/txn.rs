@@ -949,3 +949,887 @@ impl TransactionLayer {
         self.txns.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::dialog::response_to;
+    use crate::sip::transport::TransportKind;
+    use crate::sip::uri::{Host, Uri};
+
+    #[allow(clippy::disallowed_methods)]
+    fn base() -> Instant {
+        Instant::now()
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn peer(transport: TransportKind, last: u8) -> Peer {
+        Peer {
+            transport,
+            addr: std::net::SocketAddr::from(([192, 0, 2, last], 5060)),
+        }
+    }
+
+    fn udp() -> Peer {
+        peer(TransportKind::Udp, 1)
+    }
+
+    fn tcp() -> Peer {
+        peer(TransportKind::Tcp, 1)
+    }
+
+    fn request(method: Method, branch: &str, transport: TransportKind) -> Request {
+        let mut headers = Headers::new();
+        headers.push(
+            "Via",
+            format!(
+                "SIP/2.0/{} 198.51.100.7:5060;branch={branch};rport",
+                transport.via_token()
+            ),
+        );
+        headers.push("Via", "SIP/2.0/UDP 203.0.113.9:5060;branch=z9hG4bKlower");
+        headers.push("Route", "<sip:proxy.example.com;lr>");
+        headers.push("Max-Forwards", "70");
+        headers.push("From", "\"Alice\" <sip:alice@example.com>;tag=fromtag1");
+        headers.push("To", "<sip:bob@example.com>");
+        headers.push("Call-ID", "call-1@198.51.100.7");
+        headers.push("CSeq", format!("7 {method}"));
+        headers.push("Content-Length", "0");
+        Request {
+            method,
+            uri: Uri::sip(Some("bob"), Host::Name("example.com".into())),
+            headers,
+            body: Vec::new(),
+        }
+    }
+
+    fn respond(req: &Request, code: u16) -> Response {
+        response_to(req, code, if code > 100 { Some("totag9") } else { None })
+    }
+
+    fn layer() -> TransactionLayer {
+        TransactionLayer::new(TimerConfig::default())
+    }
+
+    fn drain(l: &mut TransactionLayer) -> Vec<TxnOutput> {
+        std::iter::from_fn(|| l.poll_output()).collect()
+    }
+
+    /// Run the fake clock from `t0` up to `t0 + end`, firing every timer at
+    /// its deadline; returns (offset, output) pairs.
+    fn run(l: &mut TransactionLayer, t0: Instant, end: Duration) -> Vec<(Duration, TxnOutput)> {
+        let mut out = Vec::new();
+        while let Some(at) = l.poll_timeout() {
+            if at > t0 + end {
+                break;
+            }
+            l.handle_timeout(at);
+            for o in drain(l) {
+                out.push((at - t0, o));
+            }
+        }
+        out
+    }
+
+    fn send_times(out: &[(Duration, TxnOutput)]) -> Vec<Duration> {
+        out.iter()
+            .filter(|(_, o)| matches!(o, TxnOutput::Send { .. }))
+            .map(|(t, _)| *t)
+            .collect()
+    }
+
+    fn events(out: &[(Duration, TxnOutput)]) -> Vec<(Duration, TxnEvent)> {
+        out.iter()
+            .filter_map(|(t, o)| match o {
+                TxnOutput::Event(e) => Some((*t, e.clone())),
+                TxnOutput::Send { .. } => None,
+            })
+            .collect()
+    }
+
+    fn secs_list(v: &[f64]) -> Vec<Duration> {
+        v.iter().map(|s| Duration::from_secs_f64(*s)).collect()
+    }
+
+    fn sent_response(o: &TxnOutput) -> Option<&Response> {
+        match o {
+            TxnOutput::Send {
+                message: Message::Response(r),
+                ..
+            } => Some(r),
+            _ => None,
+        }
+    }
+
+    fn sent_request(o: &TxnOutput) -> Option<&Request> {
+        match o {
+            TxnOutput::Send {
+                message: Message::Request(r),
+                ..
+            } => Some(r),
+            _ => None,
+        }
+    }
+
+    fn assert_internals_empty(l: &TransactionLayer) {
+        assert!(l.is_empty());
+        assert!(l.timers.is_empty(), "timer table not empty");
+        assert!(l.client_index.is_empty());
+        assert!(l.server_index.is_empty());
+        assert!(l.ack_index.is_empty());
+        assert_eq!(l.poll_timeout(), None);
+    }
+
+    // ----- client INVITE --------------------------------------------------
+
+    #[test]
+    fn timer_a_doubles_uncapped_and_timer_b_fires_at_64_t1_on_udp() {
+        let t0 = base();
+        let mut l = layer();
+        let id = l.send_request(
+            t0,
+            request(Method::Invite, "z9hG4bKa1", TransportKind::Udp),
+            udp(),
+        );
+        let first = drain(&mut l);
+        assert_eq!(first.len(), 1);
+        assert_eq!(sent_request(&first[0]).unwrap().method, Method::Invite);
+        let out = run(&mut l, t0, Duration::from_secs(100));
+        assert_eq!(
+            send_times(&out),
+            secs_list(&[0.5, 1.5, 3.5, 7.5, 15.5, 31.5])
+        );
+        assert_eq!(
+            events(&out),
+            vec![(Duration::from_secs(32), TxnEvent::Timeout { id })]
+        );
+        assert_internals_empty(&l);
+    }
+
+    #[test]
+    fn timer_a_absent_and_timer_b_kept_on_tcp() {
+        let t0 = base();
+        let mut l = layer();
+        let id = l.send_request(
+            t0,
+            request(Method::Invite, "z9hG4bKa2", TransportKind::Tcp),
+            tcp(),
+        );
+        assert_eq!(drain(&mut l).len(), 1);
+        assert_eq!(l.poll_timeout(), Some(t0 + Duration::from_secs(32)));
+        let out = run(&mut l, t0, Duration::from_secs(100));
+        assert!(send_times(&out).is_empty());
+        assert_eq!(
+            events(&out),
+            vec![(Duration::from_secs(32), TxnEvent::Timeout { id })]
+        );
+        assert_internals_empty(&l);
+    }
+
+    #[test]
+    fn provisional_stops_timer_a_and_timer_b() {
+        let t0 = base();
+        let mut l = layer();
+        let inv = request(Method::Invite, "z9hG4bKa3", TransportKind::Udp);
+        let id = l.send_request(t0, inv.clone(), udp());
+        drain(&mut l);
+        l.handle_message(t0 + ms(700), Message::Response(respond(&inv, 180)), udp());
+        let out = drain(&mut l);
+        assert_eq!(out.len(), 1);
+        assert!(
+            matches!(&out[0], TxnOutput::Event(TxnEvent::Response { id: i, response }) if *i == id && response.code == 180)
+        );
+        // Neither A nor B remain: the INVITE waits for the TU (CANCEL).
+        assert_eq!(l.poll_timeout(), None);
+        assert_eq!(l.len(), 1);
+    }
+
+    #[test]
+    fn non_2xx_final_gets_ack_built_by_the_layer() {
+        let t0 = base();
+        let mut l = layer();
+        let inv = request(Method::Invite, "z9hG4bKack1", TransportKind::Udp);
+        let id = l.send_request(t0, inv.clone(), udp());
+        drain(&mut l);
+        let busy = respond(&inv, 486);
+        l.handle_message(t0 + ms(100), Message::Response(busy.clone()), udp());
+        let out = drain(&mut l);
+        assert_eq!(out.len(), 2, "{out:?}");
+        let ack = sent_request(&out[0]).expect("ACK sent first").clone();
+        assert!(matches!(&out[0], TxnOutput::Send { peer: p, .. } if *p == udp()));
+        assert_eq!(
+            out[1],
+            TxnOutput::Event(TxnEvent::Response {
+                id,
+                response: busy.clone()
+            })
+        );
+        assert_eq!(ack.method, Method::Ack);
+        assert_eq!(ack.uri, inv.uri);
+        let vias: Vec<&str> = ack.headers.get_all("Via").collect();
+        assert_eq!(
+            vias,
+            vec!["SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKack1;rport"]
+        );
+        assert_eq!(ack.headers.get("Call-ID"), inv.headers.get("Call-ID"));
+        assert_eq!(ack.headers.get("From"), inv.headers.get("From"));
+        assert_eq!(
+            ack.headers.get("To"),
+            Some("<sip:bob@example.com>;tag=totag9")
+        );
+        assert_eq!(ack.headers.get("CSeq"), Some("7 ACK"));
+        assert_eq!(
+            ack.headers.get_all("Route").collect::<Vec<_>>(),
+            vec!["<sip:proxy.example.com;lr>"]
+        );
+        assert!(ack.body.is_empty());
+
+        // A retransmitted final is absorbed and answered with the same ACK.
+        l.handle_message(t0 + ms(600), Message::Response(busy.clone()), udp());
+        let again = drain(&mut l);
+        assert_eq!(again.len(), 1);
+        assert_eq!(sent_request(&again[0]), Some(&ack));
+
+        // Timer D: 32 s on UDP, then gone.
+        assert_eq!(
+            l.poll_timeout(),
+            Some(t0 + ms(100) + Duration::from_secs(32))
+        );
+        let out = run(&mut l, t0, Duration::from_secs(40));
+        assert!(out.is_empty());
+        assert_internals_empty(&l);
+    }
+
+    #[test]
+    fn timer_d_is_zero_on_tcp() {
+        let t0 = base();
+        let mut l = layer();
+        let inv = request(Method::Invite, "z9hG4bKack2", TransportKind::Tcp);
+        l.send_request(t0, inv.clone(), tcp());
+        drain(&mut l);
+        l.handle_message(t0 + ms(100), Message::Response(respond(&inv, 603)), tcp());
+        let out = drain(&mut l);
+        assert_eq!(sent_request(&out[0]).map(|r| &r.method), Some(&Method::Ack));
+        assert_internals_empty(&l);
+    }
+
+    #[test]
+    fn accepted_client_passes_2xx_retransmissions_up_until_timer_m() {
+        let t0 = base();
+        let mut l = layer();
+        let inv = request(Method::Invite, "z9hG4bKok1", TransportKind::Udp);
+        let id = l.send_request(t0, inv.clone(), udp());
+        drain(&mut l);
+        let ok = respond(&inv, 200);
+        l.handle_message(t0 + ms(200), Message::Response(ok.clone()), udp());
+        assert_eq!(
+            drain(&mut l),
+            vec![TxnOutput::Event(TxnEvent::Response {
+                id,
+                response: ok.clone()
+            })]
+        );
+        // No ACK from the layer for a 2xx, no retransmission of the INVITE.
+        l.handle_message(t0 + ms(700), Message::Response(ok.clone()), udp());
+        assert_eq!(
+            drain(&mut l),
+            vec![TxnOutput::Event(TxnEvent::Response {
+                id,
+                response: ok.clone()
+            })]
+        );
+        // Timer M = 64*T1 after the first 2xx.
+        assert_eq!(
+            l.poll_timeout(),
+            Some(t0 + ms(200) + Duration::from_secs(32))
+        );
+        let out = run(&mut l, t0, Duration::from_secs(40));
+        assert!(out.is_empty(), "{out:?}");
+        assert_internals_empty(&l);
+        // After Accepted ended, the 2xx is a stray.
+        l.handle_message(
+            t0 + Duration::from_secs(41),
+            Message::Response(ok.clone()),
+            udp(),
+        );
+        assert_eq!(
+            drain(&mut l),
+            vec![TxnOutput::Event(TxnEvent::StrayResponse {
+                response: ok,
+                source: udp()
+            })]
+        );
+    }
+
+    // ----- client non-INVITE ----------------------------------------------
+
+    #[test]
+    fn timer_e_doubles_capped_at_t2_and_timer_f_fires_on_udp() {
+        let t0 = base();
+        let mut l = layer();
+        let id = l.send_request(
+            t0,
+            request(Method::Register, "z9hG4bKe1", TransportKind::Udp),
+            udp(),
+        );
+        assert_eq!(drain(&mut l).len(), 1);
+        let out = run(&mut l, t0, Duration::from_secs(100));
+        assert_eq!(
+            send_times(&out),
+            secs_list(&[0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5])
+        );
+        assert_eq!(
+            events(&out),
+            vec![(Duration::from_secs(32), TxnEvent::Timeout { id })]
+        );
+        assert_internals_empty(&l);
+    }
+
+    #[test]
+    fn timer_e_absent_and_timer_f_kept_on_tcp() {
+        let t0 = base();
+        let mut l = layer();
+        let id = l.send_request(
+            t0,
+            request(Method::Options, "z9hG4bKe2", TransportKind::Tcp),
+            tcp(),
+        );
+        drain(&mut l);
+        let out = run(&mut l, t0, Duration::from_secs(100));
+        assert!(send_times(&out).is_empty());
+        assert_eq!(
+            events(&out),
+            vec![(Duration::from_secs(32), TxnEvent::Timeout { id })]
+        );
+    }
+
+    #[test]
+    fn provisional_moves_timer_e_to_t2() {
+        let t0 = base();
+        let mut l = layer();
+        let req = request(Method::Register, "z9hG4bKe3", TransportKind::Udp);
+        let id = l.send_request(t0, req.clone(), udp());
+        drain(&mut l);
+        l.handle_message(t0 + ms(200), Message::Response(respond(&req, 100)), udp());
+        let out = drain(&mut l);
+        assert!(
+            matches!(&out[..], [TxnOutput::Event(TxnEvent::Response { id: i, response })] if *i == id && response.code == 100)
+        );
+        // The pending E (0.5 s) still fires; every later one is T2 apart.
+        let out = run(&mut l, t0, Duration::from_secs(14));
+        assert_eq!(send_times(&out), secs_list(&[0.5, 4.5, 8.5, 12.5]));
+        // F still bounds the transaction.
+        let out = run(&mut l, t0, Duration::from_secs(40));
+        assert_eq!(
+            events(&out),
+            vec![(Duration::from_secs(32), TxnEvent::Timeout { id })]
+        );
+    }
+
+    #[test]
+    fn timer_k_is_t4_on_udp_and_zero_on_tcp() {
+        let t0 = base();
+        let mut l = layer();
+        let req = request(Method::Register, "z9hG4bKk1", TransportKind::Udp);
+        let id = l.send_request(t0, req.clone(), udp());
+        drain(&mut l);
+        let ok = respond(&req, 200);
+        l.handle_message(t0 + ms(300), Message::Response(ok.clone()), udp());
+        assert_eq!(
+            drain(&mut l),
+            vec![TxnOutput::Event(TxnEvent::Response {
+                id,
+                response: ok.clone()
+            })]
+        );
+        assert_eq!(l.poll_timeout(), Some(t0 + ms(5300)));
+        // A retransmitted final is absorbed in Completed.
+        l.handle_message(t0 + ms(900), Message::Response(ok.clone()), udp());
+        assert!(drain(&mut l).is_empty());
+        assert_eq!(l.len(), 1);
+        let out = run(&mut l, t0, Duration::from_secs(10));
+        assert!(out.is_empty());
+        assert_internals_empty(&l);
+
+        let req = request(Method::Register, "z9hG4bKk2", TransportKind::Tcp);
+        l.send_request(t0, req.clone(), tcp());
+        drain(&mut l);
+        l.handle_message(t0 + ms(300), Message::Response(respond(&req, 200)), tcp());
+        assert_eq!(drain(&mut l).len(), 1);
+        assert_internals_empty(&l);
+    }
+
+    #[test]
+    fn response_matches_branch_and_cseq_method_only() {
+        let t0 = base();
+        let mut l = layer();
+        let inv = request(Method::Invite, "z9hG4bKm1", TransportKind::Udp);
+        let inv_id = l.send_request(t0, inv.clone(), udp());
+        let cancel = request(Method::Cancel, "z9hG4bKm1", TransportKind::Udp);
+        let cancel_id = l.send_request(t0, cancel.clone(), udp());
+        drain(&mut l);
+        // The 200 to the CANCEL goes to the CANCEL transaction only.
+        let ok = respond(&cancel, 200);
+        l.handle_message(t0 + ms(50), Message::Response(ok.clone()), udp());
+        assert_eq!(
+            drain(&mut l),
+            vec![TxnOutput::Event(TxnEvent::Response {
+                id: cancel_id,
+                response: ok
+            })]
+        );
+        let rt = respond(&inv, 487);
+        l.handle_message(t0 + ms(60), Message::Response(rt.clone()), udp());
+        let out = drain(&mut l);
+        assert_eq!(
+            out.last(),
+            Some(&TxnOutput::Event(TxnEvent::Response {
+                id: inv_id,
+                response: rt
+            }))
+        );
+    }
+
+    #[test]
+    fn stray_response_is_reported() {
+        let t0 = base();
+        let mut l = layer();
+        let req = request(Method::Options, "z9hG4bKnobody", TransportKind::Udp);
+        let resp = respond(&req, 200);
+        l.handle_message(t0, Message::Response(resp.clone()), udp());
+        assert_eq!(
+            drain(&mut l),
+            vec![TxnOutput::Event(TxnEvent::StrayResponse {
+                response: resp,
+                source: udp()
+            })]
+        );
+    }
+
+    #[test]
+    fn invalid_messages_are_dropped() {
+        let t0 = base();
+        let mut l = layer();
+        let mut no_via = request(Method::Options, "z9hG4bKx", TransportKind::Udp);
+        no_via.headers.remove("Via");
+        l.handle_message(t0, Message::Request(no_via), udp());
+        let mut no_cseq = request(Method::Options, "z9hG4bKy", TransportKind::Udp);
+        no_cseq.headers.remove("CSeq");
+        l.handle_message(t0, Message::Request(no_cseq.clone()), udp());
+        let mut resp = respond(
+            &request(Method::Options, "z9hG4bKz", TransportKind::Udp),
+            200,
+        );
+        resp.headers.remove("CSeq");
+        l.handle_message(t0, Message::Response(resp), udp());
+        let mut resp = respond(
+            &request(Method::Options, "z9hG4bKz", TransportKind::Udp),
+            200,
+        );
+        resp.headers.remove("Via");
+        l.handle_message(t0, Message::Response(resp), udp());
+        assert!(drain(&mut l).is_empty());
+        assert!(l.is_empty());
+    }
+
+    // ----- server INVITE ----------------------------------------------------
+
+    fn new_server_invite(
+        l: &mut TransactionLayer,
+        t0: Instant,
+        branch: &str,
+        from: Peer,
+    ) -> (TxnId, Request) {
+        let inv = request(Method::Invite, branch, from.transport);
+        l.handle_message(t0, Message::Request(inv.clone()), from);
+        let out = drain(l);
+        match &out[..] {
+            [
+                TxnOutput::Event(TxnEvent::Request {
+                    id,
+                    request,
+                    source,
+                }),
+            ] => {
+                assert_eq!(request, &inv);
+                assert_eq!(*source, from);
+                (*id, inv)
+            }
+            other => panic!("expected one Request event, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn server_sends_100_trying_only_when_tu_silent_for_200ms() {
+        let t0 = base();
+        let mut l = layer();
+        let (_, inv) = new_server_invite(&mut l, t0, "z9hG4bKs1", udp());
+        let out = run(&mut l, t0, Duration::from_secs(1));
+        assert_eq!(send_times(&out), vec![ms(200)]);
+        let trying = sent_response(&out[0].1).unwrap();
+        assert_eq!(trying.code, 100);
+        assert_eq!(trying.headers.get("To"), inv.headers.get("To"), "no To tag");
+
+        let mut l = layer();
+        let (id, inv) = new_server_invite(&mut l, t0, "z9hG4bKs2", udp());
+        l.send_response(t0 + ms(50), id, respond(&inv, 180));
+        assert_eq!(drain(&mut l).len(), 1);
+        let out = run(&mut l, t0, Duration::from_secs(1));
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn server_invite_timer_g_and_h_on_udp() {
+        let t0 = base();
+        let mut l = layer();
+        let (id, inv) = new_server_invite(&mut l, t0, "z9hG4bKg1", udp());
+        l.send_response(t0, id, respond(&inv, 486));
+        let out = drain(&mut l);
+        assert_eq!(sent_response(&out[0]).map(|r| r.code), Some(486));
+        let out = run(&mut l, t0, Duration::from_secs(100));
+        assert_eq!(
+            send_times(&out),
+            secs_list(&[0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5])
+        );
+        assert!(out.iter().all(|(_, o)| match o {
+            TxnOutput::Send {
+                message: Message::Response(r),
+                peer: p,
+            } => r.code == 486 && *p == udp(),
+            _ => true,
+        }));
+        assert_eq!(
+            events(&out),
+            vec![(Duration::from_secs(32), TxnEvent::AckTimeout { id })]
+        );
+        assert_internals_empty(&l);
+    }
+
+    #[test]
+    fn server_invite_no_timer_g_and_timer_h_kept_on_tcp() {
+        let t0 = base();
+        let mut l = layer();
+        let (id, inv) = new_server_invite(&mut l, t0, "z9hG4bKg2", tcp());
+        l.send_response(t0, id, respond(&inv, 480));
+        drain(&mut l);
+        let out = run(&mut l, t0, Duration::from_secs(100));
+        assert!(send_times(&out).is_empty());
+        assert_eq!(
+            events(&out),
+            vec![(Duration::from_secs(32), TxnEvent::AckTimeout { id })]
+        );
+    }
+
+    #[test]
+    fn ack_for_non_2xx_is_absorbed_and_timer_i_runs() {
+        let t0 = base();
+        let mut l = layer();
+        let (id, inv) = new_server_invite(&mut l, t0, "z9hG4bKi1", udp());
+        l.send_response(t0, id, respond(&inv, 486));
+        drain(&mut l);
+        // ACK for the non-2xx: same branch, To with our tag.
+        let mut ack = request(Method::Ack, "z9hG4bKi1", TransportKind::Udp);
+        ack.headers.set("To", "<sip:bob@example.com>;tag=totag9");
+        l.handle_message(t0 + ms(1000), Message::Request(ack.clone()), udp());
+        assert!(drain(&mut l).is_empty(), "ACK is absorbed");
+        // G stopped (the one at 0.5 s is already past); I = T4.
+        assert_eq!(l.poll_timeout(), Some(t0 + ms(6000)));
+        // The INVITE retransmitted in Confirmed is absorbed.
+        l.handle_message(t0 + ms(1100), Message::Request(inv.clone()), udp());
+        assert!(drain(&mut l).is_empty());
+        let out = run(&mut l, t0, Duration::from_secs(10));
+        assert!(out.is_empty());
+        assert_internals_empty(&l);
+
+        // TCP: Timer I is zero.
+        let (id, inv) = new_server_invite(&mut l, t0, "z9hG4bKi2", tcp());
+        l.send_response(t0, id, respond(&inv, 486));
+        drain(&mut l);
+        let mut ack = request(Method::Ack, "z9hG4bKi2", TransportKind::Tcp);
+        ack.headers.set("To", "<sip:bob@example.com>;tag=totag9");
+        l.handle_message(t0 + ms(100), Message::Request(ack), tcp());
+        assert!(drain(&mut l).is_empty());
+        assert_internals_empty(&l);
+    }
+
+    #[test]
+    fn server_2xx_is_retransmitted_until_the_ack() {
+        let t0 = base();
+        let mut l = layer();
+        let (id, inv) = new_server_invite(&mut l, t0, "z9hG4bKok2", udp());
+        let ok = respond(&inv, 200);
+        l.send_response(t0, id, ok.clone());
+        assert_eq!(sent_response(&drain(&mut l)[0]), Some(&ok));
+        let out = run(&mut l, t0, ms(4000));
+        assert_eq!(send_times(&out), secs_list(&[0.5, 1.5, 3.5]));
+        // INVITE retransmission in Accepted: absorbed, not passed up.
+        l.handle_message(t0 + ms(3600), Message::Request(inv.clone()), udp());
+        assert!(drain(&mut l).is_empty());
+        // The ACK for the 2xx has its own branch.
+        let mut ack = request(Method::Ack, "z9hG4bKackfor2xx", TransportKind::Udp);
+        ack.headers.set("To", "<sip:bob@example.com>;tag=totag9");
+        l.handle_message(t0 + ms(4000), Message::Request(ack.clone()), udp());
+        assert_eq!(
+            drain(&mut l),
+            vec![TxnOutput::Event(TxnEvent::Ack {
+                id: Some(id),
+                request: ack.clone(),
+                source: udp()
+            })]
+        );
+        // No more retransmissions; Timer L ends it quietly at 64*T1.
+        assert_eq!(l.poll_timeout(), Some(t0 + Duration::from_secs(32)));
+        let out = run(&mut l, t0, Duration::from_secs(40));
+        assert!(out.is_empty(), "{out:?}");
+        assert_internals_empty(&l);
+        // A late ACK has no transaction.
+        l.handle_message(
+            t0 + Duration::from_secs(41),
+            Message::Request(ack.clone()),
+            udp(),
+        );
+        assert_eq!(
+            drain(&mut l),
+            vec![TxnOutput::Event(TxnEvent::Ack {
+                id: None,
+                request: ack,
+                source: udp()
+            })]
+        );
+    }
+
+    #[test]
+    fn server_2xx_without_ack_times_out_after_64_t1() {
+        let t0 = base();
+        let mut l = layer();
+        let (id, inv) = new_server_invite(&mut l, t0, "z9hG4bKok3", udp());
+        l.send_response(t0, id, respond(&inv, 200));
+        drain(&mut l);
+        let out = run(&mut l, t0, Duration::from_secs(100));
+        assert_eq!(
+            send_times(&out),
+            secs_list(&[0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5])
+        );
+        assert_eq!(
+            events(&out),
+            vec![(Duration::from_secs(32), TxnEvent::AckTimeout { id })]
+        );
+        assert_internals_empty(&l);
+
+        // TCP: no retransmission, same deadline.
+        let (id, inv) = new_server_invite(&mut l, t0, "z9hG4bKok4", tcp());
+        l.send_response(t0, id, respond(&inv, 200));
+        drain(&mut l);
+        let out = run(&mut l, t0, Duration::from_secs(100));
+        assert!(send_times(&out).is_empty());
+        assert_eq!(
+            events(&out),
+            vec![(Duration::from_secs(32), TxnEvent::AckTimeout { id })]
+        );
+    }
+
+    #[test]
+    fn server_invite_resends_last_response_on_retransmission() {
+        let t0 = base();
+        let mut l = layer();
+        let (id, inv) = new_server_invite(&mut l, t0, "z9hG4bKr1", udp());
+        // Before any response: absorbed, no second Request event.
+        l.handle_message(t0 + ms(100), Message::Request(inv.clone()), udp());
+        assert!(drain(&mut l).is_empty());
+        let ringing = respond(&inv, 180);
+        l.send_response(t0 + ms(150), id, ringing.clone());
+        drain(&mut l);
+        l.handle_message(t0 + ms(500), Message::Request(inv.clone()), udp());
+        let out = drain(&mut l);
+        assert_eq!(out.len(), 1);
+        assert_eq!(sent_response(&out[0]), Some(&ringing));
+        let busy = respond(&inv, 486);
+        l.send_response(t0 + ms(600), id, busy.clone());
+        drain(&mut l);
+        l.handle_message(t0 + ms(700), Message::Request(inv.clone()), udp());
+        let out = drain(&mut l);
+        assert_eq!(out.len(), 1);
+        assert_eq!(sent_response(&out[0]), Some(&busy));
+    }
+
+    // ----- server non-INVITE ------------------------------------------------
+
+    #[test]
+    fn server_non_invite_absorbs_retransmissions_and_timer_j() {
+        let t0 = base();
+        let mut l = layer();
+        let opt = request(Method::Options, "z9hG4bKj1", TransportKind::Udp);
+        l.handle_message(t0, Message::Request(opt.clone()), udp());
+        let id = match &drain(&mut l)[..] {
+            [TxnOutput::Event(TxnEvent::Request { id, .. })] => *id,
+            other => panic!("{other:?}"),
+        };
+        // Trying: retransmission absorbed silently.
+        l.handle_message(t0 + ms(500), Message::Request(opt.clone()), udp());
+        assert!(drain(&mut l).is_empty());
+        let ok = respond(&opt, 200);
+        l.send_response(t0 + ms(600), id, ok.clone());
+        assert_eq!(sent_response(&drain(&mut l)[0]), Some(&ok));
+        // Completed: the final is resent, the TU hears nothing.
+        l.handle_message(t0 + ms(1500), Message::Request(opt.clone()), udp());
+        let out = drain(&mut l);
+        assert_eq!(out.len(), 1);
+        assert_eq!(sent_response(&out[0]), Some(&ok));
+        // The layer itself never retransmits a non-INVITE response.
+        assert_eq!(
+            l.poll_timeout(),
+            Some(t0 + ms(600) + Duration::from_secs(32))
+        );
+        let out = run(&mut l, t0, Duration::from_secs(40));
+        assert!(out.is_empty());
+        assert_internals_empty(&l);
+
+        // TCP: Timer J is zero.
+        let opt = request(Method::Options, "z9hG4bKj2", TransportKind::Tcp);
+        l.handle_message(t0, Message::Request(opt.clone()), tcp());
+        let id = match &drain(&mut l)[..] {
+            [TxnOutput::Event(TxnEvent::Request { id, .. })] => *id,
+            other => panic!("{other:?}"),
+        };
+        l.send_response(t0, id, respond(&opt, 200));
+        assert_eq!(drain(&mut l).len(), 1);
+        assert_internals_empty(&l);
+    }
+
+    #[test]
+    fn cancel_gets_its_own_transaction_and_matches_the_invite() {
+        let t0 = base();
+        let mut l = layer();
+        let (inv_id, inv) = new_server_invite(&mut l, t0, "z9hG4bKc1", udp());
+        l.send_response(t0, inv_id, respond(&inv, 180));
+        drain(&mut l);
+        let cancel = request(Method::Cancel, "z9hG4bKc1", TransportKind::Udp);
+        l.handle_message(t0 + ms(10), Message::Request(cancel.clone()), udp());
+        let cancel_id = match &drain(&mut l)[..] {
+            [TxnOutput::Event(TxnEvent::Request { id, request, .. })] => {
+                assert_eq!(request, &cancel);
+                *id
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_ne!(cancel_id, inv_id);
+        assert_eq!(l.matching_invite(&cancel), Some(inv_id));
+        assert_eq!(l.request(inv_id), Some(&inv));
+
+        let other_branch = request(Method::Cancel, "z9hG4bKc2", TransportKind::Udp);
+        assert_eq!(l.matching_invite(&other_branch), None);
+        let mut other_tag = cancel.clone();
+        other_tag
+            .headers
+            .set("From", "<sip:alice@example.com>;tag=other");
+        assert_eq!(l.matching_invite(&other_tag), None);
+        let mut other_uri = cancel.clone();
+        other_uri.uri = Uri::sip(Some("carol"), Host::Name("example.com".into()));
+        assert_eq!(l.matching_invite(&other_uri), None);
+        let mut other_seq = cancel.clone();
+        other_seq.headers.set("CSeq", "8 CANCEL");
+        assert_eq!(l.matching_invite(&other_seq), None);
+
+        // The TU answers both; the INVITE ends with 487.
+        l.send_response(t0 + ms(20), cancel_id, respond(&cancel, 200));
+        l.send_response(t0 + ms(20), inv_id, respond(&inv, 487));
+        let out = drain(&mut l);
+        let codes: Vec<u16> = out
+            .iter()
+            .filter_map(sent_response)
+            .map(|r| r.code)
+            .collect();
+        assert_eq!(codes, vec![200, 487]);
+    }
+
+    // ----- transport errors, memory -----------------------------------------
+
+    #[test]
+    fn transport_error_ends_every_transaction_of_that_peer() {
+        let t0 = base();
+        let mut l = layer();
+        let p = peer(TransportKind::Tcp, 1);
+        let q = peer(TransportKind::Tcp, 2);
+        let req = request(Method::Register, "z9hG4bKt1", TransportKind::Tcp);
+        let client = l.send_request(t0, req.clone(), p);
+        let other = l.send_request(
+            t0,
+            request(Method::Options, "z9hG4bKt2", TransportKind::Tcp),
+            q,
+        );
+        let (server, _) = new_server_invite(&mut l, t0, "z9hG4bKt3", p);
+        drain(&mut l);
+        l.handle_transport_error(t0 + ms(10), p);
+        // Until the queue is drained the TU can still look the txns up.
+        assert_eq!(l.peer(client), Some(p));
+        assert_eq!(l.request(client), Some(&req));
+        let out = drain(&mut l);
+        assert_eq!(
+            out,
+            vec![
+                TxnOutput::Event(TxnEvent::TransportError { id: client }),
+                TxnOutput::Event(TxnEvent::TransportError { id: server }),
+            ]
+        );
+        assert_eq!(l.len(), 1);
+        assert_eq!(l.peer(other), Some(q));
+        assert_eq!(l.peer(client), None);
+        assert_eq!(l.request(server), None);
+        // Their timers are gone: only the other txn's Timer F remains.
+        let out = run(&mut l, t0, Duration::from_secs(40));
+        assert_eq!(
+            events(&out),
+            vec![(Duration::from_secs(32), TxnEvent::Timeout { id: other })]
+        );
+        assert_internals_empty(&l);
+    }
+
+    #[test]
+    fn ten_thousand_completed_transactions_are_all_removed() {
+        let t0 = base();
+        let mut l = layer();
+        for i in 0..10_000u32 {
+            let branch = format!("z9hG4bKmem{i}");
+            // Client non-INVITE answered 200 (Timer K).
+            let req = request(Method::Options, &branch, TransportKind::Udp);
+            l.send_request(t0, req.clone(), udp());
+            l.handle_message(t0, Message::Response(respond(&req, 200)), udp());
+            // Server non-INVITE answered 200 (Timer J).
+            let sreq = request(Method::Message, &branch, TransportKind::Udp);
+            l.handle_message(
+                t0,
+                Message::Request(sreq.clone()),
+                peer(TransportKind::Udp, 3),
+            );
+            let sid = match l.outputs.back() {
+                Some(TxnOutput::Event(TxnEvent::Request { id, .. })) => *id,
+                other => panic!("{other:?}"),
+            };
+            l.send_response(t0, sid, respond(&sreq, 200));
+            // Server INVITE answered 486 and ACKed (Timers H, I).
+            let inv = request(Method::Invite, &branch, TransportKind::Udp);
+            l.handle_message(
+                t0,
+                Message::Request(inv.clone()),
+                peer(TransportKind::Udp, 4),
+            );
+            let iid = match l.outputs.back() {
+                Some(TxnOutput::Event(TxnEvent::Request { id, .. })) => *id,
+                other => panic!("{other:?}"),
+            };
+            l.send_response(t0, iid, respond(&inv, 486));
+            let ack = request(Method::Ack, &branch, TransportKind::Udp);
+            l.handle_message(t0, Message::Request(ack), peer(TransportKind::Udp, 4));
+        }
+        drain(&mut l);
+        assert_eq!(l.len(), 30_000);
+        let out = run(&mut l, t0, Duration::from_secs(40));
+        assert!(events(&out).is_empty(), "no timeouts expected");
+        drain(&mut l);
+        assert_internals_empty(&l);
+        assert!(l.ended.is_empty());
+    }
+}
