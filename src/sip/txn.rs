@@ -1760,6 +1760,7 @@ mod tests {
             request(Method::Options, "z9hG4bKt2", TransportKind::Tcp),
             q,
         );
+        drain(&mut l);
         let (server, _) = new_server_invite(&mut l, t0, "z9hG4bKt3", p);
         drain(&mut l);
         l.handle_transport_error(t0 + ms(10), p);
