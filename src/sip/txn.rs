@@ -1745,6 +1745,133 @@ mod tests {
         assert_eq!(codes, vec![200, 487]);
     }
 
+    #[test]
+    fn ack_carries_only_the_top_via_of_a_comma_list() {
+        let t0 = base();
+        let mut l = layer();
+        let mut inv = request(Method::Invite, "z9hG4bKlist", TransportKind::Udp);
+        inv.headers.remove("Via");
+        inv.headers.push_front(
+            "v",
+            "SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKlist, SIP/2.0/UDP 203.0.113.9;branch=z9hG4bKlow",
+        );
+        l.send_request(t0, inv.clone(), udp());
+        drain(&mut l);
+        l.handle_message(t0, Message::Response(respond(&inv, 404)), udp());
+        let out = drain(&mut l);
+        let ack = sent_request(&out[0]).unwrap();
+        let vias = ack.headers.vias().unwrap();
+        assert_eq!(vias.len(), 1);
+        assert_eq!(vias[0].branch(), Some("z9hG4bKlist"));
+        assert_eq!(vias[0].port, Some(5060));
+    }
+
+    #[test]
+    fn timers_follow_the_configured_t1_t2_t4() {
+        let t0 = base();
+        let mut l = TransactionLayer::new(TimerConfig {
+            t1: ms(100),
+            t2: ms(300),
+            t4: ms(700),
+        });
+        let req = request(Method::Options, "z9hG4bKcfg", TransportKind::Udp);
+        l.send_request(t0, req.clone(), udp());
+        drain(&mut l);
+        let out = run(&mut l, t0, ms(1000));
+        // E: 100, +200, +300 (capped), +300 ...
+        assert_eq!(send_times(&out), vec![ms(100), ms(300), ms(600), ms(900)]);
+        l.handle_message(t0 + ms(1000), Message::Response(respond(&req, 200)), udp());
+        drain(&mut l);
+        assert_eq!(l.poll_timeout(), Some(t0 + ms(1700)), "K = T4");
+        assert_eq!(l.len(), 1);
+        let out = run(&mut l, t0, ms(10_000));
+        assert!(out.is_empty());
+        assert!(l.is_empty());
+    }
+
+    #[test]
+    fn ack_reusing_the_invite_branch_is_matched_to_the_accepted_txn() {
+        let t0 = base();
+        let mut l = layer();
+        let (id, inv) = new_server_invite(&mut l, t0, "z9hG4bKsame", udp());
+        l.send_response(t0, id, respond(&inv, 200));
+        drain(&mut l);
+        let mut ack = request(Method::Ack, "z9hG4bKsame", TransportKind::Udp);
+        ack.headers.set("To", "<sip:bob@example.com>;tag=totag9");
+        l.handle_message(t0 + ms(100), Message::Request(ack.clone()), udp());
+        assert_eq!(
+            drain(&mut l),
+            vec![TxnOutput::Event(TxnEvent::Ack {
+                id: Some(id),
+                request: ack,
+                source: udp()
+            })]
+        );
+        // G stopped: nothing until Timer L, which ends it without AckTimeout.
+        let out = run(&mut l, t0, Duration::from_secs(40));
+        assert!(out.is_empty(), "{out:?}");
+        assert!(l.is_empty());
+    }
+
+    #[test]
+    fn rfc2543_branchless_invite_matches_its_ack_and_cancel() {
+        let t0 = base();
+        let mut l = layer();
+        let mut inv = request(Method::Invite, "x", TransportKind::Udp);
+        inv.headers.set("Via", "SIP/2.0/UDP 198.51.100.7:5060");
+        l.handle_message(t0, Message::Request(inv.clone()), udp());
+        let id = match &drain(&mut l)[..] {
+            [TxnOutput::Event(TxnEvent::Request { id, .. })] => *id,
+            other => panic!("{other:?}"),
+        };
+        // A retransmission is recognised.
+        l.handle_message(t0 + ms(500), Message::Request(inv.clone()), udp());
+        assert!(drain(&mut l).is_empty());
+        let mut cancel = inv.clone();
+        cancel.method = Method::Cancel;
+        cancel.headers.set("CSeq", "7 CANCEL");
+        assert_eq!(l.matching_invite(&cancel), Some(id));
+        l.send_response(t0 + ms(600), id, respond(&inv, 486));
+        drain(&mut l);
+        let mut ack = inv.clone();
+        ack.method = Method::Ack;
+        ack.headers.set("CSeq", "7 ACK");
+        ack.headers.set("To", "<sip:bob@example.com>;tag=totag9");
+        l.handle_message(t0 + ms(700), Message::Request(ack), udp());
+        assert!(drain(&mut l).is_empty(), "ACK absorbed in Completed");
+        assert_eq!(l.poll_timeout(), Some(t0 + ms(5700)), "Timer I running");
+    }
+
+    #[test]
+    fn responses_on_finished_or_unknown_transactions_are_ignored() {
+        let t0 = base();
+        let mut l = layer();
+        let opt = request(Method::Options, "z9hG4bKlate", TransportKind::Tcp);
+        l.handle_message(t0, Message::Request(opt.clone()), tcp());
+        let id = match &drain(&mut l)[..] {
+            [TxnOutput::Event(TxnEvent::Request { id, .. })] => *id,
+            other => panic!("{other:?}"),
+        };
+        l.send_response(t0, id, respond(&opt, 200));
+        assert_eq!(drain(&mut l).len(), 1);
+        l.send_response(t0, id, respond(&opt, 500));
+        l.send_response(t0, TxnId(9999), respond(&opt, 200));
+        assert!(drain(&mut l).is_empty());
+    }
+
+    #[test]
+    fn unanswered_server_non_invite_is_dropped_after_64_t1() {
+        let t0 = base();
+        let mut l = layer();
+        let opt = request(Method::Options, "z9hG4bKsilent", TransportKind::Udp);
+        l.handle_message(t0, Message::Request(opt), udp());
+        drain(&mut l);
+        assert_eq!(l.poll_timeout(), Some(t0 + Duration::from_secs(32)));
+        let out = run(&mut l, t0, Duration::from_secs(40));
+        assert!(out.is_empty());
+        assert_internals_empty(&l);
+    }
+
     // ----- transport errors, memory -----------------------------------------
 
     #[test]
