@@ -296,12 +296,15 @@ fn build_ack(invite: &Request, response: &Response) -> Request {
 
 impl TransactionLayer {
     pub fn new(timers: TimerConfig) -> Self {
-        // Zero timers would make retransmission loops spin.
-        let t1 = timers.t1.max(Duration::from_millis(1));
+        // Zero timers would make retransmission loops spin; absurd ones
+        // would overflow `Instant` arithmetic.
+        let t1 = timers
+            .t1
+            .clamp(Duration::from_millis(1), Duration::from_secs(60));
         let config = TimerConfig {
             t1,
-            t2: timers.t2.max(t1),
-            t4: timers.t4,
+            t2: timers.t2.clamp(t1, Duration::from_secs(600)),
+            t4: timers.t4.min(Duration::from_secs(600)),
         };
         TransactionLayer {
             config,
@@ -835,7 +838,7 @@ impl TransactionLayer {
         match timer {
             Timer::A => {
                 let request = txn.request.clone();
-                txn.interval *= 2;
+                txn.interval = txn.interval.saturating_mul(2);
                 let next = now + txn.interval;
                 self.send(peer, Message::Request(request));
                 self.start_timer(id, Timer::A, next);
@@ -845,7 +848,7 @@ impl TransactionLayer {
                 txn.interval = if txn.state == State::Proceeding {
                     t2
                 } else {
-                    (txn.interval * 2).min(t2)
+                    txn.interval.saturating_mul(2).min(t2)
                 };
                 let next = now + txn.interval;
                 self.send(peer, Message::Request(request));
@@ -853,7 +856,7 @@ impl TransactionLayer {
             }
             Timer::G => {
                 if let Some(response) = txn.last_response.clone() {
-                    txn.interval = (txn.interval * 2).min(t2);
+                    txn.interval = txn.interval.saturating_mul(2).min(t2);
                     let next = now + txn.interval;
                     self.send(peer, Message::Response(response));
                     self.start_timer(id, Timer::G, next);
