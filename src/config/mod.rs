@@ -443,13 +443,11 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
     let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
     let line = text.get(line_start..)?.lines().next()?;
     let key = line.split_once('=').map(|(k, _)| k.trim().to_string());
-    let table = before
-        .lines()
-        .rev()
-        .find_map(|l| {
-            let l = l.trim();
-            l.starts_with('[').then(|| l.trim_matches(|c| c == '[' || c == ']').to_string())
-        });
+    let table = before.lines().rev().find_map(|l| {
+        let l = l.trim();
+        l.starts_with('[')
+            .then(|| l.trim_matches(|c| c == '[' || c == ']').to_string())
+    });
     match (table, key) {
         (Some(t), Some(k)) if !k.starts_with('[') => Some(format!("{t}.{k}")),
         (None, Some(k)) if !k.starts_with('[') => Some(k),
@@ -496,7 +494,10 @@ tls_pin_sha256 = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23
             Config::listen(&c.sip.listen_tcp),
             Some("[::1]:5070".parse().unwrap())
         );
-        assert!(!format!("{a:?}").contains("s3cret"), "password leaked in Debug");
+        assert!(
+            !format!("{a:?}").contains("s3cret"),
+            "password leaked in Debug"
+        );
     }
 
     #[test]
@@ -534,7 +535,10 @@ tls_pin_sha256 = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23
     #[test]
     fn bad_listen_address_and_bad_pin() {
         let e = parse("[sip]\nlisten_udp = \"localhost\"\n").unwrap_err();
-        assert_eq!((e.line, e.key.as_deref()), (Some(2), Some("sip.listen_udp")));
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(2), Some("sip.listen_udp"))
+        );
         let e = parse(
             "[[account]]\nid = \"a\"\nusername = \"1\"\ndomain = \"x\"\ntls_pin_sha256 = \"abc\"\n",
         )

@@ -52,8 +52,14 @@ impl std::fmt::Display for AnswerError {
 
 /// Answer an offer: the first codec of the offer that we support, plus
 /// telephone-event when offered.
-pub fn answer(offer_sdp: &[u8], ip: IpAddr, port: u16, session_id: u64) -> Result<String, AnswerError> {
-    let text = std::str::from_utf8(offer_sdp).map_err(|_| AnswerError::Malformed("not UTF-8".into()))?;
+pub fn answer(
+    offer_sdp: &[u8],
+    ip: IpAddr,
+    port: u16,
+    session_id: u64,
+) -> Result<String, AnswerError> {
+    let text =
+        std::str::from_utf8(offer_sdp).map_err(|_| AnswerError::Malformed("not UTF-8".into()))?;
     let m = text
         .lines()
         .find(|l| l.starts_with("m=audio "))
@@ -62,7 +68,11 @@ pub fn answer(offer_sdp: &[u8], ip: IpAddr, port: u16, session_id: u64) -> Resul
     if fields.len() < 4 {
         return Err(AnswerError::Malformed(format!("short m= line `{m}`")));
     }
-    let offered: Vec<u8> = fields.iter().skip(3).filter_map(|p| p.parse().ok()).collect();
+    let offered: Vec<u8> = fields
+        .iter()
+        .skip(3)
+        .filter_map(|p| p.parse().ok())
+        .collect();
     let chosen = offered
         .iter()
         .find_map(|pt| OFFER.iter().find(|(p, _)| p == pt))
@@ -70,7 +80,8 @@ pub fn answer(offer_sdp: &[u8], ip: IpAddr, port: u16, session_id: u64) -> Resul
     let te = text.lines().find_map(|l| {
         let rest = l.strip_prefix("a=rtpmap:")?;
         let (pt, name) = rest.split_once(' ')?;
-        name.trim().to_ascii_lowercase()
+        name.trim()
+            .to_ascii_lowercase()
             .starts_with("telephone-event/8000")
             .then(|| pt.parse::<u8>().ok())
             .flatten()
@@ -84,7 +95,9 @@ pub fn answer(offer_sdp: &[u8], ip: IpAddr, port: u16, session_id: u64) -> Resul
         ip = ip_line(ip)
     );
     if let Some(t) = te {
-        s.push_str(&format!("a=rtpmap:{t} telephone-event/8000\r\na=fmtp:{t} 0-16\r\n"));
+        s.push_str(&format!(
+            "a=rtpmap:{t} telephone-event/8000\r\na=fmtp:{t} 0-16\r\n"
+        ));
     }
     s.push_str("a=ptime:20\r\na=sendrecv\r\n");
     Ok(s)
@@ -106,9 +119,15 @@ mod tests {
     #[test]
     fn no_common_codec_and_no_audio() {
         let o = b"v=0\r\nm=audio 4000 RTP/AVP 9 18\r\n";
-        assert_eq!(answer(o, "::1".parse().unwrap(), 1, 1), Err(AnswerError::NoCommonCodec));
+        assert_eq!(
+            answer(o, "::1".parse().unwrap(), 1, 1),
+            Err(AnswerError::NoCommonCodec)
+        );
         let o = b"v=0\r\nm=video 4000 RTP/AVP 96\r\n";
-        assert_eq!(answer(o, "::1".parse().unwrap(), 1, 1), Err(AnswerError::NoAudio));
+        assert_eq!(
+            answer(o, "::1".parse().unwrap(), 1, 1),
+            Err(AnswerError::NoAudio)
+        );
     }
 
     #[test]

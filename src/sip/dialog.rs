@@ -125,7 +125,8 @@ impl Dialog {
             remote_header: invite.headers.get("From").unwrap_or_default().to_string(),
             local_seq: 0,
             remote_seq: Some(invite.headers.cseq()?.seq),
-            remote_target: contact_uri(&invite.headers)?.ok_or(ParseError::MissingHeader("Contact"))?,
+            remote_target: contact_uri(&invite.headers)?
+                .ok_or(ParseError::MissingHeader("Contact"))?,
             route_set: invite.headers.record_routes()?,
         })
     }
@@ -133,7 +134,9 @@ impl Dialog {
     /// True when `request` belongs to this dialog (Call-ID and both tags).
     pub fn matches(&self, request: &Request) -> bool {
         let h = &request.headers;
-        let Ok(call_id) = h.call_id() else { return false };
+        let Ok(call_id) = h.call_id() else {
+            return false;
+        };
         let (Ok(from), Ok(to)) = (h.from_addr(), h.to_addr()) else {
             return false;
         };

@@ -2,9 +2,9 @@
 //! header list of [`crate::sip::message::Headers`] on demand.
 
 use crate::sip::message::Headers;
+use crate::sip::message::Method;
 use crate::sip::parse::ParseError;
 use crate::sip::uri::{Host, Uri};
-use crate::sip::message::Method;
 
 /// Generic `;name=value` parameter list, order kept, names case-insensitive.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,7 +22,11 @@ impl Params {
     }
     pub fn set(&mut self, name: &str, value: Option<&str>) {
         let value = value.map(str::to_string);
-        match self.0.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        match self
+            .0
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
             Some(p) => p.1 = value,
             None => self.0.push((name.to_string(), value)),
         }
@@ -48,7 +52,9 @@ impl Via {
     }
     /// `Some(None)` for a bare `;rport`, `Some(Some(port))` when filled in.
     pub fn rport(&self) -> Option<Option<u16>> {
-        self.params.get("rport").map(|v| v.and_then(|p| p.parse().ok()))
+        self.params
+            .get("rport")
+            .map(|v| v.and_then(|p| p.parse().ok()))
     }
 }
 
@@ -135,7 +141,8 @@ impl TypedHeaders for Headers {
         crate::sip::parse::parse_name_addr(v)
     }
     fn call_id(&self) -> Result<&str, ParseError> {
-        self.get("Call-ID").ok_or(ParseError::MissingHeader("Call-ID"))
+        self.get("Call-ID")
+            .ok_or(ParseError::MissingHeader("Call-ID"))
     }
     fn cseq(&self) -> Result<CSeq, ParseError> {
         let v = self.get("CSeq").ok_or(ParseError::MissingHeader("CSeq"))?;

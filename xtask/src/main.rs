@@ -50,7 +50,9 @@ fn cargo() -> Command {
 
 fn status(cmd: &mut Command) -> Result {
     eprintln!("xtask: running {cmd:?}");
-    let st = cmd.status().map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+    let st = cmd
+        .status()
+        .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
     if st.success() {
         Ok(())
     } else {
@@ -68,7 +70,11 @@ fn is_installed(pkg: &str) -> bool {
 
 /// Install the missing packages with apt-get (non-interactive, idempotent).
 fn deps(packages: &[&str]) -> Result {
-    if Command::new("dpkg-query").arg("--version").output().is_err() {
+    if Command::new("dpkg-query")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("xtask deps: not a Debian system; install these yourself: {packages:?}");
         return Ok(());
     }
