@@ -754,7 +754,7 @@ mod tests {
         assert_eq!(contacts[0].uri.to_string(), "sip:alice@192.0.2.10:5060");
         assert_eq!(
             contacts[0].params.value("+sip.instance"),
-            Some("<urn:uuid:0f8fad5b-d9cb-469f-a165-70867728950e>")
+            Some("\"<urn:uuid:0f8fad5b-d9cb-469f-a165-70867728950e>\"")
         );
         assert_eq!(h.get("Expires"), Some("600"));
         assert_eq!(h.get("Allow"), Some(ALLOW));
@@ -762,6 +762,12 @@ mod tests {
         assert_eq!(h.get("Content-Length"), Some("0"));
         assert!(h.get("Authorization").is_none());
         assert!(r.body.is_empty());
+        // It survives the wire.
+        let bytes = crate::sip::message::Message::Request(r.clone()).to_bytes();
+        match crate::sip::message::Message::parse(&bytes) {
+            Ok(crate::sip::message::Message::Request(back)) => assert_eq!(&back, r),
+            other => panic!("does not parse back: {other:?}"),
+        }
         // No answer yet: the guard timer.
         assert_eq!(reg.poll_timeout(), Some(t0 + NO_ANSWER_GUARD));
     }
