@@ -22,9 +22,10 @@
 //!   `Retry-After` (e.g. on 503) replaces the delay (capped at one hour);
 //! - a request with no final answer after 40 s is treated as timed out,
 //!   in case the transaction layer never reports;
-//! - [`Registration::stop`] and [`Registration::set_contact`] send at once,
-//!   superseding a request in flight: the registrar orders them by CSeq and
-//!   the answers to the superseded request are ignored.
+//! - one REGISTER in flight at a time (RFC 3261 §10.2): `stop`, `start`
+//!   and `set_contact` during a request wait for its final answer (or its
+//!   failure / the 40 s guard), then act. A stop during a first REGISTER
+//!   sends `Expires: 0` only when a binding may exist.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -164,6 +165,14 @@ pub enum RegOutput {
     StateChanged(RegState),
 }
 
+/// What to do once the request in flight has its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Queued {
+    /// Register (again): after an unregister, or with a new Contact.
+    Register,
+    Unregister,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TimerKind {
     Refresh,
@@ -196,6 +205,7 @@ pub struct Registration {
     state: RegState,
     outputs: VecDeque<RegOutput>,
     pending: Option<Pending>,
+    queued: Option<Queued>,
     timer: Option<(Instant, TimerKind)>,
     /// Failures in a row, for the backoff.
     failures: u32,
@@ -219,6 +229,7 @@ impl Registration {
             state: RegState::Unregistered,
             outputs: VecDeque::new(),
             pending: None,
+            queued: None,
             timer: None,
             failures: 0,
             maybe_bound: false,
@@ -226,11 +237,23 @@ impl Registration {
         }
     }
 
-    /// Register (or refresh at once when registered). Does nothing while a
-    /// REGISTER is already in flight.
+    /// Register (or refresh at once when registered). While a REGISTER is
+    /// in flight it only cancels a pending stop; after an unregister in
+    /// flight it registers again.
     pub fn start(&mut self, now: Instant) {
-        if self.pending.as_ref().is_some_and(|p| !p.unregister) {
-            return;
+        match &self.pending {
+            Some(p) if !p.unregister => {
+                if self.queued == Some(Queued::Unregister) {
+                    self.queued = None;
+                    self.set_state(RegState::Registering);
+                }
+                return;
+            }
+            Some(_) => {
+                self.queued = Some(Queued::Register);
+                return;
+            }
+            None => {}
         }
         if matches!(self.state, RegState::Failed(_)) {
             self.auth.reset();
@@ -242,27 +265,32 @@ impl Registration {
     }
 
     /// Unregister: `Expires: 0` when a binding may exist, else straight to
-    /// `Unregistered`. Cancels refresh and retry timers.
+    /// `Unregistered`. Cancels refresh and retry timers. With a REGISTER in
+    /// flight the state becomes `Unregistering` at once and `Expires: 0`
+    /// follows its answer.
     pub fn stop(&mut self, now: Instant) {
-        self.timer = None;
-        let in_flight = self.pending.is_some();
-        match self.state {
-            RegState::Unregistered => {}
-            RegState::Unregistering if in_flight => {}
-            RegState::Registered { .. } | RegState::Registering => {
-                self.send(now, true, false);
+        match &self.pending {
+            Some(p) if p.unregister => {
+                self.queued = None;
+                return;
+            }
+            Some(_) => {
+                self.queued = Some(Queued::Unregister);
                 self.set_state(RegState::Unregistering);
+                return;
             }
-            RegState::Unregistering | RegState::Failed(_) => {
-                if self.maybe_bound {
-                    self.auth.reset();
-                    self.send(now, true, false);
-                    self.set_state(RegState::Unregistering);
-                } else {
-                    self.pending = None;
-                    self.set_state(RegState::Unregistered);
-                }
+            None => {}
+        }
+        self.queued = None;
+        self.timer = None;
+        if matches!(self.state, RegState::Registered { .. }) || self.maybe_bound {
+            if matches!(self.state, RegState::Failed(_)) {
+                self.auth.reset();
             }
+            self.send(now, true, false);
+            self.set_state(RegState::Unregistering);
+        } else {
+            self.set_state(RegState::Unregistered);
         }
     }
 
@@ -288,8 +316,26 @@ impl Registration {
                 self.stale_contact = None;
             }
             self.failures = 0;
-            self.set_state(RegState::Unregistered);
+            self.unregistered(now);
             return;
+        }
+        if self.queued == Some(Queued::Unregister) {
+            // Stopped while this REGISTER was in flight.
+            self.queued = None;
+            if code / 100 == 2 {
+                self.auth.on_success();
+                self.maybe_bound = true;
+            }
+            if self.maybe_bound {
+                self.send(now, true, false);
+            } else {
+                self.set_state(RegState::Unregistered);
+            }
+            return;
+        }
+        if code / 100 != 2 && !self.maybe_bound {
+            // Nothing of ours is bound, not even the Contact this carried.
+            self.stale_contact = None;
         }
         match code {
             200..=299 => self.registered(now, response, &pending),
@@ -339,6 +385,14 @@ impl Registration {
                 self.fail(now, failure, retry_after);
             }
         }
+        // Contact changed while this REGISTER was in flight: register the
+        // new one now (a re-sent request already carries it).
+        if self.queued.take() == Some(Queued::Register)
+            && self.pending.is_none()
+            && matches!(self.state, RegState::Registered { .. })
+        {
+            self.send(now, false, false);
+        }
     }
 
     /// The transaction of our REGISTER timed out or the transport failed
@@ -347,9 +401,23 @@ impl Registration {
         match self.pending.take() {
             Some(p) if p.unregister => {
                 self.timer = None;
-                self.set_state(RegState::Unregistered);
+                self.unregistered(now);
             }
-            Some(_) => self.fail(now, failure, None),
+            Some(_) if self.queued == Some(Queued::Unregister) => {
+                self.queued = None;
+                self.timer = None;
+                if self.maybe_bound {
+                    self.auth.reset();
+                    self.send(now, true, false);
+                } else {
+                    self.set_state(RegState::Unregistered);
+                }
+            }
+            Some(_) => {
+                // A queued contact change is picked up by the retry.
+                self.queued = None;
+                self.fail(now, failure, None)
+            }
             None if matches!(self.state, RegState::Registered { .. }) => {
                 self.fail(now, failure, None)
             }
@@ -376,25 +444,32 @@ impl Registration {
     }
 
     /// Our reachable address changed (NAT address learnt, new local IP).
-    /// When registered or registering, a REGISTER for the new Contact goes
-    /// out at once and removes the old binding (`expires=0`) in the same
-    /// request.
+    /// When registered, a REGISTER for the new Contact goes out at once and
+    /// removes the old binding (`expires=0`) in the same request; with a
+    /// REGISTER in flight it follows that one's answer; otherwise the next
+    /// attempt uses it.
     pub fn set_contact(&mut self, now: Instant, contact: Uri) {
         if contact == self.config.contact {
             return;
         }
         let old = std::mem::replace(&mut self.config.contact, contact);
-        if self.maybe_bound {
+        let registering = self.pending.as_ref().is_some_and(|p| !p.unregister);
+        if self.maybe_bound || registering {
             self.stale_contact = Some(old);
         }
-        let active = matches!(
-            self.state,
-            RegState::Registered { .. } | RegState::Registering
-        );
-        let unregistering = self.pending.as_ref().is_some_and(|p| p.unregister);
-        if active && !unregistering {
-            self.timer = None;
-            self.send(now, false, false);
+        match &self.pending {
+            Some(p) if !p.unregister => {
+                if self.queued.is_none() {
+                    self.queued = Some(Queued::Register);
+                }
+            }
+            Some(_) => {}
+            None => {
+                if matches!(self.state, RegState::Registered { .. }) {
+                    self.timer = None;
+                    self.send(now, false, false);
+                }
+            }
         }
     }
 
@@ -408,6 +483,14 @@ impl Registration {
 
     pub fn state(&self) -> &RegState {
         &self.state
+    }
+
+    /// The un-REGISTER is over; register again if asked meanwhile.
+    fn unregistered(&mut self, now: Instant) {
+        self.set_state(RegState::Unregistered);
+        if self.queued.take() == Some(Queued::Register) {
+            self.start(now);
+        }
     }
 
     fn is_ours(&self, response: &Response) -> bool {
@@ -1232,5 +1315,113 @@ mod tests {
         assert_eq!(instance_urn("urn:uuid:x"), "<urn:uuid:x>");
         assert_eq!(instance_urn("<urn:uuid:x>"), "<urn:uuid:x>");
         assert_eq!(instance_urn("x"), "<urn:uuid:x>");
+    }
+
+    #[test]
+    fn stop_during_first_register_waits_for_its_answer() {
+        let t0 = base();
+        let mut reg = Registration::new(config(), 31);
+        reg.start(t0);
+        let first = one(&mut reg);
+        reg.stop(t0);
+        let (sent, states) = drain(&mut reg);
+        assert!(sent.is_empty(), "one REGISTER at a time: {sent:?}");
+        assert_eq!(states, vec![RegState::Unregistering]);
+        // The REGISTER succeeded after all: the binding is removed.
+        reg.handle_response(t0, &ok(&first, Some(600)));
+        let (sent, states) = drain(&mut reg);
+        assert!(states.is_empty(), "{states:?}");
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].headers.get("Expires"), Some("0"));
+        assert_eq!(cseq(&sent[0]), 2);
+        reg.handle_response(t0, &ok(&sent[0], None));
+        assert_eq!(reg.state(), &RegState::Unregistered);
+        assert_eq!(reg.poll_timeout(), None);
+
+        // Stopped while the first REGISTER fails: nothing to remove.
+        let mut reg = Registration::new(config(), 31);
+        reg.start(t0);
+        let first = one(&mut reg);
+        reg.stop(t0);
+        reg.handle_response(t0, &reply(&first, 404));
+        let (sent, states) = drain(&mut reg);
+        assert!(sent.is_empty());
+        assert_eq!(
+            states,
+            vec![RegState::Unregistering, RegState::Unregistered]
+        );
+        assert_eq!(reg.poll_timeout(), None);
+    }
+
+    #[test]
+    fn start_during_unregister_registers_after_it() {
+        let t0 = base();
+        let mut reg = registered(t0, 300);
+        reg.stop(t0);
+        let unreg = one(&mut reg);
+        reg.start(t0);
+        assert_eq!(reg.poll_output(), None);
+        reg.handle_response(t0, &ok(&unreg, None));
+        let (sent, states) = drain(&mut reg);
+        assert_eq!(states, vec![RegState::Unregistered, RegState::Registering]);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].headers.get("Expires"), Some("600"));
+        assert_eq!(cseq(&sent[0]), cseq(&unreg) + 1);
+    }
+
+    #[test]
+    fn contact_change_during_register_follows_its_answer() {
+        let t0 = base();
+        let mut reg = Registration::new(config(), 37);
+        reg.start(t0);
+        let first = one(&mut reg);
+        reg.set_contact(t0, uri("sip:alice@203.0.113.5:40000"));
+        assert_eq!(reg.poll_output(), None);
+        let mut r = reply(&first, 200);
+        r.headers
+            .push("Contact", "<sip:alice@192.0.2.10:5060>;expires=600");
+        reg.handle_response(t0, &r);
+        let (sent, states) = drain(&mut reg);
+        assert_eq!(states, vec![RegState::Registered { expires: 600 }]);
+        assert_eq!(sent.len(), 1);
+        let contacts = sent[0].headers.contacts().unwrap();
+        assert_eq!(contacts[0].uri.to_string(), "sip:alice@203.0.113.5:40000");
+        assert_eq!(contacts[1].uri.to_string(), "sip:alice@192.0.2.10:5060");
+        assert_eq!(contacts[1].params.value("expires"), Some("0"));
+
+        // Changed during a challenged REGISTER: the authorized one carries
+        // the new Contact, and nothing more is sent after its 200.
+        let mut reg = Registration::new(config(), 37);
+        reg.start(t0);
+        let first = one(&mut reg);
+        reg.set_contact(t0, uri("sip:alice@203.0.113.5:40000"));
+        reg.handle_response(t0, &unauthorized(&first, "n"));
+        let second = one(&mut reg);
+        let contacts = second.headers.contacts().unwrap();
+        assert_eq!(contacts.len(), 1, "never bound: nothing to remove");
+        assert_eq!(contacts[0].uri.to_string(), "sip:alice@203.0.113.5:40000");
+        let mut r = reply(&second, 200);
+        r.headers
+            .push("Contact", "<sip:alice@203.0.113.5:40000>;expires=100");
+        reg.handle_response(t0, &r);
+        let (sent, states) = drain(&mut reg);
+        assert!(sent.is_empty(), "{sent:?}");
+        assert_eq!(states, vec![RegState::Registered { expires: 100 }]);
+    }
+
+    #[test]
+    fn lost_connection_while_registered_fails_and_retries() {
+        let t0 = base();
+        let mut reg = registered(t0, 300);
+        let lost = RegFailure::Transport(TransportError::Closed);
+        reg.handle_failure(t0, lost.clone());
+        assert_eq!(reg.state(), &RegState::Failed(lost));
+        let at = reg.poll_timeout().unwrap();
+        assert!(at > t0 && at <= t0 + secs(30));
+        // Stop while failed but maybe still bound: Expires: 0 is sent.
+        reg.stop(t0);
+        let req = one(&mut reg);
+        assert_eq!(req.headers.get("Expires"), Some("0"));
+        assert_eq!(reg.state(), &RegState::Unregistering);
     }
 }
