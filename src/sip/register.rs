@@ -526,7 +526,7 @@ impl Registration {
                 now,
                 RegFailure::Status {
                     code: response.code,
-                    reason: "the registrar kept no binding (expires=0)".to_string(),
+                    reason: "OK, but the registrar kept no binding (expires=0)".to_string(),
                 },
                 None,
             );
