@@ -73,19 +73,29 @@ fn main() {
     run("parse + read Via/From/To/CSeq", invite.len(), iters, || {
         let m = Message::parse(black_box(invite)).expect("parses");
         let h = m.headers();
-        black_box((h.top_via().ok(), h.from_addr().ok(), h.to_addr().ok(), h.cseq().ok()));
+        black_box((
+            h.top_via().ok(),
+            h.from_addr().ok(),
+            h.to_addr().ok(),
+            h.cseq().ok(),
+        ));
     });
     let mut stream = Vec::new();
     for _ in 0..100 {
         stream.extend_from_slice(invite);
     }
-    run("frame 100 INVITEs from a TCP stream", stream.len(), iters / 100, || {
-        let mut f = StreamFramer::new();
-        for chunk in stream.chunks(1460) {
-            f.push(chunk);
-            while let Ok(Some(fr)) = f.next_frame() {
-                black_box(fr);
+    run(
+        "frame 100 INVITEs from a TCP stream",
+        stream.len(),
+        iters / 100,
+        || {
+            let mut f = StreamFramer::new();
+            for chunk in stream.chunks(1460) {
+                f.push(chunk);
+                while let Ok(Some(fr)) = f.next_frame() {
+                    black_box(fr);
+                }
             }
-        }
-    });
+        },
+    );
 }

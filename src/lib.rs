@@ -4,7 +4,9 @@
 //! (accounts, calls, policy; sans-IO) → `runtime` (tokio: sockets, DNS, TLS,
 //! clock) → `api` (control channel) / `main` (CLI, headless).
 
+pub mod api;
 pub mod config;
+pub mod phone;
 pub mod runtime;
 pub mod sdp;
 pub mod sip;

@@ -1,4 +1,226 @@
-//! `softline` binary (being assembled: phone core and runtime land next).
-fn main() {
-    eprintln!("softline: headless phone not assembled yet");
+//! `softline`: the phone (headless for now: the GUI arrives with its issue)
+//! and `softline ctl`, the command-line client of its control channel.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use softline::api::{self, Request};
+use softline::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "softline",
+    version,
+    about = "SIP softphone for call-centre agents"
+)]
+struct Cli {
+    /// Run without any GUI: the core, the network and the control channel.
+    #[arg(long)]
+    headless: bool,
+    /// Configuration file (TOML); default: softline.toml in the user config dir.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Control socket path (default: under the XDG runtime dir).
+    #[arg(long, value_name = "PATH")]
+    ctl_socket: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Talk to a running phone.
+    Ctl {
+        /// Control socket of the phone.
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        #[command(subcommand)]
+        action: CtlAction,
+    },
+    /// Check a configuration file and report the first error with its line.
+    CheckConfig { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum CtlAction {
+    /// Accounts and calls (human text, or JSON with --json).
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register one account (or all).
+    Register { account: Option<String> },
+    /// Unregister one account (or all).
+    Unregister { account: Option<String> },
+    /// Call a number or SIP URI; prints the call id.
+    Call {
+        target: String,
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Answer the ringing call (or the one with this id).
+    Answer { call: Option<u64> },
+    /// Hang up, cancel or reject the call (or the one with this id).
+    Hangup { call: Option<u64> },
+    /// Print events as JSON lines as they happen.
+    Events,
+    /// Switch the SIP trace file on or off.
+    Trace {
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
+    /// Unregister, end calls and stop the phone.
+    Shutdown,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Cmd::Ctl { socket, action }) => {
+            ctl(socket.unwrap_or_else(api::default_socket_path), action)
+        }
+        Some(Cmd::CheckConfig { file }) => match Config::load(&file) {
+            Ok(c) => {
+                println!("{}: OK ({} account(s))", file.display(), c.accounts.len());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        None => phone(cli.headless, cli.config, cli.ctl_socket),
+    }
+}
+
+fn phone(headless: bool, config: Option<PathBuf>, ctl_socket: Option<PathBuf>) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if !headless {
+        tracing::warn!("this build has no GUI yet: running headless");
+    }
+    let path = config.unwrap_or_else(|| {
+        directories::ProjectDirs::from("", "", "softline")
+            .map(|d| d.config_dir().join("softline.toml"))
+            .unwrap_or_else(|| PathBuf::from("softline.toml"))
+    });
+    let config = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("softline: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = softline::runtime::driver::HeadlessOptions {
+        config,
+        ctl_socket: ctl_socket.unwrap_or_else(api::default_socket_path),
+    };
+    match softline::runtime::driver::run_headless(opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("softline: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ctl(socket: PathBuf, action: CtlAction) -> ExitCode {
+    let (request, json) = match action {
+        CtlAction::Status { json } => (Request::Status, json),
+        CtlAction::Register { account } => (Request::Register { account }, false),
+        CtlAction::Unregister { account } => (Request::Unregister { account }, false),
+        CtlAction::Call { target, account } => (Request::Call { target, account }, false),
+        CtlAction::Answer { call } => (Request::Answer { call }, false),
+        CtlAction::Hangup { call } => (Request::Hangup { call }, false),
+        CtlAction::Trace { state } => (Request::Trace { on: state == "on" }, false),
+        CtlAction::Shutdown => (Request::Shutdown, false),
+        CtlAction::Events => {
+            use std::io::Write;
+            let result = api::client::stream_events(&socket, |line| {
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{line}").and_then(|_| out.flush()).is_ok()
+            });
+            return match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("softline ctl: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    };
+    let is_status = request == Request::Status;
+    match api::client::request(&socket, &request) {
+        Ok(reply) if reply.ok => {
+            let result = reply.result.unwrap_or_default();
+            if json || !is_status {
+                match &result {
+                    serde_json::Value::Object(m) if m.contains_key("call") && !is_status => {
+                        println!("{}", m["call"]);
+                    }
+                    serde_json::Value::String(s) if s == "Done" => println!("ok"),
+                    other => println!("{other}"),
+                }
+            } else {
+                print!("{}", human_status(&result));
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(reply) => {
+            eprintln!(
+                "softline ctl: {}",
+                reply.error.unwrap_or_else(|| "failed".into())
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("softline ctl: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn human_status(v: &serde_json::Value) -> String {
+    let mut out = String::new();
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    for a in v["accounts"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "account {} ({}, {}): {}",
+            s(&a["id"]),
+            s(&a["aor"]),
+            s(&a["transport"]),
+            s(&a["state"])
+        ));
+        if let Some(e) = a["expires"].as_u64() {
+            out.push_str(&format!(", expires in {e} s"));
+        }
+        if !s(&a["reason"]).is_empty() && s(&a["state"]) != "registered" {
+            out.push_str(&format!(" — {}", s(&a["reason"])));
+        }
+        out.push('\n');
+    }
+    for c in v["calls"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "call {} {} {}: {}",
+            c["id"],
+            s(&c["direction"]),
+            s(&c["remote"]),
+            s(&c["state"])
+        ));
+        if !s(&c["cause"]).is_empty() {
+            out.push_str(&format!(" — {}", s(&c["cause"])));
+        }
+        out.push('\n');
+    }
+    if let Some(l) = v.get("listen") {
+        out.push_str(&format!("listening: udp {} tcp {}\n", l["udp"], l["tcp"]));
+    }
+    out
 }

@@ -19,7 +19,8 @@ fn host() -> impl Strategy<Value = Host> {
 
 /// Any printable text, including what must be escaped or quoted.
 fn text(max: usize) -> impl Strategy<Value = String> {
-    proptest::string::string_regex(&format!("[\\x20-\\x7e\\u{{a0}}-\\u{{3ff}}]{{1,{max}}}")).unwrap()
+    proptest::string::string_regex(&format!("[\\x20-\\x7e\\u{{a0}}-\\u{{3ff}}]{{1,{max}}}"))
+        .unwrap()
 }
 
 fn uri() -> impl Strategy<Value = Uri> {
@@ -29,37 +30,74 @@ fn uri() -> impl Strategy<Value = Uri> {
         host(),
         proptest::option::of(any::<u16>()),
         proptest::collection::vec((text(6), proptest::option::of(text(8))), 0..4),
-        proptest::collection::vec((text(6), proptest::string::string_regex("[\\x20-\\x7e]{0,8}").unwrap()), 0..3),
+        proptest::collection::vec(
+            (
+                text(6),
+                proptest::string::string_regex("[\\x20-\\x7e]{0,8}").unwrap(),
+            ),
+            0..3,
+        ),
     )
         .prop_map(|(scheme, userinfo, host, port, params, headers)| {
             let (user, password) = match userinfo {
                 Some((u, p)) => (Some(u), p),
                 None => (None, None),
             };
-            Uri { scheme, user, password, host, port, params, headers }
+            Uri {
+                scheme,
+                user,
+                password,
+                host,
+                port,
+                params,
+                headers,
+            }
         })
 }
 
 fn header_params() -> impl Strategy<Value = Params> {
     proptest::collection::vec(
-        ("[a-z][a-z0-9-]{0,6}", proptest::option::of("[A-Za-z0-9.!%*_+`'~-]{1,10}")),
+        (
+            "[a-z][a-z0-9-]{0,6}",
+            proptest::option::of("[A-Za-z0-9.!%*_+`'~-]{1,10}"),
+        ),
         0..4,
     )
     .prop_map(Params)
 }
 
 fn name_addr() -> impl Strategy<Value = NameAddr> {
-    (proptest::option::of(proptest::string::string_regex("[\\x20-\\x7e\\u{a0}-\\u{3ff}]{0,12}").unwrap()), uri(), header_params())
-        .prop_map(|(display, uri, params)| NameAddr { display, uri, params })
+    (
+        proptest::option::of(
+            proptest::string::string_regex("[\\x20-\\x7e\\u{a0}-\\u{3ff}]{0,12}").unwrap(),
+        ),
+        uri(),
+        header_params(),
+    )
+        .prop_map(|(display, uri, params)| NameAddr {
+            display,
+            uri,
+            params,
+        })
 }
 
 fn via() -> impl Strategy<Value = Via> {
-    (prop_oneof![Just("UDP"), Just("TCP"), Just("TLS"), Just("SCTP")], host(), proptest::option::of(any::<u16>()), "[a-zA-Z0-9]{1,20}")
+    (
+        prop_oneof![Just("UDP"), Just("TCP"), Just("TLS"), Just("SCTP")],
+        host(),
+        proptest::option::of(any::<u16>()),
+        "[a-zA-Z0-9]{1,20}",
+    )
         .prop_map(|(t, host, port, branch)| {
             let mut params = Params::default();
             params.set("branch", Some(&format!("z9hG4bK{branch}")));
             params.set("rport", None);
-            Via { transport: t.to_string(), host, port, params }
+            Via {
+                transport: t.to_string(),
+                host,
+                port,
+                params,
+            }
         })
 }
 
@@ -73,6 +111,7 @@ fn method() -> impl Strategy<Value = Method> {
     ]
 }
 
+#[allow(clippy::too_many_arguments)] // one argument per header of the message under test
 fn common_headers(
     vias: Vec<Via>,
     from: NameAddr,
@@ -109,18 +148,36 @@ fn message() -> impl Strategy<Value = Message> {
         (name_addr(), name_addr()),
         "[A-Za-z0-9.!%*_+`'~@-]{1,30}",
         0u32..(1 << 31),
-        proptest::collection::vec(("[A-Za-z0-9-]{1,10}", "[\\x21-\\x7e]([\\x20-\\x7e]{0,20}[\\x21-\\x7e])?"), 0..4),
+        proptest::collection::vec(
+            (
+                "[A-Za-z0-9-]{1,10}",
+                "[\\x21-\\x7e]([\\x20-\\x7e]{0,20}[\\x21-\\x7e])?",
+            ),
+            0..4,
+        ),
         proptest::collection::vec(any::<u8>(), 0..64),
     )
-        .prop_map(|(is_req, method, mut uri, code, vias, (from, to), call_id, seq, extra, body)| {
-            uri.headers.clear();
-            let headers = common_headers(vias, from, to, call_id, seq, &method, extra, &body);
-            if is_req {
-                Message::Request(Request { method, uri, headers, body })
-            } else {
-                Message::Response(Response { code, reason: "Some Reason".into(), headers, body })
-            }
-        })
+        .prop_map(
+            |(is_req, method, mut uri, code, vias, (from, to), call_id, seq, extra, body)| {
+                uri.headers.clear();
+                let headers = common_headers(vias, from, to, call_id, seq, &method, extra, &body);
+                if is_req {
+                    Message::Request(Request {
+                        method,
+                        uri,
+                        headers,
+                        body,
+                    })
+                } else {
+                    Message::Response(Response {
+                        code,
+                        reason: "Some Reason".into(),
+                        headers,
+                        body,
+                    })
+                }
+            },
+        )
 }
 
 fn ok<T>(r: Result<T, softline::sip::parse::ParseError>, ctx: &str) -> Result<T, TestCaseError> {

@@ -9,7 +9,8 @@ use super::{Reply, Request};
 
 /// Send one request and read the reply.
 pub fn request(socket: &Path, req: &Request) -> Result<Reply, String> {
-    let (mut reader, mut writer) = connect(socket)?;
+    let stream = connect(socket)?;
+    let (mut reader, mut writer) = (BufReader::new(&stream), &stream);
     send(&mut writer, req)?;
     read_reply(&mut reader)
 }
@@ -17,7 +18,8 @@ pub fn request(socket: &Path, req: &Request) -> Result<Reply, String> {
 /// Send `events` and call `each` for every event line until the phone
 /// closes the channel or `each` returns false.
 pub fn stream_events(socket: &Path, mut each: impl FnMut(&str) -> bool) -> Result<(), String> {
-    let (mut reader, mut writer) = connect(socket)?;
+    let stream = connect(socket)?;
+    let (mut reader, mut writer) = (BufReader::new(&stream), &stream);
     send(&mut writer, &Request::Events)?;
     let reply = read_reply(&mut reader)?;
     if !reply.ok {
@@ -38,12 +40,7 @@ pub fn stream_events(socket: &Path, mut each: impl FnMut(&str) -> bool) -> Resul
     }
 }
 
-type Halves = (
-    BufReader<interprocess::local_socket::RecvHalf>,
-    interprocess::local_socket::SendHalf,
-);
-
-fn connect(socket: &Path) -> Result<Halves, String> {
+fn connect(socket: &Path) -> Result<Stream, String> {
     let name = super::socket_name(socket).map_err(|e| format!("bad socket name: {e}"))?;
     let stream = Stream::connect(name).map_err(|e| {
         format!(
@@ -51,8 +48,7 @@ fn connect(socket: &Path) -> Result<Halves, String> {
             socket.display()
         )
     })?;
-    let (r, w) = stream.split();
-    Ok((BufReader::new(r), w))
+    Ok(stream)
 }
 
 fn send(writer: &mut impl Write, req: &Request) -> Result<(), String> {

@@ -16,13 +16,26 @@ use serde::{Deserialize, Serialize};
 pub enum Request {
     /// Accounts, calls and listening addresses.
     Status,
-    Register { account: Option<String> },
-    Unregister { account: Option<String> },
-    Call { target: String, account: Option<String> },
-    Answer { call: Option<u64> },
-    Hangup { call: Option<u64> },
+    Register {
+        account: Option<String>,
+    },
+    Unregister {
+        account: Option<String>,
+    },
+    Call {
+        target: String,
+        account: Option<String>,
+    },
+    Answer {
+        call: Option<u64>,
+    },
+    Hangup {
+        call: Option<u64>,
+    },
     /// Switch the SIP trace file on or off.
-    Trace { on: bool },
+    Trace {
+        on: bool,
+    },
     /// Stream events: the reply is followed by one event object per line.
     Events,
     /// Unregister, end calls and exit.
@@ -42,10 +55,18 @@ pub struct Reply {
 
 impl Reply {
     pub fn ok(result: serde_json::Value) -> Reply {
-        Reply { ok: true, result: Some(result), error: None }
+        Reply {
+            ok: true,
+            result: Some(result),
+            error: None,
+        }
     }
     pub fn err(error: impl Into<String>) -> Reply {
-        Reply { ok: false, result: None, error: Some(error.into()) }
+        Reply {
+            ok: false,
+            result: None,
+            error: Some(error.into()),
+        }
     }
 }
 
@@ -66,7 +87,9 @@ pub fn default_socket_path() -> PathBuf {
 
 /// The platform name of a control socket path (a file path on Unix, a
 /// namespaced pipe name on Windows).
-pub fn socket_name(path: &std::path::Path) -> std::io::Result<interprocess::local_socket::Name<'static>> {
+pub fn socket_name(
+    path: &std::path::Path,
+) -> std::io::Result<interprocess::local_socket::Name<'static>> {
     use interprocess::local_socket::prelude::*;
     #[cfg(windows)]
     {
@@ -75,6 +98,7 @@ pub fn socket_name(path: &std::path::Path) -> std::io::Result<interprocess::loca
     }
     #[cfg(not(windows))]
     {
-        path.to_path_buf().to_fs_name::<interprocess::local_socket::GenericFilePath>()
+        path.to_path_buf()
+            .to_fs_name::<interprocess::local_socket::GenericFilePath>()
     }
 }

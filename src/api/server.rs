@@ -22,11 +22,18 @@ pub struct CtlMessage {
 /// Bind the control socket (replacing a stale socket file).
 pub fn bind(path: &Path) -> std::io::Result<Listener> {
     let name = super::socket_name(path)?;
-    ListenerOptions::new().name(name).try_overwrite(true).create_tokio()
+    ListenerOptions::new()
+        .name(name)
+        .try_overwrite(true)
+        .create_tokio()
 }
 
 /// Accept clients forever.
-pub async fn serve(listener: Listener, to_core: mpsc::Sender<CtlMessage>, events: broadcast::Sender<String>) {
+pub async fn serve(
+    listener: Listener,
+    to_core: mpsc::Sender<CtlMessage>,
+    events: broadcast::Sender<String>,
+) {
     loop {
         match listener.accept().await {
             Ok(conn) => {
@@ -48,7 +55,7 @@ async fn handle(
     to_core: mpsc::Sender<CtlMessage>,
     mut events: broadcast::Receiver<String>,
 ) -> std::io::Result<()> {
-    let (recv, mut send) = conn.split();
+    let (recv, mut send) = tokio::io::split(conn);
     let mut lines = BufReader::new(recv).lines();
     while let Some(line) = lines.next_line().await? {
         if line.trim().is_empty() {
@@ -78,11 +85,17 @@ async fn handle(
             }
         }
         let (tx, rx) = oneshot::channel();
-        if to_core.send(CtlMessage { request, reply: tx }).await.is_err() {
+        if to_core
+            .send(CtlMessage { request, reply: tx })
+            .await
+            .is_err()
+        {
             write_line(&mut send, &Reply::err("the phone is shutting down")).await?;
             return Ok(());
         }
-        let reply = rx.await.unwrap_or_else(|_| Reply::err("the phone is shutting down"));
+        let reply = rx
+            .await
+            .unwrap_or_else(|_| Reply::err("the phone is shutting down"));
         write_line(&mut send, &reply).await?;
     }
     Ok(())

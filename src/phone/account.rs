@@ -15,8 +15,12 @@ use super::types::{AccountStatus, LocalAddrs, Resolved, transport_cause};
 
 /// What an account asks of the phone.
 pub enum AccountOutput {
-    Send(Peer, Request),
-    Resolve { host: String, port: Option<u16>, transport: TransportKind },
+    Send(Peer, Box<Request>),
+    Resolve {
+        host: String,
+        port: Option<u16>,
+        transport: TransportKind,
+    },
     StatusChanged,
 }
 
@@ -25,7 +29,11 @@ enum Lookup {
     Idle,
     Pending,
     /// Failed; retry at the instant.
-    Failed { error: TransportError, retry_at: Instant, attempts: u32 },
+    Failed {
+        error: TransportError,
+        retry_at: Instant,
+        attempts: u32,
+    },
 }
 
 pub struct Account {
@@ -40,7 +48,6 @@ pub struct Account {
     public_addr: Option<(IpAddr, u16)>,
     seed: u64,
     outputs: Vec<AccountOutput>,
-    last_status: Option<AccountStatus>,
 }
 
 impl Account {
@@ -55,7 +62,6 @@ impl Account {
             public_addr: None,
             seed,
             outputs: Vec::new(),
-            last_status: None,
         }
     }
 
@@ -77,7 +83,10 @@ impl Account {
     }
 
     pub fn is_registered(&self) -> bool {
-        matches!(self.reg.as_ref().map(Registration::state), Some(RegState::Registered { .. }))
+        matches!(
+            self.reg.as_ref().map(Registration::state),
+            Some(RegState::Registered { .. })
+        )
     }
 
     /// Nothing in flight (for shutdown).
@@ -85,13 +94,17 @@ impl Account {
         match self.reg.as_ref().map(Registration::state) {
             None => true,
             Some(RegState::Unregistered) | Some(RegState::Failed(_)) => true,
-            Some(_) => !self.wanted && false,
+            Some(_) => false,
         }
     }
 
     fn lookup_request(&self) -> AccountOutput {
         let hop = self.config.first_hop();
-        AccountOutput::Resolve { host: hop.host, port: hop.port, transport: self.config.transport }
+        AccountOutput::Resolve {
+            host: hop.host,
+            port: hop.port,
+            transport: self.config.transport,
+        }
     }
 
     /// Start registering. Returns a resolve request when the first hop is
@@ -143,7 +156,10 @@ impl Account {
                 match self.reg.as_mut() {
                     Some(reg) => reg.set_contact(now, contact),
                     None => {
-                        self.reg = Some(Registration::new(self.reg_config(contact, user_agent), seed));
+                        self.reg = Some(Registration::new(
+                            self.reg_config(contact, user_agent),
+                            seed,
+                        ));
                     }
                 }
                 if self.wanted {
@@ -165,7 +181,11 @@ impl Account {
         };
         // 5 s, 10 s, 20 s ... capped at 120 s.
         let delay = Duration::from_secs((5u64 << attempts.min(5).saturating_sub(1)).min(120));
-        self.lookup = Lookup::Failed { error, retry_at: now + delay, attempts };
+        self.lookup = Lookup::Failed {
+            error,
+            retry_at: now + delay,
+            attempts,
+        };
     }
 
     fn reg_config(&self, contact: Uri, user_agent: &str) -> RegistrationConfig {
@@ -195,7 +215,9 @@ impl Account {
         let (ip, port) = match public {
             Some(p) => p,
             None => (
-                self.current_target().map(|t| t.local_ip).unwrap_or(IpAddr::from([127, 0, 0, 1])),
+                self.current_target()
+                    .map(|t| t.local_ip)
+                    .unwrap_or(IpAddr::from([127, 0, 0, 1])),
                 local.port(transport),
             ),
         };
@@ -303,7 +325,7 @@ impl Account {
         let reg = self.reg.as_mut()?;
         match reg.poll_output()? {
             RegOutput::Send(req) => match peer {
-                Some(peer) => Some(AccountOutput::Send(peer, req)),
+                Some(peer) => Some(AccountOutput::Send(peer, Box::new(req))),
                 None => Some(AccountOutput::StatusChanged),
             },
             RegOutput::StateChanged(_) => Some(AccountOutput::StatusChanged),
@@ -315,22 +337,46 @@ impl Account {
     }
 
     pub fn status(&self) -> AccountStatus {
-        let (state, reason, cause, expires) = match (&self.lookup, self.reg.as_ref().map(Registration::state)) {
-            (Lookup::Pending, _) => ("registering", "looking up the server".to_string(), None, None),
-            (Lookup::Failed { error, .. }, _) => (
-                "failed",
-                format!("Cannot find the server {}: {error}", self.config.first_hop()),
-                Some(transport_cause(error).to_string()),
-                None,
-            ),
-            (Lookup::Idle, None) => ("unregistered", "not registered".to_string(), None, None),
-            (Lookup::Idle, Some(s)) => match s {
-                RegState::Unregistered => ("unregistered", "not registered".to_string(), None, None),
-                RegState::Registering => ("registering", "registering".to_string(), None, None),
-                RegState::Registered { expires } => ("registered", String::new(), None, Some(*expires)),
-                RegState::Failed(f) => ("failed", f.describe(), Some(failure_cause(f).to_string()), None),
-            },
-        };
+        let (state, reason, cause, expires) =
+            match (&self.lookup, self.reg.as_ref().map(Registration::state)) {
+                (Lookup::Pending, _) => (
+                    "registering",
+                    "looking up the server".to_string(),
+                    None,
+                    None,
+                ),
+                (Lookup::Failed { error, .. }, _) => (
+                    "failed",
+                    format!(
+                        "Cannot find the server {}: {error}",
+                        self.config.first_hop()
+                    ),
+                    Some(transport_cause(error).to_string()),
+                    None,
+                ),
+                (Lookup::Idle, None) => ("unregistered", "not registered".to_string(), None, None),
+                (Lookup::Idle, Some(s)) => match s {
+                    RegState::Unregistered => {
+                        ("unregistered", "not registered".to_string(), None, None)
+                    }
+                    RegState::Registering => ("registering", "registering".to_string(), None, None),
+                    RegState::Unregistering => (
+                        "unregistering",
+                        "removing the registration".to_string(),
+                        None,
+                        None,
+                    ),
+                    RegState::Registered { expires } => {
+                        ("registered", String::new(), None, Some(*expires))
+                    }
+                    RegState::Failed(f) => (
+                        "failed",
+                        f.describe(),
+                        Some(failure_cause(f).to_string()),
+                        None,
+                    ),
+                },
+            };
         let domain = self.config.domain();
         AccountStatus {
             id: self.config.id.clone(),

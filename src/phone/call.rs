@@ -163,9 +163,18 @@ impl Call {
                     .as_ref()
                     .map(|d| format!("\"{}\" ", d.replace(['"', '\\'], "")))
                     .unwrap_or_default();
-                format!("{display}<sip:{}@{}>;tag={}", a.username, a.domain(), self.local_tag)
+                format!(
+                    "{display}<sip:{}@{}>;tag={}",
+                    a.username,
+                    a.domain(),
+                    self.local_tag
+                )
             }
-            None => format!("<sip:softline@{}>;tag={}", ip_text(self.local_ip), self.local_tag),
+            None => format!(
+                "<sip:softline@{}>;tag={}",
+                ip_text(self.local_ip),
+                self.local_tag
+            ),
         };
         let mut headers = Headers::new();
         headers.push("Via", via.to_string());
@@ -184,7 +193,12 @@ impl Call {
             headers,
             body: Vec::new(),
         };
-        dialog::set_body(&mut req.headers, &mut req.body, "application/sdp", sdp.clone().into_bytes());
+        dialog::set_body(
+            &mut req.headers,
+            &mut req.body,
+            "application/sdp",
+            sdp.clone().into_bytes(),
+        );
         self.local_sdp = Some(sdp);
         self.state = CallState::Calling;
         self.invite = Some(req.clone());
@@ -202,7 +216,9 @@ impl Call {
     ) -> Result<Request, String> {
         let code = response.code;
         let Some(creds) = credentials else {
-            return Err(format!("the server asks for a password ({code}) and no account is set"));
+            return Err(format!(
+                "the server asks for a password ({code}) and no account is set"
+            ));
         };
         let auth = self.auth.get_or_insert_with(|| Authenticator::new(creds));
         auth.on_challenge(response)
@@ -226,7 +242,8 @@ impl Call {
         let (Some(invite), Some(txn)) = (self.invite.clone(), self.server_txn) else {
             return Err("call has no INVITE".into());
         };
-        let dialog = Dialog::uas(&invite, &self.local_tag).map_err(|e| format!("cannot answer: {e}"))?;
+        let dialog =
+            Dialog::uas(&invite, &self.local_tag).map_err(|e| format!("cannot answer: {e}"))?;
         let mut resp = dialog::response_to(&invite, 200, Some(&self.local_tag));
         for rr in invite.headers.get_all("Record-Route") {
             resp.headers.push("Record-Route", rr.to_string());
@@ -239,7 +256,12 @@ impl Call {
             crate::sdp::answer(&invite.body, self.local_ip, self.media_port(), self.id)
                 .map_err(|e| e.to_string())?
         };
-        dialog::set_body(&mut resp.headers, &mut resp.body, "application/sdp", sdp.clone().into_bytes());
+        dialog::set_body(
+            &mut resp.headers,
+            &mut resp.body,
+            "application/sdp",
+            sdp.clone().into_bytes(),
+        );
         self.local_sdp = Some(sdp);
         self.dialog = Some(dialog);
         self.state = CallState::Connected;
@@ -257,7 +279,12 @@ impl Call {
             }
         }
         if let Some(sdp) = &self.local_sdp {
-            dialog::set_body(&mut resp.headers, &mut resp.body, "application/sdp", sdp.clone().into_bytes());
+            dialog::set_body(
+                &mut resp.headers,
+                &mut resp.body,
+                "application/sdp",
+                sdp.clone().into_bytes(),
+            );
         }
         resp
     }
@@ -276,7 +303,9 @@ impl Call {
 
     /// True when a response (e.g. a retransmitted 2xx) belongs to our INVITE.
     pub fn matches_response(&self, response: &Response) -> bool {
-        let Some(invite) = &self.invite else { return false };
+        let Some(invite) = &self.invite else {
+            return false;
+        };
         let same_call = invite.headers.call_id().ok() == response.headers.call_id().ok();
         let our_tag = response
             .headers
@@ -290,7 +319,10 @@ impl Call {
     pub fn status(&self, accounts: &[Account]) -> CallStatus {
         CallStatus {
             id: self.id,
-            account: self.account.and_then(|i| accounts.get(i)).map(|a| a.config.id.clone()),
+            account: self
+                .account
+                .and_then(|i| accounts.get(i))
+                .map(|a| a.config.id.clone()),
             direction: self.direction,
             state: self.state.name(),
             remote: self.remote.clone(),
@@ -348,7 +380,11 @@ pub fn dialog_peer(dialog: &Dialog, fallback: Option<Peer>) -> Option<Peer> {
         })
         .or(fallback.map(|p| p.transport))
         .unwrap_or(TransportKind::Udp);
-    let transport = if hop.scheme == Scheme::Sips { TransportKind::Tls } else { transport };
+    let transport = if hop.scheme == Scheme::Sips {
+        TransportKind::Tls
+    } else {
+        transport
+    };
     let ip: Option<IpAddr> = match &hop.host {
         Host::V4(a) => Some(IpAddr::V4(*a)),
         Host::V6(a) => Some(IpAddr::V6(*a)),
@@ -375,7 +411,11 @@ pub fn account_for(invite: &Request, accounts: &[Account]) -> Option<usize> {
 
 /// Our IP for an incoming call: the Request-URI's host when it is an IP
 /// (the caller reached us there), else the account's local address.
-pub fn local_ip_for_incoming(invite: &Request, accounts: &[Account], account: Option<usize>) -> IpAddr {
+pub fn local_ip_for_incoming(
+    invite: &Request,
+    accounts: &[Account],
+    account: Option<usize>,
+) -> IpAddr {
     match &invite.uri.host {
         Host::V4(a) if !a.is_unspecified() => IpAddr::V4(*a),
         Host::V6(a) if !a.is_unspecified() => IpAddr::V6(*a),
@@ -396,7 +436,10 @@ pub fn normalize_target(input: &str, account: Option<&AccountConfig>) -> Result<
     }
     let lower = s.to_ascii_lowercase();
     let s = if lower.starts_with("tel:") || lower.starts_with("callto:") {
-        s.split_once(':').map(|(_, r)| r).unwrap_or(s).trim_start_matches("//")
+        s.split_once(':')
+            .map(|(_, r)| r)
+            .unwrap_or(s)
+            .trim_start_matches("//")
     } else {
         s
     };
@@ -406,7 +449,9 @@ pub fn normalize_target(input: &str, account: Option<&AccountConfig>) -> Result<
     } else if s.contains('@') {
         format!("sip:{s}")
     } else {
-        let is_number = s.chars().all(|c| c.is_ascii_digit() || " -().+*#".contains(c));
+        let is_number = s
+            .chars()
+            .all(|c| c.is_ascii_digit() || " -().+*#".contains(c));
         let number: String = if is_number {
             s.chars().filter(|c| !" -().".contains(*c)).collect()
         } else {
@@ -415,7 +460,9 @@ pub fn normalize_target(input: &str, account: Option<&AccountConfig>) -> Result<
         match account {
             Some(a) => format!("sip:{number}@{}", a.domain()),
             None if is_number => {
-                return Err(format!("`{input}` is a number but no account is set: use sip:{number}@HOST"));
+                return Err(format!(
+                    "`{input}` is a number but no account is set: use sip:{number}@HOST"
+                ));
             }
             None => format!("sip:{number}"),
         }
@@ -440,7 +487,9 @@ pub fn bad_request_response(data: &[u8], error: &ParseError) -> Option<Response>
         if line.is_empty() {
             break;
         }
-        let Some((name, value)) = line.split_once(':') else { continue };
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
         let canon = crate::sip::message::canonical_name(name.trim());
         for (i, want) in ["Via", "From", "To", "Call-ID", "CSeq"].iter().enumerate() {
             if canon.eq_ignore_ascii_case(want) {

@@ -192,7 +192,11 @@ impl Phone {
     }
 
     /// A command from a face.
-    pub fn handle_command(&mut self, now: Instant, command: Command) -> Result<Reply, CommandError> {
+    pub fn handle_command(
+        &mut self,
+        now: Instant,
+        command: Command,
+    ) -> Result<Reply, CommandError> {
         let reply = match command {
             Command::Register { account } => {
                 for i in self.account_indices(account.as_deref())? {
@@ -211,7 +215,12 @@ impl Phone {
             Command::Hangup { call } => self.hangup(now, call),
             Command::Shutdown => {
                 self.shutting_down = true;
-                let ids: Vec<CallId> = self.calls.iter().filter(|c| !c.is_ended()).map(|c| c.id).collect();
+                let ids: Vec<CallId> = self
+                    .calls
+                    .iter()
+                    .filter(|c| !c.is_ended())
+                    .map(|c| c.id)
+                    .collect();
                 for id in ids {
                     let _ = self.hangup(now, Some(id));
                 }
@@ -245,14 +254,17 @@ impl Phone {
     pub fn status(&self) -> Status {
         Status {
             accounts: self.accounts.iter().map(Account::status).collect(),
-            calls: self.calls.iter().map(|c| c.status(&self.accounts)).collect(),
+            calls: self
+                .calls
+                .iter()
+                .map(|c| c.status(&self.accounts))
+                .collect(),
         }
     }
 
     /// After [`Command::Shutdown`]: true once nothing is left to finish.
     pub fn is_quiescent(&self) -> bool {
-        self.accounts.iter().all(Account::is_idle)
-            && self.calls.iter().all(|c| c.is_ended())
+        self.accounts.iter().all(Account::is_idle) && self.calls.iter().all(|c| c.is_ended())
     }
 
     // ----- internals -----------------------------------------------------
@@ -270,10 +282,17 @@ impl Phone {
     }
 
     fn register_account(&mut self, now: Instant, i: usize) {
-        let Some(acc) = self.accounts.get_mut(i) else { return };
+        let Some(acc) = self.accounts.get_mut(i) else {
+            return;
+        };
         if let Some((host, port, transport)) = acc.register(now) {
             let token = self.new_resolve(ResolveFor::Account(i));
-            self.outputs.push_back(Output::Resolve { token, host, port, transport });
+            self.outputs.push_back(Output::Resolve {
+                token,
+                host,
+                port,
+                transport,
+            });
         }
     }
 
@@ -313,12 +332,21 @@ impl Phone {
                     progress = true;
                     match out {
                         account::AccountOutput::Send(peer, req) => {
-                            let id = self.txn.send_request(now, req, peer);
+                            let id = self.txn.send_request(now, *req, peer);
                             self.owners.insert(id, Owner::Register(i));
                         }
-                        account::AccountOutput::Resolve { host, port, transport } => {
+                        account::AccountOutput::Resolve {
+                            host,
+                            port,
+                            transport,
+                        } => {
                             let token = self.new_resolve(ResolveFor::Account(i));
-                            self.outputs.push_back(Output::Resolve { token, host, port, transport });
+                            self.outputs.push_back(Output::Resolve {
+                                token,
+                                host,
+                                port,
+                                transport,
+                            });
                         }
                         account::AccountOutput::StatusChanged => self.emit_account(i),
                     }
@@ -348,12 +376,17 @@ impl Phone {
     fn transmit(&mut self, peer: Peer, message: &Message) {
         let data = message.to_bytes();
         let server_name = self.server_names.get(&peer).cloned();
-        self.outputs.push_back(Output::Transmit { peer, server_name, data });
+        self.outputs.push_back(Output::Transmit {
+            peer,
+            server_name,
+            data,
+        });
     }
 
     fn emit_account(&mut self, i: usize) {
         if let Some(a) = self.accounts.get(i) {
-            self.outputs.push_back(Output::Event(Event::Account(a.status())));
+            self.outputs
+                .push_back(Output::Event(Event::Account(a.status())));
         }
     }
 
@@ -381,18 +414,14 @@ impl Phone {
                     }
                     self.on_invite_response(now, call, id, response);
                 }
-                Some(Owner::Bye(call)) => {
-                    if response.code >= 200 {
-                        self.owners.remove(&id);
-                        self.end_call(call, "hung up".into(), None);
-                    }
+                Some(Owner::Bye(call)) if response.code >= 200 => {
+                    self.owners.remove(&id);
+                    self.end_call(call, "hung up".into(), None);
                 }
-                Some(Owner::Cancel(_)) => {
-                    if response.code >= 200 {
-                        self.owners.remove(&id);
-                    }
+                Some(Owner::Cancel(_)) if response.code >= 200 => {
+                    self.owners.remove(&id);
                 }
-                None => {}
+                Some(Owner::Bye(_)) | Some(Owner::Cancel(_)) | None => {}
             },
             TxnEvent::Timeout { id } => self.on_txn_failure(now, id, None),
             TxnEvent::TransportError { id } => {
@@ -400,14 +429,23 @@ impl Phone {
                 let _ = peer;
                 self.on_txn_failure(now, id, Some(()))
             }
-            TxnEvent::Request { id, request, source } => self.on_request(now, id, request, source),
+            TxnEvent::Request {
+                id,
+                request,
+                source,
+            } => self.on_request(now, id, request, source),
             TxnEvent::Ack { request, .. } => {
                 if let Some(c) = self.calls.iter_mut().find(|c| c.dialog_matches(&request)) {
                     c.acked = true;
                 }
             }
             TxnEvent::AckTimeout { id } => {
-                if let Some(call) = self.calls.iter().find(|c| c.server_txn == Some(id)).map(|c| c.id) {
+                if let Some(call) = self
+                    .calls
+                    .iter()
+                    .find(|c| c.server_txn == Some(id))
+                    .map(|c| c.id)
+                {
                     let _ = self.send_bye(now, call);
                     self.end_call(call, "no ACK from the caller".into(), None);
                 }
@@ -455,15 +493,15 @@ impl Phone {
                 };
                 self.end_call(call, why, None);
             }
-            Some(Owner::Bye(call)) => self.end_call(call, "hung up (no answer to BYE)".into(), None),
+            Some(Owner::Bye(call)) => {
+                self.end_call(call, "hung up (no answer to BYE)".into(), None)
+            }
             Some(Owner::Cancel(_)) | None => {}
         }
     }
 
     fn txn_peer(&self, id: TxnId) -> Option<Peer> {
-        match self.owners.get(&id) {
-            _ => self.txn.peer(id),
-        }
+        self.txn.peer(id)
     }
 
     fn bad_message(&mut self, peer: Peer, data: &[u8], error: &ParseError) {
@@ -488,7 +526,14 @@ impl Phone {
         }));
     }
 
-    fn respond(&mut self, now: Instant, id: TxnId, request: &Request, code: u16, extra: &[(&str, String)]) {
+    fn respond(
+        &mut self,
+        now: Instant,
+        id: TxnId,
+        request: &Request,
+        code: u16,
+        extra: &[(&str, String)],
+    ) {
         let mut resp = dialog::response_to(request, code, None);
         for (n, v) in extra {
             resp.headers.push(n.to_string(), v.clone());
@@ -500,16 +545,14 @@ impl Phone {
         match request.method {
             Method::Invite => self.on_invite(now, id, request, source),
             Method::Cancel => self.on_cancel(now, id, request),
-            Method::Bye => {
-                match self.calls.iter().position(|c| c.dialog_matches(&request)) {
-                    Some(pos) => {
-                        let call = self.calls[pos].id;
-                        self.respond(now, id, &request, 200, &[]);
-                        self.end_call(call, "remote party hung up".into(), None);
-                    }
-                    None => self.respond(now, id, &request, 481, &[]),
+            Method::Bye => match self.calls.iter().position(|c| c.dialog_matches(&request)) {
+                Some(pos) => {
+                    let call = self.calls[pos].id;
+                    self.respond(now, id, &request, 200, &[]);
+                    self.end_call(call, "remote party hung up".into(), None);
                 }
-            }
+                None => self.respond(now, id, &request, 481, &[]),
+            },
             Method::Options => {
                 let extra = [
                     ("Allow", ALLOW.to_string()),
@@ -531,7 +574,11 @@ impl Phone {
             return;
         };
         self.respond(now, id, &request, 200, &[]);
-        if let Some(pos) = self.calls.iter().position(|c| c.server_txn == Some(invite_txn)) {
+        if let Some(pos) = self
+            .calls
+            .iter()
+            .position(|c| c.server_txn == Some(invite_txn))
+        {
             let call = &self.calls[pos];
             if call.state == CallState::Ringing {
                 let tag = call.local_tag.clone();
@@ -541,18 +588,27 @@ impl Phone {
                     let resp = dialog::response_to(&invite, 487, Some(&tag));
                     self.txn.send_response(now, invite_txn, resp);
                 }
-                self.end_call(callid, "caller hung up before answer (missed call)".into(), Some(487));
+                self.end_call(
+                    callid,
+                    "caller hung up before answer (missed call)".into(),
+                    Some(487),
+                );
             }
         }
     }
 
     fn on_invite(&mut self, now: Instant, id: TxnId, request: Request, source: Peer) {
-        let has_to_tag = request.headers.to_addr().map(|a| a.tag().is_some()).unwrap_or(false);
+        let has_to_tag = request
+            .headers
+            .to_addr()
+            .map(|a| a.tag().is_some())
+            .unwrap_or(false);
         if has_to_tag {
             // Re-INVITE: answer with our current SDP.
             match self.calls.iter().position(|c| c.dialog_matches(&request)) {
                 Some(pos) => {
-                    let resp = self.calls[pos].reinvite_response(&request, &self.contact_for_call(pos));
+                    let contact = self.contact_for_call(pos);
+                    let resp = self.calls[pos].reinvite_response(&request, &contact);
                     self.txn.send_response(now, id, resp);
                 }
                 None => self.respond(now, id, &request, 481, &[]),
@@ -568,10 +624,19 @@ impl Phone {
         self.next_call_id += 1;
         let local_ip = call::local_ip_for_incoming(&request, &self.accounts, account);
         let local_tag = self.rng.tag();
-        let mut call = Call::incoming(call_id, account, request.clone(), id, source, local_tag, local_ip);
+        let mut call = Call::incoming(
+            call_id,
+            account,
+            request.clone(),
+            id,
+            source,
+            local_tag,
+            local_ip,
+        );
         // Validate the offer now: no common codec → 488 at once.
         if !request.body.is_empty() {
-            if let Err(e) = crate::sdp::answer(&request.body, local_ip, call.media_port(), call_id) {
+            if let Err(e) = crate::sdp::answer(&request.body, local_ip, call.media_port(), call_id)
+            {
                 let resp = dialog::response_to(&request, 488, Some(&call.local_tag));
                 self.txn.send_response(now, id, resp);
                 call.end(format!("offer not acceptable: {e}"), Some(488));
@@ -605,7 +670,12 @@ impl Phone {
         }
     }
 
-    fn contact_value(&self, account: Option<usize>, ip: IpAddr, transport: TransportKind) -> String {
+    fn contact_value(
+        &self,
+        account: Option<usize>,
+        ip: IpAddr,
+        transport: TransportKind,
+    ) -> String {
         let user = account
             .and_then(|i| self.accounts.get(i))
             .map(|a| a.config.username.clone())
@@ -637,14 +707,22 @@ impl Phone {
         };
         let port = self.local.port(transport);
         (
-            format!("SIP/2.0/{} {host}:{port};rport;branch={branch}", transport.via_token()),
+            format!(
+                "SIP/2.0/{} {host}:{port};rport;branch={branch}",
+                transport.via_token()
+            ),
             branch,
         )
     }
 
     // ----- outgoing calls ------------------------------------------------
 
-    fn start_call(&mut self, now: Instant, account: Option<&str>, target: &str) -> Result<Reply, CommandError> {
+    fn start_call(
+        &mut self,
+        now: Instant,
+        account: Option<&str>,
+        target: &str,
+    ) -> Result<Reply, CommandError> {
         if self.shutting_down {
             return Err(CommandError("the phone is shutting down".into()));
         }
@@ -652,7 +730,9 @@ impl Phone {
             Some(id) => Some(self.account_indices(Some(id))?[0]),
             None => (!self.accounts.is_empty()).then_some(0),
         };
-        let cfg: Option<&AccountConfig> = account.and_then(|i| self.accounts.get(i)).map(|a| &a.config);
+        let cfg: Option<&AccountConfig> = account
+            .and_then(|i| self.accounts.get(i))
+            .map(|a| &a.config);
         let uri = call::normalize_target(target, cfg).map_err(CommandError)?;
         let id = self.next_call_id;
         self.next_call_id += 1;
@@ -660,7 +740,9 @@ impl Phone {
         self.push_call(call);
         // Through the account's first hop when it has one, else straight to
         // the URI's host (direct IP call).
-        let via_account = account.and_then(|i| self.accounts.get(i)).and_then(|a| a.current_target());
+        let via_account = account
+            .and_then(|i| self.accounts.get(i))
+            .and_then(|a| a.current_target());
         match via_account {
             Some(target) => self.send_invite(now, id, target),
             None => {
@@ -688,7 +770,12 @@ impl Phone {
                     }
                 };
                 let token = self.new_resolve(ResolveFor::Call(id));
-                self.outputs.push_back(Output::Resolve { token, host, port, transport });
+                self.outputs.push_back(Output::Resolve {
+                    token,
+                    host,
+                    port,
+                    transport,
+                });
             }
         }
         self.emit_call(id);
@@ -696,7 +783,9 @@ impl Phone {
     }
 
     fn send_invite(&mut self, now: Instant, id: CallId, target: Resolved) {
-        let Some(pos) = self.calls.iter().position(|c| c.id == id) else { return };
+        let Some(pos) = self.calls.iter().position(|c| c.id == id) else {
+            return;
+        };
         if self.calls[pos].is_ended() {
             return;
         }
@@ -704,7 +793,9 @@ impl Phone {
         let account = self.calls[pos].account;
         let contact = self.contact_value(account, target.local_ip, target.peer.transport);
         let call_id = format!("{:016x}@softline", self.rng.next_u64());
-        let cfg = account.and_then(|i| self.accounts.get(i)).map(|a| a.config.clone());
+        let cfg = account
+            .and_then(|i| self.accounts.get(i))
+            .map(|a| a.config.clone());
         let ua = self.user_agent.clone();
         let call = &mut self.calls[pos];
         call.peer = Some(target.peer);
@@ -716,7 +807,9 @@ impl Phone {
     }
 
     fn on_invite_response(&mut self, now: Instant, id: CallId, txn: TxnId, response: Response) {
-        let Some(pos) = self.calls.iter().position(|c| c.id == id) else { return };
+        let Some(pos) = self.calls.iter().position(|c| c.id == id) else {
+            return;
+        };
         let code = response.code;
         match code {
             100 => {}
@@ -735,7 +828,9 @@ impl Phone {
                 }
             }
             200..=299 => {
-                let already = self.calls[pos].dialog.is_some() && self.calls[pos].state != CallState::Early && self.calls[pos].state != CallState::Ringing;
+                let already = self.calls[pos].dialog.is_some()
+                    && self.calls[pos].state != CallState::Early
+                    && self.calls[pos].state != CallState::Ringing;
                 self.send_ack_2xx(id, &response, None);
                 if already {
                     return;
@@ -789,9 +884,15 @@ impl Phone {
     }
 
     fn send_ack_2xx(&mut self, id: CallId, response: &Response, _source: Option<Peer>) {
-        let Some(pos) = self.calls.iter().position(|c| c.id == id) else { return };
-        let Some(invite) = self.calls[pos].invite.clone() else { return };
-        if self.calls[pos].dialog.is_none() || matches!(self.calls[pos].state, CallState::Ringing | CallState::Early) {
+        let Some(pos) = self.calls.iter().position(|c| c.id == id) else {
+            return;
+        };
+        let Some(invite) = self.calls[pos].invite.clone() else {
+            return;
+        };
+        if self.calls[pos].dialog.is_none()
+            || matches!(self.calls[pos].state, CallState::Ringing | CallState::Early)
+        {
             match dialog::Dialog::uac(&invite, response) {
                 Ok(d) => self.calls[pos].dialog = Some(d),
                 Err(e) => {
@@ -800,12 +901,17 @@ impl Phone {
                 }
             }
         }
-        let transport = self.calls[pos].peer.map(|p| p.transport).unwrap_or(TransportKind::Udp);
+        let transport = self.calls[pos]
+            .peer
+            .map(|p| p.transport)
+            .unwrap_or(TransportKind::Udp);
         let ip = self.calls[pos].local_ip;
         let (via, _) = self.via_value(transport, ip);
         let seq = invite.headers.cseq().map(|c| c.seq).unwrap_or(1);
         let call = &mut self.calls[pos];
-        let Some(dialog) = call.dialog.as_mut() else { return };
+        let Some(dialog) = call.dialog.as_mut() else {
+            return;
+        };
         let mut ack = dialog.request(Method::Ack, "", Some(seq));
         ack.headers.push_front("Via", via);
         let peer = call::dialog_peer(dialog, call.peer);
@@ -815,11 +921,17 @@ impl Phone {
     }
 
     fn send_cancel(&mut self, now: Instant, id: CallId) {
-        let Some(pos) = self.calls.iter().position(|c| c.id == id) else { return };
+        let Some(pos) = self.calls.iter().position(|c| c.id == id) else {
+            return;
+        };
         let call = &mut self.calls[pos];
         call.cancel_pending = false;
-        let (Some(invite_txn), Some(peer)) = (call.invite_txn, call.peer) else { return };
-        let Some(invite) = self.txn.request(invite_txn).cloned() else { return };
+        let (Some(invite_txn), Some(peer)) = (call.invite_txn, call.peer) else {
+            return;
+        };
+        let Some(invite) = self.txn.request(invite_txn).cloned() else {
+            return;
+        };
         let cancel = call::build_cancel(&invite);
         let t = self.txn.send_request(now, cancel, peer);
         self.owners.insert(t, Owner::Cancel(id));
@@ -830,7 +942,10 @@ impl Phone {
             return Err(CommandError(format!("no call {id}")));
         };
         let contact = self.contact_for_call(pos);
-        let transport = self.calls[pos].peer.map(|p| p.transport).unwrap_or(TransportKind::Udp);
+        let transport = self.calls[pos]
+            .peer
+            .map(|p| p.transport)
+            .unwrap_or(TransportKind::Udp);
         let ip = self.calls[pos].local_ip;
         let (via, _) = self.via_value(transport, ip);
         let call = &mut self.calls[pos];
@@ -849,7 +964,11 @@ impl Phone {
         Ok(())
     }
 
-    fn pick_call(&self, id: Option<CallId>, want: impl Fn(&Call) -> bool) -> Result<usize, CommandError> {
+    fn pick_call(
+        &self,
+        id: Option<CallId>,
+        want: impl Fn(&Call) -> bool,
+    ) -> Result<usize, CommandError> {
         match id {
             Some(id) => self
                 .calls
@@ -857,7 +976,9 @@ impl Phone {
                 .position(|c| c.id == id)
                 .ok_or_else(|| CommandError(format!("no call {id}"))),
             None => {
-                let live: Vec<usize> = (0..self.calls.len()).filter(|&i| want(&self.calls[i])).collect();
+                let live: Vec<usize> = (0..self.calls.len())
+                    .filter(|&i| want(&self.calls[i]))
+                    .collect();
                 match live.as_slice() {
                     [one] => Ok(*one),
                     [] => Err(CommandError("no such call".into())),
@@ -868,9 +989,16 @@ impl Phone {
     }
 
     fn answer(&mut self, now: Instant, id: Option<CallId>) -> Result<Reply, CommandError> {
-        let pos = self.pick_call(id, |c| c.direction == Direction::Incoming && c.state == CallState::Ringing)?;
-        if self.calls[pos].state != CallState::Ringing || self.calls[pos].direction != Direction::Incoming {
-            return Err(CommandError(format!("call {} is not ringing", self.calls[pos].id)));
+        let pos = self.pick_call(id, |c| {
+            c.direction == Direction::Incoming && c.state == CallState::Ringing
+        })?;
+        if self.calls[pos].state != CallState::Ringing
+            || self.calls[pos].direction != Direction::Incoming
+        {
+            return Err(CommandError(format!(
+                "call {} is not ringing",
+                self.calls[pos].id
+            )));
         }
         let contact = self.contact_for_call(pos);
         let call = &mut self.calls[pos];
@@ -886,7 +1014,9 @@ impl Phone {
         let call = &mut self.calls[pos];
         let cid = call.id;
         match (call.direction, call.state) {
-            (_, CallState::Ended) => return Err(CommandError(format!("call {cid} has already ended"))),
+            (_, CallState::Ended) => {
+                return Err(CommandError(format!("call {cid} has already ended")));
+            }
             (Direction::Incoming, CallState::Ringing) => {
                 let (Some(invite), Some(txn)) = (call.invite.clone(), call.server_txn) else {
                     return Err(CommandError("call has no transaction".into()));

@@ -19,7 +19,10 @@ pub enum Command {
     Unregister { account: Option<String> },
     /// Call a number or URI (from an account, or the first one, or none for
     /// a direct IP call when no account exists).
-    Call { account: Option<String>, target: String },
+    Call {
+        account: Option<String>,
+        target: String,
+    },
     /// Answer a ringing call (the only one when `None`).
     Answer { call: Option<CallId> },
     /// Hang up / cancel / reject a call (the only active one when `None`).
@@ -45,9 +48,18 @@ pub struct CommandError(pub String);
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
     /// Send these bytes. `server_name` is the host name to verify for TLS (SNI).
-    Transmit { peer: Peer, server_name: Option<String>, data: Vec<u8> },
+    Transmit {
+        peer: Peer,
+        server_name: Option<String>,
+        data: Vec<u8>,
+    },
     /// Resolve a SIP server per RFC 3263; answer with [`super::Phone::handle_resolved`].
-    Resolve { token: u64, host: String, port: Option<u16>, transport: TransportKind },
+    Resolve {
+        token: u64,
+        host: String,
+        port: Option<u16>,
+        transport: TransportKind,
+    },
     /// Keep these peers' NAT bindings alive (UDP keep-alive targets).
     KeepAlivePeers(Vec<Peer>),
     Event(Event),
@@ -67,7 +79,12 @@ pub enum Event {
     Account(AccountStatus),
     Call(CallStatus),
     /// A message from the network was malformed (answered 400 or dropped).
-    BadMessage { peer: String, transport: TransportKind, error: String, answered: bool },
+    BadMessage {
+        peer: String,
+        transport: TransportKind,
+        error: String,
+        answered: bool,
+    },
 }
 
 /// Registration state as the faces see it.

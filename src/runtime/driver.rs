@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::phone::{Command, LocalAddrs, Output, Phone, Resolved};
 use crate::runtime::net::{self, NetConfig, NetEvent, Network, SipTarget, TlsClientConfig};
 use crate::runtime::trace::{Dir, Trace};
-use crate::sip::transport::{Peer, TransportError, TransportKind};
+use crate::sip::transport::{TransportError, TransportKind};
 
 /// How long shutdown waits for un-REGISTER and BYE to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -35,14 +35,18 @@ pub fn run_headless(opts: HeadlessOptions) -> Result<(), String> {
 }
 
 fn net_config(config: &Config) -> NetConfig {
-    let tls_account = config.accounts.iter().find(|a| a.transport == TransportKind::Tls);
+    let tls_account = config
+        .accounts
+        .iter()
+        .find(|a| a.transport == TransportKind::Tls);
     NetConfig {
         listen_udp: Config::listen(&config.sip.listen_udp),
         listen_tcp: Config::listen(&config.sip.listen_tcp),
         tls: TlsClientConfig {
             extra_ca_file: tls_account.and_then(|a| a.tls_ca_file.clone()),
             pinned_sha256: tls_account
-                .and_then(|a| a.tls_pin_sha256.as_ref().map(|p| p.get_ref().clone())),
+                .and_then(|a| a.tls_pin_sha256.as_ref())
+                .and_then(|p| crate::config::parse_fingerprint(p.get_ref())),
             verify: true,
         },
         connect_timeout: Duration::from_secs(config.sip.connect_timeout_secs.max(1)),
@@ -55,14 +59,24 @@ fn net_config(config: &Config) -> NetConfig {
 /// The local IP the kernel would use to reach `peer` (a UDP connect sends
 /// nothing; it only consults the routing table).
 fn local_ip_towards(peer: SocketAddr) -> IpAddr {
-    let bind: SocketAddr = if peer.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().unwrap_or(peer);
+    let bind: SocketAddr = if peer.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    }
+    .parse()
+    .unwrap_or(peer);
     UdpSocket::bind(bind)
         .and_then(|s| {
             s.connect(peer)?;
             s.local_addr()
         })
         .map(|a| a.ip())
-        .unwrap_or(if peer.is_ipv4() { IpAddr::from([127, 0, 0, 1]) } else { IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]) })
+        .unwrap_or(if peer.is_ipv4() {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])
+        })
 }
 
 struct Resolution {
@@ -82,8 +96,12 @@ async fn run(opts: HeadlessOptions) -> Result<(), String> {
     tracing::info!(udp = ?local.udp, tcp = ?local.tcp, "listening");
     let mut trace = Trace::new(&config.trace);
 
-    let listener = server::bind(&opts.ctl_socket)
-        .map_err(|e| format!("cannot open the control socket {}: {e}", opts.ctl_socket.display()))?;
+    let listener = server::bind(&opts.ctl_socket).map_err(|e| {
+        format!(
+            "cannot open the control socket {}: {e}",
+            opts.ctl_socket.display()
+        )
+    })?;
     let (ctl_tx, mut ctl_rx) = mpsc::channel::<CtlMessage>(64);
     let (events_tx, _) = broadcast::channel::<String>(1024);
     tokio::spawn(server::serve(listener, ctl_tx, events_tx.clone()));
@@ -95,7 +113,12 @@ async fn run(opts: HeadlessOptions) -> Result<(), String> {
     phone.start(started);
 
     let mut shutdown_deadline: Option<Instant> = None;
-    let mut ctx = Pump { network: &mut network, trace: &mut trace, events: &events_tx, resolved: &resolved_tx };
+    let mut ctx = Pump {
+        network: &mut network,
+        trace: &mut trace,
+        events: &events_tx,
+        resolved: &resolved_tx,
+    };
     ctx.drain(&mut phone);
 
     loop {
@@ -104,7 +127,10 @@ async fn run(opts: HeadlessOptions) -> Result<(), String> {
                 break;
             }
         }
-        let wake = [phone.poll_timeout(), shutdown_deadline].into_iter().flatten().min();
+        let wake = [phone.poll_timeout(), shutdown_deadline]
+            .into_iter()
+            .flatten()
+            .min();
         let sleep = async {
             match wake {
                 Some(t) => tokio::time::sleep_until(t.into()).await,
@@ -170,17 +196,34 @@ impl Pump<'_> {
     fn drain(&mut self, phone: &mut Phone) {
         while let Some(out) = phone.poll_output() {
             match out {
-                Output::Transmit { peer, server_name, data } => {
+                Output::Transmit {
+                    peer,
+                    server_name,
+                    data,
+                } => {
                     self.trace.record(Dir::Sent, peer, &data);
                     self.network.send(peer, server_name.as_deref(), data);
                 }
-                Output::Resolve { token, host, port, transport } => {
+                Output::Resolve {
+                    token,
+                    host,
+                    port,
+                    transport,
+                } => {
                     let tx = self.resolved.clone();
-                    let target = SipTarget { host, port, transport: Some(transport), sips: false };
+                    let target = SipTarget {
+                        host,
+                        port,
+                        transport: Some(transport),
+                        sips: false,
+                    };
                     tokio::spawn(async move {
                         let result = net::resolve(&target).await.map(|list| {
                             list.into_iter()
-                                .map(|(peer, _name)| Resolved { peer, local_ip: local_ip_towards(peer.addr) })
+                                .map(|(peer, _name)| Resolved {
+                                    peer,
+                                    local_ip: local_ip_towards(peer.addr),
+                                })
                                 .collect()
                         });
                         let _ = tx.send(Resolution { token, result });
@@ -198,7 +241,13 @@ impl Pump<'_> {
     }
 }
 
-fn handle_ctl(phone: &mut Phone, trace: &mut Trace, network: &Network, now: Instant, req: Request) -> Reply {
+fn handle_ctl(
+    phone: &mut Phone,
+    trace: &mut Trace,
+    network: &Network,
+    now: Instant,
+    req: Request,
+) -> Reply {
     let command = match req {
         Request::Status => {
             let status = phone.status();

@@ -2,4 +2,6 @@
 //! layer may read the clock or sleep.
 #![allow(clippy::disallowed_methods)]
 
+pub mod driver;
 pub mod net;
+pub mod trace;

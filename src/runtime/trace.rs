@@ -62,7 +62,10 @@ impl Trace {
             return;
         }
         if let Err(e) = self.write(dir, peer, data) {
-            tracing::warn!("SIP trace disabled: cannot write {}: {e}", self.path().display());
+            tracing::warn!(
+                "SIP trace disabled: cannot write {}: {e}",
+                self.path().display()
+            );
             self.set_enabled(false);
         }
     }
@@ -155,7 +158,10 @@ mod tests {
     fn timestamp_is_utc_iso() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_530_127_123);
         assert_eq!(timestamp(t), "2026-11-24T14:22:07.123Z");
-        assert_eq!(timestamp(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            timestamp(SystemTime::UNIX_EPOCH),
+            "1970-01-01T00:00:00.000Z"
+        );
     }
 
     #[test]
@@ -168,7 +174,10 @@ mod tests {
             max_file_kb: 1,
             keep_files: 2,
         });
-        let peer = Peer { transport: TransportKind::Udp, addr: "127.0.0.1:5060".parse().unwrap() };
+        let peer = Peer {
+            transport: TransportKind::Udp,
+            addr: "127.0.0.1:5060".parse().unwrap(),
+        };
         let msg = b"REGISTER sip:x SIP/2.0\r\nAuthorization: Digest username=\"a\", response=\"feedfacecafe\"\r\n\r\n";
         for _ in 0..40 {
             t.record(Dir::Sent, peer, msg);
@@ -178,9 +187,15 @@ mod tests {
             .filter_map(|f| std::fs::read_to_string(dir.join(f)).ok())
             .collect();
         assert!(all.contains("SENT to UDP 127.0.0.1:5060"));
-        assert!(!all.contains("feedfacecafe"), "digest response leaked into the trace");
+        assert!(
+            !all.contains("feedfacecafe"),
+            "digest response leaked into the trace"
+        );
         assert!(dir.join("sip-trace.log.1").exists(), "no rotation happened");
-        assert!(!dir.join("sip-trace.log.3").exists(), "kept more files than asked");
+        assert!(
+            !dir.join("sip-trace.log.3").exists(),
+            "kept more files than asked"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

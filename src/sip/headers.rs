@@ -100,6 +100,7 @@ impl AuthParams {
 }
 
 /// Typed accessors on a header list.
+#[allow(clippy::wrong_self_convention)] // from_addr reads the From header, it converts nothing
 pub trait TypedHeaders {
     /// Every Via value, top first (comma lists and repeated lines).
     fn vias(&self) -> Result<Vec<Via>, ParseError>;

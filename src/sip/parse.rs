@@ -295,7 +295,14 @@ fn parse_status_line(line: &str) -> Result<(u16, String), ParseError> {
 /// Eager checks on the headers every layer relies on.
 fn validate(message: &Message) -> Result<(), ParseError> {
     let h = message.headers();
-    for name in ["Call-ID", "CSeq", "From", "To", "Max-Forwards", "Content-Length"] {
+    for name in [
+        "Call-ID",
+        "CSeq",
+        "From",
+        "To",
+        "Max-Forwards",
+        "Content-Length",
+    ] {
         let n = h.get_all(name).count();
         if n > 1 {
             return Err(ParseError::header(name, format!("appears {n} times")));

@@ -134,8 +134,8 @@ fn bench(args: &[String]) -> Result {
     deps(BUILD_PACKAGES)?;
     let which = args.first().map(String::as_str).unwrap_or("all");
     let benches: &[&str] = match which {
-        "sip" => &["sip_parse"],
-        "all" => &["sip_parse"],
+        "sip" => &["sip_parse", "sip_txn"],
+        "all" => &["sip_parse", "sip_txn"],
         other => return Err(format!("unknown benchmark group {other:?} (try: sip)")),
     };
     for b in benches {
