@@ -276,6 +276,23 @@ fn corpus_is_well_formed() {
             case.name
         );
     }
+    // Distinct branches: a phone rightly answers a repeated branch as a
+    // retransmission of the earlier transaction.
+    let mut branches: Vec<String> = invalid
+        .iter()
+        .chain(&valid)
+        .filter_map(|c| {
+            let text = String::from_utf8_lossy(&c.bytes).into_owned();
+            let at = text.find("branch=")?;
+            let rest = text.get(at..)?;
+            let end = rest.find([';', '\r', ',', ' ']).unwrap_or(rest.len());
+            Some(rest.get(..end)?.to_owned())
+        })
+        .collect();
+    let n = branches.len();
+    branches.sort();
+    branches.dedup();
+    assert_eq!(branches.len(), n, "every case has its own branch");
     // Content-Length of valid messages matches their body.
     let lws = valid.iter().find(|c| c.name == "esc01").unwrap();
     let text = String::from_utf8_lossy(&lws.bytes).into_owned();

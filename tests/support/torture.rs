@@ -5,7 +5,8 @@
 //!
 //! Messages are written with `\n` line ends and turned into CRLF. `$VIA` is
 //! replaced by the test socket's `host:port` (so an answer comes back to the
-//! test), `$CL` by the body length.
+//! test), `$CL` by the body length. Each message has its own Via branch:
+//! a repeated branch would rightly be answered as a retransmission.
 
 /// What the phone may do with a message.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,7 +124,7 @@ pub fn invalid(via: &str) -> Vec<Case> {
             msg(
                 "INVITE sip:user@example.com SIP/2.0\nMax-Forwards: 254\nTo: sip:j.user@example.com\n\
                  From: sip:caller@example.net;tag=32394234\nCall-ID: ncl.0ha0isndaksdj2193423r542w35\n\
-                 CSeq: 0 INVITE\nVia: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw\n\
+                 CSeq: 0 INVITE\nVia: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw-u1\n\
                  Contact: <sip:caller@example53.example.net>\nContent-Type: application/sdp\n\
                  Content-Length: -999",
                 &sdp,
@@ -166,7 +167,7 @@ pub fn invalid(via: &str) -> Vec<Case> {
                 "INVITE sip:user@example.com SIP/2.0\nTo: \"Mr. J. User <sip:j.user@example.com>\n\
                  From: sip:caller@example.net;tag=93334\nMax-Forwards: 10\n\
                  Call-ID: quotbal.aksdj\nContact: <sip:caller@host59.example.net>\nCSeq: 8 INVITE\n\
-                 Via: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw\nContent-Type: application/sdp\n\
+                 Via: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw-u2\nContent-Type: application/sdp\n\
                  Content-Length: $CL",
                 &sdp,
                 via,
@@ -179,7 +180,7 @@ pub fn invalid(via: &str) -> Vec<Case> {
             msg(
                 "INVITE <sip:user@example.com> SIP/2.0\nTo: sip:user@example.com\n\
                  From: sip:caller@example.net;tag=39291\nMax-Forwards: 23\nCall-ID: ltgtruri.1@192.0.2.5\n\
-                 CSeq: 1 INVITE\nVia: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw\n\
+                 CSeq: 1 INVITE\nVia: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw-u3\n\
                  Contact: <sip:caller@host5.example.net>\nContent-Type: application/sdp\n\
                  Content-Length: $CL",
                 &sdp,
@@ -194,7 +195,7 @@ pub fn invalid(via: &str) -> Vec<Case> {
                 "INVITE sip:user@example.com; lr SIP/2.0\nTo: sip:user@example.com;tag=3xfe-9921883-z9f\n\
                  From: sip:caller@example.net;tag=231413434\nMax-Forwards: 5\n\
                  Call-ID: lwsruri.asdfasdoeoi2323-asdfwrn23-asd834rk423\nCSeq: 2130706432 INVITE\n\
-                 Via: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw2395\n\
+                 Via: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw2395-u4\n\
                  Contact: <sip:caller@host1.example.net>\nContent-Type: application/sdp\n\
                  Content-Length: $CL",
                 &sdp,
@@ -208,7 +209,7 @@ pub fn invalid(via: &str) -> Vec<Case> {
             msg(
                 "INVITE  sip:user@example.com  SIP/2.0\nMax-Forwards: 8\nTo: sip:user@example.com\n\
                  From: sip:caller@example.net;tag=8814\nCall-ID: lwsstart.dfknq234oi243099adsdfnawe3@example.com\n\
-                 CSeq: 1893884 INVITE\nVia: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw3923\n\
+                 CSeq: 1893884 INVITE\nVia: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw3923-u5\n\
                  Contact: <sip:caller@host1.example.net>\nContent-Type: application/sdp\n\
                  Content-Length: $CL",
                 &sdp,
@@ -220,7 +221,7 @@ pub fn invalid(via: &str) -> Vec<Case> {
             "trws",
             "RFC 4475 3.1.2.10 SP characters at the end of the Request-Line",
             msg(
-                "OPTIONS sip:remote-target@example.com SIP/2.0  \nVia: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw\n\
+                "OPTIONS sip:remote-target@example.com SIP/2.0  \nVia: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw-u6\n\
                  Max-Forwards: 70\nTo: <sip:remote-target@example.com>\n\
                  From: <sip:local-resource@example.com>;tag=329429089\nCall-ID: trws.oicu34958239neffasdhr2345r\n\
                  Accept: application/sdp\nCSeq: 238923 OPTIONS\nContent-Length: 0",
@@ -236,7 +237,7 @@ pub fn invalid(via: &str) -> Vec<Case> {
                 "OPTIONS sip:user@example.com?Route=%3Csip:example.com%3E SIP/2.0\n\
                  To: sip:user@example.com\nFrom: sip:caller@example.net;tag=341518\nMax-Forwards: 7\n\
                  Contact: <sip:caller@host39923.example.net>\nCall-ID: escruri.23940-asdfhj-aje3br-234q098w-fawerh2q-h4n5\n\
-                 CSeq: 149209342 OPTIONS\nVia: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw\nContent-Length: 0",
+                 CSeq: 149209342 OPTIONS\nVia: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw-u7\nContent-Length: 0",
                 b"",
                 via,
             ),
@@ -249,7 +250,7 @@ pub fn invalid(via: &str) -> Vec<Case> {
                 "OPTIONS sip:user@example.com SIP/2.0\nTo: sip:user@example.com\n\
                  From: sip:caller@example.net;tag=2234923\nMax-Forwards: 70\n\
                  Call-ID: baddate.239423mnsadf3j23lj42--sedfnm234\nCSeq: 1392934 OPTIONS\n\
-                 Via: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw\nDate: Fri, 01 Jan 2010 16:00:00 EST\n\
+                 Via: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw-u8\nDate: Fri, 01 Jan 2010 16:00:00 EST\n\
                  Contact: <sip:caller@host5.example.net>\nContent-Length: 0",
                 b"",
                 via,
@@ -263,7 +264,7 @@ pub fn invalid(via: &str) -> Vec<Case> {
                 "REGISTER sip:example.com SIP/2.0\nTo: sip:user@example.com\n\
                  From: sip:user@example.com;tag=998332\nMax-Forwards: 70\n\
                  Call-ID: regbadct.k345asrl3fdbv@10.0.0.1\nCSeq: 1 REGISTER\n\
-                 Via: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw\n\
+                 Via: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw-u9\n\
                  Contact: sip:user@example.com?Route=%3Csip:sip.example.com%3E\nl: 0",
                 b"",
                 via,
@@ -275,7 +276,7 @@ pub fn invalid(via: &str) -> Vec<Case> {
             "badaspec",
             "RFC 4475 3.1.2.14 spaces within addr-spec",
             msg(
-                "OPTIONS sip:user@example.org SIP/2.0\nVia: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw\n\
+                "OPTIONS sip:user@example.org SIP/2.0\nVia: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw-u10\n\
                  Max-Forwards: 70\nFrom: \"Bell, Alexander\" <sip:a.g.bell@example.com>;tag=433423\n\
                  To: \"Watson, Thomas\" < sip:t.watson@example.org >\nCall-ID: badaspec.sdf0234n2nds0a099u23h3hnnw009cdkne3\n\
                  Accept: application/sdp\nCSeq: 3923239 OPTIONS\nl: 0",
@@ -288,7 +289,7 @@ pub fn invalid(via: &str) -> Vec<Case> {
             "baddn",
             "RFC 4475 3.1.2.15 non-token characters in an unquoted display name",
             msg(
-                "OPTIONS sip:t.watson@example.org SIP/2.0\nVia: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw\n\
+                "OPTIONS sip:t.watson@example.org SIP/2.0\nVia: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw-u11\n\
                  Max-Forwards: 70\nFrom: Bell, Alexander <sip:a.g.bell@example.com>;tag=43\n\
                  To: Watson, Thomas <sip:t.watson@example.org>\nCall-ID: baddn.31415@c.example.com\n\
                  Accept: application/sdp\nCSeq: 3923239 OPTIONS\nl: 0",
@@ -301,7 +302,7 @@ pub fn invalid(via: &str) -> Vec<Case> {
             "badvers",
             "RFC 4475 3.1.2.16 unknown protocol version",
             msg(
-                "OPTIONS sip:t.watson@example.org SIP/7.0\nVia: SIP/7.0/UDP $VIA;branch=z9hG4bKkdjuw\n\
+                "OPTIONS sip:t.watson@example.org SIP/7.0\nVia: SIP/7.0/UDP $VIA;branch=z9hG4bKkdjuw-u12\n\
                  Max-Forwards: 70\nFrom: A. Bell <sip:a.g.bell@example.com>;tag=qweoiqpe\n\
                  To: T. Watson <sip:t.watson@example.org>\nCall-ID: badvers.31417@c.example.com\n\
                  CSeq: 1 OPTIONS\nl: 0",
@@ -317,7 +318,7 @@ pub fn invalid(via: &str) -> Vec<Case> {
                 "OPTIONS sip:user@example.com SIP/2.0\nTo: sip:j.user@example.com\n\
                  From: sip:caller@example.net;tag=34525\nMax-Forwards: 6\n\
                  Call-ID: mismatch01.dj0234sxdfl3\nCSeq: 8 INVITE\n\
-                 Via: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw\nl: 0",
+                 Via: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw-u13\nl: 0",
                 b"",
                 via,
             ),
@@ -330,7 +331,7 @@ pub fn invalid(via: &str) -> Vec<Case> {
                 "NEWMETHOD sip:user@example.com SIP/2.0\nTo: sip:j.user@example.com\n\
                  From: sip:caller@example.net;tag=34525\nMax-Forwards: 6\n\
                  Call-ID: mismatch02.dj0234sxdfl3\nCSeq: 8 INVITE\nContact: <sip:caller@host.example.net>\n\
-                 Via: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw\nContent-Type: application/sdp\nl: $CL",
+                 Via: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw-u14\nContent-Type: application/sdp\nl: $CL",
                 &sdp,
                 via,
             ),
@@ -384,7 +385,7 @@ pub fn valid(via: &str) -> Vec<Case> {
         "OPTIONS sip:user@example.com SIP/2.0\nTo: sip:j.user@example.com\n\
          From: sip:j.user@example.com;tag=43251j3j324\nMax-Forwards: 8\nI: dblreq.0ha0isndaksdj99sdfafnl3lk233412\n\
          Contact: sip:j.user@host.example.com\nCSeq: 8 OPTIONS\n\
-         Via: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw23492\nContent-Length: 0",
+         Via: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw23492-u15\nContent-Length: 0",
         b"",
         via,
     );
@@ -440,7 +441,7 @@ pub fn valid(via: &str) -> Vec<Case> {
                 "OPTIONS sip:sips%3Auser%40example.com@example.net SIP/2.0\nTo: sip:%75se%72@example.com\n\
                  From: <sip:I%20have%20spaces@example.net>;tag=938\nMax-Forwards: 87\n\
                  i: esc01.239409asdfakjkn23onasd0-3234\nCSeq: 234234 OPTIONS\n\
-                 Via: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw\nC: application/sdp\n\
+                 Via: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw-u16\nC: application/sdp\n\
                  Contact:\n  <sip:cal%6Cer@host5.example.net;%6C%72;n%61me=v%61lue%25%34%31>\nContent-Length: $CL",
                 &sdp,
                 via,
@@ -454,7 +455,7 @@ pub fn valid(via: &str) -> Vec<Case> {
                 "OPTIONS sip:null-%00-null@example.com SIP/2.0\nTo: sip:null-%00-null@example.com\n\
                  From: sip:null-%00-null@example.com;tag=839923423\nMax-Forwards: 70\n\
                  Call-ID: escnull.39203ndfvkjdasfkq3w4otrq0adsfdfnavd\nCSeq: 14398234 OPTIONS\n\
-                 Via: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw\nContact: <sip:%00@host5.example.com>\n\
+                 Via: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw-u17\nContact: <sip:%00@host5.example.com>\n\
                  Contact: <sip:%00%00@host5.example.com>\nL: 0",
                 b"",
                 via,
@@ -482,7 +483,7 @@ pub fn valid(via: &str) -> Vec<Case> {
                 "OPTIONS sip:user@example.com SIP/2.0\nTo: sip:user@example.com\n\
                  From: caller<sip:caller@example.com>;tag=323\nMax-Forwards: 70\n\
                  Call-ID: lwsdisp.1234abcd@funky.example.com\nCSeq: 60 OPTIONS\n\
-                 Via: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw\nl: 0",
+                 Via: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw-u18\nl: 0",
                 b"",
                 via,
             ),
@@ -508,7 +509,7 @@ pub fn valid(via: &str) -> Vec<Case> {
                  From: sip:caller@example.org;tag=33242\nMax-Forwards: 3\n\
                  Call-ID: semiuri.0ha0isndaksdj\nCSeq: 8 OPTIONS\nAccept: application/sdp, application/pkcs7-mime,\n \
                  multipart/mixed, multipart/signed,\n message/sip, message/sipfrag\n\
-                 Via: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw\nl: 0",
+                 Via: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw-u19\nl: 0",
                 b"",
                 via,
             ),
@@ -521,7 +522,7 @@ pub fn valid(via: &str) -> Vec<Case> {
                 "OPTIONS sip:user@example.com SIP/2.0\nTo: sip:user@example.com\n\
                  From: <sip:caller@example.com>;tag=323\nMax-Forwards: 70\n\
                  Call-ID: transports.kijh4akdnaqjkwendsasfdj\nAccept: application/sdp\nCSeq: 60 OPTIONS\n\
-                 Via: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw\n\
+                 Via: SIP/2.0/UDP $VIA;branch=z9hG4bKkdjuw-u20\n\
                  Via: SIP/2.0/SCTP t2.example.com;branch=z9hG4bKklasjdhf\n\
                  Via: SIP/2.0/TLS t3.example.com;branch=z9hG4bK2980unddj\n\
                  Via: SIP/2.0/UNKNOWN t4.example.com;branch=z9hG4bKasd0f3en\n\
