@@ -145,6 +145,16 @@ fn fixture_routes_calls_to_a_registered_contact() {
 // ---------------------------------------------------------------------------
 // The phone
 
+/// A command whose reply must be `{"ok":true,"result":"Done"}` (docs/ctl.md).
+fn done(phone: &Phone, request: Value) {
+    let result = phone.cmd(request.clone());
+    assert_eq!(
+        result,
+        json!("Done"),
+        "docs/ctl.md: {request} replies with result \"Done\""
+    );
+}
+
 fn state(status: &Value) -> &str {
     account0(status)["state"].as_str().unwrap_or("")
 }
@@ -176,7 +186,7 @@ fn register_cycle(transport: &str) {
         k.ul_dump()
     );
 
-    assert_eq!(phone.cmd(json!({"cmd": "unregister"})), json!("Done"));
+    done(&phone, json!({"cmd": "unregister"}));
     phone
         .wait_for(|s| state(s) == "unregistered", TEN_S)
         .unwrap_or_else(|e| panic!("{transport}: {e}"));
@@ -261,7 +271,7 @@ fn phone_calls_the_sipp_uas_through_kamailio() {
     assert_eq!(call0(&status)["direction"], json!("outgoing"));
     assert_eq!(call0(&status)["status_code"], json!(200));
 
-    assert_eq!(phone.cmd(json!({"cmd": "hangup"})), json!("Done"));
+    done(&phone, json!({"cmd": "hangup"}));
     phone
         .wait_for(|s| call0(s)["state"] == json!("ended"), TEN_S)
         .unwrap();
@@ -283,7 +293,7 @@ fn phone_answers_an_incoming_call_through_kamailio() {
         .unwrap_or_else(|e| panic!("{e}\n{}", uac.logs()));
     assert_eq!(call0(&status)["direction"], json!("incoming"));
 
-    assert_eq!(phone.cmd(json!({"cmd": "answer"})), json!("Done"));
+    done(&phone, json!({"cmd": "answer"}));
     // SIPp acknowledges the 200, hangs up after 1 s and exits 0 on the 200 to its BYE.
     let uac_status = uac.wait(TEN_S).expect("the caller finishes");
     assert!(uac_status.success(), "uac: {uac_status}\n{}", uac.logs());
