@@ -31,12 +31,25 @@ pub enum Command {
     Shutdown,
 }
 
-/// What a command returned.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
+/// What a command returned: `"Done"` or `{"call": ID}` on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     Done,
     Call { call: CallId },
+}
+
+impl Serialize for Reply {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Reply::Done => s.serialize_str("Done"),
+            Reply::Call { call } => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("call", call)?;
+                m.end()
+            }
+        }
+    }
 }
 
 /// An error a person can read.
