@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{
-    Kamailio, KamailioOpts, Phone, Sipp, account_toml, account0, call0, free_udp_port, phone_config,
+    Kamailio, KamailioOpts, Phone, Sipp, account_toml, account0, call0, free_port, free_udp_port,
+    phone_config,
 };
 
 const TEN_S: Duration = Duration::from_secs(10);
@@ -305,4 +306,71 @@ fn phone_answers_an_incoming_call_through_kamailio() {
         json!("remote party hung up"),
         "{status:#}"
     );
+}
+
+#[test]
+fn phone_unknown_host_fails_with_dns_cause() {
+    let account = account_toml("alice", "secret", "pbx.invalid", "udp", None);
+    let phone = Phone::start(&phone_config(free_udp_port(), &[account]));
+    let status = phone.wait_for(|s| state(s) == "failed", TEN_S).unwrap();
+    let a = account0(&status);
+    assert_eq!(a["cause"], json!("dns"), "{status:#}");
+    assert!(
+        a["reason"].as_str().unwrap_or("").contains("pbx.invalid"),
+        "the reason names the host: {status:#}"
+    );
+}
+
+#[test]
+fn phone_nothing_listening_fails_with_refused_on_tcp() {
+    let domain = format!("127.0.0.1:{}", free_port());
+    let account = account_toml("alice", "secret", &domain, "tcp", None);
+    let phone = Phone::start(&phone_config(free_udp_port(), &[account]));
+    let status = phone.wait_for(|s| state(s) == "failed", TEN_S).unwrap();
+    assert_eq!(account0(&status)["cause"], json!("refused"), "{status:#}");
+}
+
+#[test]
+fn phone_nothing_answering_fails_with_timeout_on_udp() {
+    let domain = format!("127.0.0.1:{}", free_udp_port());
+    let account = account_toml("alice", "secret", &domain, "udp", None);
+    // T1 = 50 ms: Timer F gives up after 64 × T1 = 3.2 s.
+    let config =
+        phone_config(free_udp_port(), &[account]).replacen("[sip]\n", "[sip]\nt1_ms = 50\n", 1);
+    let phone = Phone::start(&config);
+    let status = phone.wait_for(|s| state(s) == "failed", TEN_S).unwrap();
+    assert_eq!(account0(&status)["cause"], json!("timeout"), "{status:#}");
+}
+
+/// The registrar goes away and comes back (a PBX restart): the phone
+/// notices the lost TCP connection, probes, and is registered again soon
+/// after the registrar returns. The figure is printed for
+/// docs/benchmarks.md; the bound is loose (2 s probe interval + 1 s slack).
+#[test]
+fn phone_reregisters_soon_after_the_registrar_restarts() {
+    let mut k = Kamailio::start(KamailioOpts::default());
+    let phone = start_phone(&k, "alice", "secret", "tcp", true);
+    phone.wait_for(|s| state(s) == "registered", TEN_S).unwrap();
+    k.stop();
+    let status = phone.wait_for(|s| state(s) != "registered", TEN_S).unwrap();
+    assert!(
+        ["registering", "failed"].contains(&state(&status)),
+        "{status:#}"
+    );
+    // Stay down long enough for the phone to be in its retry ladder.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(state(&phone.status()), "failed");
+    k.restart();
+    let back = std::time::Instant::now();
+    phone.wait_for(|s| state(s) == "registered", TEN_S).unwrap();
+    let took = back.elapsed();
+    eprintln!(
+        "re-registered {} ms after the registrar was back",
+        took.as_millis()
+    );
+    assert!(took <= Duration::from_secs(3), "took {took:?}");
+    let bound = support::poll(Duration::from_secs(2), || {
+        (!k.bindings("alice").is_empty()).then_some(())
+    });
+    assert!(bound.is_some(), "binding restored:\n{}", k.ul_dump());
 }

@@ -682,6 +682,19 @@ async fn resolve_ip_literals() {
 }
 
 #[tokio::test]
+async fn invalid_names_fail_at_once_without_dns() {
+    for name in ["pbx.invalid", "PBX.Example.INVALID."] {
+        let got = tokio::time::timeout(WAIT, resolve(&target(name, None, None)))
+            .await
+            .expect(".invalid must not wait for DNS");
+        assert!(
+            matches!(got, Err(TransportError::Dns(_))),
+            "{name}: {got:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn resolve_localhost() {
     let got = tokio::time::timeout(
         WAIT,

@@ -934,6 +934,14 @@ pub async fn resolve(target: &SipTarget) -> Result<Vec<(Peer, String)>, Transpor
         return Ok(vec![(peer, host.to_string())]);
     }
     let name = host.trim_end_matches('.');
+    // RFC 6761 §6.4: `.invalid` names never resolve; answer at once
+    // instead of asking (and perhaps waiting on) a DNS server.
+    let lower = name.to_ascii_lowercase();
+    if lower == "invalid" || lower.ends_with(".invalid") {
+        return Err(TransportError::Dns(format!(
+            "{name}: no such host (.invalid, RFC 6761)"
+        )));
+    }
 
     if is_localhost(name) {
         let port = target

@@ -1038,6 +1038,36 @@ pub fn read_number<T: std::str::FromStr>(h: &Headers, name: &str) -> Result<Opti
     })
 }
 
+/// The properties the fuzz target (`fuzz/fuzz_targets/parse.rs`) and the
+/// corpus test (`tests/sip_fuzz_corpus.rs`) check on any input: parsing and
+/// framing never panic (a panic is the failure), and a message that parses
+/// serializes to bytes that parse to an equal message.
+#[doc(hidden)]
+pub fn check_invariants(data: &[u8]) -> Result<(), String> {
+    use crate::sip::framing::{Frame, StreamFramer};
+    let check = |bytes: &[u8]| -> Result<(), String> {
+        if let Ok(m) = Message::parse(bytes) {
+            match Message::parse(&m.to_bytes()) {
+                Ok(again) if again == m => {}
+                Ok(_) => return Err("re-parsed message differs".into()),
+                Err(e) => return Err(format!("serialized message does not parse: {e}")),
+            }
+        }
+        Ok(())
+    };
+    check(data)?;
+    let mut framer = StreamFramer::new();
+    for chunk in data.chunks(97) {
+        framer.push(chunk);
+        while let Ok(Some(frame)) = framer.next_frame() {
+            if let Frame::Message(bytes) = frame {
+                check(&bytes)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,8 +15,14 @@
 //!   interval of 10 s or more it leaves at least 5 s before expiry;
 //! - 423: the interval is raised to Min-Expires (kept for later refreshes)
 //!   and the request retried once; a second 423 in the same attempt fails;
-//! - failures retry after 30 s, 60 s, 120 s, 240 s, then every 300 s (each
-//!   minus up to 10 % jitter so a fleet of phones does not retry in step).
+//! - server failures (5xx, 408, ...) retry after 30 s, 60 s, 120 s, 240 s,
+//!   then every 300 s; transport failures (refused, connection closed, no
+//!   answer) after 1 s, then every 2 s for the first half minute of an
+//!   outage (a phone is back within 2 s of its registrar's restart), then
+//!   4 s, 8 s ... capped at 60 s; each delay is cut by up to
+//!   10 % jitter so a fleet of phones does not retry in step. A connection
+//!   lost while registered is re-registered at once (servers close idle
+//!   TCP/TLS connections);
 //!   Rejected credentials, 403 and 404 are retried every 300 s only: a
 //!   wrong password never loops and does not trip the server's lockout.
 //!   `Retry-After` (e.g. on 503) replaces the delay (capped at one hour);
@@ -39,6 +45,12 @@ use crate::sip::uri::{Host, Scheme, Uri};
 
 /// First retry delay after a failure.
 const RETRY_FIRST: Duration = Duration::from_secs(30);
+/// Retry delays after transport failures: 1 s, then [`TRANSPORT_PROBE`]
+/// until [`TRANSPORT_PROBES`] failures in a row, then doubling up to
+/// [`TRANSPORT_RETRY_MAX`].
+const TRANSPORT_PROBE: Duration = Duration::from_secs(2);
+const TRANSPORT_PROBES: u32 = 15;
+const TRANSPORT_RETRY_MAX: Duration = Duration::from_secs(60);
 /// Longest retry delay (and the delay after rejected credentials).
 const RETRY_MAX: Duration = Duration::from_secs(300);
 /// Longest `Retry-After` honoured.
@@ -147,6 +159,19 @@ impl RegFailure {
             self,
             RegFailure::CredentialsRejected { .. } | RegFailure::Forbidden | RegFailure::NotFound
         )
+    }
+
+    /// The server could not be reached (not: it answered with an error, or
+    /// its certificate or name is wrong, which retrying soon will not fix).
+    fn is_transport(&self) -> bool {
+        match self {
+            RegFailure::NoResponse => true,
+            RegFailure::Transport(e) => !matches!(
+                e,
+                TransportError::TlsCertificate(_) | TransportError::Dns(_)
+            ),
+            _ => false,
+        }
     }
 }
 
@@ -419,7 +444,15 @@ impl Registration {
                 self.fail(now, failure, None)
             }
             None if matches!(self.state, RegState::Registered { .. }) => {
-                self.fail(now, failure, None)
+                if failure.is_transport() {
+                    // Reconnect and re-register now; failures from here on
+                    // take the transport ladder.
+                    self.timer = None;
+                    self.send(now, false, false);
+                    self.set_state(RegState::Registering);
+                } else {
+                    self.fail(now, failure, None)
+                }
             }
             None => {}
         }
@@ -545,6 +578,15 @@ impl Registration {
         let delay = match retry_after {
             Some(d) => d,
             None if failure.is_permanent() => self.jitter(RETRY_MAX),
+            None if failure.is_transport() => {
+                let base = match self.failures {
+                    0 | 1 => TRANSPORT_PROBE / 2,
+                    n if n <= TRANSPORT_PROBES => TRANSPORT_PROBE,
+                    n => (TRANSPORT_PROBE * (1u32 << (n - TRANSPORT_PROBES).min(6)))
+                        .min(TRANSPORT_RETRY_MAX),
+                };
+                self.jitter(base)
+            }
             None => {
                 let shift = self.failures.saturating_sub(1).min(4);
                 self.jitter((RETRY_FIRST * (1u32 << shift)).min(RETRY_MAX))
@@ -1101,13 +1143,16 @@ mod tests {
     }
 
     #[test]
-    fn failures_back_off_30_60_120_240_300_and_recover() {
+    fn transport_failures_probe_every_2s_then_back_off_to_60_and_recover() {
         let t0 = base();
         let mut reg = Registration::new(config(), 13);
         reg.start(t0);
         drain(&mut reg);
         let mut now = t0;
-        for (i, expected) in [30u64, 60, 120, 240, 300, 300].into_iter().enumerate() {
+        let ladder = [
+            1u64, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 4, 8, 16, 32, 60, 60,
+        ];
+        for (i, expected) in ladder.into_iter().enumerate() {
             reg.handle_failure(now, RegFailure::NoResponse);
             let (sent, states) = drain(&mut reg);
             assert!(sent.is_empty());
@@ -1129,13 +1174,36 @@ mod tests {
         // Success resets the ladder.
         let req = reg_last_request(&mut reg, now);
         reg.handle_response(now, &ok(&req, Some(600)));
-        reg.handle_failure(now, RegFailure::Transport(TransportError::Closed));
-        assert_eq!(
-            reg.state(),
-            &RegState::Failed(RegFailure::Transport(TransportError::Closed))
-        );
+        drain(&mut reg);
+        let refused = RegFailure::Transport(TransportError::Refused);
+        reg.handle_failure(now, refused.clone());
+        let (sent, _) = drain(&mut reg);
+        assert_eq!(sent.len(), 1, "a lost registrar is re-registered at once");
+        reg.handle_failure(now, refused.clone());
+        assert_eq!(reg.state(), &RegState::Failed(refused));
         let delay = reg.poll_timeout().unwrap() - now;
-        assert!(delay <= secs(30) && delay >= secs(27), "{delay:?}");
+        assert!(delay <= secs(1) && delay >= secs(1) * 9 / 10, "{delay:?}");
+    }
+
+    #[test]
+    fn server_errors_back_off_30_60_120_240_300() {
+        let t0 = base();
+        let mut reg = Registration::new(config(), 14);
+        reg.start(t0);
+        let mut req = one(&mut reg);
+        let mut now = t0;
+        for (i, expected) in [30u64, 60, 120, 240, 300, 300].into_iter().enumerate() {
+            reg.handle_response(now, &reply(&req, 500));
+            let at = reg.poll_timeout().unwrap();
+            let delay = at - now;
+            assert!(
+                delay <= secs(expected) && delay >= secs(expected) * 9 / 10,
+                "failure {i}: {delay:?}, expected ~{expected}s"
+            );
+            now = at;
+            reg.handle_timeout(now);
+            req = one(&mut reg);
+        }
     }
 
     /// Restart to get hold of the request in flight (test helper).
@@ -1410,14 +1478,17 @@ mod tests {
     }
 
     #[test]
-    fn lost_connection_while_registered_fails_and_retries() {
+    fn lost_connection_while_registered_reregisters_then_backs_off() {
         let t0 = base();
         let mut reg = registered(t0, 300);
         let lost = RegFailure::Transport(TransportError::Closed);
         reg.handle_failure(t0, lost.clone());
+        assert_eq!(reg.state(), &RegState::Registering);
+        let _again = one(&mut reg);
+        reg.handle_failure(t0, lost.clone());
         assert_eq!(reg.state(), &RegState::Failed(lost));
         let at = reg.poll_timeout().unwrap();
-        assert!(at > t0 && at <= t0 + secs(30));
+        assert!(at > t0 && at <= t0 + secs(1));
         // Stop while failed but maybe still bound: Expires: 0 is sent.
         reg.stop(t0);
         let req = one(&mut reg);

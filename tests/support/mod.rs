@@ -305,6 +305,27 @@ pub struct Kamailio {
     dir: TestDir,
 }
 
+/// Start `kamailio -DD -E` in its own process group, logging (appending)
+/// to `log`.
+fn spawn_kamailio(dir: &Path, cfg: &Path, log: &Path) -> Child {
+    let log_file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    Command::new(KAMAILIO)
+        .args(["-DD", "-E", "-m", "64", "-M", "8", "-Y"])
+        .arg(dir)
+        .arg("-f")
+        .arg(cfg)
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {KAMAILIO}: {e}"))
+}
+
 fn check_token(s: &str) {
     assert!(
         !s.is_empty()
@@ -527,18 +548,7 @@ impl Kamailio {
         let cfg = dir.file("kamailio.cfg");
         fs::write(&cfg, kamailio_cfg(&opts, port, tls_port, &dir.path)).unwrap();
         let log = dir.file("kamailio.log");
-        let log_file = fs::File::create(&log).unwrap();
-        let child = Command::new(KAMAILIO)
-            .args(["-DD", "-E", "-m", "64", "-M", "8", "-Y"])
-            .arg(&dir.path)
-            .arg("-f")
-            .arg(&cfg)
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file)
-            .process_group(0)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {KAMAILIO}: {e}"));
+        let child = spawn_kamailio(&dir.path, &cfg, &log);
         let mut k = Kamailio {
             child,
             port,
@@ -548,12 +558,32 @@ impl Kamailio {
             ctl: dir.file("kamailio_ctl"),
             dir,
         };
+        k.wait_ready();
+        k
+    }
+
+    /// Stop Kamailio (SIGTERM, then SIGKILL) and wait until it is gone.
+    pub fn stop(&mut self) {
+        stop_group(&mut self.child, Duration::from_secs(3));
+    }
+
+    /// Start the stopped Kamailio again with the same config and ports
+    /// (its in-memory bindings are gone) and wait until it is ready.
+    pub fn restart(&mut self) {
+        let cfg = self.dir.file("kamailio.cfg");
+        self.child = spawn_kamailio(&self.dir.path, &cfg, &self.log);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let port = self.port;
+        let tls_port = self.tls_port;
         let udp: SocketAddr = ([127, 0, 0, 1], port).into();
         let ready = poll(Duration::from_secs(15), || {
-            if let Ok(Some(status)) = k.child.try_wait() {
+            if let Ok(Some(status)) = self.child.try_wait() {
                 panic!(
                     "kamailio exited at start ({status}):\n{}",
-                    tail(&k.log_text(), 40)
+                    tail(&self.log_text(), 40)
                 );
             }
             let tcp = TcpStream::connect(("127.0.0.1", port)).is_ok()
@@ -565,10 +595,9 @@ impl Kamailio {
         if ready.is_none() {
             panic!(
                 "kamailio did not come up on port {port}:\n{}",
-                tail(&k.log_text(), 40)
+                tail(&self.log_text(), 40)
             );
         }
-        k
     }
 
     /// `127.0.0.1:port`: the domain (and UDP/TCP registrar) for accounts.
