@@ -134,8 +134,8 @@ fn bench(args: &[String]) -> Result {
     deps(BUILD_PACKAGES)?;
     let which = args.first().map(String::as_str).unwrap_or("all");
     let benches: &[&str] = match which {
-        "sip" => &["sip_parse", "sip_txn"],
-        "all" => &["sip_parse", "sip_txn"],
+        "sip" => &["sip_parse", "sip_txn", "sip_loopback"],
+        "all" => &["sip_parse", "sip_txn", "sip_loopback"],
         other => return Err(format!("unknown benchmark group {other:?} (try: sip)")),
     };
     for b in benches {
