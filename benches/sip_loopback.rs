@@ -20,17 +20,33 @@ const WINDOW: usize = 64;
 fn main() {
     let server = UdpSocket::bind("127.0.0.1:0").unwrap();
     let server_addr = server.local_addr().unwrap();
-    server.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-    let config = Config::parse("[sip]\nlisten_udp = \"127.0.0.1:0\"\n", Path::new("bench.toml")).unwrap();
+    server
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let config = Config::parse(
+        "[sip]\nlisten_udp = \"127.0.0.1:0\"\n",
+        Path::new("bench.toml"),
+    )
+    .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let handle = std::thread::spawn(move || {
-        let mut phone = Phone::new(&config, LocalAddrs { udp: Some(server_addr), tcp: None }, 7);
+        let mut phone = Phone::new(
+            &config,
+            LocalAddrs {
+                udp: Some(server_addr),
+                tcp: None,
+            },
+            7,
+        );
         let mut buf = vec![0u8; 65_536];
         while !stop2.load(Ordering::Relaxed) {
             if let Ok((n, from)) = server.recv_from(&mut buf) {
                 let now = Instant::now();
-                let peer = Peer { transport: TransportKind::Udp, addr: from };
+                let peer = Peer {
+                    transport: TransportKind::Udp,
+                    addr: from,
+                };
                 phone.handle_received(now, peer, server_addr, &buf[..n]);
             }
             let now = Instant::now();
@@ -46,7 +62,9 @@ fn main() {
     });
 
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
-    client.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
     let caddr = client.local_addr().unwrap();
     let request = |i: usize| {
         format!(
@@ -57,7 +75,9 @@ fn main() {
     let start = Instant::now();
     let (mut sent, mut ok) = (0usize, 0usize);
     while sent < WINDOW.min(TOTAL) {
-        client.send_to(request(sent).as_bytes(), server_addr).unwrap();
+        client
+            .send_to(request(sent).as_bytes(), server_addr)
+            .unwrap();
         sent += 1;
     }
     while ok < TOTAL {
@@ -67,7 +87,9 @@ fn main() {
                     ok += 1;
                 }
                 if sent < TOTAL {
-                    client.send_to(request(sent).as_bytes(), server_addr).unwrap();
+                    client
+                        .send_to(request(sent).as_bytes(), server_addr)
+                        .unwrap();
                     sent += 1;
                 }
             }

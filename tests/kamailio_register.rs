@@ -171,6 +171,43 @@ fn start_phone(k: &Kamailio, user: &str, password: &str, transport: &str, with_c
     Phone::start(&phone_config(free_udp_port(), &[account]))
 }
 
+/// The SIP trace holds the REGISTERs and their credentials header, but
+/// neither the password nor the digest response; nor does the log.
+fn check_trace_is_redacted(phone: &Phone) {
+    let trace = phone.trace_text();
+    assert!(
+        trace.contains("REGISTER sip:"),
+        "trace records the REGISTERs:\n{trace}"
+    );
+    let auth: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.starts_with("Authorization: Digest"))
+        .collect();
+    assert!(
+        !auth.is_empty(),
+        "the authorized REGISTER is traced:\n{trace}"
+    );
+    for line in auth {
+        let response = line
+            .split("response=")
+            .nth(1)
+            .map(|r| {
+                r.trim_start_matches('"')
+                    .split(['"', ','])
+                    .next()
+                    .unwrap_or("")
+            })
+            .unwrap_or("");
+        assert!(
+            !(response.len() == 32 && response.chars().all(|c| c.is_ascii_hexdigit())),
+            "digest response leaked into the trace: {line}"
+        );
+    }
+    for (what, text) in [("trace", trace.as_str()), ("log", &phone.stderr_text())] {
+        assert!(!text.contains("secret"), "the password is in the {what}");
+    }
+}
+
 fn register_cycle(transport: &str) {
     let k = Kamailio::start(KamailioOpts::default());
     let phone = start_phone(&k, "alice", "secret", transport, true);
@@ -186,6 +223,7 @@ fn register_cycle(transport: &str) {
         "kamailio has alice's binding:\n{}",
         k.ul_dump()
     );
+    check_trace_is_redacted(&phone);
 
     done(&phone, json!({"cmd": "unregister"}));
     phone
@@ -373,4 +411,25 @@ fn phone_reregisters_soon_after_the_registrar_restarts() {
         (!k.bindings("alice").is_empty()).then_some(())
     });
     assert!(bound.is_some(), "binding restored:\n{}", k.ul_dump());
+}
+
+#[test]
+fn phone_unregisters_on_shutdown() {
+    let k = Kamailio::start(KamailioOpts::default());
+    let phone = start_phone(&k, "alice", "secret", "udp", false);
+    phone.wait_for(|s| state(s) == "registered", TEN_S).unwrap();
+    assert!(
+        support::poll(Duration::from_secs(2), || (!k.bindings("alice").is_empty())
+            .then_some(()))
+        .is_some()
+    );
+    done(&phone, json!({"cmd": "shutdown"}));
+    let gone = support::poll(Duration::from_secs(3), || {
+        k.bindings("alice").is_empty().then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "binding removed at shutdown:\n{}",
+        k.ul_dump()
+    );
 }

@@ -185,7 +185,7 @@ impl Network {
         });
 
         let udp = match config.listen_udp {
-            Some(addr) => Some(Arc::new(UdpSocket::bind(addr).await?)),
+            Some(addr) => Some(Arc::new(bind_udp(addr)?)),
             None => None,
         };
         let udp_local = match &udp {
@@ -193,7 +193,7 @@ impl Network {
             None => None,
         };
         let listener = match config.listen_tcp {
-            Some(addr) => Some(TcpListener::bind(addr).await?),
+            Some(addr) => Some(bind_tcp(addr)?),
             None => None,
         };
         let tcp_local = match &listener {
@@ -258,14 +258,15 @@ impl Network {
             });
             return;
         };
-        match sock.try_send_to(&data, peer.addr) {
+        let to = udp_destination(sock, peer.addr);
+        match sock.try_send_to(&data, to) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 // Socket buffer full: wait for room in a task.
                 let sock = sock.clone();
                 let shared = self.shared.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = sock.send_to(&data, peer.addr).await {
+                    if let Err(e) = sock.send_to(&data, to).await {
                         let error = io_error(&e);
                         shared.emit(NetEvent::Failed { peer, error }).await;
                     }
@@ -349,6 +350,58 @@ fn is_crlf_keepalive(data: &[u8]) -> bool {
     data.iter().all(|&b| b == b'\r' || b == b'\n')
 }
 
+/// Bind a UDP socket. `[::]` is dual-stack (IPv4 peers appear as mapped
+/// addresses, which [`canonical`] and [`udp_destination`] translate), so
+/// one listen address serves IPv4 and IPv6 on every platform (Windows
+/// defaults to IPv6-only).
+fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        sock.set_only_v6(false)?;
+    }
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    UdpSocket::from_std(sock.into())
+}
+
+/// Bind the TCP listener; `[::]` is dual-stack as for UDP.
+fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        sock.set_only_v6(false)?;
+    }
+    #[cfg(unix)]
+    sock.set_reuse_address(true)?;
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(128)?;
+    TcpListener::from_std(sock.into())
+}
+
+/// An IPv4-mapped IPv6 address as the plain IPv4 address peers are known by.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
+/// Where to send to reach `addr` from `sock`: IPv4 peers through a
+/// dual-stack IPv6 socket take the mapped form.
+fn udp_destination(sock: &UdpSocket, addr: SocketAddr) -> SocketAddr {
+    match (sock.local_addr(), addr.ip()) {
+        (Ok(local), std::net::IpAddr::V4(v4)) if local.is_ipv6() => {
+            SocketAddr::new(std::net::IpAddr::V6(v4.to_ipv6_mapped()), addr.port())
+        }
+        _ => addr,
+    }
+}
+
 async fn udp_receive_loop(shared: Arc<Shared>, sock: Arc<UdpSocket>, local: SocketAddr) {
     // One byte more than the largest message, to notice truncation.
     let mut buf = vec![0u8; MAX_MESSAGE_SIZE + 1];
@@ -359,6 +412,7 @@ async fn udp_receive_loop(shared: Arc<Shared>, sock: Arc<UdpSocket>, local: Sock
         };
         match received {
             Ok((n, from)) => {
+                let from = canonical(from);
                 let Some(data) = buf.get(..n) else { continue };
                 if is_crlf_keepalive(data) {
                     continue;
@@ -410,7 +464,7 @@ async fn udp_keepalive_loop(
         }
         let targets = peers.borrow().clone();
         for addr in targets {
-            if let Err(e) = sock.send_to(PING, addr).await {
+            if let Err(e) = sock.send_to(PING, udp_destination(&sock, addr)).await {
                 tracing::debug!(%addr, "UDP keep-alive not sent: {e}");
             }
         }
@@ -425,6 +479,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
         };
         match accepted {
             Ok((stream, remote)) => {
+                let remote = canonical(remote);
                 let _ = stream.set_nodelay(true);
                 let local = match stream.local_addr() {
                     Ok(local) => local,

@@ -158,7 +158,12 @@ fn stop_group(child: &mut Child, grace: Duration) {
 
 /// Send one SIP OPTIONS over UDP to `to` and return the first response line.
 pub fn udp_options(to: SocketAddr, wait: Duration) -> Option<String> {
-    let sock = UdpSocket::bind("127.0.0.1:0").ok()?;
+    let bind = if to.is_ipv6() {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    };
+    let sock = UdpSocket::bind(bind).ok()?;
     let me = sock.local_addr().ok()?;
     let call_id = format!("probe-{}-{}", std::process::id(), me.port());
     let msg = format!(

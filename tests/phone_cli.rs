@@ -1,0 +1,162 @@
+//! The `softline` binary from the outside, without a server: dual-stack
+//! listening, `softline ctl` (status, events), `check-config` errors.
+#![cfg(unix)]
+#![allow(clippy::disallowed_methods)]
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{Phone, TestDir, free_udp_port, udp_options};
+
+const SOFTLINE: &str = env!("CARGO_BIN_EXE_softline");
+
+#[test]
+fn dual_stack_listener_answers_options_over_ipv6_and_ipv4() {
+    let port = free_udp_port();
+    let phone = Phone::start(&format!("[sip]\nlisten_udp = \"[::]:{port}\"\n"));
+    for to in [format!("[::1]:{port}"), format!("127.0.0.1:{port}")] {
+        let to: SocketAddr = to.parse().unwrap();
+        let line = udp_options(to, Duration::from_secs(2));
+        assert_eq!(line.as_deref(), Some("SIP/2.0 200 OK"), "OPTIONS to {to}");
+    }
+    assert_eq!(
+        phone.status()["listen"]["udp"],
+        json!(format!("[::]:{port}"))
+    );
+}
+
+#[test]
+fn ctl_status_prints_text_and_json() {
+    let port = free_udp_port();
+    let phone = Phone::start(&format!("[sip]\nlisten_udp = \"127.0.0.1:{port}\"\n"));
+    let socket = phone.socket.to_str().unwrap();
+    let out = Command::new(SOFTLINE)
+        .args(["ctl", "--socket", socket, "status"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    let out = Command::new(SOFTLINE)
+        .args(["ctl", "--socket", socket, "status", "--json"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).expect("status --json prints JSON");
+    assert_eq!(v["calls"], json!([]));
+    // A command the phone refuses: exit 1 with the error on stderr.
+    let out = Command::new(SOFTLINE)
+        .args(["ctl", "--socket", socket, "answer"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!out.stderr.is_empty());
+}
+
+#[test]
+fn ctl_events_streams_call_changes_as_json_lines() {
+    // Phone A calls phone B directly by IP; A's event stream shows the call
+    // going through its states.
+    let (pa, pb) = (free_udp_port(), free_udp_port());
+    let a = Phone::start(&format!("[sip]\nlisten_udp = \"127.0.0.1:{pa}\"\n"));
+    let b = Phone::start(&format!("[sip]\nlisten_udp = \"127.0.0.1:{pb}\"\n"));
+    let mut events = Command::new(SOFTLINE)
+        .args(["ctl", "--socket", a.socket.to_str().unwrap(), "events"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = events.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Let the subscription start before the call.
+    std::thread::sleep(Duration::from_millis(300));
+    let call = a.cmd(json!({"cmd": "call", "target": format!("sip:b@127.0.0.1:{pb}")}));
+    assert!(call["call"].is_u64(), "{call}");
+    b.wait_for(
+        |s| s["calls"][0]["state"] == "ringing",
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    b.cmd(json!({"cmd": "answer"}));
+    a.wait_for(
+        |s| s["calls"][0]["state"] == "connected",
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    a.cmd(json!({"cmd": "hangup"}));
+    b.wait_for(
+        |s| s["calls"][0]["state"] == "ended",
+        Duration::from_secs(5),
+    )
+    .unwrap();
+
+    let mut states = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(2)) {
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        if v["event"] == "call" {
+            let s = v["state"].as_str().unwrap().to_string();
+            if states.last() != Some(&s) {
+                states.push(s);
+            }
+            if v["state"] == "ended" {
+                break;
+            }
+        }
+    }
+    let _ = events.kill();
+    let _ = events.wait();
+    assert_eq!(
+        states.first().map(String::as_str),
+        Some("calling"),
+        "{states:?}"
+    );
+    assert!(states.iter().any(|s| s == "connected"), "{states:?}");
+    assert_eq!(
+        states.last().map(String::as_str),
+        Some("ended"),
+        "{states:?}"
+    );
+}
+
+#[test]
+fn check_config_names_file_line_and_key() {
+    let dir = TestDir::new("check-config");
+    let file = dir.file("bad.toml");
+    std::fs::write(&file, "[sip]\nlisten_udp = \"0.0.0.0:5060\"\n\n[[account]]\nid = \"a\"\nusername = \"1001\"\ndomain = \"pbx\"\ntransport = \"carrier-pigeon\"\n").unwrap();
+    let out = Command::new(SOFTLINE)
+        .arg("check-config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml"), "{err}");
+    assert!(err.contains(":8") || err.contains("line 8"), "{err}");
+    assert!(err.contains("transport"), "{err}");
+    let good = dir.file("good.toml");
+    std::fs::write(&good, "[sip]\nlisten_udp = \"0.0.0.0:5060\"\n").unwrap();
+    let out = Command::new(SOFTLINE)
+        .arg("check-config")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
