@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{AccountConfig, Config};
 use crate::sip::dialog::{self, ALLOW};
-use crate::sip::headers::TypedHeaders;
+use crate::sip::headers::{TypedHeaders, stamp_received};
 use crate::sip::message::{Message, Method, Request, Response};
 use crate::sip::parse::ParseError;
 use crate::sip::transport::{Peer, TransportError, TransportKind};
@@ -112,13 +112,16 @@ impl Phone {
 
     // ----- inputs --------------------------------------------------------
 
-    /// Bytes of one SIP message arrived from `peer` on local address `local`.
-    pub fn handle_received(&mut self, now: Instant, peer: Peer, local: SocketAddr, data: &[u8]) {
+    /// Bytes of one SIP message arrived from `peer` on local address `_local`
+    /// (unused until multi-homed hosts pick the Contact per interface).
+    pub fn handle_received(&mut self, now: Instant, peer: Peer, _local: SocketAddr, data: &[u8]) {
         match Message::parse(data) {
-            Ok(message) => {
-                if let Message::Request(req) = &message {
-                    if let Some(ip) = Some(local.ip()).filter(|ip| !ip.is_unspecified()) {
-                        self.remember_local_ip(req, ip);
+            Ok(mut message) => {
+                if let Message::Request(req) = &mut message {
+                    // Responses then carry where the request really came
+                    // from (RFC 3261 §18.2.1, RFC 3581).
+                    if let Err(e) = stamp_received(&mut req.headers, peer.addr) {
+                        tracing::debug!("cannot stamp the Via: {e}");
                     }
                 }
                 self.txn.handle_message(now, message, peer);
@@ -313,8 +316,6 @@ impl Phone {
                 .map(|c| c.target.host.to_string()),
         }
     }
-
-    fn remember_local_ip(&mut self, _req: &Request, _ip: IpAddr) {}
 
     /// Drive the transaction layer and registrations until both are quiet.
     fn pump(&mut self, now: Instant) {

@@ -180,3 +180,91 @@ impl TypedHeaders for Headers {
             .collect()
     }
 }
+
+/// RFC 3261 §18.2.1 and RFC 3581 §4, for a request received from `source`:
+/// add `received` to the top Via when its sent-by is not the source address,
+/// and fill in an empty `rport` with the source port, so responses go back
+/// through the NAT the request came through.
+pub fn stamp_received(
+    headers: &mut Headers,
+    source: std::net::SocketAddr,
+) -> Result<(), ParseError> {
+    let Some(line) = headers
+        .0
+        .iter_mut()
+        .find(|h| crate::sip::message::same_header(&h.name, "Via"))
+    else {
+        return Err(ParseError::MissingHeader("Via"));
+    };
+    let mut parts: Vec<String> = crate::sip::parse::split_list(&line.value, "Via")?
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let Some(first) = parts.first_mut() else {
+        return Err(ParseError::MissingHeader("Via"));
+    };
+    let mut via = crate::sip::parse::read_vias(&{
+        let mut h = Headers::new();
+        h.push("Via", first.clone());
+        h
+    })?
+    .into_iter()
+    .next()
+    .ok_or(ParseError::MissingHeader("Via"))?;
+    let ip = source.ip();
+    let sent_by_is_source = match &via.host {
+        Host::V4(a) => std::net::IpAddr::V4(*a) == ip,
+        Host::V6(a) => std::net::IpAddr::V6(*a) == ip,
+        Host::Name(_) => false,
+    };
+    let rport_requested = via.params.get("rport").is_some();
+    if sent_by_is_source && !rport_requested {
+        return Ok(());
+    }
+    if !sent_by_is_source || rport_requested {
+        via.params.set("received", Some(&ip.to_string()));
+    }
+    if rport_requested {
+        via.params.set("rport", Some(&source.port().to_string()));
+    }
+    *first = via.to_string();
+    line.value = parts.join(", ");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn received_and_rport_are_stamped_on_the_top_via_only() {
+        let mut h = Headers::new();
+        h.push(
+            "v",
+            "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport, SIP/2.0/UDP proxy;branch=z9hG4bK0",
+        );
+        h.push("Via", "SIP/2.0/UDP third;branch=z9hG4bK9");
+        stamp_received(&mut h, "203.0.113.7:40000".parse().unwrap()).unwrap();
+        let vias = h.vias().unwrap();
+        assert_eq!(vias[0].received(), Some("203.0.113.7"));
+        assert_eq!(vias[0].rport(), Some(Some(40000)));
+        assert_eq!(vias[0].branch(), Some("z9hG4bK1"));
+        assert_eq!(vias[1].received(), None);
+        assert_eq!(vias.len(), 3);
+    }
+
+    #[test]
+    fn nothing_added_when_the_sender_is_where_it_says() {
+        let mut h = Headers::new();
+        h.push("Via", "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1");
+        stamp_received(&mut h, "10.0.0.1:5060".parse().unwrap()).unwrap();
+        assert_eq!(
+            h.get("Via"),
+            Some("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1")
+        );
+        let mut h = Headers::new();
+        h.push("Via", "SIP/2.0/UDP pc.example.com;branch=z9hG4bK1");
+        stamp_received(&mut h, "10.0.0.1:5060".parse().unwrap()).unwrap();
+        assert_eq!(h.top_via().unwrap().received(), Some("10.0.0.1"));
+    }
+}

@@ -500,7 +500,7 @@ impl<'a> Cursor<'a> {
 
 /// Split a header value at top-level commas (outside quotes and `<>`).
 /// Empty elements are an error.
-fn split_list<'a>(value: &'a str, header: &str) -> Result<Vec<&'a str>, ParseError> {
+pub(crate) fn split_list<'a>(value: &'a str, header: &str) -> Result<Vec<&'a str>, ParseError> {
     let mut out = Vec::new();
     let mut depth_angle = false;
     let mut in_quote = false;
