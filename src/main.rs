@@ -102,6 +102,7 @@ fn phone(headless: bool, config: Option<PathBuf>, ctl_socket: Option<PathBuf>) -
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if !headless {
         tracing::warn!("this build has no GUI yet: running headless");

@@ -16,6 +16,8 @@ use sha2::{Digest, Sha256, Sha512_256};
 
 use crate::sip::headers::AuthParams;
 use crate::sip::message::{Request, Response};
+use crate::sip::rng::splitmix64;
+use crate::sip::serialize::quoted as quote;
 
 /// How many `stale=true` challenges in a row (without a success in between)
 /// are answered before giving up: a server that calls every fresh nonce
@@ -467,28 +469,6 @@ fn read_offer(p: &AuthParams, proxy: bool) -> Result<Option<Offer>, String> {
             .get("stale")
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
     }))
-}
-
-/// Quoted-string with `"` and `\` escaped.
-fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for ch in s.chars() {
-        if ch == '"' || ch == '\\' {
-            out.push('\\');
-        }
-        out.push(ch);
-    }
-    out.push('"');
-    out
-}
-
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// 32 hex digits of client nonce from a seed.

@@ -10,6 +10,7 @@ pub mod message;
 pub mod parse;
 pub mod redact;
 pub mod register;
+pub mod rng;
 pub mod serialize;
 pub mod transport;
 pub mod txn;

@@ -40,6 +40,8 @@ use crate::sip::auth::{AuthError, Authenticator, Credentials};
 use crate::sip::dialog::{ALLOW, branch};
 use crate::sip::headers::TypedHeaders;
 use crate::sip::message::{Headers, Method, Request, Response};
+use crate::sip::rng::splitmix64;
+use crate::sip::serialize::quoted as quote;
 use crate::sip::transport::{TlsCertProblem, TransportError};
 use crate::sip::uri::{Host, Scheme, Uri};
 
@@ -716,27 +718,6 @@ fn instance_urn(id: &str) -> String {
     } else {
         format!("<urn:uuid:{id}>")
     }
-}
-
-fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for ch in s.chars() {
-        if ch == '"' || ch == '\\' {
-            out.push('\\');
-        }
-        out.push(ch);
-    }
-    out.push('"');
-    out
-}
-
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

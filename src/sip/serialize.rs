@@ -93,6 +93,13 @@ pub fn write_quoted(f: &mut impl fmt::Write, s: &str) -> fmt::Result {
     f.write_char('"')
 }
 
+/// `s` as a quoted string (`"` and `\` escaped), e.g. for digest parameters.
+pub fn quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    let _ = write_quoted(&mut out, s);
+    out
+}
+
 impl Message {
     /// Wire bytes. Headers are written as they are: `Content-Length` is not
     /// touched (use [`Message::finalize`] to fix it up).
