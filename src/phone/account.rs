@@ -78,6 +78,12 @@ impl Account {
         self.targets.get(self.target_idx).copied()
     }
 
+    /// Where the registrar saw us (Via received/rport over UDP), when that
+    /// differs from our local address: the address behind a NAT.
+    pub fn public_addr(&self) -> Option<(IpAddr, u16)> {
+        self.public_addr
+    }
+
     pub fn current_peer(&self) -> Option<Peer> {
         self.current_target().map(|t| t.peer)
     }

@@ -64,6 +64,8 @@ pub struct Call {
     pub dialog: Option<Dialog>,
     pub got_provisional: bool,
     pub cancel_pending: bool,
+    /// After our CANCEL: when to give up waiting for the INVITE's final response.
+    pub cancel_deadline: Option<std::time::Instant>,
     pub acked: bool,
     auth: Option<Authenticator>,
     local_sdp: Option<String>,
@@ -89,6 +91,7 @@ impl Call {
             dialog: None,
             got_provisional: false,
             cancel_pending: false,
+            cancel_deadline: None,
             acked: false,
             auth: None,
             local_sdp: None,
@@ -123,6 +126,7 @@ impl Call {
             dialog: None,
             got_provisional: false,
             cancel_pending: false,
+            cancel_deadline: None,
             acked: false,
             auth: None,
             local_sdp: None,
@@ -222,7 +226,7 @@ impl Call {
         };
         let auth = self.auth.get_or_insert_with(|| Authenticator::new(creds));
         auth.on_challenge(response)
-            .map_err(|e| format!("password rejected for the call ({code}): {e:?}"))?;
+            .map_err(|e| format!("password rejected for the call ({code}): {e}"))?;
         let Some(mut invite) = self.invite.clone() else {
             return Err("no INVITE to retry".into());
         };
@@ -269,8 +273,22 @@ impl Call {
         Ok((resp, txn))
     }
 
-    /// 200 to a re-INVITE inside our dialog, with our current SDP.
-    pub fn reinvite_response(&mut self, request: &Request, contact: &str) -> Response {
+    /// 200 to a re-INVITE inside our dialog: an answer to its offer, or
+    /// our current SDP as the offer when it has none. An offer we cannot
+    /// answer is an error (→ 488, the call goes on unchanged).
+    pub fn reinvite_response(
+        &mut self,
+        request: &Request,
+        contact: &str,
+    ) -> Result<Response, String> {
+        let sdp = if request.body.is_empty() {
+            self.local_sdp.clone()
+        } else {
+            let answer =
+                crate::sdp::answer(&request.body, self.local_ip, self.media_port(), self.id)
+                    .map_err(|e| e.to_string())?;
+            Some(answer)
+        };
         let mut resp = dialog::response_to(request, 200, None);
         resp.headers.push("Contact", contact.to_string());
         if let Some(seq) = request.headers.cseq().ok().map(|c| c.seq) {
@@ -278,19 +296,22 @@ impl Call {
                 d.remote_seq = Some(seq);
             }
         }
-        if let Some(sdp) = &self.local_sdp {
+        if let Some(sdp) = sdp {
             dialog::set_body(
                 &mut resp.headers,
                 &mut resp.body,
                 "application/sdp",
-                sdp.clone().into_bytes(),
+                sdp.into_bytes(),
             );
         }
-        resp
+        Ok(resp)
     }
 
     /// True when an in-dialog request (BYE, ACK, re-INVITE) is for this call.
     pub fn dialog_matches(&self, request: &Request) -> bool {
+        if self.state == CallState::Ended {
+            return false;
+        }
         match &self.dialog {
             Some(d) => d.matches(request),
             None => {
@@ -336,6 +357,16 @@ fn ip_text(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(a) => a.to_string(),
         IpAddr::V6(a) => format!("[{a}]"),
+    }
+}
+
+/// Copy the INVITE's credentials into its ACK (RFC 3261 §22.1: an ACK for
+/// a 2xx carries the same Authorization/Proxy-Authorization).
+pub fn copy_credentials(invite: &Request, ack: &mut Request) {
+    for name in ["Authorization", "Proxy-Authorization"] {
+        for v in invite.headers.get_all(name) {
+            ack.headers.push(name, v.to_string());
+        }
     }
 }
 
@@ -479,6 +510,14 @@ pub fn bad_request_response(data: &[u8], error: &ParseError) -> Option<Response>
     let first = lines.next()?.trim();
     // Only requests get answers; a malformed response is dropped.
     if first.starts_with("SIP/") || !first.contains("SIP/") {
+        return None;
+    }
+    // An ACK is never answered (RFC 3261 §17).
+    if first
+        .split_whitespace()
+        .next()
+        .is_some_and(|m| m.eq_ignore_ascii_case("ACK"))
+    {
         return None;
     }
     let mut headers = Headers::new();

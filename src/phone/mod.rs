@@ -34,7 +34,12 @@ enum Owner {
     Invite(CallId),
     Cancel(CallId),
     Bye(CallId),
+    /// BYE ending a dialog we did not want (a second fork's 2xx).
+    Stray,
 }
+
+/// Extensions we support (`Require` of anything else gets 420).
+const SUPPORTED: &[&str] = &[];
 
 /// What a pending DNS lookup is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +56,7 @@ pub struct Phone {
     user_agent: String,
     local: LocalAddrs,
     txn: TransactionLayer,
+    timers: TimerConfig,
     accounts: Vec<Account>,
     calls: Vec<Call>,
     owners: HashMap<TxnId, Owner>,
@@ -84,6 +90,7 @@ impl Phone {
             user_agent: config.sip.user_agent.clone(),
             local,
             txn: TransactionLayer::new(timers),
+            timers,
             accounts,
             calls: Vec::new(),
             owners: HashMap::new(),
@@ -191,6 +198,19 @@ impl Phone {
         for acc in &mut self.accounts {
             acc.handle_timeout(now);
         }
+        let given_up: Vec<CallId> = self
+            .calls
+            .iter()
+            .filter(|c| c.state == CallState::Ending && c.cancel_deadline.is_some_and(|d| d <= now))
+            .map(|c| c.id)
+            .collect();
+        for id in given_up {
+            self.end_call(
+                id,
+                "cancelled (no final response from the server)".into(),
+                None,
+            );
+        }
         self.pump(now);
     }
 
@@ -249,6 +269,9 @@ impl Phone {
         let mut t = self.txn.poll_timeout();
         for acc in &self.accounts {
             t = min_opt(t, acc.poll_timeout());
+        }
+        for c in self.calls.iter().filter(|c| c.state == CallState::Ending) {
+            t = min_opt(t, c.cancel_deadline);
         }
         t
     }
@@ -332,7 +355,14 @@ impl Phone {
                 while let Some(out) = self.accounts[i].poll_output() {
                     progress = true;
                     match out {
-                        account::AccountOutput::Send(peer, req) => {
+                        account::AccountOutput::Send(peer, mut req) => {
+                            // The registration leaves the sent-by to us: the
+                            // local address and transport this hop really uses.
+                            let ip = self.accounts[i]
+                                .current_target()
+                                .map(|t| t.local_ip)
+                                .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+                            self.set_via_sent_by(&mut req, peer.transport, ip);
                             let id = self.txn.send_request(now, *req, peer);
                             self.owners.insert(id, Owner::Register(i));
                         }
@@ -422,14 +452,13 @@ impl Phone {
                 Some(Owner::Cancel(_)) if response.code >= 200 => {
                     self.owners.remove(&id);
                 }
-                Some(Owner::Bye(_)) | Some(Owner::Cancel(_)) | None => {}
+                Some(Owner::Stray) if response.code >= 200 => {
+                    self.owners.remove(&id);
+                }
+                Some(Owner::Bye(_)) | Some(Owner::Cancel(_)) | Some(Owner::Stray) | None => {}
             },
             TxnEvent::Timeout { id } => self.on_txn_failure(now, id, None),
-            TxnEvent::TransportError { id } => {
-                let peer = self.txn.request(id).and(None::<Peer>);
-                let _ = peer;
-                self.on_txn_failure(now, id, Some(()))
-            }
+            TxnEvent::TransportError { id } => self.on_txn_failure(now, id, Some(())),
             TxnEvent::Request {
                 id,
                 request,
@@ -463,7 +492,9 @@ impl Phone {
                                 .find(|c| c.matches_response(&response))
                                 .map(|c| c.id)
                             {
-                                self.send_ack_2xx(id, &response, Some(source));
+                                if let Err(e) = self.send_ack_2xx(id, &response, Some(source)) {
+                                    tracing::info!("cannot ACK a retransmitted 2xx: {e}");
+                                }
                             }
                         }
                     }
@@ -497,7 +528,23 @@ impl Phone {
             Some(Owner::Bye(call)) => {
                 self.end_call(call, "hung up (no answer to BYE)".into(), None)
             }
-            Some(Owner::Cancel(_)) | None => {}
+            Some(Owner::Cancel(call)) => {
+                // Nobody answers our CANCEL: give the call up.
+                self.end_call(call, "cancelled (no answer to CANCEL)".into(), None)
+            }
+            Some(Owner::Stray) => {}
+            None => {
+                // A ringing incoming call whose transaction died: the caller
+                // is gone.
+                if let Some(call) = self
+                    .calls
+                    .iter()
+                    .find(|c| c.server_txn == Some(id) && c.state == CallState::Ringing)
+                    .map(|c| c.id)
+                {
+                    self.end_call(call, "the caller is gone (transport failure)".into(), None);
+                }
+            }
         }
     }
 
@@ -608,9 +655,21 @@ impl Phone {
             // Re-INVITE: answer with our current SDP.
             match self.calls.iter().position(|c| c.dialog_matches(&request)) {
                 Some(pos) => {
+                    let seq = request.headers.cseq().map(|c| c.seq).unwrap_or(0);
+                    let last = self.calls[pos].dialog.as_ref().and_then(|d| d.remote_seq);
+                    if last.is_some_and(|l| seq <= l) {
+                        // Out of order (RFC 3261 §12.2.2).
+                        self.respond(now, id, &request, 500, &[]);
+                        return;
+                    }
                     let contact = self.contact_for_call(pos);
-                    let resp = self.calls[pos].reinvite_response(&request, &contact);
-                    self.txn.send_response(now, id, resp);
+                    match self.calls[pos].reinvite_response(&request, &contact) {
+                        Ok(resp) => self.txn.send_response(now, id, resp),
+                        Err(why) => {
+                            tracing::info!("re-INVITE refused: {why}");
+                            self.respond(now, id, &request, 488, &[]);
+                        }
+                    }
                 }
                 None => self.respond(now, id, &request, 481, &[]),
             }
@@ -618,6 +677,26 @@ impl Phone {
         }
         if self.shutting_down {
             self.respond(now, id, &request, 480, &[]);
+            return;
+        }
+        if !request.headers.contacts().is_ok_and(|c| !c.is_empty()) {
+            self.respond(now, id, &request, 400, &[]);
+            return;
+        }
+        let unsupported: Vec<String> = request
+            .headers
+            .tokens("Require")
+            .into_iter()
+            .filter(|t| !SUPPORTED.iter().any(|s| s.eq_ignore_ascii_case(t)))
+            .collect();
+        if !unsupported.is_empty() {
+            self.respond(
+                now,
+                id,
+                &request,
+                420,
+                &[("Unsupported", unsupported.join(", "))],
+            );
             return;
         }
         let account = call::account_for(&request, &self.accounts);
@@ -648,6 +727,9 @@ impl Phone {
         }
         let contact = self.contact_value(account, local_ip, source.transport);
         let mut ringing = dialog::response_to(&request, 180, Some(&call.local_tag));
+        for rr in request.headers.get_all("Record-Route") {
+            ringing.headers.push("Record-Route", rr.to_string());
+        }
         ringing.headers.push("Contact", contact);
         self.txn.send_response(now, id, ringing);
         self.push_call(call);
@@ -677,15 +759,20 @@ impl Phone {
         ip: IpAddr,
         transport: TransportKind,
     ) -> String {
-        let user = account
-            .and_then(|i| self.accounts.get(i))
+        let acc = account.and_then(|i| self.accounts.get(i));
+        let user = acc
             .map(|a| a.config.username.clone())
             .unwrap_or_else(|| "softline".into());
+        // Behind a NAT, the address the registrar saw is the one the far
+        // end can reach for BYE and re-INVITEs.
+        let public = acc
+            .and_then(Account::public_addr)
+            .filter(|_| transport == TransportKind::Udp);
+        let (ip, port) = public.unwrap_or((ip, self.local.port(transport)));
         let host = match ip {
             IpAddr::V4(a) => a.to_string(),
             IpAddr::V6(a) => format!("[{a}]"),
         };
-        let port = self.local.port(transport);
         let tp = match transport {
             TransportKind::Udp => "",
             TransportKind::Tcp => ";transport=tcp",
@@ -698,6 +785,24 @@ impl Phone {
         let c = &self.calls[pos];
         let transport = c.peer.map(|p| p.transport).unwrap_or(TransportKind::Udp);
         self.contact_value(c.account, c.local_ip, transport)
+    }
+
+    /// Replace the top Via's transport and sent-by, keeping its branch.
+    fn set_via_sent_by(&self, req: &mut Request, transport: TransportKind, ip: IpAddr) {
+        let Ok(mut via) = req.headers.top_via() else {
+            return;
+        };
+        via.transport = transport.via_token().to_string();
+        via.host = match ip {
+            IpAddr::V4(a) => Host::V4(a),
+            IpAddr::V6(a) => Host::V6(a),
+        };
+        via.port = Some(self.local.port(transport));
+        if via.params.get("rport").is_none() {
+            via.params.set("rport", None);
+        }
+        req.headers.remove("Via");
+        req.headers.push_front("Via", via.to_string());
     }
 
     fn via_value(&mut self, transport: TransportKind, ip: IpAddr) -> (String, String) {
@@ -813,12 +918,14 @@ impl Phone {
         };
         let code = response.code;
         match code {
-            100 => {}
-            101..=199 => {
+            100..=199 => {
                 let call = &mut self.calls[pos];
+                // Any provisional, 100 included, allows a CANCEL (§9.1).
                 call.got_provisional = true;
                 if call.cancel_pending {
                     self.send_cancel(now, id);
+                } else if code == 100 {
+                    // Trying: nothing to show.
                 } else if !call.is_ended() && call.state != CallState::Ending {
                     call.state = if code == 183 || !response.body.is_empty() {
                         CallState::Early
@@ -829,10 +936,32 @@ impl Phone {
                 }
             }
             200..=299 => {
+                let to_tag = response
+                    .headers
+                    .to_addr()
+                    .ok()
+                    .and_then(|t| t.tag().map(str::to_string));
+                let other_fork = matches!(
+                    (&self.calls[pos].dialog, self.calls[pos].state),
+                    (Some(d), CallState::Connected | CallState::Ending) if d.remote_tag != to_tag
+                );
+                if self.calls[pos].is_ended() || other_fork {
+                    // A 2xx from a second fork, or after the call ended:
+                    // ACK it and end that dialog at once (§13.2.2.4).
+                    self.ack_and_bye_stray(now, pos, &response);
+                    return;
+                }
                 let already = self.calls[pos].dialog.is_some()
                     && self.calls[pos].state != CallState::Early
                     && self.calls[pos].state != CallState::Ringing;
-                self.send_ack_2xx(id, &response, None);
+                if let Err(why) = self.send_ack_2xx(id, &response, None) {
+                    self.end_call(
+                        id,
+                        format!("unusable answer from the remote party: {why}"),
+                        Some(code),
+                    );
+                    return;
+                }
                 if already {
                     return;
                 }
@@ -847,6 +976,10 @@ impl Phone {
                 self.emit_call(id);
             }
             401 | 407 => {
+                if self.calls[pos].state == CallState::Ending || self.calls[pos].cancel_pending {
+                    self.end_call(id, "cancelled".into(), Some(code));
+                    return;
+                }
                 let seed = self.rng.next_u64();
                 let (via, _) = {
                     let c = &self.calls[pos];
@@ -865,6 +998,7 @@ impl Phone {
                         if let Some(peer) = peer {
                             let t = self.txn.send_request(now, invite, peer);
                             self.calls[pos].invite_txn = Some(t);
+                            self.calls[pos].got_provisional = false;
                             self.owners.insert(t, Owner::Invite(id));
                         }
                     }
@@ -884,23 +1018,24 @@ impl Phone {
         }
     }
 
-    fn send_ack_2xx(&mut self, id: CallId, response: &Response, _source: Option<Peer>) {
+    /// ACK a 2xx to our INVITE (building the dialog from the first one).
+    fn send_ack_2xx(
+        &mut self,
+        id: CallId,
+        response: &Response,
+        _source: Option<Peer>,
+    ) -> Result<(), String> {
         let Some(pos) = self.calls.iter().position(|c| c.id == id) else {
-            return;
+            return Ok(());
         };
         let Some(invite) = self.calls[pos].invite.clone() else {
-            return;
+            return Ok(());
         };
         if self.calls[pos].dialog.is_none()
             || matches!(self.calls[pos].state, CallState::Ringing | CallState::Early)
         {
-            match dialog::Dialog::uac(&invite, response) {
-                Ok(d) => self.calls[pos].dialog = Some(d),
-                Err(e) => {
-                    tracing::warn!("cannot build the dialog from the 2xx: {e}");
-                    return;
-                }
-            }
+            let d = dialog::Dialog::uac(&invite, response).map_err(|e| e.to_string())?;
+            self.calls[pos].dialog = Some(d);
         }
         let transport = self.calls[pos]
             .peer
@@ -911,14 +1046,48 @@ impl Phone {
         let seq = invite.headers.cseq().map(|c| c.seq).unwrap_or(1);
         let call = &mut self.calls[pos];
         let Some(dialog) = call.dialog.as_mut() else {
-            return;
+            return Ok(());
         };
         let mut ack = dialog.request(Method::Ack, "", Some(seq));
         ack.headers.push_front("Via", via);
+        call::copy_credentials(&invite, &mut ack);
         let peer = call::dialog_peer(dialog, call.peer);
         if let Some(peer) = peer {
             self.transmit(peer, &Message::Request(ack));
         }
+        Ok(())
+    }
+
+    /// A 2xx we cannot use (another fork's, or after the call ended): ACK
+    /// it on its own dialog and send BYE, leaving the call as it is.
+    fn ack_and_bye_stray(&mut self, now: Instant, pos: usize, response: &Response) {
+        let Some(invite) = self.calls[pos].invite.clone() else {
+            return;
+        };
+        let Ok(mut d) = dialog::Dialog::uac(&invite, response) else {
+            tracing::info!("ignoring an unusable stray 2xx");
+            return;
+        };
+        let transport = self.calls[pos]
+            .peer
+            .map(|p| p.transport)
+            .unwrap_or(TransportKind::Udp);
+        let ip = self.calls[pos].local_ip;
+        let contact = self.contact_for_call(pos);
+        let Some(peer) = call::dialog_peer(&d, self.calls[pos].peer) else {
+            return;
+        };
+        let seq = invite.headers.cseq().map(|c| c.seq).unwrap_or(1);
+        let mut ack = d.request(Method::Ack, "", Some(seq));
+        ack.headers
+            .push_front("Via", self.via_value(transport, ip).0);
+        call::copy_credentials(&invite, &mut ack);
+        self.transmit(peer, &Message::Request(ack));
+        let mut bye = d.request(Method::Bye, &contact, None);
+        bye.headers
+            .push_front("Via", self.via_value(transport, ip).0);
+        let t = self.txn.send_request(now, bye, peer);
+        self.owners.insert(t, Owner::Stray);
     }
 
     fn send_cancel(&mut self, now: Instant, id: CallId) {
@@ -934,6 +1103,8 @@ impl Phone {
             return;
         };
         let cancel = call::build_cancel(&invite);
+        // If no final response to the INVITE follows, give up after 64×T1.
+        call.cancel_deadline = Some(now + self.timers.t1 * 64);
         let t = self.txn.send_request(now, cancel, peer);
         self.owners.insert(t, Owner::Cancel(id));
     }
@@ -1001,11 +1172,18 @@ impl Phone {
                 self.calls[pos].id
             )));
         }
+        let cid = self.calls[pos].id;
+        let live = self.calls[pos]
+            .server_txn
+            .is_some_and(|t| self.txn.request(t).is_some());
+        if !live {
+            self.end_call(cid, "the caller is gone".into(), None);
+            return Err(CommandError(format!("call {cid}: the caller is gone")));
+        }
         let contact = self.contact_for_call(pos);
         let call = &mut self.calls[pos];
         let (resp, txn) = call.accept(&contact).map_err(CommandError)?;
         self.txn.send_response(now, txn, resp);
-        let cid = self.calls[pos].id;
         self.emit_call(cid);
         Ok(Reply::Done)
     }
@@ -1018,6 +1196,7 @@ impl Phone {
             (_, CallState::Ended) => {
                 return Err(CommandError(format!("call {cid} has already ended")));
             }
+            (_, CallState::Ending) => {}
             (Direction::Incoming, CallState::Ringing) => {
                 let (Some(invite), Some(txn)) = (call.invite.clone(), call.server_txn) else {
                     return Err(CommandError("call has no transaction".into()));

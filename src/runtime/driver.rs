@@ -113,6 +113,7 @@ async fn run(opts: HeadlessOptions) -> Result<(), String> {
     phone.start(started);
 
     let mut shutdown_deadline: Option<Instant> = None;
+    let mut signals = watch_signals();
     let mut ctx = Pump {
         network: &mut network,
         trace: &mut trace,
@@ -169,7 +170,7 @@ async fn run(opts: HeadlessOptions) -> Result<(), String> {
             _ = sleep => {
                 phone.handle_timeout(Instant::now());
             }
-            _ = shutdown_signal(), if shutdown_deadline.is_none() => {
+            Some(()) = signals.recv(), if shutdown_deadline.is_none() => {
                 let now = Instant::now();
                 tracing::info!("shutting down: unregistering and ending calls");
                 let _ = phone.handle_command(now, Command::Shutdown);
@@ -263,7 +264,12 @@ fn handle_ctl(
             return Reply::ok(value);
         }
         Request::Trace { on } => {
-            trace.set_enabled(on);
+            if let Err(e) = trace.set_enabled(on) {
+                return Reply::err(format!(
+                    "cannot write the SIP trace {}: {e}",
+                    trace.path().display()
+                ));
+            }
             return Reply::ok(serde_json::json!({"enabled": on, "file": trace.path()}));
         }
         Request::Events => return Reply::err("events is handled by the server"),
@@ -280,24 +286,29 @@ fn handle_ctl(
     }
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+/// SIGTERM / Ctrl-C as a channel, subscribed once for the whole run so
+/// no signal is lost between loop iterations.
+fn watch_signals() -> mpsc::Receiver<()> {
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        loop {
+            #[cfg(unix)]
+            let got = match term.as_mut() {
+                Some(t) => tokio::select! {
+                    r = t.recv() => r.is_some(),
+                    r = tokio::signal::ctrl_c() => r.is_ok(),
+                },
+                None => tokio::signal::ctrl_c().await.is_ok(),
+            };
+            #[cfg(not(unix))]
+            let got = tokio::signal::ctrl_c().await.is_ok();
+            if !got || tx.send(()).await.is_err() {
+                return;
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+    });
+    rx
 }

@@ -3,21 +3,29 @@
 //! XDG state dir. Support staff live on it; it can be switched at run time.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::SystemTime;
 
 use crate::config::TraceConfig;
 use crate::sip::redact::redact_sip;
 use crate::sip::transport::Peer;
 
+/// Records waiting for the writer thread; beyond this they are dropped
+/// (and counted) rather than slowing the network thread.
+const QUEUE: usize = 4096;
+
+/// The trace as the network thread sees it: a flag and a queue. A writer
+/// thread owns the file, so a slow disk never delays SIP timers.
 pub struct Trace {
     dir: PathBuf,
     enabled: bool,
     max_bytes: u64,
     keep: u32,
-    file: Option<File>,
-    written: u64,
+    tx: Option<SyncSender<Record>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+    dropped: u64,
 }
 
 /// Direction of a traced message.
@@ -27,17 +35,33 @@ pub enum Dir {
     Received,
 }
 
+struct Record {
+    when: SystemTime,
+    dir: Dir,
+    peer: Peer,
+    data: Vec<u8>,
+}
+
 impl Trace {
+    /// A trace per `config`; when it is enabled but cannot be written, the
+    /// reason is logged and the trace stays off.
     pub fn new(config: &TraceConfig) -> Trace {
         let dir = config.dir.clone().unwrap_or_else(default_dir);
-        Trace {
+        let mut t = Trace {
             dir,
-            enabled: config.enabled,
+            enabled: false,
             max_bytes: config.max_file_kb.max(1) * 1024,
             keep: config.keep_files.max(1),
-            file: None,
-            written: 0,
+            tx: None,
+            writer: None,
+            dropped: 0,
+        };
+        if config.enabled {
+            if let Err(e) = t.set_enabled(true) {
+                tracing::warn!("SIP trace off: cannot write {}: {e}", t.path().display());
+            }
         }
+        t
     }
 
     pub fn path(&self) -> PathBuf {
@@ -48,43 +72,123 @@ impl Trace {
         self.enabled
     }
 
-    pub fn set_enabled(&mut self, on: bool) {
-        self.enabled = on;
-        if !on {
-            self.file = None;
-        }
+    /// Records dropped because the writer could not keep up.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
     }
 
-    /// Record one message (no-op when off). I/O errors switch the trace off
-    /// with one log line rather than disturbing calls.
+    /// Switch the trace on (checking at once that the file can be written,
+    /// so the caller can say why not) or off.
+    pub fn set_enabled(&mut self, on: bool) -> std::io::Result<()> {
+        if !on {
+            self.enabled = false;
+            self.tx = None; // the writer drains its queue, flushes and ends
+            if let Some(w) = self.writer.take() {
+                let _ = w.join();
+            }
+            return Ok(());
+        }
+        if self.tx.is_none() {
+            let writer = Writer::open(self.dir.clone(), self.max_bytes, self.keep)?;
+            let (tx, rx) = sync_channel(QUEUE);
+            let handle = std::thread::Builder::new()
+                .name("sip-trace".into())
+                .spawn(move || writer.run(rx))?;
+            self.tx = Some(tx);
+            self.writer = Some(handle);
+        }
+        self.enabled = true;
+        Ok(())
+    }
+
+    /// Queue one message (no-op when off). Never blocks.
     pub fn record(&mut self, dir: Dir, peer: Peer, data: &[u8]) {
         if !self.enabled {
             return;
         }
-        if let Err(e) = self.write(dir, peer, data) {
-            tracing::warn!(
-                "SIP trace disabled: cannot write {}: {e}",
-                self.path().display()
-            );
-            self.set_enabled(false);
+        let Some(tx) = &self.tx else { return };
+        let record = Record {
+            when: SystemTime::now(),
+            dir,
+            peer,
+            data: data.to_vec(),
+        };
+        match tx.try_send(record) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => self.dropped += 1,
+            Err(TrySendError::Disconnected(_)) => {
+                tracing::warn!("SIP trace stopped (its writer ended)");
+                self.enabled = false;
+                self.tx = None;
+            }
+        }
+    }
+}
+
+/// The writer thread's state: the open file and its rotation.
+struct Writer {
+    dir: PathBuf,
+    max_bytes: u64,
+    keep: u32,
+    file: Option<BufWriter<File>>,
+    written: u64,
+}
+
+impl Writer {
+    fn open(dir: PathBuf, max_bytes: u64, keep: u32) -> std::io::Result<Writer> {
+        let mut w = Writer {
+            dir,
+            max_bytes,
+            keep,
+            file: None,
+            written: 0,
+        };
+        w.reopen()?;
+        Ok(w)
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.join("sip-trace.log")
+    }
+
+    fn run(mut self, rx: Receiver<Record>) {
+        while let Ok(r) = rx.recv() {
+            if let Err(e) = self.write(&r) {
+                tracing::warn!("SIP trace: cannot write {}: {e}", self.path().display());
+                self.file = None;
+            }
+            // Flush when the queue is drained: readers see whole messages.
+            if let Ok(r) = rx.try_recv() {
+                if let Err(e) = self.write(&r) {
+                    tracing::warn!("SIP trace: cannot write {}: {e}", self.path().display());
+                    self.file = None;
+                }
+                continue;
+            }
+            if let Some(f) = self.file.as_mut() {
+                let _ = f.flush();
+            }
+        }
+        if let Some(f) = self.file.as_mut() {
+            let _ = f.flush();
         }
     }
 
-    fn write(&mut self, dir: Dir, peer: Peer, data: &[u8]) -> std::io::Result<()> {
+    fn write(&mut self, r: &Record) -> std::io::Result<()> {
         if self.file.is_none() || self.written >= self.max_bytes {
-            self.open()?;
+            self.reopen()?;
         }
-        let arrow = match dir {
+        let arrow = match r.dir {
             Dir::Sent => "SENT to",
             Dir::Received => "RECEIVED from",
         };
         let text = format!(
             "==== {} {arrow} {} {} ({} bytes)\n{}\n\n",
-            timestamp(SystemTime::now()),
-            peer.transport.via_token(),
-            peer.addr,
-            data.len(),
-            redact_sip(data).trim_end()
+            timestamp(r.when),
+            r.peer.transport.via_token(),
+            r.peer.addr,
+            r.data.len(),
+            redact_sip(&r.data).trim_end()
         );
         if let Some(f) = self.file.as_mut() {
             f.write_all(text.as_bytes())?;
@@ -93,7 +197,10 @@ impl Trace {
         Ok(())
     }
 
-    fn open(&mut self) -> std::io::Result<()> {
+    fn reopen(&mut self) -> std::io::Result<()> {
+        if let Some(mut f) = self.file.take() {
+            f.flush()?;
+        }
         std::fs::create_dir_all(&self.dir)?;
         let path = self.path();
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -102,7 +209,7 @@ impl Trace {
         }
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
         self.written = file.metadata().map(|m| m.len()).unwrap_or(0);
-        self.file = Some(file);
+        self.file = Some(BufWriter::new(file));
         Ok(())
     }
 }
@@ -165,6 +272,18 @@ mod tests {
     }
 
     #[test]
+    fn enabling_an_unwritable_trace_says_why() {
+        let mut t = Trace::new(&TraceConfig {
+            enabled: false,
+            dir: Some(PathBuf::from("/proc/softline-cannot-write-here")),
+            max_file_kb: 1,
+            keep_files: 2,
+        });
+        assert!(t.set_enabled(true).is_err());
+        assert!(!t.is_enabled());
+    }
+
+    #[test]
     fn trace_redacts_and_rotates() {
         let dir = std::env::temp_dir().join(format!("softline-trace-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -182,6 +301,8 @@ mod tests {
         for _ in 0..40 {
             t.record(Dir::Sent, peer, msg);
         }
+        // Switching off waits for the writer to flush and end.
+        t.set_enabled(false).unwrap();
         let all: String = ["sip-trace.log", "sip-trace.log.1", "sip-trace.log.2"]
             .iter()
             .filter_map(|f| std::fs::read_to_string(dir.join(f)).ok())

@@ -137,8 +137,8 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Everything the `response` value depends on.
-#[derive(Debug, Clone, Copy)]
+/// Everything the `response` value depends on. `Debug` hides the password.
+#[derive(Clone, Copy)]
 pub struct DigestInput<'a> {
     pub algorithm: Algorithm,
     pub username: &'a str,
@@ -152,6 +152,22 @@ pub struct DigestInput<'a> {
     pub nc: &'a str,
     /// `Some("auth")`, or `None` for the RFC 2069 form.
     pub qop: Option<&'a str>,
+}
+
+impl fmt::Debug for DigestInput<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DigestInput")
+            .field("algorithm", &self.algorithm)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("realm", &self.realm)
+            .field("method", &self.method)
+            .field("uri", &self.uri)
+            .field("nonce", &self.nonce)
+            .field("nc", &self.nc)
+            .field("qop", &self.qop)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The digest `response` (RFC 7616 §3.4.1; RFC 2617 §3.2.2 for no qop).

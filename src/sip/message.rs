@@ -81,11 +81,19 @@ impl fmt::Display for Method {
 
 /// One header line: name as written (case and compact form preserved) and
 /// its value with surrounding whitespace trimmed and folding replaced by a
-/// single space.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// single space. `Debug` redacts credentials (digest responses), so a
+/// stray `?request` in a log line cannot leak them.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Header {
     pub name: String,
     pub value: String,
+}
+
+impl fmt::Debug for Header {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let line = format!("{}: {}", self.name, self.value);
+        f.write_str(&crate::sip::redact::redact_sip(line.as_bytes()))
+    }
 }
 
 /// Ordered list of headers. Lookups are case-insensitive and understand the
@@ -304,5 +312,22 @@ pub fn reason_phrase(code: u16) -> &'static str {
         604 => "Does Not Exist Anywhere",
         606 => "Not Acceptable",
         _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_digest_responses() {
+        let mut h = Headers::new();
+        h.push(
+            "Authorization",
+            "Digest username=\"1001\", realm=\"pbx\", nonce=\"n\", uri=\"sip:pbx\", response=\"6629fae49393a05397450978507c4ef1\"",
+        );
+        let text = format!("{h:?}");
+        assert!(!text.contains("6629fae49393a05397450978507c4ef1"), "{text}");
+        assert!(text.contains("username=\"1001\""), "{text}");
     }
 }
