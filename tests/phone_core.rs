@@ -487,3 +487,129 @@ fn wrong_password_fails_with_credentials_cause_and_does_not_loop() {
     // far fewer than one per 50 ms tick.
     assert!(registers <= 8, "{registers} REGISTERs in 35 s: looping");
 }
+
+/// A scripted callee answering A's INVITE with 100 Trying only: A hangs up,
+/// CANCELs at once (100 is a provisional, RFC 3261 §9.1), and when no final
+/// response ever comes the call still ends 64×T1 later.
+#[test]
+fn cancel_after_100_and_give_up_without_final_response() {
+    let mut t = Pair::new();
+    let a_call = t.dial();
+    let d = drain(&mut t.a);
+    let invite = d
+        .sent
+        .iter()
+        .find(|(_, m)| first_line(m).starts_with("INVITE"))
+        .expect("INVITE sent");
+    let Ok(Message::Request(inv)) = Message::parse(&invite.1) else {
+        panic!("bad INVITE")
+    };
+    let trying = softline::sip::dialog::response_to(&inv, 100, None);
+    t.a.handle_received(
+        t.now,
+        udp("10.0.0.2:5060"),
+        t.a_addr,
+        &Message::Response(trying).to_bytes(),
+    );
+    drain(&mut t.a);
+    t.a.handle_command(t.now, Command::Hangup { call: Some(a_call) })
+        .unwrap();
+    let d = drain(&mut t.a);
+    let cancel = d
+        .sent
+        .iter()
+        .find(|(_, m)| first_line(m).starts_with("CANCEL"))
+        .expect("CANCEL sent at once after 100");
+    let Ok(Message::Request(can)) = Message::parse(&cancel.1) else {
+        panic!("bad CANCEL")
+    };
+    assert_eq!(
+        can.headers.cseq().unwrap().seq,
+        inv.headers.cseq().unwrap().seq
+    );
+    assert_eq!(
+        can.headers.top_via().unwrap().branch(),
+        inv.headers.top_via().unwrap().branch()
+    );
+    let ok = softline::sip::dialog::response_to(&can, 200, None);
+    t.a.handle_received(
+        t.now,
+        udp("10.0.0.2:5060"),
+        t.a_addr,
+        &Message::Response(ok).to_bytes(),
+    );
+    assert_eq!(call_state(&t.a, a_call).0, "ending");
+    // No 487 ever: the call ends 64 × T1 (32 s) after the CANCEL.
+    t.now += Duration::from_secs(31);
+    t.a.handle_timeout(t.now);
+    assert_eq!(call_state(&t.a, a_call).0, "ending");
+    t.now += Duration::from_secs(2);
+    t.a.handle_timeout(t.now);
+    let (state, cause, _) = call_state(&t.a, a_call);
+    assert_eq!(state, "ended");
+    assert!(cause.unwrap_or_default().contains("cancelled"));
+}
+
+fn deliver_invite(b: &mut Phone, now: Instant, extra: &str, contact: bool) -> String {
+    let contact = if contact {
+        "Contact: <sip:alice@10.0.0.1:5060>\r\n"
+    } else {
+        ""
+    };
+    let invite = format!(
+        "INVITE sip:bob@10.0.0.2:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKx{}\r\nFrom: <sip:alice@10.0.0.1>;tag=a1\r\nTo: <sip:bob@10.0.0.2>\r\nCall-ID: inv-{}\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n{contact}{extra}Content-Length: 0\r\n\r\n",
+        extra.len(),
+        extra.len()
+    );
+    b.handle_received(
+        now,
+        udp("10.0.0.1:5060"),
+        "10.0.0.2:5060".parse().unwrap(),
+        invite.as_bytes(),
+    );
+    let d = drain(b);
+    d.sent
+        .first()
+        .map(|(_, m)| String::from_utf8_lossy(m).into_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn invites_we_cannot_honour_are_refused_not_rung() {
+    let mut b = phone("10.0.0.2:5060", "", 2);
+    let now = Instant::now();
+    let first = |m: String| m.lines().next().unwrap_or("").to_string();
+    assert_eq!(
+        first(deliver_invite(&mut b, now, "", false)),
+        "SIP/2.0 400 Bad Request"
+    );
+    let refused = deliver_invite(&mut b, now, "Require: 100rel\r\n", true);
+    assert_eq!(first(refused.clone()), "SIP/2.0 420 Bad Extension");
+    assert!(refused.contains("Unsupported: 100rel\r\n"), "{refused}");
+    assert!(b.status().calls.is_empty(), "nothing rang");
+    // A plain INVITE rings, and its 180 carries the Record-Route.
+    let ringing = deliver_invite(
+        &mut b,
+        now,
+        "Record-Route: <sip:proxy.example.com;lr>\r\n",
+        true,
+    );
+    assert_eq!(first(ringing.clone()), "SIP/2.0 180 Ringing");
+    assert!(
+        ringing.contains("Record-Route: <sip:proxy.example.com;lr>\r\n"),
+        "{ringing}"
+    );
+}
+
+#[test]
+fn a_malformed_ack_is_never_answered() {
+    let mut b = phone("10.0.0.2:5060", "", 2);
+    let ack = b"ACK sip:bob@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n";
+    b.handle_received(
+        Instant::now(),
+        udp("10.0.0.1:5060"),
+        "10.0.0.2:5060".parse().unwrap(),
+        ack,
+    );
+    assert!(drain(&mut b).sent.is_empty());
+}
