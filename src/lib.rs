@@ -5,7 +5,9 @@
 //! clock) → `api` (control channel) / `main` (CLI, headless).
 
 pub mod api;
+pub mod audio;
 pub mod config;
+pub mod media;
 pub mod phone;
 pub mod runtime;
 pub mod sdp;

@@ -1,0 +1,4 @@
+//! Media: codecs, jitter buffer, loss concealment, the per-call media
+//! session, and signal tools (tones).
+
+pub mod tone;
