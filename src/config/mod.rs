@@ -21,7 +21,43 @@ pub struct Config {
     #[serde(default)]
     pub audio: AudioConfig,
     #[serde(default)]
+    pub media: MediaSection,
+    #[serde(default)]
     pub trace: TraceConfig,
+}
+
+/// `[media]`: codecs, packetization, RTP ports, jitter buffer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaSection {
+    /// Codecs in preference order: `opus`, `G722`, `PCMU`, `PCMA`.
+    pub codecs: Vec<String>,
+    /// Packetization we ask for (10–60 ms).
+    pub ptime_ms: u32,
+    /// RTP ports are taken from this range (even RTP port, RTCP = RTP + 1).
+    pub rtp_port_min: u16,
+    pub rtp_port_max: u16,
+    /// Offer RTP and RTCP on one port (RFC 5761).
+    pub rtcp_mux: bool,
+    pub jitter_min_ms: u32,
+    pub jitter_max_ms: u32,
+    /// Warn when no RTP has arrived for this long (one-way audio).
+    pub no_media_warning_secs: u64,
+}
+
+impl Default for MediaSection {
+    fn default() -> Self {
+        MediaSection {
+            codecs: vec!["opus".into(), "G722".into(), "PCMU".into(), "PCMA".into()],
+            ptime_ms: 20,
+            rtp_port_min: 16384,
+            rtp_port_max: 32767,
+            rtcp_mux: true,
+            jitter_min_ms: 20,
+            jitter_max_ms: 300,
+            no_media_warning_secs: 5,
+        }
+    }
 }
 
 /// `[sip]`: listening sockets and protocol timers.
@@ -334,6 +370,42 @@ impl Config {
                 "T1 must be > 0 and not above T2".into(),
             ));
         }
+        let merr = |key: &str, message: String| ConfigError {
+            file: path.to_path_buf(),
+            line: key_line(text, "media", key),
+            key: Some(format!("media.{key}")),
+            message,
+        };
+        let m = &self.media;
+        for c in &m.codecs {
+            if !["opus", "g722", "pcmu", "pcma"].contains(&c.to_ascii_lowercase().as_str()) {
+                return Err(merr(
+                    "codecs",
+                    format!("unknown codec `{c}` (use opus, G722, PCMU, PCMA)"),
+                ));
+            }
+        }
+        if m.codecs.is_empty() {
+            return Err(merr("codecs", "at least one codec is needed".into()));
+        }
+        if !(10..=60).contains(&m.ptime_ms) || m.ptime_ms % 10 != 0 {
+            return Err(merr(
+                "ptime_ms",
+                "ptime must be 10, 20, 30, 40, 50 or 60".into(),
+            ));
+        }
+        if m.rtp_port_min < 1024 || m.rtp_port_max < m.rtp_port_min.saturating_add(3) {
+            return Err(merr(
+                "rtp_port_min",
+                "the RTP port range must be at least 4 ports above 1023".into(),
+            ));
+        }
+        if m.jitter_max_ms < m.jitter_min_ms {
+            return Err(merr(
+                "jitter_max_ms",
+                "must not be below jitter_min_ms".into(),
+            ));
+        }
         let mut ids = std::collections::HashSet::new();
         for (i, acc) in self.accounts.iter().enumerate() {
             let k = |name: &str| format!("account[{i}].{name}");
@@ -419,6 +491,25 @@ impl AccountConfig {
 }
 
 /// Parse a SHA-256 fingerprint written as hex with optional colons.
+/// Line (1-based) of `key = ...` inside `[section]`, for errors about
+/// values serde accepted but that are out of range.
+fn key_line(text: &str, section: &str, key: &str) -> Option<usize> {
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            current = name.trim().to_string();
+        } else if current == section {
+            if let Some(rest) = t.strip_prefix(key) {
+                if rest.trim_start().starts_with('=') {
+                    return Some(i + 1);
+                }
+            }
+        }
+    }
+    None
+}
+
 pub fn parse_fingerprint(s: &str) -> Option<[u8; 32]> {
     let hex: String = s
         .trim()
@@ -498,6 +589,24 @@ tls_pin_sha256 = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23
             !format!("{a:?}").contains("s3cret"),
             "password leaked in Debug"
         );
+    }
+
+    #[test]
+    fn media_section_defaults_and_range_errors_name_the_line() {
+        let c = parse("").unwrap();
+        assert_eq!(c.media.codecs, ["opus", "G722", "PCMU", "PCMA"]);
+        assert_eq!(c.media.ptime_ms, 20);
+        let e =
+            parse("[sip]\nt1_ms = 500\n\n[media]\ncodecs = [\"PCMU\", \"G729\"]\n").unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (Some(5), Some("media.codecs")));
+        assert!(e.message.contains("G729"), "{}", e.message);
+        let e = parse("[media]\nptime_ms = 25\n").unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(2), Some("media.ptime_ms"))
+        );
+        let e = parse("[media]\nrtp_port_min = 40000\nrtp_port_max = 40001\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("media.rtp_port_min"));
     }
 
     #[test]
