@@ -7,6 +7,7 @@
 pub mod api;
 pub mod config;
 pub mod phone;
+pub mod rtp;
 pub mod runtime;
 pub mod sdp;
 pub mod sip;
