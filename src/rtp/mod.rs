@@ -17,4 +17,6 @@ pub use rtcp::{
     ReceiverReport, ReportBlock, RtcpPacket, SenderReport, parse_compound, write_compound,
 };
 pub use stats::{ReceiveStats, SendStats, SeqStatus, ntp_from_unix, ntp_middle32, rtt_from_block};
-pub use telephone_event::{TelephoneEvent, char_to_event, event_to_char};
+pub use telephone_event::{
+    DtmfReport, TelephoneEvent, TelephoneEventReceiver, char_to_event, event_to_char,
+};

@@ -74,6 +74,81 @@ pub fn char_to_event(c: char) -> Option<u8> {
     }
 }
 
+/// What [`TelephoneEventReceiver::on_packet`] reports, once per event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DtmfReport {
+    /// A new event started (its first packet to arrive, marker or not). A
+    /// `Began` while another event never got its end packet also ends that one.
+    Began { event: u8 },
+    /// The first end packet (E bit) of the event; its retransmissions are not reported.
+    /// `duration` is in timestamp units, summed over long-event segments.
+    Ended { event: u8, duration: u32 },
+}
+
+/// Receiver side of RFC 4733 §2.5.2: turns the stream of telephone-event
+/// packets (updates with a growing duration, end packets sent three times,
+/// long events split into segments) into one `Began` and one `Ended` per event.
+#[derive(Debug, Clone, Default)]
+pub struct TelephoneEventReceiver {
+    /// (segment timestamp, event, ended, duration of earlier segments)
+    current: Option<(u32, u8, bool, u32)>,
+}
+
+impl TelephoneEventReceiver {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Accounts one telephone-event packet: its RTP timestamp and marker bit
+    /// and its parsed payload.
+    pub fn on_packet(
+        &mut self,
+        rtp_ts: u32,
+        marker: bool,
+        ev: &TelephoneEvent,
+    ) -> Option<DtmfReport> {
+        if let Some((ts, event, ended, before)) = &mut self.current {
+            let age = rtp_ts.wrapping_sub(*ts) as i32;
+            if age < 0 {
+                return None; // a reordered packet of an earlier event or segment
+            }
+            if age == 0 && ev.event == *event {
+                if ev.end && !*ended {
+                    *ended = true;
+                    return Some(DtmfReport::Ended {
+                        event: *event,
+                        duration: *before + u32::from(ev.duration),
+                    });
+                }
+                return None; // an update, or a retransmitted end packet
+            }
+            if !marker && !*ended && ev.event == *event {
+                // RFC 4733 §2.5.1.3: the next segment of a long event starts
+                // where the previous one's 0xffff duration ran out.
+                *before += rtp_ts.wrapping_sub(*ts);
+                *ts = rtp_ts;
+                if ev.end {
+                    *ended = true;
+                    return Some(DtmfReport::Ended {
+                        event: *event,
+                        duration: *before + u32::from(ev.duration),
+                    });
+                }
+                return None;
+            }
+        }
+        self.current = Some((rtp_ts, ev.event, ev.end, 0));
+        if ev.end {
+            // Only the end packet(s) arrived: report the whole event now.
+            return Some(DtmfReport::Ended {
+                event: ev.event,
+                duration: u32::from(ev.duration),
+            });
+        }
+        Some(DtmfReport::Began { event: ev.event })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +203,78 @@ mod tests {
                 })
             );
         }
+    }
+
+    fn te(event: u8, end: bool, duration: u16) -> TelephoneEvent {
+        TelephoneEvent {
+            event,
+            end,
+            volume: 10,
+            duration,
+        }
+    }
+
+    #[test]
+    fn receiver_reports_each_event_once() {
+        use DtmfReport::*;
+        let mut r = TelephoneEventReceiver::new();
+        // Digit 1 at ts 8000: start (marker), updates every 50 ms (400 units),
+        // three end packets at 1200 units (150 ms), one arriving twice late.
+        assert_eq!(
+            r.on_packet(8000, true, &te(1, false, 400)),
+            Some(Began { event: 1 })
+        );
+        assert_eq!(r.on_packet(8000, false, &te(1, false, 800)), None);
+        assert_eq!(
+            r.on_packet(8000, false, &te(1, true, 1200)),
+            Some(Ended {
+                event: 1,
+                duration: 1200
+            })
+        );
+        assert_eq!(r.on_packet(8000, false, &te(1, true, 1200)), None);
+        assert_eq!(r.on_packet(8000, false, &te(1, true, 1200)), None);
+        // Digit 1 again (new timestamp, marker): a new event.
+        assert_eq!(
+            r.on_packet(12_000, true, &te(1, false, 160)),
+            Some(Began { event: 1 })
+        );
+        // A reordered packet of the first press is ignored.
+        assert_eq!(r.on_packet(8000, false, &te(1, false, 800)), None);
+        // '#' starts before the end of the second '1' arrived: Began ends it implicitly.
+        assert_eq!(
+            r.on_packet(16_000, true, &te(11, false, 160)),
+            Some(Began { event: 11 })
+        );
+        // Only the end packet of '*' arrives (start and updates lost).
+        assert_eq!(
+            r.on_packet(24_000, false, &te(10, true, 640)),
+            Some(Ended {
+                event: 10,
+                duration: 640
+            })
+        );
+    }
+
+    #[test]
+    fn receiver_joins_long_event_segments() {
+        use DtmfReport::*;
+        let mut r = TelephoneEventReceiver::new();
+        // A 10 s '0' at 8 kHz = 80 000 units: segment 1 at ts 0 up to 65 535,
+        // segment 2 at ts 65 535 (no marker) ending at 14 465 more.
+        assert_eq!(
+            r.on_packet(0, true, &te(0, false, 400)),
+            Some(Began { event: 0 })
+        );
+        assert_eq!(r.on_packet(0, false, &te(0, false, 65_535)), None);
+        assert_eq!(r.on_packet(65_535, false, &te(0, false, 400)), None);
+        assert_eq!(
+            r.on_packet(65_535, false, &te(0, true, 14_465)),
+            Some(Ended {
+                event: 0,
+                duration: 80_000
+            })
+        );
     }
 
     #[test]
