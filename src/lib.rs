@@ -9,6 +9,7 @@ pub mod audio;
 pub mod config;
 pub mod media;
 pub mod phone;
+pub mod rtp;
 pub mod runtime;
 pub mod sdp;
 pub mod sip;
