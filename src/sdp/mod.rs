@@ -1,106 +1,43 @@
-//! Minimal SDP (RFC 8866) offer/answer for audio, enough for the
-//! foundation's calls: G.711 µ-law/A-law and telephone-event. The full model
-//! and negotiation arrive with the media engine.
+//! SDP (RFC 8866): the full model ([`SessionDescription`]), a strict parser
+//! whose errors name the line and field ([`SdpError`]), `Display` as wire
+//! text, and RFC 3264 offer/answer for one audio stream ([`create_offer`],
+//! [`answer_offer`], [`apply_answer`]). See `negotiate.rs` for the choices
+//! offer/answer makes.
+//!
+//! [`offer`] and [`answer`] are the string-level entry points the phone
+//! used before the media engine (G.711 µ-law/A-law + telephone-event).
+
+pub mod model;
+pub mod negotiate;
+pub mod parse;
 
 use std::net::IpAddr;
 
-/// Payload types we can offer, in our preference order.
-const OFFER: &[(u8, &str)] = &[(0, "PCMU/8000"), (8, "PCMA/8000")];
-const TELEPHONE_EVENT_PT: u8 = 101;
+pub use model::{
+    Attribute, Attributes, Bandwidth, Connection, Direction, MediaDescription, OpusParams, Origin,
+    RtcpAttr, RtpMap, SessionDescription, Timing,
+};
+pub use negotiate::{
+    AnswerError, CodecSpec, LocalMedia, NegotiatedMedia, answer_offer, apply_answer, create_offer,
+};
+pub use parse::{SdpError, SdpErrorKind};
 
-fn ip_line(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(a) => format!("IN IP4 {a}"),
-        IpAddr::V6(a) => format!("IN IP6 {a}"),
-    }
-}
-
-/// An audio offer for a call.
+/// An audio offer for a call: PCMU, PCMA, telephone-event/8000 on 101.
 pub fn offer(ip: IpAddr, port: u16, session_id: u64) -> String {
-    let pts: Vec<String> = OFFER.iter().map(|(pt, _)| pt.to_string()).collect();
-    let mut s = format!(
-        "v=0\r\no=softline {session_id} {session_id} {ip}\r\ns=Softline\r\nc={ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP {} {TELEPHONE_EVENT_PT}\r\n",
-        pts.join(" "),
-        ip = ip_line(ip)
-    );
-    for (pt, name) in OFFER {
-        s.push_str(&format!("a=rtpmap:{pt} {name}\r\n"));
-    }
-    s.push_str(&format!(
-        "a=rtpmap:{TELEPHONE_EVENT_PT} telephone-event/8000\r\na=fmtp:{TELEPHONE_EVENT_PT} 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
-    ));
-    s
+    create_offer(&LocalMedia::g711(ip, port), session_id, session_id).to_string()
 }
 
-/// Why an offer cannot be answered (→ 488 Not Acceptable Here).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AnswerError {
-    NoAudio,
-    NoCommonCodec,
-    Malformed(String),
-}
-
-impl std::fmt::Display for AnswerError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AnswerError::NoAudio => f.write_str("no audio stream offered"),
-            AnswerError::NoCommonCodec => f.write_str("no common codec (we support PCMU, PCMA)"),
-            AnswerError::Malformed(w) => write!(f, "malformed SDP: {w}"),
-        }
-    }
-}
-
-/// Answer an offer: the first codec of the offer that we support, plus
-/// telephone-event when offered.
+/// Answer an offer with PCMU/PCMA + telephone-event: the first of them in
+/// the offer's order, plus telephone-event when offered.
 pub fn answer(
     offer_sdp: &[u8],
     ip: IpAddr,
     port: u16,
     session_id: u64,
 ) -> Result<String, AnswerError> {
-    let text =
-        std::str::from_utf8(offer_sdp).map_err(|_| AnswerError::Malformed("not UTF-8".into()))?;
-    let m = text
-        .lines()
-        .find(|l| l.starts_with("m=audio "))
-        .ok_or(AnswerError::NoAudio)?;
-    let fields: Vec<&str> = m.split_whitespace().collect();
-    if fields.len() < 4 {
-        return Err(AnswerError::Malformed(format!("short m= line `{m}`")));
-    }
-    let offered: Vec<u8> = fields
-        .iter()
-        .skip(3)
-        .filter_map(|p| p.parse().ok())
-        .collect();
-    let chosen = offered
-        .iter()
-        .find_map(|pt| OFFER.iter().find(|(p, _)| p == pt))
-        .ok_or(AnswerError::NoCommonCodec)?;
-    let te = text.lines().find_map(|l| {
-        let rest = l.strip_prefix("a=rtpmap:")?;
-        let (pt, name) = rest.split_once(' ')?;
-        name.trim()
-            .to_ascii_lowercase()
-            .starts_with("telephone-event/8000")
-            .then(|| pt.parse::<u8>().ok())
-            .flatten()
-    });
-    let mut s = format!(
-        "v=0\r\no=softline {session_id} {session_id} {ip}\r\ns=Softline\r\nc={ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP {}{}\r\na=rtpmap:{} {}\r\n",
-        chosen.0,
-        te.map(|t| format!(" {t}")).unwrap_or_default(),
-        chosen.0,
-        chosen.1,
-        ip = ip_line(ip)
-    );
-    if let Some(t) = te {
-        s.push_str(&format!(
-            "a=rtpmap:{t} telephone-event/8000\r\na=fmtp:{t} 0-16\r\n"
-        ));
-    }
-    s.push_str("a=ptime:20\r\na=sendrecv\r\n");
-    Ok(s)
+    let offer = SessionDescription::parse(offer_sdp)?;
+    let (answer, _) = answer_offer(&offer, &LocalMedia::g711(ip, port), session_id, session_id)?;
+    Ok(answer.to_string())
 }
 
 #[cfg(test)]
@@ -108,32 +45,51 @@ mod tests {
     use super::*;
 
     #[test]
+    fn offer_text_is_unchanged() {
+        let o = offer("192.0.2.7".parse().unwrap(), 4002, 9);
+        assert_eq!(
+            o,
+            "v=0\r\no=softline 9 9 IN IP4 192.0.2.7\r\ns=Softline\r\nc=IN IP4 192.0.2.7\r\nt=0 0\r\n\
+m=audio 4002 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
+a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
+        );
+        let o = offer("::1".parse().unwrap(), 4002, 9);
+        assert!(o.contains("c=IN IP6 ::1\r\n"));
+        assert!(o.contains("o=softline 9 9 IN IP6 ::1\r\n"));
+    }
+
+    #[test]
     fn answer_picks_first_supported_codec_of_offer() {
         let o = b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 9 8 0 96\r\na=rtpmap:96 telephone-event/8000\r\n";
         let a = answer(o, "127.0.0.1".parse().unwrap(), 5000, 7).unwrap();
-        assert!(a.contains("m=audio 5000 RTP/AVP 8 96\r\n"), "{a}");
-        assert!(a.contains("a=rtpmap:8 PCMA/8000"));
-        assert!(a.contains("c=IN IP4 127.0.0.1"));
+        assert_eq!(
+            a,
+            "v=0\r\no=softline 7 7 IN IP4 127.0.0.1\r\ns=Softline\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=audio 5000 RTP/AVP 8 96\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:96 telephone-event/8000\r\n\
+a=fmtp:96 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
+        );
     }
 
     #[test]
-    fn no_common_codec_and_no_audio() {
-        let o = b"v=0\r\nm=audio 4000 RTP/AVP 9 18\r\n";
+    fn no_common_codec_no_audio_and_malformed() {
+        let head = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n";
+        let ip = "::1".parse().unwrap();
+        let o = format!("{head}m=audio 4000 RTP/AVP 9 18\r\n");
         assert_eq!(
-            answer(o, "::1".parse().unwrap(), 1, 1),
+            answer(o.as_bytes(), ip, 1, 1),
             Err(AnswerError::NoCommonCodec)
         );
-        let o = b"v=0\r\nm=video 4000 RTP/AVP 96\r\n";
+        let o = format!("{head}m=video 4000 RTP/AVP 96\r\n");
+        assert_eq!(answer(o.as_bytes(), ip, 1, 1), Err(AnswerError::NoAudio));
+        let o = format!("{head}m=audio 4000 RTP/SAVP 0\r\n");
         assert_eq!(
-            answer(o, "::1".parse().unwrap(), 1, 1),
-            Err(AnswerError::NoAudio)
+            answer(o.as_bytes(), ip, 1, 1),
+            Err(AnswerError::UnsupportedProfile("RTP/SAVP".into()))
         );
-    }
-
-    #[test]
-    fn offer_lists_g711_and_dtmf() {
-        let o = offer("::1".parse().unwrap(), 4002, 9);
-        assert!(o.contains("c=IN IP6 ::1"));
-        assert!(o.contains("m=audio 4002 RTP/AVP 0 8 101\r\n"));
+        let e = answer(b"v=0\r\nm=audio 4000 RTP/AVP 0\r\n", ip, 1, 1).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "malformed SDP: SDP line 2: `m=` found where `o=` must be the second line"
+        );
     }
 }
