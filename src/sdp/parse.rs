@@ -32,6 +32,8 @@ pub struct SdpError {
 pub enum SdpErrorKind {
     /// The body is empty.
     Empty,
+    /// Longer than [`MAX_SDP_SIZE`] bytes.
+    TooLarge(usize),
     /// The line is not valid UTF-8.
     NotUtf8,
     /// Not `<letter>=<value>`.
@@ -61,6 +63,7 @@ impl fmt::Display for SdpError {
         }
         match &self.kind {
             SdpErrorKind::Empty => f.write_str("empty description"),
+            SdpErrorKind::TooLarge(n) => write!(f, "{n} bytes, more than {MAX_SDP_SIZE}"),
             SdpErrorKind::NotUtf8 => f.write_str("not UTF-8"),
             SdpErrorKind::BadLine(l) => write!(f, "not a `<letter>=<value>` line: {l:?}"),
             SdpErrorKind::ForbiddenByte(b) => write!(f, "forbidden byte 0x{b:02X}"),
@@ -128,10 +131,7 @@ fn split_lines(bytes: &[u8]) -> Result<Vec<Line<'_>>, SdpError> {
     if bytes.len() > MAX_SDP_SIZE {
         return Err(SdpError {
             line: 0,
-            kind: SdpErrorKind::InvalidField {
-                field: "size",
-                value: format!("{} bytes", bytes.len()),
-            },
+            kind: SdpErrorKind::TooLarge(bytes.len()),
         });
     }
     let mut raw: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
@@ -557,6 +557,8 @@ a=rtpmap:99 h263-1998/90000\r\n";
     fn mandatory_lines_and_order() {
         assert_eq!(err("").kind, SdpErrorKind::Empty);
         assert_eq!(err("\r\n\r\n").kind, SdpErrorKind::Empty);
+        let big = format!("v=0\r\n{}", "a=x\r\n".repeat(20_000));
+        assert_eq!(err(&big).to_string(), "SDP: 100005 bytes, more than 65535");
         assert_eq!(
             err("v=1\r\n").to_string(),
             "SDP line 1: invalid v=<version> \"1\""
