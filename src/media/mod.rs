@@ -1,0 +1,4 @@
+//! Media engine (sans-IO): audio codecs and packet loss concealment.
+
+pub mod codec;
+pub mod plc;
