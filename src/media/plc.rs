@@ -233,23 +233,7 @@ fn to_i16(v: f32) -> i16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::codec::testutil::snr_db;
-
-    /// Voiced-like test signal: harmonics of `f0` with amplitudes 4000/k.
-    fn voiced(f0: f64, rate: u32, n: usize) -> Vec<i16> {
-        (0..n)
-            .map(|i| {
-                let t = i as f64 / f64::from(rate);
-                let v: f64 = (1..=8)
-                    .map(|k| {
-                        let k = f64::from(k);
-                        4000.0 / k * (2.0 * std::f64::consts::PI * f0 * k * t + 0.7 * k).sin()
-                    })
-                    .sum();
-                v.round() as i16
-            })
-            .collect()
-    }
+    use crate::media::codec::testutil::{snr_db, voiced};
 
     /// Runs `x` in 10 ms frames through a PLC, losing the frames in `lost`.
     fn run(x: &[i16], rate: u32, lost: &[usize]) -> Vec<i16> {

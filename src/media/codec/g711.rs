@@ -186,6 +186,7 @@ impl Decoder for G711Decoder {
         _next: Option<&[u8]>,
         out: &mut Vec<i16>,
     ) -> Result<(), CodecError> {
+        super::check_conceal(self.law.kind(), samples)?;
         self.plc.conceal(samples, out);
         Ok(())
     }
@@ -194,7 +195,7 @@ impl Decoder for G711Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::codec::testutil::{sine, snr_db};
+    use crate::media::codec::testutil::{sine, snr_db, voiced};
 
     #[test]
     fn ulaw_decode_then_encode_is_identity_for_every_code_word() {
@@ -268,19 +269,26 @@ mod tests {
     }
 
     #[test]
-    fn decoder_conceals_through_the_trait() {
-        let mut dec = G711Decoder::new(Law::Mu);
-        let mut enc = G711Encoder::new(Law::Mu);
-        let x = sine(200.0, 8000, 8000.0, 800);
-        let mut bytes = Vec::new();
-        enc.encode(&x, &mut bytes).unwrap();
-        let mut y = Vec::new();
-        dec.decode(&bytes, &mut y).unwrap();
-        dec.conceal(160, None, &mut y).unwrap();
-        assert_eq!(y.len(), 960);
-        // A 200 Hz tone (period 40 samples) continues through the loss.
-        let tail = &y[800..];
-        let energy: f64 = tail.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / 160.0;
-        assert!(energy.sqrt() > 5000.0, "rms {:.0}", energy.sqrt());
+    fn decoder_conceals_a_lost_frame_through_the_trait() {
+        // 150 Hz voiced signal through PCMU in 20 ms packets, packet 10 lost.
+        let x = voiced(150.0, 8000, 4000);
+        let (mut enc, mut dec) = (G711Encoder::new(Law::Mu), G711Decoder::new(Law::Mu));
+        let (mut bytes, mut y, mut clean) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, f) in x.chunks(160).enumerate() {
+            bytes.clear();
+            enc.encode(f, &mut bytes).unwrap();
+            clean.extend(bytes.iter().map(|&b| ulaw_to_linear(b)));
+            if i == 10 {
+                dec.conceal(160, Some(&[0xFF; 160]), &mut y).unwrap();
+            } else {
+                dec.decode(&bytes, &mut y).unwrap();
+            }
+        }
+        assert_eq!(y.len(), x.len());
+        let snr = snr_db(&clean[1600..1760], &y[1600..1760]);
+        eprintln!("PCMU 20 ms loss: concealed SNR {snr:.1} dB (zero fill: 0 dB)");
+        assert!(snr > 8.0, "{snr:.1} dB");
+        // After the overlap-add (≤ 10 ms) decoding is exact again.
+        assert_eq!(&clean[1840..], &y[1840..]);
     }
 }

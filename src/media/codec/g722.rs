@@ -371,6 +371,7 @@ impl Decoder for G722Decoder {
         _next: Option<&[u8]>,
         out: &mut Vec<i16>,
     ) -> Result<(), CodecError> {
+        super::check_conceal(CodecKind::G722, samples)?;
         self.plc.conceal(samples, out);
         Ok(())
     }

@@ -172,6 +172,22 @@ pub trait Decoder: Send {
     ) -> Result<(), CodecError>;
 }
 
+/// Longest concealment one `conceal` call produces (the longest Opus
+/// packet). The sample count comes from RTP timestamps, which are untrusted.
+pub const MAX_CONCEAL_MS: usize = 120;
+
+pub(crate) fn check_conceal(kind: CodecKind, samples: usize) -> Result<(), CodecError> {
+    if samples <= kind.sample_rate() as usize / 1000 * MAX_CONCEAL_MS {
+        Ok(())
+    } else {
+        Err(CodecError::BadFrameSize {
+            kind,
+            samples,
+            expected: "at most 120 ms of concealment per call",
+        })
+    }
+}
+
 fn check_mono(kind: CodecKind, opts: &CodecOptions) -> Result<(), CodecError> {
     if opts.channels == 1 {
         Ok(())
@@ -217,6 +233,22 @@ pub(crate) mod testutil {
             .map(|i| {
                 let t = i as f64 / rate as f64;
                 (amp * (2.0 * std::f64::consts::PI * freq * t).sin()).round() as i16
+            })
+            .collect()
+    }
+
+    /// Voiced-like test signal: harmonics of `f0` with amplitudes 4000/k.
+    pub fn voiced(f0: f64, rate: u32, n: usize) -> Vec<i16> {
+        (0..n)
+            .map(|i| {
+                let t = i as f64 / f64::from(rate);
+                let v: f64 = (1..=8)
+                    .map(|k| {
+                        let k = f64::from(k);
+                        4000.0 / k * (2.0 * std::f64::consts::PI * f0 * k * t + 0.7 * k).sin()
+                    })
+                    .sum();
+                v.round() as i16
             })
             .collect()
     }
@@ -274,6 +306,22 @@ mod tests {
         }
         assert_eq!(CodecKind::G722.rtp_clock_rate(), 8000);
         assert_eq!(CodecKind::G722.static_payload_type(), Some(9));
+    }
+
+    #[test]
+    fn concealment_length_is_bounded_for_every_codec() {
+        let opts = CodecOptions::default();
+        for kind in CodecKind::ALL {
+            let mut dec = decoder(kind, &opts).unwrap();
+            let max = kind.sample_rate() as usize * 120 / 1000;
+            let mut out = Vec::new();
+            dec.conceal(max, None, &mut out).unwrap();
+            assert_eq!(out.len(), max, "{kind}");
+            // A timestamp jump must not make us allocate gigabytes.
+            let err = dec.conceal(usize::MAX, None, &mut out).unwrap_err();
+            assert!(matches!(err, CodecError::BadFrameSize { .. }), "{kind}");
+            assert_eq!(out.len(), max);
+        }
     }
 
     #[test]

@@ -160,11 +160,12 @@ impl Decoder for OpusDecoder {
         if samples == 0 {
             return Ok(());
         }
-        if samples % QUANTUM != 0 || samples > MAX_SAMPLES {
+        super::check_conceal(CodecKind::Opus, samples)?;
+        if samples % QUANTUM != 0 {
             return Err(CodecError::BadFrameSize {
                 kind: CodecKind::Opus,
                 samples,
-                expected: "a multiple of 2.5 ms up to 120 ms at 48 kHz",
+                expected: "a multiple of 2.5 ms at 48 kHz",
             });
         }
         match next {
