@@ -1,5 +1,7 @@
 //! Media: codecs, jitter buffer, loss concealment, the per-call media
-//! session, and signal tools (tones).
+//! session, resampling and signal tools (tones). Sans-IO throughout.
 
+pub mod codec;
+pub mod plc;
 pub mod resample;
 pub mod tone;

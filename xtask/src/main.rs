@@ -5,8 +5,9 @@
 
 use std::process::{Command, ExitCode};
 
-/// Debian packages needed to build the phone.
-const BUILD_PACKAGES: &[&str] = &["build-essential", "pkg-config"];
+/// Debian packages needed to build the phone (libopus-dev: the `opus` crate
+/// links the system libopus found by pkg-config, so no cmake build of it).
+const BUILD_PACKAGES: &[&str] = &["build-essential", "pkg-config", "libopus-dev"];
 
 /// Debian packages the test suite starts as real peers.
 const TEST_PACKAGES: &[&str] = &[
