@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod config;
+pub mod media;
 pub mod phone;
 pub mod runtime;
 pub mod sdp;

@@ -1,0 +1,3 @@
+//! Media engine: sans-IO building blocks for RTP audio.
+
+pub mod jitter;
