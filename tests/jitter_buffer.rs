@@ -576,10 +576,10 @@ fn outage_gives_empty_then_resumes_at_target() {
             idx += 1;
         }
         match jb.pop(t0 + Duration::from_nanos(now)) {
-            Playout::Frame { timestamp, .. } => {
-                if timestamp == 0xFFFF_0000u32.wrapping_add(1050 * SPF) {
-                    resumed_at = Some(j);
-                }
+            Playout::Frame { timestamp, .. }
+                if timestamp == 0xFFFF_0000u32.wrapping_add(1050 * SPF) =>
+            {
+                resumed_at = Some(j);
             }
             Playout::Empty if j > 10 => empty_after_start += 1,
             _ => {}

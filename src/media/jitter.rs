@@ -699,3 +699,214 @@ enum SeqKind {
     Reordered,
     Duplicate,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn ms(t0: Instant, v: u64) -> Instant {
+        t0 + Duration::from_millis(v)
+    }
+
+    fn frame_ts(p: &Playout) -> Option<u32> {
+        match p {
+            Playout::Frame { timestamp, .. } => Some(*timestamp),
+            _ => None,
+        }
+    }
+
+    #[allow(clippy::disallowed_methods)]
+    fn origin() -> Instant {
+        Instant::now()
+    }
+
+    #[test]
+    fn empty_before_first_packet_then_plays_after_target() {
+        let t0 = origin();
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        assert_eq!(jb.pop(t0), Playout::Empty);
+        jb.push(ms(t0, 5), 1, 1000, 7, true, b"a");
+        // Target 20 ms: at 15 ms the frame has waited 10 ms.
+        assert_eq!(jb.pop(ms(t0, 15)), Playout::Empty);
+        let p = jb.pop(ms(t0, 35));
+        assert_eq!(
+            p,
+            Playout::Frame {
+                payload: b"a".to_vec(),
+                timestamp: 1000
+            }
+        );
+        let s = jb.stats();
+        assert_eq!(
+            (s.target_delay_ms, s.current_delay_ms, s.played),
+            (20, 30, 1)
+        );
+    }
+
+    #[test]
+    fn lost_carries_the_following_frame() {
+        let t0 = origin();
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        jb.push(ms(t0, 0), 10, 0, 7, false, b"f0");
+        // seq 11 (ts 160) never arrives; seq 12 does, on time.
+        jb.push(ms(t0, 40), 12, 320, 7, false, b"f2");
+        assert_eq!(frame_ts(&jb.pop(ms(t0, 20))), Some(0));
+        assert_eq!(
+            jb.pop(ms(t0, 40)),
+            Playout::Lost {
+                next: Some(b"f2".to_vec())
+            }
+        );
+        assert_eq!(frame_ts(&jb.pop(ms(t0, 60))), Some(320));
+        let s = jb.stats();
+        assert_eq!((s.played, s.concealed, s.inserted), (2, 1, 0));
+    }
+
+    #[test]
+    fn late_duplicate_and_reordered_packets_are_counted() {
+        let t0 = origin();
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        jb.push(ms(t0, 0), 1, 0, 7, false, b"0");
+        jb.push(ms(t0, 1), 1, 0, 7, false, b"0"); // duplicate
+        assert_eq!(frame_ts(&jb.pop(ms(t0, 20))), Some(0));
+        jb.push(ms(t0, 40), 3, 320, 7, false, b"2");
+        // Slot 160 is concealed with `next` = frame 320.
+        assert!(matches!(
+            jb.pop(ms(t0, 40)),
+            Playout::Lost { next: Some(_) }
+        ));
+        jb.push(ms(t0, 45), 2, 160, 7, false, b"1"); // its slot is gone
+        // It was 25 ms late: target = 25 + 20 = 45 ms at once, so frames
+        // are inserted (current delay 20 -> 40 -> 60 ms) before 320 plays.
+        assert_eq!(jb.stats().target_delay_ms, 45);
+        assert_eq!(jb.pop(ms(t0, 60)), Playout::Lost { next: None });
+        assert_eq!(jb.pop(ms(t0, 80)), Playout::Lost { next: None });
+        assert_eq!(frame_ts(&jb.pop(ms(t0, 100))), Some(320));
+        assert_eq!(jb.stats().current_delay_ms, 60);
+        let s = jb.stats();
+        assert_eq!(
+            (
+                s.received,
+                s.duplicates,
+                s.reordered,
+                s.late,
+                s.concealed,
+                s.inserted
+            ),
+            (4, 1, 1, 1, 1, 2)
+        );
+    }
+
+    #[test]
+    fn sequence_and_timestamp_wrap_are_continuous() {
+        let t0 = origin();
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        let mut out = Vec::new();
+        for k in 0..6u32 {
+            let seq = 65533u16.wrapping_add(k as u16);
+            let ts = 0xFFFF_FE00u32.wrapping_add(k * 160);
+            jb.push(ms(t0, u64::from(k) * 20), seq, ts, 9, false, &[k as u8]);
+            if let Some(ts) = frame_ts(&jb.pop(ms(t0, u64::from(k) * 20 + 5))) {
+                out.push(ts);
+            }
+        }
+        assert_eq!(
+            out,
+            [0xFFFF_FE00, 0xFFFF_FEA0, 0xFFFF_FF40, 0xFFFF_FFE0, 0x80]
+        );
+        let s = jb.stats();
+        assert_eq!(
+            (s.reordered, s.duplicates, s.late, s.concealed),
+            (0, 0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn single_stray_jump_is_dropped_without_resync() {
+        let t0 = origin();
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        for k in 0..10u16 {
+            let t = u64::from(k) * 20;
+            jb.push(ms(t0, t), k, u32::from(k) * 160, 9, false, b"x");
+            if k == 5 {
+                // One packet claiming to be 10 s ahead, unconfirmed.
+                jb.push(ms(t0, t + 1), 100, 80_000, 9, false, b"?");
+            }
+            let _ = jb.pop(ms(t0, t + 5));
+        }
+        let s = jb.stats();
+        assert_eq!(s.resyncs, 0);
+        assert_eq!(s.played, 9);
+        assert_eq!((s.concealed, s.inserted, s.dropped_for_latency), (0, 0, 0));
+    }
+
+    #[test]
+    fn talkspurt_after_silence_on_a_slower_path_is_played_not_dropped() {
+        let t0 = origin();
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        let mut frames = 0;
+        let mut empties = 0;
+        let mut k = 50u64;
+        // Frame 99 arrives at 2040 ms and plays at 2065 ms (pop 103).
+        for j in 0..104u64 {
+            let now = j * 20 + 5;
+            if j < 20 {
+                jb.push(ms(t0, j * 20), j as u16, j as u32 * 160, 9, j == 0, b"s");
+            }
+            // Silence: frames 20..49 not sent; frame 50 (marker) arrives
+            // 60 ms later than the old path delay.
+            while k < 100 && k * 20 + 60 <= now {
+                jb.push(
+                    ms(t0, k * 20 + 60),
+                    (k - 30) as u16,
+                    k as u32 * 160,
+                    9,
+                    k == 50,
+                    b"t",
+                );
+                k += 1;
+            }
+            match jb.pop(ms(t0, now)) {
+                Playout::Frame { .. } => frames += 1,
+                Playout::Empty => empties += 1,
+                Playout::Lost { .. } => {}
+            }
+        }
+        let s = jb.stats();
+        assert_eq!(s.late, 0, "no talkspurt packet dropped");
+        assert_eq!(s.concealed, 3, "60 ms of PLC at the end of the first spurt");
+        assert_eq!(frames, 70);
+        // 27 slots of silence + the wait for the slower talkspurt.
+        assert!(empties >= 27, "{empties}");
+    }
+
+    #[test]
+    fn burst_is_bounded_by_max_delay() {
+        let t0 = origin();
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        // 100 frames (2 s of audio) arrive in one millisecond.
+        for k in 0..100u16 {
+            jb.push(ms(t0, 0), k, u32::from(k) * 160, 9, false, b"b");
+        }
+        // 300 ms / 20 ms + 6 slots.
+        assert_eq!(jb.buffered(), 21);
+        assert_eq!(jb.stats().dropped_for_latency, 79);
+    }
+
+    #[test]
+    fn nonsense_config_does_not_panic() {
+        let t0 = origin();
+        let mut jb = JitterBuffer::new(JitterConfig {
+            clock_rate: 0,
+            frame_ms: 0,
+            min_delay_ms: 5000,
+            max_delay_ms: 0,
+        });
+        jb.push(t0, 0, 0, 0, false, &[]);
+        for k in 0..10 {
+            let _ = jb.pop(ms(t0, k));
+        }
+        let _ = jb.stats();
+    }
+}
