@@ -2,6 +2,7 @@
 //! session, resampling and signal tools (tones). Sans-IO throughout.
 
 pub mod codec;
+pub mod jitter;
 pub mod plc;
 pub mod resample;
 pub mod tone;

@@ -1,0 +1,912 @@
+//! Adaptive jitter buffer for one RTP audio stream (sans-IO).
+//!
+//! The network side calls [`JitterBuffer::push`] for every RTP packet (header
+//! fields already parsed, payload undecoded); the media loop calls
+//! [`JitterBuffer::pop`] once per frame (`frame_ms`) of real time and plays,
+//! conceals or fills with comfort noise what it gets back. Time is always
+//! passed in; nothing here reads a clock.
+//!
+//! # Model (all arithmetic in RTP timestamp units)
+//!
+//! * Arrival clock `a`: time since the first packet, converted to RTP units.
+//! * Every packet gets an *extended* timestamp `e` on one continuous timeline
+//!   (wrap-free, re-anchored on resync). Its transit is `a - e`.
+//! * A sliding window of the last ~4 s of transits gives `min` (the fastest
+//!   packet) and the 97th percentile. The *relative delay* of a packet is
+//!   `transit - min` (RFC 3550 §6.4.1 style relative transit).
+//! * Target delay = clamp(p97 - min + one frame, min_delay, max_delay).
+//!   It rises as soon as 3 % of the window is slower (fast), and falls only
+//!   when those samples leave the window (slow).
+//! * Current delay = `a(now) - next_ts - min`: how long a packet that had the
+//!   minimum transit waits before being played. A packet is on time iff its
+//!   relative delay ≤ current delay.
+//! * Playout starts (and restarts after a silence gap or a re-anchoring
+//!   talkspurt) when the first frame has waited `target`, so the current delay
+//!   starts in `[target, target + frame)`. It is then steered one frame at a
+//!   time: below `target` a frame is inserted (a `Lost{next: None}`
+//!   without advancing), above `target + 5/4 frame` a frame is dropped (at
+//!   most one per 250 ms, unless above `max_delay`; a missing frame is skipped
+//!   for free). This also absorbs sender/receiver clock drift.
+//! * Discontinuities: a new SSRC or a packet whose transit is off by more than
+//!   the buffer can hold (a timestamp jump) re-anchors the timeline so that
+//!   the packet continues the current schedule: no silence, no loss burst. A
+//!   jump without marker bit needs a second packet to confirm it (a single
+//!   stray packet is dropped as late); the slot it would fill is held once.
+//!
+//! Assumption: one frame per packet with a timestamp step of one frame
+//! (`clock_rate * frame_ms / 1000`), as with ptime = frame.
+
+use std::time::Instant;
+
+/// Configuration of a [`JitterBuffer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JitterConfig {
+    /// RTP clock: 8000 for G.711/G.722, 48000 for Opus.
+    pub clock_rate: u32,
+    /// Frame duration = ptime, 10 or 20 ms.
+    pub frame_ms: u32,
+    /// Lowest target delay (default 20 ms).
+    pub min_delay_ms: u32,
+    /// Highest target delay and bound on the buffer (default 300 ms).
+    pub max_delay_ms: u32,
+}
+
+impl JitterConfig {
+    /// The defaults (min 20 ms, max 300 ms) for a clock rate and frame size.
+    pub fn new(clock_rate: u32, frame_ms: u32) -> Self {
+        Self {
+            clock_rate,
+            frame_ms,
+            min_delay_ms: 20,
+            max_delay_ms: 300,
+        }
+    }
+}
+
+impl Default for JitterConfig {
+    /// G.711 at 20 ms.
+    fn default() -> Self {
+        Self::new(8000, 20)
+    }
+}
+
+/// What to play for one frame slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Playout {
+    /// The frame for this slot.
+    Frame { payload: Vec<u8>, timestamp: u32 },
+    /// The frame for this slot is missing (or a frame is inserted to raise
+    /// the delay: then `next` is `None`); `next` = payload of the following
+    /// frame when already here (lets Opus decode its FEC).
+    Lost { next: Option<Vec<u8>> },
+    /// Nothing to play yet (before the first packet or after a long gap):
+    /// play comfort noise/silence, do not count as loss.
+    Empty,
+}
+
+/// Counters and delays. Frames concealed = `concealed + inserted`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JitterStats {
+    pub target_delay_ms: u32,
+    pub current_delay_ms: u32,
+    /// Packets pushed (all of them, duplicates included).
+    pub received: u64,
+    /// `Playout::Frame` returned.
+    pub played: u64,
+    /// `Playout::Lost` returned for a slot whose frame is missing.
+    pub concealed: u64,
+    /// Packets that arrived after their slot was played (dropped).
+    pub late: u64,
+    pub duplicates: u64,
+    /// Packets that arrived after a packet with a higher sequence number.
+    pub reordered: u64,
+    /// Frames (or missing slots) skipped to bring the delay down.
+    pub dropped_for_latency: u64,
+    pub resyncs: u64,
+    /// `Playout::Lost { next: None }` returned to raise the delay by one
+    /// frame (not a loss: no frame was skipped).
+    pub inserted: u64,
+}
+
+/// One stored frame.
+#[derive(Debug)]
+struct Slot {
+    ext: i64,
+    ts: u32,
+    payload: Vec<u8>,
+}
+
+/// A packet that does not fit the current timeline, waiting for a second one
+/// that confirms the jump.
+#[derive(Debug)]
+struct Candidate {
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+    arr: i64,
+    marker: bool,
+    payload: Vec<u8>,
+    /// The missing slot was already held once for it.
+    held: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// No packet yet.
+    Idle,
+    /// Waiting until the earliest buffered frame has waited `target`.
+    Starting,
+    /// Playing `next_ts` at each pop.
+    Playing,
+}
+
+/// Percentile of the relative delay used for the target.
+const PERCENTILE: usize = 97;
+/// Window of transit samples, in ms of packets.
+const WINDOW_MS: u32 = 4000;
+/// Missing frames with nothing buffered before the buffer calls it a gap
+/// (returns `Empty` and restarts at the next packet).
+const GAP_MS: u32 = 60;
+/// Minimum spacing between two frame drops (unless above `max_delay`).
+const DROP_SPACING_MS: u32 = 250;
+/// A packet later than this (beyond `2 * max_delay`) is a timestamp jump.
+const JUMP_LATE_MIN_MS: u32 = 1000;
+
+/// Adaptive jitter buffer for one RTP stream of audio frames.
+#[derive(Debug)]
+pub struct JitterBuffer {
+    clock_rate: u64,
+    spf: i64,
+    min_delay: i64,
+    max_delay: i64,
+    late_thr: i64,
+    early_thr: i64,
+    gap_frames: u32,
+    drop_spacing: u32,
+
+    epoch: Option<Instant>,
+    mode: Mode,
+    ssrc: u32,
+    prev_ssrc: Option<u32>,
+    anchor_ts: u32,
+    anchor_ext: i64,
+    /// Next slot to play (Playing) / lowest slot still playable (Starting).
+    next_ts: i64,
+
+    slots: Vec<Slot>,
+    cap: usize,
+    pool: Vec<Vec<u8>>,
+    pool_cap: usize,
+
+    high_seq: u16,
+    seq_mask: u128,
+
+    win: Vec<i64>,
+    win_cursor: usize,
+    win_cap: usize,
+    scratch: Vec<i64>,
+    min_transit: i64,
+    target: i64,
+    cur_delay: i64,
+
+    missing_run: u32,
+    since_drop: u32,
+    candidate: Option<Candidate>,
+    stats: JitterStats,
+}
+
+impl JitterBuffer {
+    /// A buffer for one stream. Out-of-range settings are clamped (frame ≥ 1
+    /// sample, max_delay ≥ min_delay and ≥ one frame).
+    pub fn new(cfg: JitterConfig) -> Self {
+        let clock_rate = u64::from(cfg.clock_rate.max(1));
+        let frame_ms = cfg.frame_ms.max(1);
+        let ms = |v: u32| (u64::from(v) * clock_rate / 1000) as i64;
+        let spf = ms(frame_ms).max(1);
+        let min_delay = ms(cfg.min_delay_ms);
+        let max_delay = ms(cfg.max_delay_ms).max(min_delay).max(spf);
+        let cap = (max_delay / spf) as usize + 6;
+        let win_cap = (WINDOW_MS / frame_ms).clamp(16, 1024) as usize;
+        let pool_cap = cap + 8;
+        Self {
+            clock_rate,
+            spf,
+            min_delay,
+            max_delay,
+            late_thr: (2 * max_delay).max(ms(JUMP_LATE_MIN_MS)),
+            early_thr: max_delay + spf,
+            gap_frames: GAP_MS.div_ceil(frame_ms).max(1),
+            drop_spacing: (DROP_SPACING_MS / frame_ms).max(1),
+            epoch: None,
+            mode: Mode::Idle,
+            ssrc: 0,
+            prev_ssrc: None,
+            anchor_ts: 0,
+            anchor_ext: 0,
+            next_ts: i64::MIN / 4,
+            slots: Vec::with_capacity(cap + 1),
+            cap,
+            pool: Vec::with_capacity(pool_cap),
+            pool_cap,
+            high_seq: 0,
+            seq_mask: 0,
+            win: Vec::with_capacity(win_cap),
+            win_cursor: 0,
+            win_cap,
+            scratch: Vec::with_capacity(win_cap),
+            min_transit: 0,
+            target: min_delay.max(spf),
+            cur_delay: 0,
+            missing_run: 0,
+            since_drop: 0,
+            candidate: None,
+            stats: JitterStats::default(),
+        }
+    }
+
+    /// Feed one received RTP packet (`now` = its arrival time).
+    pub fn push(
+        &mut self,
+        now: Instant,
+        seq: u16,
+        timestamp: u32,
+        ssrc: u32,
+        marker: bool,
+        payload: &[u8],
+    ) {
+        self.stats.received += 1;
+        let epoch = *self.epoch.get_or_insert(now);
+        let arr = self.arrival(epoch, now);
+        let pkt = Pkt {
+            arr,
+            seq,
+            ts: timestamp,
+            ssrc,
+            marker,
+        };
+
+        if self.mode == Mode::Idle {
+            self.ssrc = ssrc;
+            self.anchor_ts = timestamp;
+            self.anchor_ext = arr;
+            self.reset_seq(seq);
+            self.record_transit(0);
+            self.mode = Mode::Starting;
+            let buf = self.copy_payload(payload);
+            self.accept(arr, arr, timestamp, marker, buf);
+            return;
+        }
+        if ssrc != self.ssrc {
+            if Some(ssrc) == self.prev_ssrc {
+                // A straggler of the stream we left, or a switch back: confirm.
+                self.consider_candidate(pkt, payload);
+            } else {
+                let buf = self.copy_payload(payload);
+                self.resync((pkt, buf), None);
+            }
+            return;
+        }
+        match self.seq_check(seq) {
+            SeqKind::Duplicate => {
+                self.stats.duplicates += 1;
+                return;
+            }
+            SeqKind::Reordered => self.stats.reordered += 1,
+            SeqKind::InOrder => {}
+        }
+        let ext = self.ext_of(timestamp);
+        let transit = arr - ext;
+        let dev = transit - self.min_transit;
+        if dev > self.late_thr || -dev > self.early_thr {
+            if marker {
+                let buf = self.copy_payload(payload);
+                self.resync((pkt, buf), None);
+            } else {
+                self.consider_candidate(pkt, payload);
+            }
+            return;
+        }
+        self.record_transit(transit);
+        let buf = self.copy_payload(payload);
+        self.accept(arr, ext, timestamp, marker, buf);
+    }
+
+    /// The frame for the slot that starts now. Call once per frame of real
+    /// time. Allocates nothing except, when the pool is empty, the `next`
+    /// copy of `Lost`.
+    pub fn pop(&mut self, now: Instant) -> Playout {
+        let Some(epoch) = self.epoch else {
+            return Playout::Empty;
+        };
+        let arr = self.arrival(epoch, now);
+        match self.mode {
+            Mode::Idle => Playout::Empty,
+            Mode::Starting => self.pop_starting(arr),
+            Mode::Playing => self.pop_playing(arr, true),
+        }
+    }
+
+    /// Counters and the target/current delays.
+    pub fn stats(&self) -> JitterStats {
+        let mut s = self.stats;
+        s.target_delay_ms = self.to_ms(self.target);
+        s.current_delay_ms = if self.mode == Mode::Playing {
+            self.to_ms(self.cur_delay)
+        } else {
+            0
+        };
+        s
+    }
+
+    /// Give a payload `Vec` returned by [`pop`](Self::pop) back for reuse,
+    /// so that a warmed-up buffer does not allocate.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        if self.pool.len() < self.pool_cap {
+            self.pool.push(buf);
+        }
+    }
+
+    /// Frames currently buffered.
+    pub fn buffered(&self) -> usize {
+        self.slots.len()
+    }
+
+    // ---- push side -------------------------------------------------------
+
+    fn arrival(&self, epoch: Instant, now: Instant) -> i64 {
+        let ns = now.saturating_duration_since(epoch).as_nanos();
+        i64::try_from(ns * u128::from(self.clock_rate) / 1_000_000_000).unwrap_or(i64::MAX / 4)
+    }
+
+    fn to_ms(&self, units: i64) -> u32 {
+        let ms = units.max(0) as u128 * 1000 / u128::from(self.clock_rate);
+        u32::try_from(ms).unwrap_or(u32::MAX)
+    }
+
+    fn ext_of(&self, ts: u32) -> i64 {
+        self.anchor_ext + i64::from(ts.wrapping_sub(self.anchor_ts) as i32)
+    }
+
+    fn copy_payload(&mut self, payload: &[u8]) -> Vec<u8> {
+        let mut v = self.pool.pop().unwrap_or_default();
+        v.clear();
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn reset_seq(&mut self, seq: u16) {
+        self.high_seq = seq;
+        self.seq_mask = 1;
+    }
+
+    fn seq_check(&mut self, seq: u16) -> SeqKind {
+        let d = seq.wrapping_sub(self.high_seq) as i16;
+        if d > 0 {
+            let d = d as u32;
+            self.seq_mask = if d >= 128 { 0 } else { self.seq_mask << d };
+            self.seq_mask |= 1;
+            self.high_seq = seq;
+            SeqKind::InOrder
+        } else {
+            let back = (-i32::from(d)) as u32;
+            if back < 128 {
+                let bit = 1u128 << back;
+                if self.seq_mask & bit != 0 {
+                    return SeqKind::Duplicate;
+                }
+                self.seq_mask |= bit;
+            }
+            SeqKind::Reordered
+        }
+    }
+
+    /// Add a transit sample; update `min` and the target.
+    fn record_transit(&mut self, transit: i64) {
+        if self.win.len() < self.win_cap {
+            self.win.push(transit);
+        } else if let Some(slot) = self.win.get_mut(self.win_cursor) {
+            *slot = transit;
+            self.win_cursor = (self.win_cursor + 1) % self.win_cap;
+        }
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&self.win);
+        let n = self.scratch.len();
+        let Some(&min) = self.scratch.iter().min() else {
+            return;
+        };
+        let k = (n * PERCENTILE).div_ceil(100).saturating_sub(1).min(n - 1);
+        let (_, &mut p, _) = self.scratch.select_nth_unstable(k);
+        self.min_transit = min;
+        self.target = (p - min + self.spf).clamp(self.min_delay, self.max_delay);
+    }
+
+    /// Store a packet that fits the timeline.
+    fn accept(&mut self, arr: i64, ext: i64, ts: u32, marker: bool, payload: Vec<u8>) {
+        if ext > self.anchor_ext {
+            self.anchor_ext = ext;
+            self.anchor_ts = ts;
+        }
+        let half = self.spf / 2;
+        if ext < self.next_ts - half {
+            if marker && self.mode == Mode::Playing && self.slots.is_empty() {
+                // A talkspurt that starts "late" after silence: re-anchor
+                // backwards instead of dropping it.
+                self.mode = Mode::Starting;
+                self.next_ts = ext;
+            } else {
+                self.stats.late += 1;
+                self.recycle(payload);
+                return;
+            }
+        } else if marker && self.mode == Mode::Playing && !self.slots.iter().any(|s| s.ext < ext) {
+            // Talkspurt start after silence: adjust the delay in one step if
+            // the current schedule would need an insert or a drop anyway.
+            let est = arr - self.next_ts - self.min_transit;
+            if est + self.spf < self.target || est > self.target + self.spf + self.spf / 4 {
+                self.mode = Mode::Starting;
+            }
+        }
+        if self.slots.iter().any(|s| (s.ext - ext).abs() <= half) {
+            // Same slot, other sequence number: a re-sent duplicate.
+            self.stats.duplicates += 1;
+            self.recycle(payload);
+            return;
+        }
+        if self.slots.len() >= self.cap {
+            let oldest = self
+                .slots
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, s)| s.ext)
+                .map(|(i, s)| (i, s.ext));
+            match oldest {
+                Some((_, e)) if ext < e => {
+                    self.stats.dropped_for_latency += 1;
+                    self.recycle(payload);
+                    return;
+                }
+                Some((i, e)) => {
+                    let old = self.slots.swap_remove(i);
+                    self.recycle(old.payload);
+                    self.stats.dropped_for_latency += 1;
+                    if self.mode == Mode::Playing && e + self.spf > self.next_ts {
+                        self.next_ts = e + self.spf;
+                    }
+                }
+                None => {}
+            }
+        }
+        self.slots.push(Slot { ext, ts, payload });
+    }
+
+    fn consider_candidate(&mut self, pkt: Pkt, payload: &[u8]) {
+        if let Some(c) = self.candidate.take() {
+            let fwd = pkt.seq.wrapping_sub(c.seq);
+            let back = c.seq.wrapping_sub(pkt.seq);
+            let close = (1..=16).contains(&fwd) || (1..=16).contains(&back);
+            let skew = (pkt.arr - c.arr) - i64::from(pkt.ts.wrapping_sub(c.ts) as i32);
+            if c.ssrc == pkt.ssrc && close && skew.abs() <= self.max_delay {
+                let first = Pkt {
+                    arr: c.arr,
+                    seq: c.seq,
+                    ts: c.ts,
+                    ssrc: c.ssrc,
+                    marker: c.marker,
+                };
+                let buf = self.copy_payload(payload);
+                self.resync((first, c.payload), Some((pkt, buf)));
+                return;
+            }
+            // The old candidate was a stray packet.
+            self.stats.late += 1;
+            self.recycle(c.payload);
+        }
+        let buf = self.copy_payload(payload);
+        self.candidate = Some(Candidate {
+            ssrc: pkt.ssrc,
+            seq: pkt.seq,
+            ts: pkt.ts,
+            arr: pkt.arr,
+            marker: pkt.marker,
+            payload: buf,
+            held: false,
+        });
+    }
+
+    /// Re-anchor the timeline on `first` (and `second`, when a jump was
+    /// confirmed by two packets): a new SSRC, or a timestamp jump. They are
+    /// mapped as if the fastest of them had the minimum transit, so they
+    /// continue the current schedule.
+    fn resync(&mut self, first: (Pkt, Vec<u8>), second: Option<(Pkt, Vec<u8>)>) {
+        let (p0, buf0) = first;
+        self.stats.resyncs += 1;
+        if p0.ssrc != self.ssrc {
+            self.prev_ssrc = Some(self.ssrc);
+            self.ssrc = p0.ssrc;
+        }
+        if let Some(c) = self.candidate.take() {
+            self.recycle(c.payload);
+        }
+        let rel = |p: &Pkt| i64::from(p.ts.wrapping_sub(p0.ts) as i32);
+        let mut base = p0.arr - self.min_transit;
+        if let Some((p1, _)) = &second {
+            base = base.min(p1.arr - self.min_transit - rel(p1));
+        }
+        self.anchor_ts = p0.ts;
+        self.anchor_ext = base;
+        // Frames of the old timeline that would overlap the new one go.
+        let half = self.spf / 2;
+        let mut i = 0;
+        while let Some(s) = self.slots.get(i) {
+            if s.ext >= base - half {
+                let old = self.slots.swap_remove(i);
+                self.recycle(old.payload);
+                self.stats.dropped_for_latency += 1;
+            } else {
+                i += 1;
+            }
+        }
+        if self.mode == Mode::Playing && base < self.next_ts - half {
+            // The schedule has moved past the new stream (its confirming
+            // packet came late): restart on it.
+            self.mode = Mode::Starting;
+            self.next_ts = base;
+        }
+        self.reset_seq(p0.seq);
+        self.record_transit(p0.arr - base);
+        self.accept(p0.arr, base, p0.ts, false, buf0);
+        if let Some((p1, buf1)) = second {
+            let _ = self.seq_check(p1.seq);
+            let ext = base + rel(&p1);
+            self.record_transit(p1.arr - ext);
+            self.accept(p1.arr, ext, p1.ts, false, buf1);
+        }
+    }
+
+    // ---- pop side --------------------------------------------------------
+
+    fn find(&self, ext: i64) -> Option<usize> {
+        let half = self.spf / 2;
+        self.slots.iter().position(|s| (s.ext - ext).abs() <= half)
+    }
+
+    fn pop_starting(&mut self, arr: i64) -> Playout {
+        loop {
+            let earliest = self
+                .slots
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, s)| s.ext)
+                .map(|(i, s)| (i, s.ext));
+            let Some((i, ext)) = earliest else {
+                self.cur_delay = 0;
+                return Playout::Empty;
+            };
+            let waited = arr - self.min_transit - ext;
+            if waited > self.target + self.spf && self.slots.len() > 1 {
+                // Burst after an outage: start on a fresher frame.
+                let old = self.slots.swap_remove(i);
+                self.recycle(old.payload);
+                self.stats.dropped_for_latency += 1;
+                continue;
+            }
+            if waited < self.target {
+                return Playout::Empty;
+            }
+            self.mode = Mode::Playing;
+            self.next_ts = ext;
+            self.missing_run = 0;
+            self.since_drop = 0;
+            return self.pop_playing(arr, false);
+        }
+    }
+
+    fn pop_playing(&mut self, arr: i64, adjust: bool) -> Playout {
+        self.purge_stale();
+        let mut cur = arr - self.next_ts - self.min_transit;
+        self.since_drop = self.since_drop.saturating_add(1);
+        if adjust {
+            let over = cur > self.target + self.spf + self.spf / 4;
+            let missing = self.find(self.next_ts).is_none();
+            if over
+                && (missing
+                    || self.since_drop > self.drop_spacing
+                    || cur > self.max_delay + self.spf)
+            {
+                if let Some(i) = self.find(self.next_ts) {
+                    let old = self.slots.swap_remove(i);
+                    self.recycle(old.payload);
+                    self.since_drop = 0;
+                }
+                self.stats.dropped_for_latency += 1;
+                self.next_ts += self.spf;
+                cur -= self.spf;
+            } else if cur < self.target {
+                self.cur_delay = cur + self.spf;
+                self.stats.inserted += 1;
+                return Playout::Lost { next: None };
+            }
+        }
+        self.cur_delay = cur;
+        if let Some(i) = self.find(self.next_ts) {
+            let slot = self.slots.swap_remove(i);
+            self.next_ts += self.spf;
+            self.missing_run = 0;
+            self.stats.played += 1;
+            return Playout::Frame {
+                payload: slot.payload,
+                timestamp: slot.ts,
+            };
+        }
+        if let Some(c) = self.candidate.as_mut()
+            && !c.held
+        {
+            // A timestamp jump may be confirmed by the next packet: hold.
+            c.held = true;
+            self.stats.inserted += 1;
+            return Playout::Lost { next: None };
+        }
+        if self.slots.is_empty() && self.missing_run >= self.gap_frames {
+            // Long gap (silence suppression, outage): comfort noise until
+            // the next packet, which restarts playout at the target delay.
+            self.mode = Mode::Starting;
+            return Playout::Empty;
+        }
+        self.missing_run += 1;
+        self.stats.concealed += 1;
+        let next = match self.find(self.next_ts + self.spf) {
+            Some(i) => {
+                let mut v = self.pool.pop().unwrap_or_default();
+                v.clear();
+                if let Some(s) = self.slots.get(i) {
+                    v.extend_from_slice(&s.payload);
+                }
+                Some(v)
+            }
+            None => None,
+        };
+        self.next_ts += self.spf;
+        Playout::Lost { next }
+    }
+
+    /// Drop frames whose slot has passed (cannot normally exist).
+    fn purge_stale(&mut self) {
+        let floor = self.next_ts - self.spf / 2;
+        let mut i = 0;
+        while let Some(s) = self.slots.get(i) {
+            if s.ext < floor {
+                let old = self.slots.swap_remove(i);
+                self.recycle(old.payload);
+                self.stats.late += 1;
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pkt {
+    arr: i64,
+    seq: u16,
+    ts: u32,
+    ssrc: u32,
+    marker: bool,
+}
+
+enum SeqKind {
+    InOrder,
+    Reordered,
+    Duplicate,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn ms(t0: Instant, v: u64) -> Instant {
+        t0 + Duration::from_millis(v)
+    }
+
+    fn frame_ts(p: &Playout) -> Option<u32> {
+        match p {
+            Playout::Frame { timestamp, .. } => Some(*timestamp),
+            _ => None,
+        }
+    }
+
+    #[allow(clippy::disallowed_methods)]
+    fn origin() -> Instant {
+        Instant::now()
+    }
+
+    #[test]
+    fn empty_before_first_packet_then_plays_after_target() {
+        let t0 = origin();
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        assert_eq!(jb.pop(t0), Playout::Empty);
+        jb.push(ms(t0, 5), 1, 1000, 7, true, b"a");
+        // Target 20 ms: at 15 ms the frame has waited 10 ms.
+        assert_eq!(jb.pop(ms(t0, 15)), Playout::Empty);
+        let p = jb.pop(ms(t0, 35));
+        assert_eq!(
+            p,
+            Playout::Frame {
+                payload: b"a".to_vec(),
+                timestamp: 1000
+            }
+        );
+        let s = jb.stats();
+        assert_eq!(
+            (s.target_delay_ms, s.current_delay_ms, s.played),
+            (20, 30, 1)
+        );
+    }
+
+    #[test]
+    fn lost_carries_the_following_frame() {
+        let t0 = origin();
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        jb.push(ms(t0, 0), 10, 0, 7, false, b"f0");
+        // seq 11 (ts 160) never arrives; seq 12 does, on time.
+        jb.push(ms(t0, 40), 12, 320, 7, false, b"f2");
+        assert_eq!(frame_ts(&jb.pop(ms(t0, 20))), Some(0));
+        assert_eq!(
+            jb.pop(ms(t0, 40)),
+            Playout::Lost {
+                next: Some(b"f2".to_vec())
+            }
+        );
+        assert_eq!(frame_ts(&jb.pop(ms(t0, 60))), Some(320));
+        let s = jb.stats();
+        assert_eq!((s.played, s.concealed, s.inserted), (2, 1, 0));
+    }
+
+    #[test]
+    fn late_duplicate_and_reordered_packets_are_counted() {
+        let t0 = origin();
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        jb.push(ms(t0, 0), 1, 0, 7, false, b"0");
+        jb.push(ms(t0, 1), 1, 0, 7, false, b"0"); // duplicate
+        assert_eq!(frame_ts(&jb.pop(ms(t0, 20))), Some(0));
+        jb.push(ms(t0, 40), 3, 320, 7, false, b"2");
+        // Slot 160 is concealed with `next` = frame 320.
+        assert!(matches!(
+            jb.pop(ms(t0, 40)),
+            Playout::Lost { next: Some(_) }
+        ));
+        jb.push(ms(t0, 45), 2, 160, 7, false, b"1"); // its slot is gone
+        // It was 25 ms late: target = 25 + 20 = 45 ms at once, so frames
+        // are inserted (current delay 20 -> 40 -> 60 ms) before 320 plays.
+        assert_eq!(jb.stats().target_delay_ms, 45);
+        assert_eq!(jb.pop(ms(t0, 60)), Playout::Lost { next: None });
+        assert_eq!(jb.pop(ms(t0, 80)), Playout::Lost { next: None });
+        assert_eq!(frame_ts(&jb.pop(ms(t0, 100))), Some(320));
+        assert_eq!(jb.stats().current_delay_ms, 60);
+        let s = jb.stats();
+        assert_eq!(
+            (
+                s.received,
+                s.duplicates,
+                s.reordered,
+                s.late,
+                s.concealed,
+                s.inserted
+            ),
+            (4, 1, 1, 1, 1, 2)
+        );
+    }
+
+    #[test]
+    fn sequence_and_timestamp_wrap_are_continuous() {
+        let t0 = origin();
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        let mut out = Vec::new();
+        for k in 0..6u32 {
+            let seq = 65533u16.wrapping_add(k as u16);
+            let ts = 0xFFFF_FE00u32.wrapping_add(k * 160);
+            jb.push(ms(t0, u64::from(k) * 20), seq, ts, 9, false, &[k as u8]);
+            if let Some(ts) = frame_ts(&jb.pop(ms(t0, u64::from(k) * 20 + 5))) {
+                out.push(ts);
+            }
+        }
+        assert_eq!(
+            out,
+            [0xFFFF_FE00, 0xFFFF_FEA0, 0xFFFF_FF40, 0xFFFF_FFE0, 0x80]
+        );
+        let s = jb.stats();
+        assert_eq!(
+            (s.reordered, s.duplicates, s.late, s.concealed),
+            (0, 0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn single_stray_jump_is_dropped_without_resync() {
+        let t0 = origin();
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        for k in 0..10u16 {
+            let t = u64::from(k) * 20;
+            jb.push(ms(t0, t), k, u32::from(k) * 160, 9, false, b"x");
+            if k == 5 {
+                // One packet claiming to be 10 s ahead, unconfirmed.
+                jb.push(ms(t0, t + 1), 100, 80_000, 9, false, b"?");
+            }
+            let _ = jb.pop(ms(t0, t + 5));
+        }
+        let s = jb.stats();
+        assert_eq!(s.resyncs, 0);
+        assert_eq!(s.played, 9);
+        assert_eq!((s.concealed, s.inserted, s.dropped_for_latency), (0, 0, 0));
+    }
+
+    #[test]
+    fn talkspurt_after_silence_on_a_slower_path_is_played_not_dropped() {
+        let t0 = origin();
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        let mut frames = 0;
+        let mut empties = 0;
+        let mut k = 50u64;
+        // Frame 99 arrives at 2040 ms and plays at 2065 ms (pop 103).
+        for j in 0..104u64 {
+            let now = j * 20 + 5;
+            if j < 20 {
+                jb.push(ms(t0, j * 20), j as u16, j as u32 * 160, 9, j == 0, b"s");
+            }
+            // Silence: frames 20..49 not sent; frame 50 (marker) arrives
+            // 60 ms later than the old path delay.
+            while k < 100 && k * 20 + 60 <= now {
+                jb.push(
+                    ms(t0, k * 20 + 60),
+                    (k - 30) as u16,
+                    k as u32 * 160,
+                    9,
+                    k == 50,
+                    b"t",
+                );
+                k += 1;
+            }
+            match jb.pop(ms(t0, now)) {
+                Playout::Frame { .. } => frames += 1,
+                Playout::Empty => empties += 1,
+                Playout::Lost { .. } => {}
+            }
+        }
+        let s = jb.stats();
+        assert_eq!(s.late, 0, "no talkspurt packet dropped");
+        assert_eq!(s.concealed, 3, "60 ms of PLC at the end of the first spurt");
+        assert_eq!(frames, 70);
+        // 27 slots of silence + the wait for the slower talkspurt.
+        assert!(empties >= 27, "{empties}");
+    }
+
+    #[test]
+    fn burst_is_bounded_by_max_delay() {
+        let t0 = origin();
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        // 100 frames (2 s of audio) arrive in one millisecond.
+        for k in 0..100u16 {
+            jb.push(ms(t0, 0), k, u32::from(k) * 160, 9, false, b"b");
+        }
+        // 300 ms / 20 ms + 6 slots.
+        assert_eq!(jb.buffered(), 21);
+        assert_eq!(jb.stats().dropped_for_latency, 79);
+    }
+
+    #[test]
+    fn nonsense_config_does_not_panic() {
+        let t0 = origin();
+        let mut jb = JitterBuffer::new(JitterConfig {
+            clock_rate: 0,
+            frame_ms: 0,
+            min_delay_ms: 5000,
+            max_delay_ms: 0,
+        });
+        jb.push(t0, 0, 0, 0, false, &[]);
+        for k in 0..10 {
+            let _ = jb.pop(ms(t0, k));
+        }
+        let _ = jb.stats();
+    }
+}
