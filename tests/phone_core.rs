@@ -38,21 +38,36 @@ struct Drained {
     sent: Vec<(Peer, Vec<u8>)>,
     events: Vec<Event>,
     resolves: Vec<(u64, String, Option<u16>)>,
+    media_started: Vec<(u64, softline::sdp::NegotiatedMedia)>,
+    media_stopped: Vec<u64>,
 }
 
-fn drain(p: &mut Phone) -> Drained {
+/// Drain a phone's outputs at `now`, playing the runtime's part for media:
+/// every RTP port asked for is "bound" at once (40000 + 2 × call id).
+fn drain(p: &mut Phone, now: Instant) -> Drained {
     let mut d = Drained::default();
-    while let Some(o) = p.poll_output() {
-        match o {
-            Output::Transmit { peer, data, .. } => d.sent.push((peer, data)),
-            Output::Event(e) => d.events.push(e),
-            Output::Resolve {
-                token, host, port, ..
-            } => d.resolves.push((token, host, port)),
-            Output::KeepAlivePeers(_) => {}
+    loop {
+        let mut opened = Vec::new();
+        while let Some(o) = p.poll_output() {
+            match o {
+                Output::Transmit { peer, data, .. } => d.sent.push((peer, data)),
+                Output::Event(e) => d.events.push(e),
+                Output::Resolve {
+                    token, host, port, ..
+                } => d.resolves.push((token, host, port)),
+                Output::KeepAlivePeers(_) => {}
+                Output::OpenMedia { call } => opened.push(call),
+                Output::StartMedia { call, media } => d.media_started.push((call, media)),
+                Output::StopMedia { call } => d.media_stopped.push(call),
+            }
+        }
+        if opened.is_empty() {
+            return d;
+        }
+        for call in opened {
+            p.handle_media_opened(now, call, Ok(40000 + 2 * call as u16));
         }
     }
-    d
 }
 
 fn first_line(data: &[u8]) -> String {
@@ -89,8 +104,8 @@ impl Pair {
     /// line) which messages the network loses.
     fn run(&mut self, mut drop: impl FnMut(&str) -> bool) {
         for _ in 0..100 {
-            let da = drain(&mut self.a);
-            let db = drain(&mut self.b);
+            let da = drain(&mut self.a, self.now);
+            let db = drain(&mut self.b, self.now);
             if da.sent.is_empty() && db.sent.is_empty() {
                 return;
             }
@@ -141,7 +156,7 @@ impl Pair {
         let Reply::Call { call } = reply else {
             panic!("no call id: {reply:?}")
         };
-        let d = drain(&mut self.a);
+        let d = drain(&mut self.a, self.now);
         assert_eq!(d.resolves.len(), 1, "a direct call resolves the host");
         let (token, host, port) = d.resolves[0].clone();
         assert_eq!((host.as_str(), port), ("10.0.0.2", Some(5060)));
@@ -330,7 +345,7 @@ fn options_unknown_and_unsupported_methods() {
             "10.0.0.2:5060".parse().unwrap(),
             req(method).as_bytes(),
         );
-        let d = drain(&mut b);
+        let d = drain(&mut b, now);
         assert_eq!(d.sent.len(), 1, "{method}");
         let msg = Message::parse(&d.sent[0].1).unwrap();
         let Message::Response(r) = msg else {
@@ -358,7 +373,7 @@ fn malformed_request_gets_400_naming_the_problem_and_garbage_is_dropped() {
     let local: SocketAddr = "10.0.0.2:5060".parse().unwrap();
     let bad_cseq = "INVITE sip:bob@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bKbad1\r\nMax-Forwards: 70\r\nFrom: <sip:x@10.0.0.9>;tag=1\r\nTo: <sip:bob@10.0.0.2>\r\nCall-ID: bad@x\r\nCSeq: one INVITE\r\nContent-Length: 0\r\n\r\n";
     b.handle_received(now, src, local, bad_cseq.as_bytes());
-    let d = drain(&mut b);
+    let d = drain(&mut b, now);
     assert_eq!(d.sent.len(), 1);
     let text = String::from_utf8_lossy(&d.sent[0].1).to_string();
     assert!(text.starts_with("SIP/2.0 400 "), "{text}");
@@ -379,7 +394,7 @@ fn malformed_request_gets_400_naming_the_problem_and_garbage_is_dropped() {
         &[0xffu8; 300][..],
     ] {
         b.handle_received(now, src, local, garbage);
-        let d = drain(&mut b);
+        let d = drain(&mut b, now);
         assert!(d.sent.is_empty(), "garbage must not be answered");
         assert!(d.events.iter().any(|e| matches!(
             e,
@@ -398,7 +413,7 @@ fn register_account(password_ok: bool) -> (usize, Vec<String>, Phone) {
     let mut p = phone("10.0.0.1:5060", account, 5);
     let mut now = Instant::now();
     p.start(now);
-    let d = drain(&mut p);
+    let d = drain(&mut p, now);
     let (token, host, _) = d.resolves[0].clone();
     assert_eq!(host, "10.0.0.5");
     p.handle_resolved(
@@ -413,7 +428,7 @@ fn register_account(password_ok: bool) -> (usize, Vec<String>, Phone) {
     let mut states = Vec::new();
     // Run 35 s of fake time, answering every REGISTER.
     for _ in 0..700 {
-        let d = drain(&mut p);
+        let d = drain(&mut p, now);
         for e in &d.events {
             if let Event::Account(a) = e {
                 if states.last() != Some(&a.state.to_string()) {
@@ -495,7 +510,7 @@ fn wrong_password_fails_with_credentials_cause_and_does_not_loop() {
 fn cancel_after_100_and_give_up_without_final_response() {
     let mut t = Pair::new();
     let a_call = t.dial();
-    let d = drain(&mut t.a);
+    let d = drain(&mut t.a, t.now);
     let invite = d
         .sent
         .iter()
@@ -511,10 +526,10 @@ fn cancel_after_100_and_give_up_without_final_response() {
         t.a_addr,
         &Message::Response(trying).to_bytes(),
     );
-    drain(&mut t.a);
+    drain(&mut t.a, t.now);
     t.a.handle_command(t.now, Command::Hangup { call: Some(a_call) })
         .unwrap();
-    let d = drain(&mut t.a);
+    let d = drain(&mut t.a, t.now);
     let cancel = d
         .sent
         .iter()
@@ -567,7 +582,7 @@ fn deliver_invite(b: &mut Phone, now: Instant, extra: &str, contact: bool) -> St
         "10.0.0.2:5060".parse().unwrap(),
         invite.as_bytes(),
     );
-    let d = drain(b);
+    let d = drain(b, now);
     d.sent
         .first()
         .map(|(_, m)| String::from_utf8_lossy(m).into_owned())
@@ -611,5 +626,5 @@ fn a_malformed_ack_is_never_answered() {
         "10.0.0.2:5060".parse().unwrap(),
         ack,
     );
-    assert!(drain(&mut b).sent.is_empty());
+    assert!(drain(&mut b, Instant::now()).sent.is_empty());
 }

@@ -5,4 +5,5 @@ pub mod codec;
 pub mod jitter;
 pub mod plc;
 pub mod resample;
+pub mod session;
 pub mod tone;

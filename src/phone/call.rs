@@ -13,6 +13,7 @@ use crate::sip::txn::TxnId;
 use crate::sip::uri::{Host, Scheme, Uri};
 
 use super::account::Account;
+use super::media::CallMedia;
 use super::types::{CallId, CallStatus, Direction};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +69,12 @@ pub struct Call {
     pub cancel_deadline: Option<std::time::Instant>,
     pub acked: bool,
     auth: Option<Authenticator>,
-    local_sdp: Option<String>,
+    /// RTP port, offers and answers, what the runtime plays.
+    pub media: CallMedia,
+    /// Outgoing: resolved, waiting for the RTP port to send the INVITE.
+    pub pending_target: Option<super::types::Resolved>,
+    /// Incoming: answered by the user, waiting for the RTP port.
+    pub answer_pending: bool,
 }
 
 impl Call {
@@ -94,7 +100,9 @@ impl Call {
             cancel_deadline: None,
             acked: false,
             auth: None,
-            local_sdp: None,
+            media: CallMedia::new(id),
+            pending_target: None,
+            answer_pending: false,
         }
     }
 
@@ -129,7 +137,9 @@ impl Call {
             cancel_deadline: None,
             acked: false,
             auth: None,
-            local_sdp: None,
+            media: CallMedia::new(id),
+            pending_target: None,
+            answer_pending: false,
         }
     }
 
@@ -145,13 +155,8 @@ impl Call {
         }
     }
 
-    /// RTP port announced in SDP. The media engine will own real sockets;
-    /// until then the port is derived from the call id (even, ≥ 20000).
-    pub fn media_port(&self) -> u16 {
-        20000 + ((self.id % 5000) as u16) * 2
-    }
-
-    /// Build the initial INVITE (RFC 3261 §8.1.1) with an SDP offer.
+    /// Build the initial INVITE (RFC 3261 §8.1.1) with the SDP offer `sdp`.
+    #[allow(clippy::too_many_arguments)]
     pub fn build_invite(
         &mut self,
         account: Option<&AccountConfig>,
@@ -159,6 +164,7 @@ impl Call {
         contact: &str,
         call_id: &str,
         user_agent: &str,
+        sdp: String,
     ) -> Request {
         let from = match account {
             Some(a) => {
@@ -190,7 +196,6 @@ impl Call {
         headers.push("Contact", contact.to_string());
         headers.push("Allow", ALLOW);
         headers.push("User-Agent", user_agent.to_string());
-        let sdp = crate::sdp::offer(self.local_ip, self.media_port(), self.id);
         let mut req = Request {
             method: Method::Invite,
             uri: self.target.clone(),
@@ -201,9 +206,8 @@ impl Call {
             &mut req.headers,
             &mut req.body,
             "application/sdp",
-            sdp.clone().into_bytes(),
+            sdp.into_bytes(),
         );
-        self.local_sdp = Some(sdp);
         self.state = CallState::Calling;
         self.invite = Some(req.clone());
         req
@@ -241,8 +245,9 @@ impl Call {
         Ok(invite)
     }
 
-    /// Accept a ringing incoming call: the 200 with our SDP answer.
-    pub fn accept(&mut self, contact: &str) -> Result<(Response, TxnId), String> {
+    /// Accept a ringing incoming call: the 200 with `sdp` (our answer to
+    /// the INVITE's offer, or our offer when it had none).
+    pub fn accept(&mut self, contact: &str, sdp: String) -> Result<(Response, TxnId), String> {
         let (Some(invite), Some(txn)) = (self.invite.clone(), self.server_txn) else {
             return Err("call has no INVITE".into());
         };
@@ -254,41 +259,21 @@ impl Call {
         }
         resp.headers.push("Contact", contact.to_string());
         resp.headers.push("Allow", ALLOW);
-        let sdp = if invite.body.is_empty() {
-            crate::sdp::offer(self.local_ip, self.media_port(), self.id)
-        } else {
-            crate::sdp::answer(&invite.body, self.local_ip, self.media_port(), self.id)
-                .map_err(|e| e.to_string())?
-        };
         dialog::set_body(
             &mut resp.headers,
             &mut resp.body,
             "application/sdp",
-            sdp.clone().into_bytes(),
+            sdp.into_bytes(),
         );
-        self.local_sdp = Some(sdp);
         self.dialog = Some(dialog);
         self.state = CallState::Connected;
         self.status_code = Some(200);
         Ok((resp, txn))
     }
 
-    /// 200 to a re-INVITE inside our dialog: an answer to its offer, or
-    /// our current SDP as the offer when it has none. An offer we cannot
-    /// answer is an error (→ 488, the call goes on unchanged).
-    pub fn reinvite_response(
-        &mut self,
-        request: &Request,
-        contact: &str,
-    ) -> Result<Response, String> {
-        let sdp = if request.body.is_empty() {
-            self.local_sdp.clone()
-        } else {
-            let answer =
-                crate::sdp::answer(&request.body, self.local_ip, self.media_port(), self.id)
-                    .map_err(|e| e.to_string())?;
-            Some(answer)
-        };
+    /// 200 to a re-INVITE inside our dialog, carrying `sdp` (our answer, or
+    /// our offer when the re-INVITE had none).
+    pub fn reinvite_response(&mut self, request: &Request, contact: &str, sdp: String) -> Response {
         let mut resp = dialog::response_to(request, 200, None);
         resp.headers.push("Contact", contact.to_string());
         if let Some(seq) = request.headers.cseq().ok().map(|c| c.seq) {
@@ -296,15 +281,13 @@ impl Call {
                 d.remote_seq = Some(seq);
             }
         }
-        if let Some(sdp) = sdp {
-            dialog::set_body(
-                &mut resp.headers,
-                &mut resp.body,
-                "application/sdp",
-                sdp.into_bytes(),
-            );
-        }
-        Ok(resp)
+        dialog::set_body(
+            &mut resp.headers,
+            &mut resp.body,
+            "application/sdp",
+            sdp.into_bytes(),
+        );
+        resp
     }
 
     /// True when an in-dialog request (BYE, ACK, re-INVITE) is for this call.

@@ -6,6 +6,7 @@
 
 mod account;
 mod call;
+mod media;
 mod rng;
 pub mod types;
 
@@ -54,6 +55,7 @@ const ENDED_CALLS_KEPT: usize = 16;
 /// The phone core. See the module documentation.
 pub struct Phone {
     user_agent: String,
+    media_cfg: crate::config::MediaSection,
     local: LocalAddrs,
     txn: TransactionLayer,
     timers: TimerConfig,
@@ -88,6 +90,7 @@ impl Phone {
             .collect();
         Phone {
             user_agent: config.sip.user_agent.clone(),
+            media_cfg: config.media.clone(),
             local,
             txn: TransactionLayer::new(timers),
             timers,
@@ -118,6 +121,42 @@ impl Phone {
     }
 
     // ----- inputs --------------------------------------------------------
+
+    /// The runtime bound (or failed to bind) the RTP port of `call`, as asked
+    /// by [`Output::OpenMedia`].
+    pub fn handle_media_opened(&mut self, now: Instant, call: CallId, result: Result<u16, String>) {
+        let Some(pos) = self.calls.iter().position(|c| c.id == call) else {
+            return;
+        };
+        match result {
+            Ok(port) => {
+                self.calls[pos].media.port = Some(port);
+                if let Some(target) = self.calls[pos].pending_target.take() {
+                    self.send_invite(now, call, target);
+                }
+                if std::mem::take(&mut self.calls[pos].answer_pending) {
+                    if let Err(e) = self.answer(now, Some(call)) {
+                        tracing::info!("answer failed: {e}");
+                    }
+                }
+            }
+            Err(why) => {
+                if let Some(txn) = self.calls[pos]
+                    .server_txn
+                    .filter(|_| self.calls[pos].state == CallState::Ringing)
+                {
+                    if let Some(invite) = self.calls[pos].invite.clone() {
+                        let resp =
+                            dialog::response_to(&invite, 500, Some(&self.calls[pos].local_tag));
+                        self.txn.send_response(now, txn, resp);
+                    }
+                }
+                self.calls[pos].media.requested = false;
+                self.end_call(call, format!("no RTP port for the call: {why}"), None);
+            }
+        }
+        self.pump(now);
+    }
 
     /// Bytes of one SIP message arrived from `peer` on local address `_local`
     /// (unused until multi-homed hosts pick the Contact per interface).
@@ -467,6 +506,15 @@ impl Phone {
             TxnEvent::Ack { request, .. } => {
                 if let Some(c) = self.calls.iter_mut().find(|c| c.dialog_matches(&request)) {
                     c.acked = true;
+                    let id = c.id;
+                    // Our 200 carried the offer: the ACK carries the answer.
+                    if !request.body.is_empty() {
+                        if let Err(e) = self.on_sdp_answer(id, &request.body) {
+                            tracing::info!("answer in the ACK unusable: {e}");
+                            let _ = self.send_bye(now, id);
+                            self.end_call(id, format!("media negotiation failed: {e}"), Some(488));
+                        }
+                    }
                 }
             }
             TxnEvent::AckTimeout { id } => {
@@ -663,11 +711,29 @@ impl Phone {
                         return;
                     }
                     let contact = self.contact_for_call(pos);
-                    match self.calls[pos].reinvite_response(&request, &contact) {
-                        Ok(resp) => self.txn.send_response(now, id, resp),
-                        Err(why) => {
-                            tracing::info!("re-INVITE refused: {why}");
-                            self.respond(now, id, &request, 488, &[]);
+                    let media_cfg = self.media_cfg.clone();
+                    let call = &mut self.calls[pos];
+                    let ip = call.local_ip;
+                    // An offer is answered (hold, resume, new address);
+                    // without one, ours goes in the 200 and the ACK answers.
+                    let sdp = if request.body.is_empty() {
+                        Ok(call
+                            .media
+                            .offer(&media_cfg, ip, crate::sdp::Direction::SendRecv))
+                    } else {
+                        call.media.answer(&media_cfg, ip, &request.body)
+                    };
+                    match sdp {
+                        Ok(sdp) => {
+                            let cid = call.id;
+                            let resp = call.reinvite_response(&request, &contact, sdp);
+                            self.txn.send_response(now, id, resp);
+                            self.start_media(cid);
+                        }
+                        Err(e) => {
+                            tracing::info!("re-INVITE refused: {e}");
+                            let code = answer_error_code(&e);
+                            self.respond(now, id, &request, code, &[]);
                         }
                     }
                 }
@@ -713,11 +779,12 @@ impl Phone {
             local_tag,
             local_ip,
         );
-        // Validate the offer now: no common codec → 488 at once.
+        // Validate the offer now: no common codec → 488 (bad SDP → 400) at once.
         if !request.body.is_empty() {
-            if let Err(e) = crate::sdp::answer(&request.body, local_ip, call.media_port(), call_id)
+            if let Err(e) = media::CallMedia::check_offer(&self.media_cfg, local_ip, &request.body)
             {
-                let resp = dialog::response_to(&request, 488, Some(&call.local_tag));
+                let resp =
+                    dialog::response_to(&request, answer_error_code(&e), Some(&call.local_tag));
                 self.txn.send_response(now, id, resp);
                 call.end(format!("offer not acceptable: {e}"), Some(488));
                 self.push_call(call);
@@ -733,6 +800,7 @@ impl Phone {
         ringing.headers.push("Contact", contact);
         self.txn.send_response(now, id, ringing);
         self.push_call(call);
+        self.open_media(call_id);
         self.emit_call(call_id);
     }
 
@@ -844,6 +912,7 @@ impl Phone {
         self.next_call_id += 1;
         let call = Call::outgoing(id, account, uri.clone(), self.rng.tag());
         self.push_call(call);
+        self.open_media(id);
         // Through the account's first hop when it has one, else straight to
         // the URI's host (direct IP call).
         let via_account = account
@@ -895,6 +964,11 @@ impl Phone {
         if self.calls[pos].is_ended() {
             return;
         }
+        if self.calls[pos].media.port.is_none() {
+            // The INVITE goes out once the runtime has bound the RTP port.
+            self.calls[pos].pending_target = Some(target);
+            return;
+        }
         let (via, _) = self.via_value(target.peer.transport, target.local_ip);
         let account = self.calls[pos].account;
         let contact = self.contact_value(account, target.local_ip, target.peer.transport);
@@ -903,10 +977,14 @@ impl Phone {
             .and_then(|i| self.accounts.get(i))
             .map(|a| a.config.clone());
         let ua = self.user_agent.clone();
+        let media_cfg = self.media_cfg.clone();
         let call = &mut self.calls[pos];
         call.peer = Some(target.peer);
         call.local_ip = target.local_ip;
-        let invite = call.build_invite(cfg.as_ref(), &via, &contact, &call_id, &ua);
+        let sdp = call
+            .media
+            .offer(&media_cfg, target.local_ip, crate::sdp::Direction::SendRecv);
+        let invite = call.build_invite(cfg.as_ref(), &via, &contact, &call_id, &ua, sdp);
         let txn = self.txn.send_request(now, invite, target.peer);
         self.calls[pos].invite_txn = Some(txn);
         self.owners.insert(txn, Owner::Invite(id));
@@ -932,6 +1010,12 @@ impl Phone {
                     } else {
                         CallState::Ringing
                     };
+                    // Early media: the provisional's SDP answers our offer.
+                    if !response.body.is_empty() && is_sdp(&response) {
+                        if let Err(e) = self.on_sdp_answer(id, &response.body) {
+                            tracing::info!("early media not started: {e}");
+                        }
+                    }
                     self.emit_call(id);
                 }
             }
@@ -973,6 +1057,21 @@ impl Phone {
                 }
                 call.state = CallState::Connected;
                 call.status_code = Some(code);
+                if !response.body.is_empty() && is_sdp(&response) {
+                    if let Err(e) = self.on_sdp_answer(id, &response.body) {
+                        // RFC 3264 §5: an unusable answer ends the session.
+                        let _ = self.send_bye(now, id);
+                        self.end_call(id, format!("media negotiation failed: {e}"), Some(488));
+                        return;
+                    }
+                } else if self.calls[pos].media.negotiated.is_some() {
+                    // The answer came early (183) and the 200 repeats nothing.
+                    self.start_media(id);
+                } else {
+                    let _ = self.send_bye(now, id);
+                    self.end_call(id, "the answer carried no SDP".into(), Some(code));
+                    return;
+                }
                 self.emit_call(id);
             }
             401 | 407 => {
@@ -1180,10 +1279,31 @@ impl Phone {
             self.end_call(cid, "the caller is gone".into(), None);
             return Err(CommandError(format!("call {cid}: the caller is gone")));
         }
+        if self.calls[pos].media.port.is_none() {
+            // Answered as soon as the runtime has bound the RTP port.
+            self.calls[pos].answer_pending = true;
+            return Ok(Reply::Done);
+        }
         let contact = self.contact_for_call(pos);
+        let media_cfg = self.media_cfg.clone();
         let call = &mut self.calls[pos];
-        let (resp, txn) = call.accept(&contact).map_err(CommandError)?;
+        let offer = call
+            .invite
+            .as_ref()
+            .map(|i| i.body.clone())
+            .unwrap_or_default();
+        let ip = call.local_ip;
+        let sdp = if offer.is_empty() {
+            call.media
+                .offer(&media_cfg, ip, crate::sdp::Direction::SendRecv)
+        } else {
+            call.media
+                .answer(&media_cfg, ip, &offer)
+                .map_err(|e| CommandError(format!("cannot answer the offer: {e}")))?
+        };
+        let (resp, txn) = call.accept(&contact, sdp).map_err(CommandError)?;
         self.txn.send_response(now, txn, resp);
+        self.start_media(cid);
         self.emit_call(cid);
         Ok(Reply::Done)
     }
@@ -1232,9 +1352,64 @@ impl Phone {
                 return;
             }
             c.end(cause, code);
+            if c.media.requested {
+                self.outputs.push_back(Output::StopMedia { call: id });
+            }
         }
         self.emit_call(id);
     }
+
+    // ----- media ---------------------------------------------------------
+
+    /// Ask the runtime for the call's RTP port.
+    fn open_media(&mut self, id: CallId) {
+        if let Some(c) = self.calls.iter_mut().find(|c| c.id == id) {
+            c.media.requested = true;
+            self.outputs.push_back(Output::OpenMedia { call: id });
+        }
+    }
+
+    /// Hand the runtime what offer/answer settled, when it changed.
+    fn start_media(&mut self, id: CallId) {
+        let Some(c) = self.calls.iter_mut().find(|c| c.id == id) else {
+            return;
+        };
+        if c.is_ended() {
+            return;
+        }
+        if let Some(media) = c.media.take_start() {
+            self.outputs
+                .push_back(Output::StartMedia { call: id, media });
+        }
+    }
+
+    /// The peer's SDP answer (in a 18x, 2xx or ACK) to our offer.
+    fn on_sdp_answer(&mut self, id: CallId, body: &[u8]) -> Result<(), String> {
+        let Some(c) = self.calls.iter_mut().find(|c| c.id == id) else {
+            return Ok(());
+        };
+        c.media.on_answer(body).map_err(|e| e.to_string())?;
+        self.start_media(id);
+        Ok(())
+    }
+}
+
+/// The status for an offer we cannot answer: 400 for SDP that does not
+/// parse, 488 Not Acceptable Here otherwise.
+fn answer_error_code(e: &crate::sdp::AnswerError) -> u16 {
+    match e {
+        crate::sdp::AnswerError::Malformed(_) => 400,
+        _ => 488,
+    }
+}
+
+/// True when a message's body is SDP (no Content-Type: assumed SDP, as
+/// RFC 3261 §13 INVITE bodies are).
+fn is_sdp(response: &Response) -> bool {
+    response
+        .headers
+        .get("Content-Type")
+        .is_none_or(|t| t.to_ascii_lowercase().starts_with("application/sdp"))
 }
 
 fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {

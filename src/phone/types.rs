@@ -75,6 +75,21 @@ pub enum Output {
     },
     /// Keep these peers' NAT bindings alive (UDP keep-alive targets).
     KeepAlivePeers(Vec<Peer>),
+    /// Bind an RTP/RTCP port pair for the call; answer with
+    /// [`super::Phone::handle_media_opened`].
+    OpenMedia {
+        call: CallId,
+    },
+    /// Play the call's media as offer/answer settled it (first time, or
+    /// changed: hold, resume, new address or codec).
+    StartMedia {
+        call: CallId,
+        media: crate::sdp::NegotiatedMedia,
+    },
+    /// Stop the call's media and release its ports.
+    StopMedia {
+        call: CallId,
+    },
     Event(Event),
 }
 

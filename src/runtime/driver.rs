@@ -2,6 +2,7 @@
 //! sockets, DNS, TLS, the clock and the control channel, and pumps the
 //! sans-IO [`Phone`] core. Nothing else touches the network.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -10,10 +11,14 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::api::server::{self, CtlMessage};
 use crate::api::{Reply, Request};
+use crate::audio::AudioSpec;
 use crate::config::Config;
-use crate::phone::{Command, LocalAddrs, Output, Phone, Resolved};
+use crate::media::session::MediaConfig;
+use crate::phone::{CallId, Command, LocalAddrs, Output, Phone, Resolved};
+use crate::runtime::media::{MediaEndpoints, MediaSockets, MediaTask, bind_pair};
 use crate::runtime::net::{self, NetConfig, NetEvent, Network, SipTarget, TlsClientConfig};
 use crate::runtime::trace::{Dir, Trace};
+use crate::sdp::NegotiatedMedia;
 use crate::sip::transport::{TransportError, TransportKind};
 
 /// How long shutdown waits for un-REGISTER and BYE to finish.
@@ -114,11 +119,18 @@ async fn run(opts: HeadlessOptions) -> Result<(), String> {
 
     let mut shutdown_deadline: Option<Instant> = None;
     let mut signals = watch_signals();
+    let mut media = Media {
+        calls: HashMap::new(),
+        endpoints: media_endpoints(&config),
+        range: (config.media.rtp_port_min, config.media.rtp_port_max),
+        seed,
+    };
     let mut ctx = Pump {
         network: &mut network,
         trace: &mut trace,
         events: &events_tx,
         resolved: &resolved_tx,
+        media: &mut media,
     };
     ctx.drain(&mut phone);
 
@@ -158,7 +170,7 @@ async fn run(opts: HeadlessOptions) -> Result<(), String> {
             Some(msg) = ctl_rx.recv() => {
                 let now = Instant::now();
                 let shutting = matches!(msg.request, Request::Shutdown);
-                let reply = handle_ctl(&mut phone, ctx.trace, &*ctx.network, now, msg.request);
+                let reply = handle_ctl(&mut phone, ctx.trace, &*ctx.network, &*ctx.media, now, msg.request);
                 let _ = msg.reply.send(reply);
                 if shutting && shutdown_deadline.is_none() {
                     shutdown_deadline = Some(now + SHUTDOWN_GRACE);
@@ -190,6 +202,99 @@ struct Pump<'a> {
     trace: &'a mut Trace,
     events: &'a broadcast::Sender<String>,
     resolved: &'a mpsc::UnboundedSender<Resolution>,
+    media: &'a mut Media,
+}
+
+/// The calls' media: bound sockets waiting for their stream, running tasks.
+struct Media {
+    calls: HashMap<CallId, MediaSlot>,
+    endpoints: MediaEndpoints,
+    range: (u16, u16),
+    seed: u64,
+}
+
+#[derive(Default)]
+struct MediaSlot {
+    sockets: Option<MediaSockets>,
+    task: Option<MediaTask>,
+}
+
+fn media_endpoints(config: &Config) -> MediaEndpoints {
+    let spec = |s: &str| AudioSpec::parse(s).unwrap_or(AudioSpec::Null);
+    MediaEndpoints {
+        media: MediaConfig {
+            jitter_min_ms: config.media.jitter_min_ms,
+            jitter_max_ms: config.media.jitter_max_ms,
+            no_media_warning: Duration::from_secs(config.media.no_media_warning_secs.max(1)),
+            codec: Default::default(),
+        },
+        input: spec(&config.audio.input),
+        output: spec(&config.audio.output),
+    }
+}
+
+impl Media {
+    fn next_seed(&mut self) -> u64 {
+        crate::sip::rng::splitmix64(&mut self.seed)
+    }
+
+    fn open(&mut self, call: CallId) -> Result<u16, String> {
+        let seed = self.next_seed();
+        let sockets = bind_pair(self.range, seed).map_err(|e| e.to_string())?;
+        let port = sockets.port;
+        self.calls.insert(
+            call,
+            MediaSlot {
+                sockets: Some(sockets),
+                task: None,
+            },
+        );
+        Ok(port)
+    }
+
+    fn start(&mut self, call: CallId, media: NegotiatedMedia) {
+        let seed = self.next_seed();
+        let Some(slot) = self.calls.get_mut(&call) else {
+            tracing::warn!(call, "media start for a call without ports");
+            return;
+        };
+        if let Some(task) = &slot.task {
+            task.update(media);
+            return;
+        }
+        if let Some(sockets) = slot.sockets.take() {
+            match MediaTask::start(sockets, media, self.endpoints.clone(), seed) {
+                Ok(task) => slot.task = Some(task),
+                Err(e) => tracing::warn!(call, "media not started: {e}"),
+            }
+        }
+    }
+
+    fn stop(&mut self, call: CallId) {
+        if let Some(slot) = self.calls.remove(&call) {
+            if let Some(task) = slot.task {
+                task.stop();
+            }
+        }
+    }
+
+    /// Add each call's media statistics to a `status` value.
+    fn annotate(&self, status: &mut serde_json::Value) {
+        let Some(calls) = status.get_mut("calls").and_then(|c| c.as_array_mut()) else {
+            return;
+        };
+        for c in calls {
+            let Some(id) = c.get("id").and_then(|i| i.as_u64()) else {
+                continue;
+            };
+            if let Some(task) = self.calls.get(&id).and_then(|s| s.task.as_ref()) {
+                c["media"] = serde_json::to_value(task.stats()).unwrap_or_default();
+                if let Some(w) = task.audio_warning() {
+                    c["audio_warning"] = serde_json::json!(w);
+                }
+            }
+        }
+    }
 }
 
 impl Pump<'_> {
@@ -231,6 +336,15 @@ impl Pump<'_> {
                     });
                 }
                 Output::KeepAlivePeers(peers) => self.network.set_udp_keepalive_peers(peers),
+                Output::OpenMedia { call } => {
+                    let result = self.media.open(call);
+                    if let Err(e) = &result {
+                        tracing::warn!(call, "no RTP port: {e}");
+                    }
+                    phone.handle_media_opened(Instant::now(), call, result);
+                }
+                Output::StartMedia { call, media } => self.media.start(call, media),
+                Output::StopMedia { call } => self.media.stop(call),
                 Output::Event(ev) => {
                     if let Ok(line) = serde_json::to_string(&ev) {
                         tracing::debug!("event {line}");
@@ -246,6 +360,7 @@ fn handle_ctl(
     phone: &mut Phone,
     trace: &mut Trace,
     network: &Network,
+    media: &Media,
     now: Instant,
     req: Request,
 ) -> Reply {
@@ -253,6 +368,7 @@ fn handle_ctl(
         Request::Status => {
             let status = phone.status();
             let mut value = serde_json::to_value(&status).unwrap_or_default();
+            media.annotate(&mut value);
             value["listen"] = serde_json::json!({
                 "udp": network.local_addr(TransportKind::Udp),
                 "tcp": network.local_addr(TransportKind::Tcp),

@@ -3,5 +3,6 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod driver;
+pub mod media;
 pub mod net;
 pub mod trace;

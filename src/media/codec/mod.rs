@@ -344,3 +344,9 @@ mod tests {
         );
     }
 }
+
+/// True when this build can run `kind` (all codecs here are built in or
+/// linked; kept as the one place a feature-gated codec would answer no).
+pub fn available(kind: CodecKind) -> bool {
+    encoder(kind, &CodecOptions::default()).is_ok()
+}

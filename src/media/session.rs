@@ -1,0 +1,429 @@
+//! One call's media stream, sans-IO: RTP in and out, the jitter buffer,
+//! the codec, loss concealment, RTCP reports and symmetric-RTP latching.
+//!
+//! The runtime's media task owns the socket and the audio endpoints and
+//! calls, every frame (`ptime`): [`MediaSession::send_frame`] with the
+//! microphone PCM, and [`MediaSession::playout`] for the PCM to play; and
+//! [`MediaSession::on_datagram`] for every datagram that arrives. The
+//! current time is passed in; nothing here blocks or reads a clock.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::media::codec::{self, CodecKind, CodecOptions, Decoder, Encoder};
+use crate::media::jitter::{JitterBuffer, JitterConfig, Playout};
+use crate::rtp::{
+    ReceiveStats, ReceiverReport, ReportBlock, RtcpPacket, RtpPacket, SendStats, is_rtcp,
+    ntp_middle32, parse_compound, rtt_from_block, write_compound,
+};
+use crate::sdp::{Direction, NegotiatedMedia};
+
+/// Knobs of the media path (from `[media]` in the config).
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    pub jitter_min_ms: u32,
+    pub jitter_max_ms: u32,
+    /// After this long without RTP, the stats say so (one-way audio).
+    pub no_media_warning: Duration,
+    pub codec: CodecOptions,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            jitter_min_ms: 20,
+            jitter_max_ms: 300,
+            no_media_warning: Duration::from_secs(5),
+            codec: CodecOptions::default(),
+        }
+    }
+}
+
+/// What a call's media is doing, for `status` and the faces.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MediaStats {
+    pub codec: String,
+    pub remote: String,
+    /// The far end's RTP came from another address than it signalled and
+    /// we now send there (symmetric RTP / NAT latching).
+    pub latched: bool,
+    pub packets_sent: u64,
+    pub packets_received: u64,
+    pub packets_lost: i64,
+    pub jitter_ms: f64,
+    pub rtt_ms: Option<f64>,
+    pub jitter_buffer_ms: u32,
+    pub concealed_frames: u64,
+    pub late_packets: u64,
+    pub bad_packets: u64,
+    /// Milliseconds since the last RTP packet (since the start when none).
+    pub silent_for_ms: u64,
+    /// Set when nothing has arrived for the configured time.
+    pub warning: Option<String>,
+}
+
+/// RTCP report interval (RFC 3550 §6.2 minimum for a two-party call).
+const RTCP_INTERVAL: Duration = Duration::from_secs(5);
+/// A new source address takes over only after the current one has been
+/// quiet this long (NAT rebinding), never while it is sending.
+const RELATCH_AFTER: Duration = Duration::from_secs(2);
+
+pub struct MediaSession {
+    encoder: Box<dyn Encoder>,
+    decoder: Box<dyn Decoder>,
+    codec_name: String,
+    payload_type: u8,
+    telephone_event_pt: Option<u8>,
+    pcm_rate: u32,
+    frame_samples: usize,
+    ts_step: u32,
+    rtp_clock: u32,
+    ssrc: u32,
+    seq: u16,
+    timestamp: u32,
+    direction: Direction,
+    remote_rtp: SocketAddr,
+    remote_rtcp: SocketAddr,
+    signalled_rtp: SocketAddr,
+    rtcp_mux: bool,
+    jitter: JitterBuffer,
+    rx: ReceiveStats,
+    rx_ssrc: Option<u32>,
+    tx: SendStats,
+    last_rx: Option<Instant>,
+    started: Instant,
+    next_rtcp: Instant,
+    rtt: Option<Duration>,
+    /// Wall clock reference (instant, NTP) from the runtime, for RTT.
+    clock_ref: Option<(Instant, u64)>,
+    bad_packets: u64,
+    received: u64,
+    cname: String,
+    no_media_warning: Duration,
+    payload: Vec<u8>,
+}
+
+fn codec_kind(name: &str) -> Option<CodecKind> {
+    match name.to_ascii_uppercase().as_str() {
+        "PCMU" => Some(CodecKind::Pcmu),
+        "PCMA" => Some(CodecKind::Pcma),
+        "G722" => Some(CodecKind::G722),
+        "OPUS" => Some(CodecKind::Opus),
+        _ => None,
+    }
+}
+
+impl MediaSession {
+    /// A session for what offer/answer settled. `seed` gives the SSRC and
+    /// the initial sequence number and timestamp (RFC 3550 §5.1: random).
+    pub fn new(
+        now: Instant,
+        media: &NegotiatedMedia,
+        config: &MediaConfig,
+        seed: u64,
+    ) -> Result<MediaSession, String> {
+        let kind = codec_kind(&media.codec.name)
+            .ok_or_else(|| format!("no codec for {}", media.codec.name))?;
+        let encoder = codec::encoder(kind, &config.codec).map_err(|e| e.to_string())?;
+        let decoder = codec::decoder(kind, &config.codec).map_err(|e| e.to_string())?;
+        let ptime = media.ptime_ms.clamp(10, 60);
+        let pcm_rate = encoder.sample_rate();
+        let rtp_clock = media.codec.clock_rate;
+        let jitter = JitterBuffer::new(JitterConfig {
+            clock_rate: rtp_clock,
+            frame_ms: ptime,
+            min_delay_ms: config.jitter_min_ms,
+            max_delay_ms: config.jitter_max_ms,
+        });
+        Ok(MediaSession {
+            encoder,
+            decoder,
+            codec_name: media.codec.name.clone(),
+            payload_type: media.codec.payload_type,
+            telephone_event_pt: media.telephone_event.as_ref().map(|t| t.payload_type),
+            pcm_rate,
+            frame_samples: (pcm_rate * ptime / 1000) as usize,
+            ts_step: rtp_clock * ptime / 1000,
+            rtp_clock,
+            ssrc: (seed >> 32) as u32 | 1,
+            seq: (seed >> 16) as u16,
+            timestamp: seed as u32,
+            direction: media.direction,
+            remote_rtp: media.remote_rtp,
+            remote_rtcp: media.remote_rtcp,
+            signalled_rtp: media.remote_rtp,
+            rtcp_mux: media.rtcp_mux,
+            jitter,
+            rx: ReceiveStats::new(rtp_clock),
+            rx_ssrc: None,
+            tx: SendStats::default(),
+            last_rx: None,
+            started: now,
+            next_rtcp: now + RTCP_INTERVAL,
+            rtt: None,
+            clock_ref: None,
+            bad_packets: 0,
+            received: 0,
+            cname: format!("softline-{:08x}", seed as u32),
+            no_media_warning: config.no_media_warning,
+            payload: Vec::with_capacity(1500),
+        })
+    }
+
+    /// A re-negotiation that keeps the codec: new remote address and
+    /// direction (hold/resume) without restarting the stream.
+    pub fn update(&mut self, media: &NegotiatedMedia) -> bool {
+        if !media.codec.name.eq_ignore_ascii_case(&self.codec_name)
+            || media.codec.payload_type != self.payload_type
+        {
+            return false;
+        }
+        self.direction = media.direction;
+        if media.remote_rtp != self.signalled_rtp {
+            self.signalled_rtp = media.remote_rtp;
+            self.remote_rtp = media.remote_rtp;
+            self.remote_rtcp = media.remote_rtcp;
+        }
+        true
+    }
+
+    /// PCM rate the codec wants (and [`MediaSession::playout`] produces).
+    pub fn pcm_rate(&self) -> u32 {
+        self.pcm_rate
+    }
+
+    /// Samples per frame at [`MediaSession::pcm_rate`].
+    pub fn frame_samples(&self) -> usize {
+        self.frame_samples
+    }
+
+    pub fn frame_duration(&self) -> Duration {
+        Duration::from_micros(
+            self.frame_samples as u64 * 1_000_000 / u64::from(self.pcm_rate.max(1)),
+        )
+    }
+
+    fn sends(&self) -> bool {
+        matches!(self.direction, Direction::SendRecv | Direction::SendOnly)
+    }
+
+    fn receives(&self) -> bool {
+        matches!(self.direction, Direction::SendRecv | Direction::RecvOnly)
+    }
+
+    /// One datagram from `from` on our RTP (or, with rtcp-mux, shared) port.
+    pub fn on_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        if is_rtcp(data) {
+            self.on_rtcp(now, data);
+            return;
+        }
+        let Ok(packet) = RtpPacket::parse(data) else {
+            self.bad_packets += 1;
+            return;
+        };
+        if Some(packet.payload_type) == self.telephone_event_pt {
+            // DTMF arrives with the call-control work; not audio.
+            return;
+        }
+        if packet.payload_type != self.payload_type {
+            self.bad_packets += 1;
+            return;
+        }
+        self.latch(now, from);
+        self.last_rx = Some(now);
+        self.received += 1;
+        if self.rx_ssrc != Some(packet.ssrc) {
+            self.rx_ssrc = Some(packet.ssrc);
+            self.rx = ReceiveStats::new(self.rtp_clock);
+        }
+        self.rx.on_packet(packet.sequence, packet.timestamp, now);
+        if self.receives() {
+            self.jitter.push(
+                now,
+                packet.sequence,
+                packet.timestamp,
+                packet.ssrc,
+                packet.marker,
+                &packet.payload,
+            );
+        }
+    }
+
+    /// Symmetric RTP: send to where the far end's media really comes from.
+    fn latch(&mut self, now: Instant, from: SocketAddr) {
+        if from == self.remote_rtp {
+            return;
+        }
+        let current_quiet = self
+            .last_rx
+            .is_none_or(|t| now.duration_since(t) >= RELATCH_AFTER);
+        if current_quiet {
+            tracing::info!(signalled = %self.signalled_rtp, actual = %from, "media: latching to the address RTP comes from");
+            self.remote_rtp = from;
+            self.remote_rtcp = if self.rtcp_mux {
+                from
+            } else {
+                SocketAddr::new(from.ip(), from.port().wrapping_add(1))
+            };
+        }
+    }
+
+    fn on_rtcp(&mut self, now: Instant, data: &[u8]) {
+        let Ok(packets) = parse_compound(data) else {
+            self.bad_packets += 1;
+            return;
+        };
+        for p in packets {
+            match p {
+                RtcpPacket::SenderReport(sr) => {
+                    self.rx
+                        .on_sender_report(ntp_middle32(sr.ntp_timestamp), now);
+                    self.rtt_from(&sr.reports, now);
+                }
+                RtcpPacket::ReceiverReport(rr) => self.rtt_from(&rr.reports, now),
+                _ => {}
+            }
+        }
+    }
+
+    fn rtt_from(&mut self, blocks: &[ReportBlock], now: Instant) {
+        let Some(block) = blocks.iter().find(|b| b.ssrc == self.ssrc) else {
+            return;
+        };
+        let Some((at, ntp)) = self.clock_ref else {
+            return;
+        };
+        // NTP now = the reference plus the time since, in 1/2^32 s.
+        let since = now.saturating_duration_since(at);
+        let ntp_now = ntp.wrapping_add(((since.as_nanos() << 32) / 1_000_000_000) as u64);
+        if let Some(rtt) = rtt_from_block(block, ntp_middle32(ntp_now)) {
+            self.rtt = Some(rtt);
+        }
+    }
+
+    /// The wall clock in NTP format at `now` (the runtime reads it).
+    pub fn set_clock(&mut self, now: Instant, ntp: u64) {
+        self.clock_ref = Some((now, ntp));
+    }
+
+    /// Encode one frame of microphone PCM (at [`MediaSession::pcm_rate`],
+    /// [`MediaSession::frame_samples`] long) into an RTP packet in `out`.
+    /// Returns where to send it, `None` when on hold (not sending).
+    pub fn send_frame(
+        &mut self,
+        now: Instant,
+        pcm: &[i16],
+        out: &mut Vec<u8>,
+    ) -> Option<SocketAddr> {
+        let _ = now;
+        let ts = self.timestamp;
+        self.timestamp = self.timestamp.wrapping_add(self.ts_step);
+        if !self.sends() {
+            return None;
+        }
+        self.payload.clear();
+        if let Err(e) = self.encoder.encode(pcm, &mut self.payload) {
+            tracing::debug!("encode failed: {e}");
+            return None;
+        }
+        let packet = RtpPacket {
+            marker: self.tx.packets == 0,
+            payload_type: self.payload_type,
+            sequence: self.seq,
+            timestamp: ts,
+            ssrc: self.ssrc,
+            csrc: Vec::new(),
+            extension: None,
+            payload: std::mem::take(&mut self.payload),
+        };
+        self.seq = self.seq.wrapping_add(1);
+        out.clear();
+        packet.write(out);
+        self.payload = packet.payload;
+        self.tx.on_packet(self.payload.len());
+        Some(self.remote_rtp)
+    }
+
+    /// One frame of PCM to play: decoded, concealed, or silence.
+    pub fn playout(&mut self, now: Instant, out: &mut Vec<i16>) {
+        out.clear();
+        let n = self.frame_samples;
+        let result = match self.jitter.pop(now) {
+            Playout::Frame { payload, .. } => {
+                let r = self.decoder.decode(&payload, out);
+                self.jitter.recycle(payload);
+                r
+            }
+            Playout::Lost { next } => {
+                let r = self.decoder.conceal(n, next.as_deref(), out);
+                if let Some(next) = next {
+                    self.jitter.recycle(next);
+                }
+                r
+            }
+            Playout::Empty => Ok(()),
+        };
+        if let Err(e) = result {
+            tracing::debug!("decode failed: {e}");
+            out.clear();
+        }
+        out.resize(n, 0);
+    }
+
+    /// An RTCP report when one is due (SR when we send, else RR, with SDES
+    /// CNAME). `ntp` is the wall clock in NTP format, from the runtime.
+    pub fn poll_rtcp(&mut self, now: Instant, ntp: u64, out: &mut Vec<u8>) -> Option<SocketAddr> {
+        if now < self.next_rtcp {
+            return None;
+        }
+        self.next_rtcp = now + RTCP_INTERVAL;
+        let blocks: Vec<_> = self
+            .rx_ssrc
+            .map(|s| vec![self.rx.report_block(s, now)])
+            .unwrap_or_default();
+        self.clock_ref = Some((now, ntp));
+        let report = if self.tx.packets > 0 {
+            self.tx
+                .sender_report(self.ssrc, ntp, self.timestamp, blocks)
+        } else {
+            RtcpPacket::ReceiverReport(ReceiverReport {
+                ssrc: self.ssrc,
+                reports: blocks,
+            })
+        };
+        let sdes = RtcpPacket::Sdes(vec![(self.ssrc, vec![(1, self.cname.clone())])]);
+        out.clear();
+        write_compound(&[report, sdes], out);
+        Some(self.remote_rtcp)
+    }
+
+    pub fn stats(&self, now: Instant) -> MediaStats {
+        let silent_for = now.duration_since(self.last_rx.unwrap_or(self.started));
+        let warning = (self.receives() && silent_for >= self.no_media_warning).then(|| {
+            format!(
+                "no audio received for {} s (one-way audio: check NAT/firewall for RTP from {})",
+                silent_for.as_secs(),
+                self.remote_rtp
+            )
+        });
+        let j = self.jitter.stats();
+        MediaStats {
+            codec: self.codec_name.clone(),
+            remote: self.remote_rtp.to_string(),
+            latched: self.remote_rtp != self.signalled_rtp,
+            packets_sent: u64::from(self.tx.packets),
+            packets_received: self.received,
+            packets_lost: self.rx.lost(),
+            jitter_ms: self.rx.jitter_ms(),
+            rtt_ms: self.rtt.map(|d| d.as_secs_f64() * 1000.0),
+            jitter_buffer_ms: j.current_delay_ms,
+            concealed_frames: j.concealed,
+            late_packets: j.late,
+            bad_packets: self.bad_packets,
+            silent_for_ms: silent_for.as_millis() as u64,
+            warning,
+        }
+    }
+}

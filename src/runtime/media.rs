@@ -1,0 +1,304 @@
+//! Media tasks: one per call, on the network thread's runtime. Each owns
+//! the call's RTP/RTCP sockets and its audio endpoints, and pumps the
+//! sans-IO [`MediaSession`] every frame. The frame tick is the clock of the
+//! file and null backends (a file output receives exactly what a sound card
+//! would have played, concealment included).
+
+use std::io;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use crate::audio::{self, AudioSink, AudioSource, AudioSpec};
+use crate::media::resample::Resampler;
+use crate::media::session::{MediaConfig, MediaSession, MediaStats};
+use crate::sdp::NegotiatedMedia;
+
+/// The bound RTP port (even) and RTCP port (RTP + 1) of a call.
+pub struct MediaSockets {
+    rtp: std::net::UdpSocket,
+    rtcp: std::net::UdpSocket,
+    pub port: u16,
+}
+
+/// Bind an RTP/RTCP pair on a random even port of `range`, dual-stack.
+pub fn bind_pair(range: (u16, u16), seed: u64) -> io::Result<MediaSockets> {
+    let (lo, hi) = (range.0.max(1024) & !1, range.1);
+    let slots = u64::from(hi.saturating_sub(lo) / 2).max(1);
+    let mut state = seed;
+    for _ in 0..64 {
+        let slot = crate::sip::rng::splitmix64(&mut state) % slots;
+        let port = lo + (slot as u16) * 2;
+        let Ok(rtp) = bind_udp(port) else { continue };
+        let Ok(rtcp) = bind_udp(port + 1) else {
+            continue;
+        };
+        return Ok(MediaSockets { rtp, rtcp, port });
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        format!("no free RTP port pair in {}-{}", range.0, range.1),
+    ))
+}
+
+fn bind_udp(port: u16) -> io::Result<std::net::UdpSocket> {
+    let sock = socket2::Socket::new(
+        socket2::Domain::IPV6,
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )
+    .and_then(|s| {
+        s.set_only_v6(false)?;
+        s.bind(&SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port).into())?;
+        Ok(s)
+    })
+    .or_else(|_| {
+        // No IPv6 on this host: IPv4 only.
+        let s = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::UDP),
+        )?;
+        s.bind(&SocketAddr::from(([0, 0, 0, 0], port)).into())?;
+        Ok::<_, io::Error>(s)
+    })?;
+    sock.set_nonblocking(true)?;
+    Ok(sock.into())
+}
+
+/// What a media task needs besides the negotiated stream.
+#[derive(Debug, Clone)]
+pub struct MediaEndpoints {
+    pub media: MediaConfig,
+    pub input: AudioSpec,
+    pub output: AudioSpec,
+}
+
+enum Cmd {
+    Update(NegotiatedMedia),
+    Stop,
+}
+
+/// Handle to a running media task.
+pub struct MediaTask {
+    cmd: mpsc::UnboundedSender<Cmd>,
+    stats: Arc<Mutex<Option<MediaStats>>>,
+    audio_warning: Arc<Mutex<Option<String>>>,
+}
+
+impl MediaTask {
+    /// Start the stream of a call on its sockets.
+    pub fn start(
+        sockets: MediaSockets,
+        media: NegotiatedMedia,
+        ends: MediaEndpoints,
+        seed: u64,
+    ) -> io::Result<MediaTask> {
+        let rtp = UdpSocket::from_std(sockets.rtp)?;
+        let rtcp = UdpSocket::from_std(sockets.rtcp)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let stats = Arc::new(Mutex::new(None));
+        let audio_warning = Arc::new(Mutex::new(None));
+        tokio::spawn(run(
+            rtp,
+            rtcp,
+            media,
+            ends,
+            seed,
+            rx,
+            stats.clone(),
+            audio_warning.clone(),
+        ));
+        Ok(MediaTask {
+            cmd: tx,
+            stats,
+            audio_warning,
+        })
+    }
+
+    /// New offer/answer result for the same call (hold, resume, new address or codec).
+    pub fn update(&self, media: NegotiatedMedia) {
+        let _ = self.cmd.send(Cmd::Update(media));
+    }
+
+    /// Stop the stream; the output file is finished.
+    pub fn stop(&self) {
+        let _ = self.cmd.send(Cmd::Stop);
+    }
+
+    pub fn stats(&self) -> Option<MediaStats> {
+        self.stats.lock().ok().and_then(|s| s.clone())
+    }
+
+    /// Why the audio endpoints are not what was asked for (missing file,
+    /// no device backend), if they are not.
+    pub fn audio_warning(&self) -> Option<String> {
+        self.audio_warning.lock().ok().and_then(|s| s.clone())
+    }
+}
+
+/// Wall clock as a 64-bit NTP timestamp (for RTCP sender reports).
+fn ntp_now() -> u64 {
+    let d = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = d.as_secs() + 2_208_988_800;
+    let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
+    (secs << 32) | frac
+}
+
+fn destination(sock: &UdpSocket, to: SocketAddr) -> SocketAddr {
+    match (sock.local_addr(), to.ip()) {
+        (Ok(local), IpAddr::V4(v4)) if local.is_ipv6() => {
+            SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), to.port())
+        }
+        _ => to,
+    }
+}
+
+fn canonical(a: SocketAddr) -> SocketAddr {
+    SocketAddr::new(a.ip().to_canonical(), a.port())
+}
+
+struct Audio {
+    source: Box<dyn AudioSource>,
+    sink: Box<dyn AudioSink>,
+    up: Resampler,
+    down: Resampler,
+    mic: Vec<i16>,
+    mic_codec: Vec<i16>,
+    play: Vec<i16>,
+    play_out: Vec<i16>,
+}
+
+impl Audio {
+    fn open(
+        ends: &MediaEndpoints,
+        session: &MediaSession,
+        warning: &Mutex<Option<String>>,
+    ) -> Audio {
+        let rate = session.pcm_rate();
+        let (source, e1) = audio::open_source(&ends.input, rate);
+        let (sink, e2) = audio::open_sink(&ends.output, rate);
+        let why: Vec<String> = [e1, e2]
+            .into_iter()
+            .flatten()
+            .map(|e| e.to_string())
+            .collect();
+        if !why.is_empty() {
+            tracing::warn!("audio: {}", why.join("; "));
+            if let Ok(mut w) = warning.lock() {
+                *w = Some(why.join("; "));
+            }
+        }
+        let frame = session.frame_duration();
+        let src_n =
+            (u64::from(source.sample_rate()) * frame.as_micros() as u64 / 1_000_000) as usize;
+        Audio {
+            up: Resampler::new(source.sample_rate(), rate),
+            down: Resampler::new(rate, sink.sample_rate()),
+            mic: vec![0; src_n],
+            mic_codec: Vec::new(),
+            play: Vec::new(),
+            play_out: Vec::new(),
+            source,
+            sink,
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    media: NegotiatedMedia,
+    ends: MediaEndpoints,
+    seed: u64,
+    mut cmds: mpsc::UnboundedReceiver<Cmd>,
+    stats: Arc<Mutex<Option<MediaStats>>>,
+    warning: Arc<Mutex<Option<String>>>,
+) {
+    let mut session = match MediaSession::new(Instant::now(), &media, &ends.media, seed) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("media not started: {e}");
+            if let Ok(mut w) = warning.lock() {
+                *w = Some(format!("media not started: {e}"));
+            }
+            return;
+        }
+    };
+    let mut audio = Audio::open(&ends, &session, &warning);
+    let mut tick = tokio::time::interval(session.frame_duration());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut rtp_buf = vec![0u8; 2048];
+    let mut rtcp_buf = vec![0u8; 2048];
+    let mut packet = Vec::with_capacity(1500);
+    let mut last_stats = Instant::now();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let now = Instant::now();
+                audio.source.read(&mut audio.mic);
+                audio.up.process(&audio.mic, &mut audio.mic_codec);
+                audio.mic_codec.resize(session.frame_samples(), 0);
+                if let Some(to) = session.send_frame(now, &audio.mic_codec, &mut packet) {
+                    if let Err(e) = rtp.try_send_to(&packet, destination(&rtp, to)) {
+                        tracing::debug!(%to, "RTP not sent: {e}");
+                    }
+                }
+                session.playout(now, &mut audio.play);
+                audio.down.process(&audio.play, &mut audio.play_out);
+                if let Err(e) = audio.sink.write(&audio.play_out) {
+                    tracing::warn!("audio output failed: {e}");
+                }
+                if let Some(to) = session.poll_rtcp(now, ntp_now(), &mut packet) {
+                    let sock = if media.rtcp_mux { &rtp } else { &rtcp };
+                    let _ = sock.try_send_to(&packet, destination(sock, to));
+                }
+                if now.duration_since(last_stats) >= Duration::from_millis(200) {
+                    last_stats = now;
+                    if let Ok(mut s) = stats.lock() {
+                        *s = Some(session.stats(now));
+                    }
+                }
+            }
+            r = rtp.recv_from(&mut rtp_buf) => {
+                if let Ok((n, from)) = r {
+                    session.on_datagram(Instant::now(), canonical(from), rtp_buf.get(..n).unwrap_or_default());
+                }
+            }
+            r = rtcp.recv_from(&mut rtcp_buf) => {
+                if let Ok((n, from)) = r {
+                    session.on_datagram(Instant::now(), canonical(from), rtcp_buf.get(..n).unwrap_or_default());
+                }
+            }
+            cmd = cmds.recv() => match cmd {
+                Some(Cmd::Update(m)) => {
+                    if !session.update(&m) {
+                        match MediaSession::new(Instant::now(), &m, &ends.media, seed.rotate_left(17)) {
+                            Ok(s) => {
+                                let _ = audio.sink.finish();
+                                session = s;
+                                audio = Audio::open(&ends, &session, &warning);
+                                tick = tokio::time::interval(session.frame_duration());
+                                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                            }
+                            Err(e) => tracing::warn!("media not updated: {e}"),
+                        }
+                    }
+                }
+                Some(Cmd::Stop) | None => break,
+            }
+        }
+    }
+    if let Ok(mut s) = stats.lock() {
+        *s = Some(session.stats(Instant::now()));
+    }
+    if let Err(e) = audio.sink.finish() {
+        tracing::warn!("audio output not finished: {e}");
+    }
+}
