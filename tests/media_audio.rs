@@ -1,0 +1,122 @@
+//! Audio verified by signal: two headless Softlines call each other by IP
+//! on 127.0.0.1, each playing a different tone from a WAV file; what each
+//! one plays out (its WAV file output, clocked like a sound card) must hold
+//! the other's tone. One test per codec.
+#![cfg(unix)]
+#![allow(clippy::disallowed_methods)]
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::json;
+use softline::audio::wav::Wav;
+use softline::media::tone::{rms_dbfs, sine, tone_share};
+use support::{Phone, TestDir, free_udp_port};
+
+const FIVE_S: Duration = Duration::from_secs(5);
+
+fn write_tone(path: &Path, freq: f64, rate: u32, secs: u32) {
+    let w = Wav {
+        sample_rate: rate,
+        samples: sine(freq, rate, 8000.0, (rate * secs) as usize),
+    };
+    std::fs::write(path, w.to_bytes()).unwrap();
+}
+
+fn config(port: u16, codec: &str, input: &Path, output: &Path) -> String {
+    format!(
+        "[sip]\nlisten_udp = \"127.0.0.1:{port}\"\n\n[audio]\ninput = \"loop:{}\"\noutput = \"file:{}\"\n\n[media]\ncodecs = [\"{codec}\"]\nrtp_port_min = {}\nrtp_port_max = {}\n",
+        input.display(),
+        output.display(),
+        20000 + (port % 2000) * 10,
+        20000 + (port % 2000) * 10 + 9,
+    )
+}
+
+/// The tone heard in a played-out file, past its first half second.
+fn heard(path: &Path, freq: f64) -> (f64, f64, u32) {
+    let w = Wav::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let skip = (w.sample_rate / 2) as usize;
+    let tail = w.samples.get(skip..).unwrap_or_default();
+    (
+        tone_share(tail, w.sample_rate, freq),
+        rms_dbfs(tail),
+        w.sample_rate,
+    )
+}
+
+fn two_way_audio(codec: &str) {
+    let dir = TestDir::new(&format!("audio-{codec}"));
+    let (a_in, b_in) = (dir.file("a-in.wav"), dir.file("b-in.wav"));
+    let (a_out, b_out) = (dir.file("a-out.wav"), dir.file("b-out.wav"));
+    write_tone(&a_in, 700.0, 8000, 1);
+    write_tone(&b_in, 1100.0, 16000, 1);
+    let (pa, pb) = (free_udp_port(), free_udp_port());
+    let a = Phone::start(&config(pa, codec, &a_in, &a_out));
+    let b = Phone::start(&config(pb, codec, &b_in, &b_out));
+    a.cmd(json!({"cmd": "call", "target": format!("sip:b@127.0.0.1:{pb}")}));
+    b.wait_for(|s| s["calls"][0]["state"] == "ringing", FIVE_S)
+        .unwrap();
+    b.cmd(json!({"cmd": "answer"}));
+    a.wait_for(|s| s["calls"][0]["state"] == "connected", FIVE_S)
+        .unwrap();
+    // Two seconds of conversation, then the media statistics.
+    std::thread::sleep(Duration::from_secs(2));
+    let status = a
+        .wait_for(
+            |s| s["calls"][0]["media"]["packets_received"].as_u64() > Some(50),
+            FIVE_S,
+        )
+        .unwrap();
+    let media = &status["calls"][0]["media"];
+    assert_eq!(
+        media["codec"].as_str().map(str::to_ascii_lowercase),
+        Some(codec.to_ascii_lowercase()),
+        "{media:#}"
+    );
+    assert!(media["warning"].is_null(), "{media:#}");
+    a.cmd(json!({"cmd": "hangup"}));
+    b.wait_for(|s| s["calls"][0]["state"] == "ended", FIVE_S)
+        .unwrap();
+    a.wait_for(|s| s["calls"][0]["state"] == "ended", FIVE_S)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300)); // output files finished
+
+    let (share_a, level_a, rate_a) = heard(&a_out, 1100.0);
+    let (share_b, level_b, rate_b) = heard(&b_out, 700.0);
+    eprintln!(
+        "{codec}: A hears 1100 Hz share {share_a:.3} at {level_a:.1} dBFS ({rate_a} Hz); B hears 700 Hz share {share_b:.3} at {level_b:.1} dBFS ({rate_b} Hz)"
+    );
+    assert!(
+        share_a > 0.5 && level_a > -30.0,
+        "A does not hear B's tone: share {share_a}, {level_a} dBFS"
+    );
+    assert!(
+        share_b > 0.5 && level_b > -30.0,
+        "B does not hear A's tone: share {share_b}, {level_b} dBFS"
+    );
+    // And not its own tone looped back.
+    assert!(heard(&a_out, 700.0).0 < 0.1);
+}
+
+#[test]
+fn two_way_audio_pcmu() {
+    two_way_audio("PCMU");
+}
+
+#[test]
+fn two_way_audio_pcma() {
+    two_way_audio("PCMA");
+}
+
+#[test]
+fn two_way_audio_g722() {
+    two_way_audio("G722");
+}
+
+#[test]
+fn two_way_audio_opus() {
+    two_way_audio("opus");
+}
