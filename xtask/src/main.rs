@@ -16,6 +16,7 @@ const TEST_PACKAGES: &[&str] = &[
     "sip-tester",
     "openssl",
     "iproute2",
+    "baresip-core",
 ];
 
 fn main() -> ExitCode {
