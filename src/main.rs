@@ -71,6 +71,17 @@ enum CtlAction {
         #[arg(value_parser = ["on", "off"])]
         state: String,
     },
+    /// Record a call to a stereo WAV (near end left, far end right), or stop.
+    Record {
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+        /// The call (default: the only live call).
+        #[arg(long)]
+        call: Option<u64>,
+        /// Output file (default: under the recordings directory).
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
     /// Unregister, end calls and stop the phone.
     Shutdown,
 }
@@ -141,6 +152,14 @@ fn ctl(socket: PathBuf, action: CtlAction) -> ExitCode {
         CtlAction::Answer { call } => (Request::Answer { call }, false),
         CtlAction::Hangup { call } => (Request::Hangup { call }, false),
         CtlAction::Trace { state } => (Request::Trace { on: state == "on" }, false),
+        CtlAction::Record { state, call, file } => (
+            Request::Record {
+                call,
+                on: state == "on",
+                file,
+            },
+            false,
+        ),
         CtlAction::Shutdown => (Request::Shutdown, false),
         CtlAction::Events => {
             use std::io::Write;

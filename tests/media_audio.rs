@@ -48,6 +48,10 @@ fn heard(path: &Path, freq: f64) -> (f64, f64, u32) {
 }
 
 fn two_way_audio(codec: &str) {
+    two_way_audio_recorded(codec, false);
+}
+
+fn two_way_audio_recorded(codec: &str, record: bool) {
     let dir = TestDir::new(&format!("audio-{codec}"));
     let (a_in, b_in) = (dir.file("a-in.wav"), dir.file("b-in.wav"));
     let (a_out, b_out) = (dir.file("a-out.wav"), dir.file("b-out.wav"));
@@ -62,6 +66,11 @@ fn two_way_audio(codec: &str) {
     b.cmd(json!({"cmd": "answer"}));
     a.wait_for(|s| s["calls"][0]["state"] == "connected", FIVE_S)
         .unwrap();
+    let recording = dir.file("a-call.wav");
+    if record {
+        let r = a.cmd(json!({"cmd": "record", "on": true, "file": recording}));
+        assert_eq!(r["recording"], json!(true), "{r}");
+    }
     // Two seconds of conversation, then the media statistics.
     std::thread::sleep(Duration::from_secs(2));
     let status = a
@@ -99,11 +108,23 @@ fn two_way_audio(codec: &str) {
     );
     // And not its own tone looped back.
     assert!(heard(&a_out, 700.0).0 < 0.1);
+    if record {
+        // Near end (A's microphone: 700 Hz) left, far end (B: 1100 Hz) right.
+        let bytes = std::fs::read(&recording).unwrap();
+        let (rate, ch) = softline::audio::wav::parse_channels(&bytes).unwrap();
+        assert_eq!(ch.len(), 2);
+        let secs = ch[0].len() as f64 / f64::from(rate);
+        assert!(secs > 1.5, "recording lasts {secs} s");
+        let (l, r) = (&ch[0][(rate / 2) as usize..], &ch[1][(rate / 2) as usize..]);
+        assert!(tone_share(l, rate, 700.0) > 0.9, "left channel");
+        assert!(tone_share(r, rate, 1100.0) > 0.5, "right channel");
+        assert!(tone_share(l, rate, 1100.0) < 0.1 && tone_share(r, rate, 700.0) < 0.1);
+    }
 }
 
 #[test]
-fn two_way_audio_pcmu() {
-    two_way_audio("PCMU");
+fn two_way_audio_pcmu_recorded_in_stereo() {
+    two_way_audio_recorded("PCMU", true);
 }
 
 #[test]

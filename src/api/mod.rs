@@ -36,6 +36,13 @@ pub enum Request {
     Trace {
         on: bool,
     },
+    /// Record a call (both directions, stereo WAV) or stop recording.
+    Record {
+        call: Option<u64>,
+        on: bool,
+        /// File to write (default: under the recordings directory).
+        file: Option<PathBuf>,
+    },
     /// Stream events: the reply is followed by one event object per line.
     Events,
     /// Unregister, end calls and exit.

@@ -173,6 +173,10 @@ pub struct AudioConfig {
     pub input: String,
     /// `default`, a device name, `file:PATH.wav` or `null`.
     pub output: String,
+    /// Hearing protection: limit playout peaks (acoustic shock).
+    pub limiter: bool,
+    /// Highest playout peak with the limiter on, in dBFS (−20 … 0).
+    pub limiter_ceiling_dbfs: f32,
 }
 
 impl Default for AudioConfig {
@@ -180,6 +184,8 @@ impl Default for AudioConfig {
         AudioConfig {
             input: "default".into(),
             output: "default".into(),
+            limiter: true,
+            limiter_ceiling_dbfs: -6.0,
         }
     }
 }
@@ -376,6 +382,14 @@ impl Config {
             key: Some(format!("media.{key}")),
             message,
         };
+        if !(-20.0..=0.0).contains(&self.audio.limiter_ceiling_dbfs) {
+            return Err(ConfigError {
+                file: path.to_path_buf(),
+                line: key_line(text, "audio", "limiter_ceiling_dbfs"),
+                key: Some("audio.limiter_ceiling_dbfs".into()),
+                message: "must be between -20 and 0 dBFS".into(),
+            });
+        }
         let m = &self.media;
         for c in &m.codecs {
             if !["opus", "g722", "pcmu", "pcma"].contains(&c.to_ascii_lowercase().as_str()) {

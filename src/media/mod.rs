@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod jitter;
+pub mod limiter;
 pub mod plc;
 pub mod resample;
 pub mod session;

@@ -219,6 +219,13 @@ struct MediaSlot {
     task: Option<MediaTask>,
 }
 
+/// Where call recordings go by default (XDG data dir / recordings).
+fn recordings_dir() -> PathBuf {
+    directories::ProjectDirs::from("", "", "softline")
+        .map(|d| d.data_dir().join("recordings"))
+        .unwrap_or_else(|| std::env::temp_dir().join("softline-recordings"))
+}
+
 fn media_endpoints(config: &Config) -> MediaEndpoints {
     let spec = |s: &str| AudioSpec::parse(s).unwrap_or(AudioSpec::Null);
     MediaEndpoints {
@@ -230,6 +237,10 @@ fn media_endpoints(config: &Config) -> MediaEndpoints {
         },
         input: spec(&config.audio.input),
         output: spec(&config.audio.output),
+        limiter_ceiling_dbfs: config
+            .audio
+            .limiter
+            .then_some(config.audio.limiter_ceiling_dbfs),
     }
 }
 
@@ -276,6 +287,43 @@ impl Media {
                 task.stop();
             }
         }
+    }
+
+    /// `ctl record`: start or stop recording a call's media.
+    fn record(&self, call: Option<CallId>, on: bool, file: Option<PathBuf>) -> Reply {
+        let running: Vec<CallId> = self
+            .calls
+            .iter()
+            .filter(|(_, s)| s.task.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        let id = match (call, running.as_slice()) {
+            (Some(id), _) => id,
+            (None, [one]) => *one,
+            (None, []) => return Reply::err("no call with media to record"),
+            (None, _) => return Reply::err("several calls: name one with --call"),
+        };
+        let Some(task) = self.calls.get(&id).and_then(|s| s.task.as_ref()) else {
+            return Reply::err(format!("call {id} has no media running"));
+        };
+        if !on {
+            task.record(None);
+            return Reply::ok(serde_json::json!({"call": id, "recording": false}));
+        }
+        let path = match file {
+            Some(p) => p,
+            None => {
+                let dir = recordings_dir();
+                if let Err(e) = std::fs::create_dir_all(&dir) {
+                    return Reply::err(format!("cannot create {}: {e}", dir.display()));
+                }
+                let stamp = crate::runtime::trace::timestamp(std::time::SystemTime::now())
+                    .replace(':', "-");
+                dir.join(format!("call-{id}-{stamp}.wav"))
+            }
+        };
+        task.record(Some(path.clone()));
+        Reply::ok(serde_json::json!({"call": id, "recording": true, "file": path}))
     }
 
     /// Add each call's media statistics to a `status` value.
@@ -389,6 +437,7 @@ fn handle_ctl(
             return Reply::ok(serde_json::json!({"enabled": on, "file": trace.path()}));
         }
         Request::Events => return Reply::err("events is handled by the server"),
+        Request::Record { call, on, file } => return media.record(call, on, file),
         Request::Register { account } => Command::Register { account },
         Request::Unregister { account } => Command::Unregister { account },
         Request::Call { target, account } => Command::Call { account, target },

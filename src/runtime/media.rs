@@ -6,13 +6,16 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use crate::audio::wav::WavWriter;
 use crate::audio::{self, AudioSink, AudioSource, AudioSpec};
+use crate::media::limiter::Limiter;
 use crate::media::resample::Resampler;
 use crate::media::session::{MediaConfig, MediaSession, MediaStats};
 use crate::sdp::NegotiatedMedia;
@@ -75,10 +78,13 @@ pub struct MediaEndpoints {
     pub media: MediaConfig,
     pub input: AudioSpec,
     pub output: AudioSpec,
+    /// Playout peak ceiling in dBFS when the hearing-protection limiter is on.
+    pub limiter_ceiling_dbfs: Option<f32>,
 }
 
 enum Cmd {
     Update(NegotiatedMedia),
+    Record(Option<PathBuf>),
     Stop,
 }
 
@@ -122,6 +128,12 @@ impl MediaTask {
     /// New offer/answer result for the same call (hold, resume, new address or codec).
     pub fn update(&self, media: NegotiatedMedia) {
         let _ = self.cmd.send(Cmd::Update(media));
+    }
+
+    /// Start recording both directions into a stereo WAV at `path` (near
+    /// end left, far end right, at the codec's rate), or stop (`None`).
+    pub fn record(&self, path: Option<PathBuf>) {
+        let _ = self.cmd.send(Cmd::Record(path));
     }
 
     /// Stop the stream; the output file is finished.
@@ -172,6 +184,7 @@ struct Audio {
     mic_codec: Vec<i16>,
     play: Vec<i16>,
     play_out: Vec<i16>,
+    limiter: Option<Limiter>,
 }
 
 impl Audio {
@@ -204,6 +217,9 @@ impl Audio {
             mic_codec: Vec::new(),
             play: Vec::new(),
             play_out: Vec::new(),
+            limiter: ends
+                .limiter_ceiling_dbfs
+                .map(|c| Limiter::new(c, sink.sample_rate())),
             source,
             sink,
         }
@@ -238,6 +254,7 @@ async fn run(
     let mut rtcp_buf = vec![0u8; 2048];
     let mut packet = Vec::with_capacity(1500);
     let mut last_stats = Instant::now();
+    let mut recorder: Option<WavWriter> = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {
@@ -251,7 +268,16 @@ async fn run(
                     }
                 }
                 session.playout(now, &mut audio.play);
+                if let Some(rec) = recorder.as_mut() {
+                    if let Err(e) = rec.write_stereo(&audio.mic_codec, &audio.play) {
+                        tracing::warn!("recording stopped: {e}");
+                        recorder = None;
+                    }
+                }
                 audio.down.process(&audio.play, &mut audio.play_out);
+                if let Some(l) = audio.limiter.as_mut() {
+                    l.process(&mut audio.play_out);
+                }
                 if let Err(e) = audio.sink.write(&audio.play_out) {
                     tracing::warn!("audio output failed: {e}");
                 }
@@ -291,12 +317,26 @@ async fn run(
                         }
                     }
                 }
+                Some(Cmd::Record(path)) => {
+                    if let Some(mut old) = recorder.take() {
+                        let _ = old.finish();
+                    }
+                    if let Some(path) = path {
+                        match WavWriter::create_channels(&path, session.pcm_rate(), 2) {
+                            Ok(w) => recorder = Some(w),
+                            Err(e) => tracing::warn!("cannot record to {}: {e}", path.display()),
+                        }
+                    }
+                }
                 Some(Cmd::Stop) | None => break,
             }
         }
     }
     if let Ok(mut s) = stats.lock() {
         *s = Some(session.stats(Instant::now()));
+    }
+    if let Some(mut rec) = recorder.take() {
+        let _ = rec.finish();
     }
     if let Err(e) = audio.sink.finish() {
         tracing::warn!("audio output not finished: {e}");
