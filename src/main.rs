@@ -71,6 +71,16 @@ enum CtlAction {
         #[arg(value_parser = ["on", "off"])]
         state: String,
     },
+    /// Hear yourself as the far end would: the microphone looped back through
+    /// encode, RTP, jitter buffer and decode (no server needed).
+    TestAudio {
+        /// How long (default 10 s).
+        #[arg(long)]
+        seconds: Option<u32>,
+        /// Codec to test (default: the first of [media] codecs).
+        #[arg(long)]
+        codec: Option<String>,
+    },
     /// Record a call to a stereo WAV (near end left, far end right), or stop.
     Record {
         #[arg(value_parser = ["on", "off"])]
@@ -152,6 +162,7 @@ fn ctl(socket: PathBuf, action: CtlAction) -> ExitCode {
         CtlAction::Answer { call } => (Request::Answer { call }, false),
         CtlAction::Hangup { call } => (Request::Hangup { call }, false),
         CtlAction::Trace { state } => (Request::Trace { on: state == "on" }, false),
+        CtlAction::TestAudio { seconds, codec } => (Request::TestAudio { seconds, codec }, false),
         CtlAction::Record { state, call, file } => (
             Request::Record {
                 call,

@@ -141,3 +141,31 @@ fn two_way_audio_g722() {
 fn two_way_audio_opus() {
     two_way_audio("opus");
 }
+
+/// `softline ctl test-audio`: with no server and no call, the microphone
+/// (a tone file) comes back through encode → RTP → jitter buffer → decode
+/// into the playout (a WAV file).
+#[test]
+fn audio_test_loops_the_microphone_back_without_a_server() {
+    let dir = TestDir::new("audio-test");
+    let (input, output) = (dir.file("mic.wav"), dir.file("heard.wav"));
+    write_tone(&input, 900.0, 8000, 1);
+    let phone = Phone::start(&config(free_udp_port(), "G722", &input, &output));
+    let r = phone.cmd(json!({"cmd": "test_audio", "seconds": 2}));
+    assert_eq!(r["codec"], json!("G722"), "{r}");
+    let status = phone
+        .wait_for(
+            |s| s["audio_test"]["media"]["packets_received"].as_u64() > Some(40),
+            FIVE_S,
+        )
+        .unwrap();
+    assert!(
+        status["audio_test"]["media"]["warning"].is_null(),
+        "{status:#}"
+    );
+    std::thread::sleep(Duration::from_millis(2500)); // the test ends by itself
+    let (share, level, rate) = heard(&output, 900.0);
+    eprintln!("audio test: 900 Hz share {share:.3} at {level:.1} dBFS ({rate} Hz)");
+    assert_eq!(rate, 16000);
+    assert!(share > 0.9 && level > -25.0, "share {share}, {level} dBFS");
+}

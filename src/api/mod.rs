@@ -36,6 +36,12 @@ pub enum Request {
     Trace {
         on: bool,
     },
+    /// The built-in audio test: the microphone looped back through the
+    /// whole media path (no server needed).
+    TestAudio {
+        seconds: Option<u32>,
+        codec: Option<String>,
+    },
     /// Record a call (both directions, stereo WAV) or stop recording.
     Record {
         call: Option<u64>,

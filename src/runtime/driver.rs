@@ -15,7 +15,7 @@ use crate::audio::AudioSpec;
 use crate::config::Config;
 use crate::media::session::MediaConfig;
 use crate::phone::{CallId, Command, LocalAddrs, Output, Phone, Resolved};
-use crate::runtime::media::{MediaEndpoints, MediaSockets, MediaTask, bind_pair};
+use crate::runtime::media::{MediaEndpoints, MediaSockets, MediaTask, bind_pair, start_audio_test};
 use crate::runtime::net::{self, NetConfig, NetEvent, Network, SipTarget, TlsClientConfig};
 use crate::runtime::trace::{Dir, Trace};
 use crate::sdp::NegotiatedMedia;
@@ -121,6 +121,8 @@ async fn run(opts: HeadlessOptions) -> Result<(), String> {
     let mut signals = watch_signals();
     let mut media = Media {
         calls: HashMap::new(),
+        test: None,
+        codecs: config.media.codecs.clone(),
         endpoints: media_endpoints(&config),
         range: (config.media.rtp_port_min, config.media.rtp_port_max),
         seed,
@@ -170,7 +172,7 @@ async fn run(opts: HeadlessOptions) -> Result<(), String> {
             Some(msg) = ctl_rx.recv() => {
                 let now = Instant::now();
                 let shutting = matches!(msg.request, Request::Shutdown);
-                let reply = handle_ctl(&mut phone, ctx.trace, &*ctx.network, &*ctx.media, now, msg.request);
+                let reply = handle_ctl(&mut phone, ctx.trace, &*ctx.network, ctx.media, now, msg.request);
                 let _ = msg.reply.send(reply);
                 if shutting && shutdown_deadline.is_none() {
                     shutdown_deadline = Some(now + SHUTDOWN_GRACE);
@@ -208,6 +210,9 @@ struct Pump<'a> {
 /// The calls' media: bound sockets waiting for their stream, running tasks.
 struct Media {
     calls: HashMap<CallId, MediaSlot>,
+    /// The running (or last) audio test.
+    test: Option<MediaTask>,
+    codecs: Vec<String>,
     endpoints: MediaEndpoints,
     range: (u16, u16),
     seed: u64,
@@ -241,6 +246,7 @@ fn media_endpoints(config: &Config) -> MediaEndpoints {
             .audio
             .limiter
             .then_some(config.audio.limiter_ceiling_dbfs),
+        stop_after: None,
     }
 }
 
@@ -289,6 +295,41 @@ impl Media {
         }
     }
 
+    /// `ctl test-audio`: loop the microphone back through a call's whole
+    /// media path for `seconds` (default 10), with `codec` or our first.
+    fn test_audio(&mut self, seconds: Option<u32>, codec: Option<String>) -> Reply {
+        let name = codec
+            .or_else(|| self.codecs.first().cloned())
+            .unwrap_or_else(|| "PCMU".into());
+        let spec = match name.to_ascii_lowercase().as_str() {
+            "pcmu" => crate::sdp::CodecSpec::pcmu(),
+            "pcma" => crate::sdp::CodecSpec::pcma(),
+            "g722" => crate::sdp::CodecSpec::g722(),
+            "opus" => crate::sdp::CodecSpec::opus(111),
+            other => {
+                return Reply::err(format!("unknown codec `{other}` (opus, G722, PCMU, PCMA)"));
+            }
+        };
+        let secs = seconds.unwrap_or(10).clamp(1, 600);
+        if let Some(old) = self.test.take() {
+            old.stop();
+        }
+        let seed = self.next_seed();
+        match start_audio_test(
+            self.range,
+            spec.clone(),
+            self.endpoints.clone(),
+            Duration::from_secs(u64::from(secs)),
+            seed,
+        ) {
+            Ok(task) => {
+                self.test = Some(task);
+                Reply::ok(serde_json::json!({"running": true, "seconds": secs, "codec": spec.name}))
+            }
+            Err(e) => Reply::err(format!("cannot start the audio test: {e}")),
+        }
+    }
+
     /// `ctl record`: start or stop recording a call's media.
     fn record(&self, call: Option<CallId>, on: bool, file: Option<PathBuf>) -> Reply {
         let running: Vec<CallId> = self
@@ -328,6 +369,12 @@ impl Media {
 
     /// Add each call's media statistics to a `status` value.
     fn annotate(&self, status: &mut serde_json::Value) {
+        if let Some(t) = &self.test {
+            status["audio_test"] = serde_json::json!({
+                "media": t.stats(),
+                "audio_warning": t.audio_warning(),
+            });
+        }
         let Some(calls) = status.get_mut("calls").and_then(|c| c.as_array_mut()) else {
             return;
         };
@@ -408,7 +455,7 @@ fn handle_ctl(
     phone: &mut Phone,
     trace: &mut Trace,
     network: &Network,
-    media: &Media,
+    media: &mut Media,
     now: Instant,
     req: Request,
 ) -> Reply {
@@ -438,6 +485,7 @@ fn handle_ctl(
         }
         Request::Events => return Reply::err("events is handled by the server"),
         Request::Record { call, on, file } => return media.record(call, on, file),
+        Request::TestAudio { seconds, codec } => return media.test_audio(seconds, codec),
         Request::Register { account } => Command::Register { account },
         Request::Unregister { account } => Command::Unregister { account },
         Request::Call { target, account } => Command::Call { account, target },

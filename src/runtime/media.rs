@@ -27,6 +27,32 @@ pub struct MediaSockets {
     pub port: u16,
 }
 
+/// The audio test (`softline ctl test-audio`): no server, no far end. The
+/// stream is sent to its own socket, so the microphone is heard back
+/// through the whole path a call uses: encode, RTP over UDP, jitter
+/// buffer, decode (and concealment), limiter, playout.
+pub fn start_audio_test(
+    range: (u16, u16),
+    codec: crate::sdp::CodecSpec,
+    mut ends: MediaEndpoints,
+    duration: Duration,
+    seed: u64,
+) -> io::Result<MediaTask> {
+    let sockets = bind_pair(range, seed)?;
+    let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
+    let media = NegotiatedMedia {
+        remote_rtp: loopback(sockets.port),
+        remote_rtcp: loopback(sockets.port + 1),
+        codec,
+        telephone_event: None,
+        ptime_ms: 20,
+        direction: crate::sdp::Direction::SendRecv,
+        rtcp_mux: false,
+    };
+    ends.stop_after = Some(duration);
+    MediaTask::start(sockets, media, ends, seed)
+}
+
 /// Bind an RTP/RTCP pair on a random even port of `range`, dual-stack.
 pub fn bind_pair(range: (u16, u16), seed: u64) -> io::Result<MediaSockets> {
     let (lo, hi) = (range.0.max(1024) & !1, range.1);
@@ -76,6 +102,8 @@ fn bind_udp(port: u16) -> io::Result<std::net::UdpSocket> {
 #[derive(Debug, Clone)]
 pub struct MediaEndpoints {
     pub media: MediaConfig,
+    /// Stop on its own after this long (the audio test); `None` for calls.
+    pub stop_after: Option<Duration>,
     pub input: AudioSpec,
     pub output: AudioSpec,
     /// Playout peak ceiling in dBFS when the hearing-protection limiter is on.
@@ -255,10 +283,14 @@ async fn run(
     let mut packet = Vec::with_capacity(1500);
     let mut last_stats = Instant::now();
     let mut recorder: Option<WavWriter> = None;
+    let deadline = ends.stop_after.map(|d| Instant::now() + d);
     loop {
         tokio::select! {
             _ = tick.tick() => {
                 let now = Instant::now();
+                if deadline.is_some_and(|d| now >= d) {
+                    break;
+                }
                 audio.source.read(&mut audio.mic);
                 audio.up.process(&audio.mic, &mut audio.mic_codec);
                 audio.mic_codec.resize(session.frame_samples(), 0);
