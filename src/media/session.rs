@@ -427,3 +427,130 @@ impl MediaSession {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::tone::{sine, tone_share};
+    use crate::sdp::CodecSpec;
+
+    fn negotiated(remote: &str) -> NegotiatedMedia {
+        let remote: SocketAddr = remote.parse().unwrap();
+        NegotiatedMedia {
+            remote_rtp: remote,
+            remote_rtcp: SocketAddr::new(remote.ip(), remote.port() + 1),
+            codec: CodecSpec::pcmu(),
+            telephone_event: None,
+            ptime_ms: 20,
+            direction: Direction::SendRecv,
+            rtcp_mux: false,
+        }
+    }
+
+    #[allow(clippy::disallowed_methods)] // the tests' base instant
+    fn t0() -> Instant {
+        Instant::now()
+    }
+
+    #[test]
+    fn frames_sent_by_one_session_play_out_at_the_other() {
+        let now = t0();
+        let mut a = MediaSession::new(
+            now,
+            &negotiated("10.0.0.2:4000"),
+            &MediaConfig::default(),
+            1,
+        )
+        .unwrap();
+        let mut b = MediaSession::new(
+            now,
+            &negotiated("10.0.0.1:5000"),
+            &MediaConfig::default(),
+            2,
+        )
+        .unwrap();
+        let tone = sine(1000.0, 8000, 8000.0, 8000);
+        let (mut pkt, mut heard, mut out) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, frame) in tone.chunks(160).enumerate() {
+            let at = now + Duration::from_millis(20 * i as u64);
+            let to = a.send_frame(at, frame, &mut pkt).unwrap();
+            assert_eq!(to, "10.0.0.2:4000".parse().unwrap());
+            b.on_datagram(at, "10.0.0.1:5000".parse().unwrap(), &pkt);
+            b.playout(at, &mut out);
+            assert_eq!(out.len(), 160);
+            heard.extend_from_slice(&out);
+        }
+        assert!(tone_share(&heard[1600..], 8000, 1000.0) > 0.95);
+        let s = b.stats(now + Duration::from_secs(1));
+        assert_eq!(
+            (s.packets_received, s.bad_packets, s.latched),
+            (50, 0, false)
+        );
+        assert!(s.warning.is_none());
+    }
+
+    #[test]
+    fn rtp_from_another_address_is_latched_onto() {
+        let now = t0();
+        let mut b = MediaSession::new(
+            now,
+            &negotiated("10.0.0.1:5000"),
+            &MediaConfig::default(),
+            2,
+        )
+        .unwrap();
+        let mut a = MediaSession::new(
+            now,
+            &negotiated("10.0.0.2:4000"),
+            &MediaConfig::default(),
+            1,
+        )
+        .unwrap();
+        let mut pkt = Vec::new();
+        a.send_frame(now, &[0; 160], &mut pkt);
+        // The far end is behind a NAT: its RTP arrives from 203.0.113.9:61000.
+        let nat: SocketAddr = "203.0.113.9:61000".parse().unwrap();
+        b.on_datagram(now, nat, &pkt);
+        assert_eq!(b.send_frame(now, &[0; 160], &mut pkt), Some(nat));
+        assert!(b.stats(now).latched);
+        // A stranger does not take over while the latched source is alive...
+        a.send_frame(now, &[0; 160], &mut pkt);
+        b.on_datagram(
+            now + Duration::from_millis(20),
+            "198.51.100.7:9".parse().unwrap(),
+            &pkt,
+        );
+        assert_eq!(b.send_frame(now, &[0; 160], &mut pkt), Some(nat));
+    }
+
+    #[test]
+    fn silence_from_the_far_end_is_reported_as_one_way_audio() {
+        let now = t0();
+        let mut s = MediaSession::new(
+            now,
+            &negotiated("10.0.0.2:4000"),
+            &MediaConfig::default(),
+            3,
+        )
+        .unwrap();
+        assert!(s.stats(now + Duration::from_secs(4)).warning.is_none());
+        let st = s.stats(now + Duration::from_secs(6));
+        assert!(st.warning.unwrap().contains("no audio received for 6 s"));
+        // Garbage on the port is counted, never played.
+        s.on_datagram(now, "10.0.0.2:4000".parse().unwrap(), &[0x80, 0, 1]);
+        assert_eq!(s.stats(now).bad_packets, 1);
+    }
+
+    #[test]
+    fn on_hold_nothing_is_sent() {
+        let now = t0();
+        let mut m = negotiated("10.0.0.2:4000");
+        m.direction = Direction::RecvOnly;
+        let mut s = MediaSession::new(now, &m, &MediaConfig::default(), 4).unwrap();
+        let mut pkt = Vec::new();
+        assert_eq!(s.send_frame(now, &[0; 160], &mut pkt), None);
+        m.direction = Direction::SendRecv;
+        assert!(s.update(&m));
+        assert!(s.send_frame(now, &[0; 160], &mut pkt).is_some());
+    }
+}
