@@ -137,8 +137,9 @@ fn bench(args: &[String]) -> Result {
     let which = args.first().map(String::as_str).unwrap_or("all");
     let benches: &[&str] = match which {
         "sip" => &["sip_parse", "sip_txn", "sip_loopback"],
-        "all" => &["sip_parse", "sip_txn", "sip_loopback"],
-        other => return Err(format!("unknown benchmark group {other:?} (try: sip)")),
+        "audio" => &["media"],
+        "all" => &["sip_parse", "sip_txn", "sip_loopback", "media"],
+        other => return Err(format!("unknown benchmark group {other:?} (try: sip, audio)")),
     };
     for b in benches {
         status(cargo().args(["bench", "--bench", b]))?;

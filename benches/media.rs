@@ -1,0 +1,67 @@
+//! Media path cost per call: `cargo bench --bench media` (or `cargo xtask
+//! bench audio`). Two `MediaSession`s exchange 100 s of audio in memory;
+//! each frame is encoded, packetized, parsed, jitter-buffered, decoded and
+//! played out. Prints µs per 20 ms frame and the share of one core a
+//! two-way call costs (both directions).
+#![allow(clippy::disallowed_methods)] // a benchmark reads the clock
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use softline::media::session::{MediaConfig, MediaSession};
+use softline::media::tone::sine;
+use softline::sdp::{CodecSpec, Direction, NegotiatedMedia};
+
+fn negotiated(codec: &CodecSpec, remote: SocketAddr) -> NegotiatedMedia {
+    NegotiatedMedia {
+        remote_rtp: remote,
+        remote_rtcp: remote,
+        codec: codec.clone(),
+        telephone_event: None,
+        ptime_ms: 20,
+        direction: Direction::SendRecv,
+        rtcp_mux: true,
+    }
+}
+
+fn main() {
+    let frames = 5000u32; // 100 s of 20 ms frames
+    let (addr_a, addr_b): (SocketAddr, SocketAddr) = ("10.0.0.1:4000".parse().unwrap(), "10.0.0.2:5000".parse().unwrap());
+    for codec in [CodecSpec::pcmu(), CodecSpec::pcma(), CodecSpec::g722(), CodecSpec::opus(111)] {
+        let t0 = Instant::now();
+        let cfg = MediaConfig::default();
+        let mut a = MediaSession::new(t0, &negotiated(&codec, addr_b), &cfg, 1).unwrap();
+        let mut b = MediaSession::new(t0, &negotiated(&codec, addr_a), &cfg, 2).unwrap();
+        let n = a.frame_samples();
+        let speechlike: Vec<i16> = sine(180.0, a.pcm_rate(), 6000.0, n * 50)
+            .iter()
+            .zip(sine(1230.0, a.pcm_rate(), 2500.0, n * 50))
+            .map(|(x, y)| x + y)
+            .collect();
+        let (mut pkt, mut out) = (Vec::with_capacity(1500), Vec::with_capacity(n));
+        let start = Instant::now();
+        for i in 0..frames {
+            let at = t0 + Duration::from_millis(20 * u64::from(i));
+            let off = (i as usize % 50) * n;
+            let frame = &speechlike[off..off + n];
+            // A → B and B → A: one two-way call.
+            a.send_frame(at, frame, &mut pkt);
+            b.on_datagram(at, addr_a, &pkt);
+            b.playout(at, &mut out);
+            black_box(&out);
+            b.send_frame(at, frame, &mut pkt);
+            a.on_datagram(at, addr_b, &pkt);
+            a.playout(at, &mut out);
+            black_box(&out);
+        }
+        let per_frame = start.elapsed() / frames;
+        let core_share = per_frame.as_secs_f64() / 0.020 * 100.0;
+        println!(
+            "{:<5} {:>7.1} µs per 20 ms frame (both directions) = {:>5.2} % of one core per call",
+            codec.name,
+            per_frame.as_secs_f64() * 1e6,
+            core_share
+        );
+    }
+}
