@@ -1,5 +1,6 @@
 //! Shared fixtures for the integration tests: a real Kamailio registrar/proxy,
-//! SIPp peers and the `softline` binary driven over its control socket.
+//! SIPp peers, a real baresip (`baresip.rs`) and the `softline` binary
+//! driven over its control socket.
 //!
 //! Every fixture lives in its own directory under `std::env::temp_dir()`
 //! (removed on success, kept and printed when the test panics) and kills
@@ -8,6 +9,7 @@
 #![allow(dead_code)]
 #![allow(clippy::disallowed_methods)]
 
+pub mod baresip;
 pub mod torture;
 
 use std::fs;
@@ -109,6 +111,11 @@ pub fn free_port() -> u16 {
 /// A UDP port (SIPp signalling, the phone's listener).
 pub fn free_udp_port() -> u16 {
     free_ports(1, false)
+}
+
+/// `count` consecutive free UDP ports (an RTP port range); the first one.
+pub fn free_udp_block(count: u16) -> u16 {
+    free_ports(count, false)
 }
 
 /// Four consecutive UDP ports: SIPp binds its media port and the next three.

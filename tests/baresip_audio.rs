@@ -1,0 +1,425 @@
+//! Two-way audio between a headless Softline and a real baresip (1.0.0),
+//! verified by signal: Softline plays 700 Hz, baresip plays 1100 Hz, and
+//! each tone must be found in what the other side decoded (Softline's
+//! `file:` output, baresip's `sndfile` dump of its decoder output).
+//!
+//! Per codec (PCMU, PCMA, G722, Opus): Softline calls baresip (which
+//! auto-answers) and hangs up; baresip calls Softline (answered over ctl)
+//! and hangs up. One more call goes through a SIP relay that rewrites the
+//! port in baresip's SDP answer to a decoy, so Softline only hears baresip
+//! if it latches onto the address RTP really comes from.
+#![cfg(unix)]
+#![allow(clippy::disallowed_methods)]
+
+mod support;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use softline::audio::wav::Wav;
+use softline::media::tone::{rms_dbfs, sine, tone_share};
+use support::baresip::Baresip;
+use support::{Phone, TestDir, free_udp_block, free_udp_port};
+
+const FIVE_S: Duration = Duration::from_secs(5);
+/// Softline's tone and baresip's.
+const SOFTLINE_HZ: f64 = 700.0;
+const BARESIP_HZ: f64 = 1100.0;
+
+/// A softline config: one codec, the tone looped as input, the played-out
+/// audio to `output`, RTP ports from a free block, the SIP trace on.
+fn softline_config(port: u16, codec: &str, input: &Path, output: &Path) -> String {
+    let rtp = free_udp_block(10);
+    format!(
+        "[sip]\nlisten_udp = \"127.0.0.1:{port}\"\n\n\
+         [audio]\ninput = \"loop:{}\"\noutput = \"file:{}\"\n\n\
+         [media]\ncodecs = [\"{codec}\"]\nrtp_port_min = {rtp}\nrtp_port_max = {}\n\n\
+         [trace]\nenabled = true\ndir = \"{{dir}}\"\n",
+        input.display(),
+        output.display(),
+        rtp + 9,
+    )
+}
+
+/// Softline (its input tone written into `dir`) with only `codec`.
+fn start_softline(dir: &TestDir, codec: &str) -> (Phone, u16, std::path::PathBuf) {
+    let input = dir.file("softline-in.wav");
+    let output = dir.file("softline-out.wav");
+    let w = Wav {
+        sample_rate: 8000,
+        samples: sine(SOFTLINE_HZ, 8000, 8000.0, 8000),
+    };
+    std::fs::write(&input, w.to_bytes()).unwrap();
+    let port = free_udp_port();
+    let phone = Phone::start(&softline_config(port, codec, &input, &output));
+    (phone, port, output)
+}
+
+/// (share of `freq`, level in dBFS, sample rate) in a WAV file, past its
+/// first half second (call set-up, jitter buffer filling).
+fn heard(path: &Path, freq: f64) -> (f64, f64, u32) {
+    let w = Wav::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let skip = (w.sample_rate / 2) as usize;
+    let tail = w.samples.get(skip..).unwrap_or_default();
+    assert!(
+        tail.len() > w.sample_rate as usize,
+        "{} holds only {} samples at {} Hz",
+        path.display(),
+        w.samples.len(),
+        w.sample_rate
+    );
+    (
+        tone_share(tail, w.sample_rate, freq),
+        rms_dbfs(tail),
+        w.sample_rate,
+    )
+}
+
+/// Both tones arrived, and neither side hears its own tone.
+fn check_audio(label: &str, softline_out: &Path, baresip: &Baresip) {
+    let dump = baresip.decoded_dump();
+    let (share_s, level_s, rate_s) = heard(softline_out, BARESIP_HZ);
+    let (share_b, level_b, rate_b) = heard(&dump, SOFTLINE_HZ);
+    eprintln!(
+        "{label}: Softline hears {BARESIP_HZ} Hz share {share_s:.3} at {level_s:.1} dBFS ({rate_s} Hz); \
+         baresip hears {SOFTLINE_HZ} Hz share {share_b:.3} at {level_b:.1} dBFS ({rate_b} Hz)"
+    );
+    assert!(
+        share_s > 0.5 && level_s > -30.0,
+        "{label}: Softline does not hear baresip's tone: share {share_s}, {level_s} dBFS"
+    );
+    assert!(
+        share_b > 0.5 && level_b > -30.0,
+        "{label}: baresip does not hear Softline's tone: share {share_b}, {level_b} dBFS ({})",
+        dump.display()
+    );
+    assert!(heard(softline_out, SOFTLINE_HZ).0 < 0.1, "{label}: echo");
+    assert!(heard(&dump, BARESIP_HZ).0 < 0.1, "{label}: echo");
+}
+
+/// Wait for the call's media to have carried > 50 packets each way; the
+/// media object. Checks the codec and that no media warning is raised.
+fn media_after_two_seconds(phone: &Phone, codec: &str) -> Value {
+    std::thread::sleep(Duration::from_secs(2));
+    let status = phone
+        .wait_for(
+            |s| {
+                let m = &s["calls"][0]["media"];
+                m["packets_received"].as_u64() > Some(50) && m["packets_sent"].as_u64() > Some(50)
+            },
+            FIVE_S,
+        )
+        .unwrap();
+    let media = status["calls"][0]["media"].clone();
+    assert_eq!(
+        media["codec"].as_str().map(str::to_ascii_lowercase),
+        Some(codec.to_ascii_lowercase()),
+        "{media:#}"
+    );
+    assert!(media["warning"].is_null(), "{media:#}");
+    media
+}
+
+fn baresip_decoder_is(baresip: &Baresip, codec: &str) {
+    let log = baresip.log_text().to_ascii_lowercase();
+    let want = format!("set audio decoder: {} ", codec.to_ascii_lowercase());
+    assert!(
+        log.contains(&want),
+        "baresip did not use {codec}:\n{}",
+        baresip.log_tail()
+    );
+}
+
+/// (a) Softline calls baresip, baresip auto-answers, Softline hangs up.
+fn softline_calls_baresip(codec: &str) {
+    let dir = TestDir::new(&format!("bs-out-{codec}"));
+    let baresip = Baresip::start(codec, BARESIP_HZ);
+    let (phone, _, output) = start_softline(&dir, codec);
+    phone.cmd(json!({"cmd": "call", "target": baresip.uri()}));
+    phone
+        .wait_for(|s| s["calls"][0]["state"] == "connected", FIVE_S)
+        .unwrap();
+    let media = media_after_two_seconds(&phone, codec);
+    assert_eq!(media["latched"], json!(false), "{media:#}");
+    phone.cmd(json!({"cmd": "hangup"}));
+    phone
+        .wait_for(|s| s["calls"][0]["state"] == "ended", FIVE_S)
+        .unwrap();
+    baresip.wait_call_ended(FIVE_S).unwrap();
+    std::thread::sleep(Duration::from_millis(300)); // output files finished
+    baresip_decoder_is(&baresip, codec);
+    check_audio(&format!("{codec} Softline→baresip"), &output, &baresip);
+}
+
+/// (b) baresip calls Softline, Softline answers over ctl, baresip hangs up.
+fn baresip_calls_softline(codec: &str) {
+    let dir = TestDir::new(&format!("bs-in-{codec}"));
+    let baresip = Baresip::start(codec, BARESIP_HZ);
+    let (phone, port, output) = start_softline(&dir, codec);
+    baresip.dial(&format!("sip:softline@127.0.0.1:{port}"));
+    phone
+        .wait_for(
+            |s| s["calls"][0]["state"] == "ringing" && s["calls"][0]["direction"] == "incoming",
+            FIVE_S,
+        )
+        .unwrap();
+    phone.cmd(json!({"cmd": "answer"}));
+    phone
+        .wait_for(|s| s["calls"][0]["state"] == "connected", FIVE_S)
+        .unwrap();
+    baresip
+        .wait_log("Call established", FIVE_S)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let media = media_after_two_seconds(&phone, codec);
+    assert_eq!(media["latched"], json!(false), "{media:#}");
+    baresip.hangup();
+    let status = phone
+        .wait_for(|s| s["calls"][0]["state"] == "ended", FIVE_S)
+        .unwrap();
+    assert_eq!(
+        status["calls"][0]["cause"],
+        json!("remote party hung up"),
+        "{status:#}"
+    );
+    baresip.wait_call_ended(FIVE_S).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    baresip_decoder_is(&baresip, codec);
+    check_audio(&format!("{codec} baresip→Softline"), &output, &baresip);
+}
+
+#[test]
+fn softline_calls_baresip_pcmu() {
+    softline_calls_baresip("PCMU");
+}
+
+#[test]
+fn softline_calls_baresip_pcma() {
+    softline_calls_baresip("PCMA");
+}
+
+#[test]
+fn softline_calls_baresip_g722() {
+    softline_calls_baresip("G722");
+}
+
+#[test]
+fn softline_calls_baresip_opus() {
+    softline_calls_baresip("opus");
+}
+
+#[test]
+fn baresip_calls_softline_pcmu() {
+    baresip_calls_softline("PCMU");
+}
+
+#[test]
+fn baresip_calls_softline_pcma() {
+    baresip_calls_softline("PCMA");
+}
+
+#[test]
+fn baresip_calls_softline_g722() {
+    baresip_calls_softline("G722");
+}
+
+#[test]
+fn baresip_calls_softline_opus() {
+    baresip_calls_softline("opus");
+}
+
+// ---------------------------------------------------------------------------
+// (c) Latching
+
+/// A UDP relay for the INVITE transaction, like a NAT with a broken ALG:
+/// what Softline sends to `addr()` goes to baresip, and baresip's answers
+/// come back with the `m=audio` port of their SDP replaced by `decoy`'s.
+/// In-dialog requests (ACK, BYE) go directly to the Contacts; RTP never
+/// passes here. The decoy ports (RTP, RTCP) count what reaches them.
+struct SipRelay {
+    front: SocketAddr,
+    decoy_port: u16,
+    /// The port baresip really signalled (and sends RTP from).
+    real_rtp_port: Arc<Mutex<Option<u16>>>,
+    decoy_packets: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl SipRelay {
+    fn start(baresip: SocketAddr) -> SipRelay {
+        let front = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let back = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let decoy_port = free_udp_block(2);
+        let decoys = [
+            UdpSocket::bind(("127.0.0.1", decoy_port)).unwrap(),
+            UdpSocket::bind(("127.0.0.1", decoy_port + 1)).unwrap(),
+        ];
+        let stop = Arc::new(AtomicBool::new(false));
+        let real_rtp_port = Arc::new(Mutex::new(None));
+        let decoy_packets = Arc::new(AtomicU64::new(0));
+        let front_addr = front.local_addr().unwrap();
+        let tick = Some(Duration::from_millis(20));
+        for s in [&front, &back] {
+            s.set_read_timeout(tick).unwrap();
+        }
+        let mut threads = Vec::new();
+        {
+            let (stop, real, front, back) = (
+                stop.clone(),
+                real_rtp_port.clone(),
+                front.try_clone().unwrap(),
+                back.try_clone().unwrap(),
+            );
+            threads.push(std::thread::spawn(move || {
+                let mut softline: Option<SocketAddr> = None;
+                let mut buf = vec![0u8; 65536];
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok((n, from)) = front.recv_from(&mut buf) {
+                        softline = Some(from);
+                        let _ = back.send_to(&buf[..n], baresip);
+                    }
+                    if let Ok((n, _)) = back.recv_from(&mut buf) {
+                        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                        let (text, port) = rewrite_audio_port(&text, decoy_port);
+                        if let Some(port) = port {
+                            *real.lock().unwrap() = Some(port);
+                        }
+                        if let Some(to) = softline {
+                            let _ = front.send_to(text.as_bytes(), to);
+                        }
+                    }
+                }
+            }));
+        }
+        for decoy in decoys {
+            decoy.set_read_timeout(tick).unwrap();
+            let (stop, count) = (stop.clone(), decoy_packets.clone());
+            threads.push(std::thread::spawn(move || {
+                let mut buf = vec![0u8; 2048];
+                while !stop.load(Ordering::Relaxed) {
+                    if decoy.recv_from(&mut buf).is_ok() {
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }));
+        }
+        SipRelay {
+            front: front_addr,
+            decoy_port,
+            real_rtp_port,
+            decoy_packets,
+            stop,
+            threads,
+        }
+    }
+}
+
+impl Drop for SipRelay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Replace the port of the `m=audio` line in a SIP message's SDP body and
+/// fix Content-Length; the message and the port that was there.
+fn rewrite_audio_port(msg: &str, new_port: u16) -> (String, Option<u16>) {
+    let Some((head, body)) = msg.split_once("\r\n\r\n") else {
+        return (msg.to_owned(), None);
+    };
+    let mut old = None;
+    let body: String = body
+        .split_inclusive("\r\n")
+        .map(|line| {
+            if let Some(rest) = line.strip_prefix("m=audio ") {
+                if let Some((port, tail)) = rest.split_once(' ') {
+                    old = port.parse::<u16>().ok();
+                    return format!("m=audio {new_port} {tail}");
+                }
+            }
+            line.to_owned()
+        })
+        .collect();
+    if old.is_none() {
+        return (msg.to_owned(), None);
+    }
+    let head: Vec<String> = head
+        .split("\r\n")
+        .map(|h| {
+            let name = h.split(':').next().unwrap_or("").trim();
+            if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l") {
+                format!("Content-Length: {}", body.len())
+            } else {
+                h.to_owned()
+            }
+        })
+        .collect();
+    (format!("{}\r\n\r\n{body}", head.join("\r\n")), old)
+}
+
+/// (c) baresip's answer signals a port it does not send from (the relay
+/// rewrote it); Softline must latch onto where RTP comes from, and both
+/// tones must still get through.
+#[test]
+fn softline_latches_onto_baresip_rtp_source() {
+    let codec = "PCMU";
+    let dir = TestDir::new("bs-latch");
+    let baresip = Baresip::start(codec, BARESIP_HZ);
+    let relay = SipRelay::start(([127, 0, 0, 1], baresip.port).into());
+    let (phone, _, output) = start_softline(&dir, codec);
+    phone.cmd(json!({"cmd": "call", "target": format!("sip:bs@{}", relay.front)}));
+    phone
+        .wait_for(|s| s["calls"][0]["state"] == "connected", FIVE_S)
+        .unwrap();
+    let real = relay
+        .real_rtp_port
+        .lock()
+        .unwrap()
+        .expect("the relay saw baresip's SDP answer");
+    assert_ne!(real, relay.decoy_port);
+    let media = media_after_two_seconds(&phone, codec);
+    assert_eq!(media["latched"], json!(true), "{media:#}");
+    assert_eq!(
+        media["remote"],
+        json!(format!("127.0.0.1:{real}")),
+        "{media:#}"
+    );
+    phone.cmd(json!({"cmd": "hangup"}));
+    phone
+        .wait_for(|s| s["calls"][0]["state"] == "ended", FIVE_S)
+        .unwrap();
+    baresip.wait_call_ended(FIVE_S).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let decoy = relay.decoy_packets.load(Ordering::Relaxed);
+    eprintln!(
+        "latching: signalled 127.0.0.1:{}, RTP from 127.0.0.1:{real}; {decoy} packets went to the decoy before latching",
+        relay.decoy_port
+    );
+    // Before the first packet from baresip, Softline sends to the
+    // signalled (decoy) address; afterwards nothing more goes there.
+    assert!(decoy < 25, "{decoy} packets went to the signalled address");
+    check_audio("PCMU latched", &output, &baresip);
+}
+
+#[test]
+fn rewrite_audio_port_fixes_content_length() {
+    let body = "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 36042 RTP/AVP 0\r\n";
+    let msg = format!(
+        "SIP/2.0 200 OK\r\nCall-ID: x\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (out, old) = rewrite_audio_port(&msg, 7);
+    assert_eq!(old, Some(36042));
+    let new_body = "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 7 RTP/AVP 0\r\n";
+    assert!(out.ends_with(&format!(
+        "Content-Length: {}\r\n\r\n{new_body}",
+        new_body.len()
+    )));
+}
