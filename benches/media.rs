@@ -27,8 +27,16 @@ fn negotiated(codec: &CodecSpec, remote: SocketAddr) -> NegotiatedMedia {
 
 fn main() {
     let frames = 5000u32; // 100 s of 20 ms frames
-    let (addr_a, addr_b): (SocketAddr, SocketAddr) = ("10.0.0.1:4000".parse().unwrap(), "10.0.0.2:5000".parse().unwrap());
-    for codec in [CodecSpec::pcmu(), CodecSpec::pcma(), CodecSpec::g722(), CodecSpec::opus(111)] {
+    let (addr_a, addr_b): (SocketAddr, SocketAddr) = (
+        "10.0.0.1:4000".parse().unwrap(),
+        "10.0.0.2:5000".parse().unwrap(),
+    );
+    for codec in [
+        CodecSpec::pcmu(),
+        CodecSpec::pcma(),
+        CodecSpec::g722(),
+        CodecSpec::opus(111),
+    ] {
         let t0 = Instant::now();
         let cfg = MediaConfig::default();
         let mut a = MediaSession::new(t0, &negotiated(&codec, addr_b), &cfg, 1).unwrap();

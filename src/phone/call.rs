@@ -115,7 +115,16 @@ impl Call {
         local_tag: String,
         local_ip: IpAddr,
     ) -> Call {
-        let remote = invite.headers.get("From").unwrap_or("unknown").to_string();
+        // The caller's address (with the display name when there is one),
+        // without header parameters such as the tag.
+        let remote = invite
+            .headers
+            .from_addr()
+            .map(|f| match f.display.filter(|d| !d.is_empty()) {
+                Some(d) => format!("\"{}\" <{}>", d.replace(['"', '\\'], ""), f.uri),
+                None => f.uri.to_string(),
+            })
+            .unwrap_or_else(|_| "unknown".into());
         Call {
             id,
             account,

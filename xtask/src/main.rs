@@ -139,7 +139,11 @@ fn bench(args: &[String]) -> Result {
         "sip" => &["sip_parse", "sip_txn", "sip_loopback"],
         "audio" => &["media"],
         "all" => &["sip_parse", "sip_txn", "sip_loopback", "media"],
-        other => return Err(format!("unknown benchmark group {other:?} (try: sip, audio)")),
+        other => {
+            return Err(format!(
+                "unknown benchmark group {other:?} (try: sip, audio)"
+            ));
+        }
     };
     for b in benches {
         status(cargo().args(["bench", "--bench", b]))?;
