@@ -138,6 +138,8 @@ struct Shared {
     period: AtomicUsize,
     /// Output: the callback starts playing once the ring holds this many.
     prime_level: AtomicUsize,
+    /// Output: the callback is playing from the ring (not priming).
+    playing: AtomicBool,
     failed: AtomicBool,
     /// Written only by the stream's error callback (never the data callback).
     reason: Mutex<Option<String>>,
@@ -397,6 +399,7 @@ impl OutputBridge {
             self.primed = false;
             self.shared.underrun.fetch_add(missing, Ordering::Relaxed);
         }
+        self.shared.playing.store(self.primed, Ordering::Relaxed);
         self.shared.period.store(frames, Ordering::Relaxed);
         self.shared.set_levels(peak, sum_sq, frames);
     }
@@ -629,7 +632,12 @@ impl AudioSink for DeviceSink {
             self.drift.reset();
             return Ok(());
         }
-        self.drift.observe(fill);
+        if self.shared.playing.load(Ordering::Relaxed) {
+            self.drift.observe(fill);
+        } else {
+            // Priming: the fill is meant to be below target.
+            self.drift.reset();
+        }
         for &s in pcm {
             let times = match self.drift.step() {
                 Step::Keep => 1,
@@ -789,7 +797,10 @@ fn build_output<T: DeviceSample + cpal::SizedSample>(
 }
 
 /// Runs on the owner thread: open, start, and hand back the media half.
-fn open_on_thread(dir: Dir, wanted: Option<&str>) -> Result<(Half, Option<AudioError>, cpal::Stream), AudioError> {
+fn open_on_thread(
+    dir: Dir,
+    wanted: Option<&str>,
+) -> Result<(Half, Option<AudioError>, cpal::Stream), AudioError> {
     let host = cpal::default_host();
     let (dev, name, note) = pick(&host, dir, wanted)?;
     let is_default = wanted.is_none() || note.is_some();
@@ -907,10 +918,310 @@ pub fn open_device_source(
 }
 
 /// The speaker; see [`open_device_source`].
-pub fn open_device_sink(wanted: Option<&str>, rate: u32) -> (Box<dyn AudioSink>, Option<AudioError>) {
+pub fn open_device_sink(
+    wanted: Option<&str>,
+    rate: u32,
+) -> (Box<dyn AudioSink>, Option<AudioError>) {
     match open(Dir::Output, wanted) {
         Ok((Half::Sink(s), note)) => (Box::new(s), note),
         Ok((Half::Source(_), _)) => (Box::new(NullSink(rate)), None),
         Err(e) => (Box::new(NullSink(rate)), Some(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_format_conversion() {
+        assert_eq!(0.5f32.to_i16(), 16384);
+        assert_eq!((-1.0f32).to_i16(), -32768);
+        assert_eq!(1.0f32.to_i16(), 32767, "+1.0 clips to the largest i16");
+        assert_eq!(2.5f32.to_i16(), 32767);
+        assert_eq!((-7.0f32).to_i16(), -32768);
+        assert_eq!(f32::NAN.to_i16(), 0);
+        assert_eq!(f32::from_i16(-16384), -0.5);
+        assert_eq!(0x8000u16.to_i16(), 0);
+        assert_eq!(0u16.to_i16(), -32768);
+        assert_eq!(0xffffu16.to_i16(), 32767);
+        assert_eq!(u16::from_i16(-1), 0x7fff);
+        // Every i16 survives a trip through each device format exactly.
+        for v in i16::MIN..=i16::MAX {
+            assert_eq!(f32::from_i16(v).to_i16(), v);
+            assert_eq!(u16::from_i16(v).to_i16(), v);
+            assert_eq!(i16::from_i16(v).to_i16(), v);
+        }
+    }
+
+    #[test]
+    fn input_downmixes_counts_overrun_and_measures_levels() {
+        let (mut cb, mut src) = input_bridge(2, 8000);
+        assert_eq!(src.sample_rate(), 8000);
+        // Stereo f32: frames (0.25, 0.75) and (-0.5, -0.25) → 16384, -12288;
+        // the trailing half frame is ignored.
+        cb.process(&[0.25f32, 0.75, -0.5, -0.25, 0.9]);
+        let (peak, rms) = src.levels();
+        assert_eq!(peak, 0.5);
+        let want = ((16384f64 * 16384.0 + 12288.0 * 12288.0) / 2.0).sqrt() / 32768.0;
+        assert!((f64::from(rms) - want).abs() < 1e-6, "{rms} vs {want}");
+        assert_eq!(src.ring.slots(), 2);
+        assert_eq!(src.ring.pop(), Ok(16384));
+        assert_eq!(src.ring.pop(), Ok(-12288));
+        // Ring of 4000 (half a second at 8 kHz): 4100 mono u16 samples →
+        // the 100 newest are dropped and counted.
+        let (mut cb, mut src) = input_bridge(1, 8000);
+        let data: Vec<u16> = (0..4100u32).map(|i| (0x8000 + i) as u16).collect();
+        cb.process(&data);
+        assert_eq!(src.stats().overrun_samples, 100);
+        assert_eq!(src.ring.slots(), 4000);
+        assert_eq!(src.ring.pop(), Ok(0));
+        let last = src.ring.read_chunk(3999).unwrap();
+        let (a, b) = last.as_slices();
+        assert_eq!(b.last().or(a.last()), Some(&3999));
+    }
+
+    #[test]
+    fn source_primes_then_underruns_fill_silence_and_count() {
+        let (mut cb, mut src) = input_bridge(1, 8000);
+        let mut out = [7i16; 160];
+        // Period 80, frame 160 → target max(320, 240) = 320.
+        cb.process(&[1i16; 80]);
+        src.read(&mut out);
+        assert_eq!(out, [0; 160], "priming: silence below target");
+        assert_eq!(src.stats().underrun_samples, 0);
+        assert_eq!(src.stats().target, 320);
+        for _ in 0..3 {
+            cb.process(&[1i16; 80]);
+        }
+        src.read(&mut out); // 320 in the ring: primed, reads 160
+        assert_eq!(out, [1; 160]);
+        cb.process(&[2i16; 80]); // 240 left
+        src.read(&mut out);
+        assert_eq!(out, [1; 160]);
+        src.read(&mut out); // 80 left: 80 samples then 80 of silence
+        assert_eq!(out[..80], [2; 80]);
+        assert_eq!(out[80..], [0; 80]);
+        assert_eq!(src.stats().underrun_samples, 80);
+        // After the dry run it waits for the target again.
+        cb.process(&[3i16; 80]);
+        out.fill(9);
+        src.read(&mut out);
+        assert_eq!(out, [0; 160]);
+        assert_eq!(src.stats().underrun_samples, 80);
+    }
+
+    #[test]
+    fn source_cuts_a_stalled_backlog_to_target() {
+        let (mut cb, mut src) = input_bridge(1, 48000);
+        let data: Vec<i16> = (0..20000).map(|i| (i % 30000) as i16).collect();
+        cb.process(&data); // period 20000
+        let mut out = vec![0i16; 960];
+        // target = 960 + 20000 = 20960 > fill: no cut. Use a short period.
+        cb.process(&[5i16; 480]); // fill 20480, period 480 → target 1920
+        src.read(&mut out);
+        // 20480 > 1920 + 4·960: cut the oldest 18560, then read 960.
+        assert_eq!(src.stats().overrun_samples, 18560);
+        assert_eq!(src.stats().fill, 1920);
+        assert_eq!(out[0], 18560, "the oldest were dropped");
+        assert_eq!(src.ring.slots(), 960);
+    }
+
+    #[test]
+    fn output_upmixes_primes_and_counts_underrun() {
+        let (mut sink, mut cb) = output_bridge(2, 8000);
+        let mut dev = [0.3f32; 8];
+        cb.process(&mut dev);
+        assert_eq!(dev, [0.0; 8], "nothing written yet: silence");
+        assert_eq!(sink.stats().underrun_samples, 0);
+        let frame: Vec<i16> = (0..160).map(|i| i as i16 * 100).collect();
+        sink.write(&frame).unwrap(); // target: period 4 → max(320, 164) = 320
+        cb.process(&mut dev);
+        assert_eq!(dev, [0.0; 8], "160 < 320: still priming");
+        sink.write(&frame).unwrap();
+        let mut dev = [0i16; 7]; // 3 stereo frames + a stray sample
+        cb.process(&mut dev);
+        assert_eq!(dev, [0, 0, 100, 100, 200, 200, 0]);
+        let (peak, _) = sink.levels();
+        assert_eq!(peak, 200.0 / 32768.0);
+        // Drain the rest (317) and run 3 past the end: counted underrun.
+        let mut big = vec![0u16; 2 * 320];
+        cb.process(&mut big);
+        assert_eq!(big[0], u16::from_i16(300));
+        assert_eq!(big[2 * 316], u16::from_i16(15900));
+        assert_eq!(big[2 * 317], 0x8000);
+        assert_eq!(sink.stats().underrun_samples, 3);
+    }
+
+    #[test]
+    fn sink_drops_newest_when_full_or_far_ahead() {
+        let (mut sink, _cb) = output_bridge(1, 8000); // ring 4000
+        let frame = [1i16; 800];
+        // Nobody plays: fill 0, 800, …, 4000; far-ahead limit is
+        // 1600 + 4·800 = 4800, never reached before the ring is full.
+        for _ in 0..6 {
+            sink.write(&frame).unwrap();
+        }
+        let s = sink.stats();
+        assert_eq!(s.fill, 4000);
+        assert_eq!(s.overrun_samples, 800, "6·800 written, 4000 fit");
+        assert_eq!(sink.ring.slots(), 0);
+    }
+
+    #[test]
+    fn failed_stream_reports_health_and_silence() {
+        let (mut cb, mut src) = input_bridge(1, 8000);
+        for _ in 0..10 {
+            cb.process(&[1000i16; 80]);
+        }
+        assert_eq!(src.health(), DeviceHealth::Running);
+        src.shared
+            .fail("The requested device is no longer available".into());
+        src.shared.fail("second error is ignored".into());
+        let mut out = [5i16; 160];
+        src.read(&mut out);
+        assert_eq!(out, [0; 160]);
+        assert_eq!(
+            src.health(),
+            DeviceHealth::Failed("The requested device is no longer available".into())
+        );
+        let (mut sink, _cb) = output_bridge(1, 8000);
+        sink.shared.fail("unplugged".into());
+        sink.write(&[1; 160]).unwrap();
+        assert_eq!(sink.ring.slots(), 4000, "nothing queued after a failure");
+        assert_eq!(sink.health(), DeviceHealth::Failed("unplugged".into()));
+    }
+
+    #[test]
+    fn device_names_match_case_insensitively() {
+        let names: Vec<String> = ["HDA Intel PCH: ALC257 Analog", "Jabra EVOLVE 75", "default"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(match_device(&names, "jabra"), Some(1));
+        assert_eq!(match_device(&names, "evolve"), Some(1));
+        assert_eq!(match_device(&names, "alc257"), Some(0));
+        assert_eq!(match_device(&names, "a"), Some(0), "first match wins");
+        assert_eq!(match_device(&names, "Plantronics"), None);
+    }
+
+    /// Output direction: the media tick writes 960 samples every 20 ms
+    /// (true time); the device takes 480 per callback at 48 kHz·(1+drift).
+    /// Returns (repeated, skipped, min fill, max fill, underruns) after the
+    /// first 10 s.
+    fn simulate(drift: f64, seconds: u32) -> (u64, u64, usize, usize, u64) {
+        let (frame, period, rate) = (960usize, 480usize, 48000.0f64);
+        let target = target_fill(frame, period);
+        let mut dc = DriftControl::new(target, frame / 2, DRIFT_EVERY);
+        let mut fill = 0usize;
+        let mut primed = false;
+        let (mut lo, mut hi, mut under) = (usize::MAX, 0usize, 0u64);
+        let cb_dt = period as f64 / (rate * (1.0 + drift));
+        let (mut tick, mut cb) = (0u64, 0u64);
+        let ticks = u64::from(seconds) * 50;
+        while tick < ticks {
+            let t_tick = tick as f64 * 0.02;
+            let t_cb = cb as f64 * cb_dt;
+            if t_tick <= t_cb {
+                if primed {
+                    dc.observe(fill);
+                } else {
+                    dc.reset();
+                }
+                for _ in 0..frame {
+                    fill += match dc.step() {
+                        Step::Keep => 1,
+                        Step::Skip => 0,
+                        Step::Repeat => 2,
+                    };
+                }
+                tick += 1;
+            } else {
+                primed |= fill >= target;
+                if primed {
+                    if fill < period {
+                        under += (period - fill) as u64;
+                        fill = 0;
+                        primed = false;
+                    } else {
+                        fill -= period;
+                    }
+                }
+                cb += 1;
+                if t_cb > 10.0 {
+                    lo = lo.min(fill);
+                    hi = hi.max(fill);
+                }
+            }
+        }
+        (dc.repeated(), dc.skipped(), lo, hi, under)
+    }
+
+    #[test]
+    fn drift_control_holds_fill_against_half_a_percent_for_ten_minutes() {
+        // Device 0.5 % fast: it takes 600 s · 48000 · 0.005 = 144000 more
+        // samples than the tick gives; drift control repeats them.
+        let (rep, skip, lo, hi, under) = simulate(0.005, 600);
+        assert_eq!(skip, 0);
+        assert!((rep as i64 - 144_000).abs() < 2000, "repeated {rep}");
+        assert_eq!(under, 0);
+        assert!(lo > 0 && hi <= 1920 + 2 * 960, "fill {lo}..{hi}");
+        // Device 0.5 % slow: 144000 skipped. The only repeats are at the
+        // start: priming leaves the fill a frame (960) below target.
+        let (rep, skip, lo, hi, under) = simulate(-0.005, 600);
+        assert!(rep <= 1000, "repeated {rep}");
+        assert!((skip as i64 - 144_000).abs() < 2000, "skipped {skip}");
+        assert_eq!(under, 0);
+        assert!(lo > 0 && hi <= 1920 + 2 * 960, "fill {lo}..{hi}");
+        // No drift: only the start-up fill-up from a frame below target
+        // (~960 plus the average's overshoot), nothing afterwards.
+        let (rep, skip, _, _, under) = simulate(0.0, 600);
+        assert!(rep + skip < 1500, "{rep} + {skip}");
+        let (rep10, skip10, _, _, _) = simulate(0.0, 10);
+        assert_eq!((rep, skip), (rep10, skip10), "no correction after 10 s");
+        assert_eq!(under, 0);
+    }
+
+    #[test]
+    fn drift_control_hysteresis() {
+        let mut dc = DriftControl::new(1000, 100, 4);
+        dc.observe(1050);
+        assert_eq!(dc.mode(), Step::Keep, "inside the margin");
+        dc.observe(3000); // avg 1050 + 1950/16 = 1171.9 > 1100
+        assert_eq!(dc.mode(), Step::Skip);
+        let steps: Vec<Step> = (0..8).map(|_| dc.step()).collect();
+        assert_eq!(steps.iter().filter(|s| **s == Step::Skip).count(), 2);
+        assert_eq!(steps[3], Step::Skip);
+        dc.observe(1050); // avg still above 1000: keeps skipping
+        assert_eq!(dc.mode(), Step::Skip);
+        for _ in 0..40 {
+            dc.observe(900);
+        }
+        assert_eq!(dc.mode(), Step::Keep, "back at target");
+        assert_eq!(dc.skipped(), 2);
+    }
+
+    #[test]
+    fn opening_without_sound_hardware_gives_silence_and_a_reason() {
+        // Never asserts on a real device: on a machine with one, only
+        // "no panic, no hang, frames filled" is checked.
+        let none = list_devices().is_empty();
+        let (mut src, e1) = open_device_source(None, 16000);
+        let (mut sink, e2) = open_device_sink(None, 16000);
+        let (mut named, e3) = open_device_source(Some("no such device 42"), 8000);
+        let mut out = [3i16; 320];
+        src.read(&mut out);
+        sink.write(&out).unwrap();
+        named.read(&mut out);
+        if none {
+            assert!(matches!(e1, Some(AudioError::NoDevice { .. })), "{e1:?}");
+            assert!(matches!(e2, Some(AudioError::NoDevice { .. })), "{e2:?}");
+            assert!(matches!(e3, Some(AudioError::NoDevice { .. })), "{e3:?}");
+            assert_eq!(src.sample_rate(), 16000);
+            assert_eq!(sink.sample_rate(), 16000);
+            assert_eq!(named.sample_rate(), 8000);
+            assert_eq!(out, [0; 320]);
+            let msg = e1.map(|e| e.to_string()).unwrap_or_default();
+            assert!(msg.starts_with("no sound device for `default`"), "{msg}");
+        }
     }
 }
