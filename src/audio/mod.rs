@@ -2,10 +2,11 @@
 //! where the far end's voice goes. Backends: `null` (silence in, discard
 //! out), `file:PATH.wav` (play a file once, or write what the phone plays
 //! out, clocked like a device by the media loop), `loop:PATH.wav` (play a
-//! file over and over). Sound devices (cpal) arrive with their own module;
-//! until then `default` and device names fall back to `null` with a
-//! warning the status shows.
+//! file over and over), `default` or a device name (cpal, see `device`;
+//! without a usable device they fall back to `null` with a warning the
+//! status shows).
 
+pub mod device;
 pub mod wav;
 
 use std::io;
@@ -151,6 +152,12 @@ pub enum AudioError {
     File { path: String, why: String },
     #[error("no sound-device backend in this build: `{0}` plays as silence")]
     NoDeviceBackend(String),
+    #[error("no sound device for `{wanted}` ({why}): silence instead")]
+    NoDevice { wanted: String, why: String },
+    #[error("sound device `{wanted}` not found: using `{using}`")]
+    DeviceMissing { wanted: String, using: String },
+    #[error("sound device `{name}` could not be opened ({why}): silence instead")]
+    DeviceFailed { name: String, why: String },
 }
 
 /// Open the microphone side. `rate` is used where the backend has no rate
@@ -169,14 +176,8 @@ pub fn open_source(spec: &AudioSpec, rate: u32) -> (Box<dyn AudioSource>, Option
                 }),
             ),
         },
-        AudioSpec::Default => (
-            Box::new(NullSource(rate)),
-            Some(AudioError::NoDeviceBackend("default".into())),
-        ),
-        AudioSpec::Device(d) => (
-            Box::new(NullSource(rate)),
-            Some(AudioError::NoDeviceBackend(d.clone())),
-        ),
+        AudioSpec::Default => device::open_device_source(None, rate),
+        AudioSpec::Device(d) => device::open_device_source(Some(d), rate),
     }
 }
 
@@ -194,14 +195,8 @@ pub fn open_sink(spec: &AudioSpec, rate: u32) -> (Box<dyn AudioSink>, Option<Aud
                 }),
             ),
         },
-        AudioSpec::Default => (
-            Box::new(NullSink(rate)),
-            Some(AudioError::NoDeviceBackend("default".into())),
-        ),
-        AudioSpec::Device(d) => (
-            Box::new(NullSink(rate)),
-            Some(AudioError::NoDeviceBackend(d.clone())),
-        ),
+        AudioSpec::Default => device::open_device_sink(None, rate),
+        AudioSpec::Device(d) => device::open_device_sink(Some(d), rate),
     }
 }
 

@@ -7,7 +7,12 @@ use std::process::{Command, ExitCode};
 
 /// Debian packages needed to build the phone (libopus-dev: the `opus` crate
 /// links the system libopus found by pkg-config, so no cmake build of it).
-const BUILD_PACKAGES: &[&str] = &["build-essential", "pkg-config", "libopus-dev"];
+const BUILD_PACKAGES: &[&str] = &[
+    "build-essential",
+    "pkg-config",
+    "libopus-dev",
+    "libasound2-dev",
+];
 
 /// Debian packages the test suite starts as real peers.
 const TEST_PACKAGES: &[&str] = &[

@@ -1,0 +1,1227 @@
+//! Sound devices through cpal: the microphone (`DeviceSource`) and the
+//! speaker (`DeviceSink`).
+//!
+//! Input and output are two independent cpal streams (one full-duplex
+//! stream hangs on some hosts). Each is bridged to the media task by a
+//! lock-free SPSC ring (`rtrb`) of mono `i16` samples at the device's own
+//! rate (its default configuration); the media task resamples.
+//!
+//! ```text
+//!  mic callback ── InputBridge::process ──▶ ring ──▶ DeviceSource::read  (media tick)
+//!  media tick   ── DeviceSink::write ─────▶ ring ──▶ OutputBridge::process ── speaker callback
+//! ```
+//!
+//! The callback halves (`InputBridge`, `OutputBridge`) never block, lock or
+//! allocate: they convert the device format (f32/i16/u16), mix channels to
+//! mono or copy mono to every channel while they copy, and write counters and
+//! levels into atomics. In debug builds their bodies run inside
+//! `assert_no_alloc`, which aborts on an allocation when the binary installs
+//! `assert_no_alloc::AllocDisabler` as its global allocator (the bridge tests
+//! do).
+//!
+//! Full/empty rings: a full ring drops the **newest** samples (the producer
+//! cannot drop what the consumer owns) and counts them as overrun; an empty
+//! ring gives silence, counted as underrun, and then waits until the ring is
+//! back at its target fill before it plays again (re-priming), so one glitch
+//! does not turn into a stutter. The media half keeps the ring near its
+//! target fill against clock drift with [`DriftControl`]. A fill far above
+//! target (the media task stalled) is cut back at once.
+//!
+//! The cpal stream lives on a small owner thread (cpal streams are not
+//! `Send` on every platform); dropping the source/sink stops it. Opening
+//! waits at most [`OPEN_TIMEOUT`] for the device, so a hanging audio server
+//! gives silence and a reason instead of a hung call.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use rtrb::{Consumer, Producer, RingBuffer};
+
+use super::{AudioError, AudioSink, AudioSource, NullSink, NullSource};
+
+/// How long opening a device may take before we give up and use silence.
+pub const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Ring capacity in seconds of audio (at the device rate).
+const RING_SECONDS_DIV: u32 = 2; // half a second
+
+/// Drift correction rate: one sample skipped/repeated per this many samples
+/// while correcting (1 %, twice the ±0.5 % drift we must absorb).
+pub const DRIFT_EVERY: u32 = 100;
+
+/// A fill this many frames above target is cut back at once.
+const RESYNC_FRAMES: usize = 4;
+
+// ---------------------------------------------------------------- samples
+
+/// A device sample format the bridges convert to and from `i16`.
+pub trait DeviceSample: Copy + Send + 'static {
+    fn to_i16(self) -> i16;
+    fn from_i16(v: i16) -> Self;
+}
+
+impl DeviceSample for i16 {
+    fn to_i16(self) -> i16 {
+        self
+    }
+    fn from_i16(v: i16) -> i16 {
+        v
+    }
+}
+
+impl DeviceSample for u16 {
+    /// Offset binary: 32768 is silence.
+    fn to_i16(self) -> i16 {
+        (self ^ 0x8000) as i16
+    }
+    fn from_i16(v: i16) -> u16 {
+        (v as u16) ^ 0x8000
+    }
+}
+
+impl DeviceSample for f32 {
+    /// [-1, 1) ↔ [-32768, 32767]; out of range and NaN clip (NaN → 0).
+    fn to_i16(self) -> i16 {
+        let v = (self * 32768.0).round();
+        if v.is_nan() {
+            0
+        } else {
+            v.clamp(-32768.0, 32767.0) as i16
+        }
+    }
+    fn from_i16(v: i16) -> f32 {
+        f32::from(v) / 32768.0
+    }
+}
+
+// ---------------------------------------------------------- shared state
+
+/// What a device stream is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceHealth {
+    Running,
+    /// The stream reported an error (device unplugged…): silence from now on.
+    Failed(String),
+}
+
+/// Counters of one device bridge (samples, at the device rate).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeviceStats {
+    /// Silence inserted because the ring was empty (source: in `read`;
+    /// sink: in the device callback).
+    pub underrun_samples: u64,
+    /// Samples dropped because the ring was full or far above target
+    /// (source: mic samples in the callback or cut in `read`; sink: played
+    /// samples in `write`). Always the newest ones except the source's cut,
+    /// which drops the oldest.
+    pub overrun_samples: u64,
+    /// Drift control: samples skipped / repeated.
+    pub skipped: u64,
+    pub repeated: u64,
+    /// Ring fill seen at the last read/write, and the target.
+    pub fill: usize,
+    pub target: usize,
+}
+
+/// State shared by the callback half and the media half; all atomics.
+#[derive(Debug, Default)]
+struct Shared {
+    underrun: AtomicU64,
+    overrun: AtomicU64,
+    peak: AtomicU32,
+    rms: AtomicU32,
+    /// Frames per callback seen last (device period).
+    period: AtomicUsize,
+    /// Output: the callback starts playing once the ring holds this many.
+    prime_level: AtomicUsize,
+    /// Output: the callback is playing from the ring (not priming).
+    playing: AtomicBool,
+    failed: AtomicBool,
+    /// Written only by the stream's error callback (never the data callback).
+    reason: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn fail(&self, why: String) {
+        if let Ok(mut r) = self.reason.lock() {
+            r.get_or_insert(why);
+        }
+        self.failed.store(true, Ordering::Release);
+    }
+
+    fn health(&self) -> DeviceHealth {
+        if !self.failed.load(Ordering::Acquire) {
+            return DeviceHealth::Running;
+        }
+        let why = self
+            .reason
+            .lock()
+            .ok()
+            .and_then(|r| r.clone())
+            .unwrap_or_else(|| "stream error".into());
+        DeviceHealth::Failed(why)
+    }
+
+    fn set_levels(&self, peak: i32, sum_sq: u64, n: usize) {
+        let peak = peak as f32 / 32768.0;
+        let rms = if n == 0 {
+            0.0
+        } else {
+            ((sum_sq as f64 / n as f64).sqrt() / 32768.0) as f32
+        };
+        self.peak.store(peak.to_bits(), Ordering::Relaxed);
+        self.rms.store(rms.to_bits(), Ordering::Relaxed);
+    }
+
+    fn levels(&self) -> (f32, f32) {
+        (
+            f32::from_bits(self.peak.load(Ordering::Relaxed)),
+            f32::from_bits(self.rms.load(Ordering::Relaxed)),
+        )
+    }
+}
+
+fn ring_capacity(rate: u32) -> usize {
+    (rate / RING_SECONDS_DIV).max(64) as usize
+}
+
+/// Target fill for a media frame of `frame` samples and a device period of
+/// `period` samples: two frames, or a frame plus a period if that is more.
+fn target_fill(frame: usize, period: usize) -> usize {
+    (2 * frame).max(frame + period)
+}
+
+// ---------------------------------------------------------- drift control
+
+/// What to do with the next sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Keep,
+    /// Drop one sample (the ring is too full).
+    Skip,
+    /// Use one sample twice (the ring is too empty).
+    Repeat,
+}
+
+/// Keeps a ring's fill level near a target against the drift between the
+/// device clock and the media frame tick. Pure logic: feed it the fill once
+/// per frame (`observe`) and ask it per sample (`step`).
+///
+/// The fill is smoothed (exponential average, 1/16 per frame) because it
+/// saw-tooths with the device period. Above `target + margin` it skips one
+/// sample per `every` until the average is back at target; below
+/// `target - margin` it repeats one per `every` likewise.
+#[derive(Debug, Clone)]
+pub struct DriftControl {
+    target: usize,
+    margin: usize,
+    every: u32,
+    avg: Option<f64>,
+    mode: Step,
+    countdown: u32,
+    skipped: u64,
+    repeated: u64,
+}
+
+impl DriftControl {
+    pub fn new(target: usize, margin: usize, every: u32) -> DriftControl {
+        let every = every.max(2);
+        DriftControl {
+            target,
+            margin,
+            every,
+            avg: None,
+            mode: Step::Keep,
+            countdown: every,
+            skipped: 0,
+            repeated: 0,
+        }
+    }
+
+    pub fn set_target(&mut self, target: usize, margin: usize) {
+        self.target = target;
+        self.margin = margin;
+    }
+
+    pub fn target(&self) -> usize {
+        self.target
+    }
+
+    /// Forget the average (after a resync or an underrun).
+    pub fn reset(&mut self) {
+        self.avg = None;
+        self.mode = Step::Keep;
+    }
+
+    /// The fill level before this frame's read/write.
+    pub fn observe(&mut self, fill: usize) {
+        let f = fill as f64;
+        let avg = match self.avg {
+            None => f,
+            Some(a) => a + (f - a) / 16.0,
+        };
+        self.avg = Some(avg);
+        let t = self.target as f64;
+        let m = self.margin as f64;
+        self.mode = match self.mode {
+            Step::Keep if avg > t + m => Step::Skip,
+            Step::Keep if avg < t - m => Step::Repeat,
+            Step::Skip if avg <= t => Step::Keep,
+            Step::Repeat if avg >= t => Step::Keep,
+            m => m,
+        };
+    }
+
+    /// Per sample: keep, skip or repeat it.
+    pub fn step(&mut self) -> Step {
+        if self.mode == Step::Keep {
+            return Step::Keep;
+        }
+        self.countdown -= 1;
+        if self.countdown > 0 {
+            return Step::Keep;
+        }
+        self.countdown = self.every;
+        match self.mode {
+            Step::Skip => self.skipped += 1,
+            Step::Repeat => self.repeated += 1,
+            Step::Keep => {}
+        }
+        self.mode
+    }
+
+    pub fn mode(&self) -> Step {
+        self.mode
+    }
+
+    pub fn average(&self) -> Option<f64> {
+        self.avg
+    }
+
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    pub fn repeated(&self) -> u64 {
+        self.repeated
+    }
+}
+
+// ---------------------------------------------------------- callback half
+
+/// The microphone callback's half: interleaved device samples in, mono
+/// `i16` into the ring.
+pub struct InputBridge {
+    ring: Producer<i16>,
+    channels: usize,
+    shared: Arc<Shared>,
+}
+
+impl InputBridge {
+    /// The callback body: `data` is interleaved, `channels` per frame;
+    /// channels are averaged. A trailing partial frame is ignored. Never
+    /// allocates, locks or blocks.
+    pub fn process<T: DeviceSample>(&mut self, data: &[T]) {
+        let ch = self.channels;
+        let mut peak = 0i32;
+        let mut sum_sq = 0u64;
+        let mut dropped = 0u64;
+        let mut n = 0usize;
+        for frame in data.chunks_exact(ch) {
+            let acc: i32 = frame.iter().map(|s| i32::from(s.to_i16())).sum();
+            // Rounds toward zero; |acc / ch| ≤ 32768, and −32768 fits.
+            let m = (acc / ch as i32) as i16;
+            let a = i32::from(m).abs();
+            peak = peak.max(a);
+            sum_sq += (a as u64) * (a as u64);
+            n += 1;
+            if self.ring.push(m).is_err() {
+                dropped += 1;
+            }
+        }
+        if dropped > 0 {
+            self.shared.overrun.fetch_add(dropped, Ordering::Relaxed);
+        }
+        self.shared.period.store(n, Ordering::Relaxed);
+        self.shared.set_levels(peak, sum_sq, n);
+    }
+}
+
+/// The speaker callback's half: mono `i16` from the ring, copied to every
+/// channel of the interleaved device buffer.
+pub struct OutputBridge {
+    ring: Consumer<i16>,
+    channels: usize,
+    primed: bool,
+    shared: Arc<Shared>,
+}
+
+impl OutputBridge {
+    /// The callback body: fills `data` completely (silence where the ring
+    /// has nothing). Before the ring first reaches the sink's target fill
+    /// (and again after it ran dry) it plays silence without counting it.
+    pub fn process<T: DeviceSample>(&mut self, data: &mut [T]) {
+        let ch = self.channels;
+        let frames = data.len() / ch;
+        if !self.primed {
+            let level = self.shared.prime_level.load(Ordering::Relaxed);
+            self.primed = level > 0 && self.ring.slots() >= level;
+        }
+        let mut peak = 0i32;
+        let mut sum_sq = 0u64;
+        let mut missing = 0u64;
+        for frame in data.chunks_exact_mut(ch) {
+            let s = if self.primed {
+                match self.ring.pop() {
+                    Ok(s) => s,
+                    Err(_) => {
+                        missing += 1;
+                        0
+                    }
+                }
+            } else {
+                0
+            };
+            let a = i32::from(s).abs();
+            peak = peak.max(a);
+            sum_sq += (a as u64) * (a as u64);
+            frame.fill(T::from_i16(s));
+        }
+        let tail = frames * ch;
+        if let Some(rest) = data.get_mut(tail..) {
+            rest.fill(T::from_i16(0));
+        }
+        if missing > 0 {
+            self.primed = false;
+            self.shared.underrun.fetch_add(missing, Ordering::Relaxed);
+        }
+        self.shared.playing.store(self.primed, Ordering::Relaxed);
+        self.shared.period.store(frames, Ordering::Relaxed);
+        self.shared.set_levels(peak, sum_sq, frames);
+    }
+}
+
+// ------------------------------------------------------------- media half
+
+/// Keeps the cpal stream's owner thread alive; dropping it stops the
+/// stream. The thread is not joined (closing a device can block on some
+/// audio servers; the media task must not).
+struct StreamGuard {
+    _stop: mpsc::Sender<()>,
+}
+
+/// The microphone, read by the media task.
+pub struct DeviceSource {
+    ring: Consumer<i16>,
+    shared: Arc<Shared>,
+    rate: u32,
+    name: String,
+    drift: DriftControl,
+    primed: bool,
+    last: i16,
+    fill: usize,
+    _stream: Option<StreamGuard>,
+}
+
+/// The speaker, written by the media task.
+pub struct DeviceSink {
+    ring: Producer<i16>,
+    shared: Arc<Shared>,
+    rate: u32,
+    name: String,
+    drift: DriftControl,
+    overrun: u64,
+    fill: usize,
+    _stream: Option<StreamGuard>,
+}
+
+/// A connected input pair without a device: the callback half and the
+/// media half, `channels` interleaved at `rate`. `open_*` use it; tests
+/// drive both halves directly.
+pub fn input_bridge(channels: u16, rate: u32) -> (InputBridge, DeviceSource) {
+    let (tx, rx) = RingBuffer::new(ring_capacity(rate));
+    let shared = Arc::new(Shared::default());
+    (
+        InputBridge {
+            ring: tx,
+            channels: usize::from(channels.max(1)),
+            shared: shared.clone(),
+        },
+        DeviceSource {
+            ring: rx,
+            shared,
+            rate,
+            name: String::new(),
+            drift: DriftControl::new(0, 0, DRIFT_EVERY),
+            primed: false,
+            last: 0,
+            fill: 0,
+            _stream: None,
+        },
+    )
+}
+
+/// A connected output pair without a device (see [`input_bridge`]).
+pub fn output_bridge(channels: u16, rate: u32) -> (DeviceSink, OutputBridge) {
+    let (tx, rx) = RingBuffer::new(ring_capacity(rate));
+    let shared = Arc::new(Shared::default());
+    (
+        DeviceSink {
+            ring: tx,
+            shared: shared.clone(),
+            rate,
+            name: String::new(),
+            drift: DriftControl::new(0, 0, DRIFT_EVERY),
+            overrun: 0,
+            fill: 0,
+            _stream: None,
+        },
+        OutputBridge {
+            ring: rx,
+            channels: usize::from(channels.max(1)),
+            primed: false,
+            shared,
+        },
+    )
+}
+
+impl DeviceSource {
+    pub fn health(&self) -> DeviceHealth {
+        self.shared.health()
+    }
+
+    /// Peak and RMS (full scale = 1.0) of the last device buffer.
+    pub fn levels(&self) -> (f32, f32) {
+        self.shared.levels()
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn stats(&self) -> DeviceStats {
+        DeviceStats {
+            underrun_samples: self.shared.underrun.load(Ordering::Relaxed),
+            overrun_samples: self.shared.overrun.load(Ordering::Relaxed),
+            skipped: self.drift.skipped(),
+            repeated: self.drift.repeated(),
+            fill: self.fill,
+            target: self.drift.target(),
+        }
+    }
+}
+
+impl AudioSource for DeviceSource {
+    fn sample_rate(&self) -> u32 {
+        self.rate
+    }
+
+    /// Fills `out`: silence while priming, after a stream error, or where
+    /// the ring ran dry (counted).
+    fn read(&mut self, out: &mut [i16]) {
+        if self.shared.failed.load(Ordering::Relaxed) {
+            out.fill(0);
+            return;
+        }
+        let n = out.len();
+        let period = self.shared.period.load(Ordering::Relaxed);
+        let target = target_fill(n, period);
+        self.drift.set_target(target, n / 2);
+        let mut fill = self.ring.slots();
+        if fill > target + RESYNC_FRAMES * n {
+            // The media task fell far behind: drop the oldest down to target.
+            let cut = fill - target;
+            if let Ok(chunk) = self.ring.read_chunk(cut) {
+                chunk.commit_all();
+                self.shared.overrun.fetch_add(cut as u64, Ordering::Relaxed);
+                fill -= cut;
+            }
+            self.drift.reset();
+        }
+        self.fill = fill;
+        if !self.primed {
+            if fill < target {
+                out.fill(0);
+                return;
+            }
+            self.primed = true;
+        }
+        self.drift.observe(fill);
+        let mut missing = 0u64;
+        for o in out.iter_mut() {
+            match self.drift.step() {
+                Step::Repeat => {
+                    *o = self.last;
+                    continue;
+                }
+                Step::Skip => {
+                    let _ = self.ring.pop();
+                }
+                Step::Keep => {}
+            }
+            match self.ring.pop() {
+                Ok(s) => {
+                    *o = s;
+                    self.last = s;
+                }
+                Err(_) => {
+                    *o = 0;
+                    missing += 1;
+                }
+            }
+        }
+        if missing > 0 {
+            self.shared.underrun.fetch_add(missing, Ordering::Relaxed);
+            self.primed = false;
+            self.last = 0;
+            self.drift.reset();
+        }
+    }
+}
+
+impl DeviceSink {
+    pub fn health(&self) -> DeviceHealth {
+        self.shared.health()
+    }
+
+    /// Peak and RMS (full scale = 1.0) of the last device buffer played.
+    pub fn levels(&self) -> (f32, f32) {
+        self.shared.levels()
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn stats(&self) -> DeviceStats {
+        DeviceStats {
+            underrun_samples: self.shared.underrun.load(Ordering::Relaxed),
+            overrun_samples: self.overrun,
+            skipped: self.drift.skipped(),
+            repeated: self.drift.repeated(),
+            fill: self.fill,
+            target: self.drift.target(),
+        }
+    }
+}
+
+impl AudioSink for DeviceSink {
+    fn sample_rate(&self) -> u32 {
+        self.rate
+    }
+
+    /// Queues `pcm` for the device. A full ring drops the newest samples
+    /// (counted); a fill far above target drops the whole frame.
+    fn write(&mut self, pcm: &[i16]) -> io::Result<()> {
+        if self.shared.failed.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let n = pcm.len();
+        let period = self.shared.period.load(Ordering::Relaxed);
+        let target = target_fill(n, period);
+        self.drift.set_target(target, n / 2);
+        self.shared.prime_level.store(target, Ordering::Relaxed);
+        let fill = self.ring.buffer().capacity() - self.ring.slots();
+        self.fill = fill;
+        if fill > target + RESYNC_FRAMES * n {
+            self.overrun += n as u64;
+            self.drift.reset();
+            return Ok(());
+        }
+        if self.shared.playing.load(Ordering::Relaxed) {
+            self.drift.observe(fill);
+        } else {
+            // Priming: the fill is meant to be below target.
+            self.drift.reset();
+        }
+        for &s in pcm {
+            let times = match self.drift.step() {
+                Step::Keep => 1,
+                Step::Skip => 0,
+                Step::Repeat => 2,
+            };
+            for _ in 0..times {
+                if self.ring.push(s).is_err() {
+                    self.overrun += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- devices
+
+/// One sound device, for `softline ctl devices`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceInfo {
+    pub name: String,
+    pub is_input: bool,
+    pub is_output: bool,
+    pub is_default: bool,
+    pub default_rate: u32,
+    pub channels: u16,
+}
+
+/// The default host's devices that have a usable configuration (empty on a
+/// machine without sound hardware).
+pub fn list_devices() -> Vec<DeviceInfo> {
+    let host = cpal::default_host();
+    let def_in = host.default_input_device().and_then(|d| d.name().ok());
+    let def_out = host.default_output_device().and_then(|d| d.name().ok());
+    let Ok(devices) = host.devices() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for d in devices {
+        let Ok(name) = d.name() else { continue };
+        let inp = d.default_input_config().ok();
+        let outp = d.default_output_config().ok();
+        let Some(cfg) = outp.as_ref().or(inp.as_ref()) else {
+            continue;
+        };
+        out.push(DeviceInfo {
+            is_default: Some(&name) == def_in.as_ref() || Some(&name) == def_out.as_ref(),
+            default_rate: cfg.sample_rate().0,
+            channels: cfg.channels(),
+            is_input: inp.is_some(),
+            is_output: outp.is_some(),
+            name,
+        });
+    }
+    out
+}
+
+/// Index of the first name containing `wanted`, ignoring case.
+pub fn match_device(names: &[String], wanted: &str) -> Option<usize> {
+    let w = wanted.to_lowercase();
+    names.iter().position(|n| n.to_lowercase().contains(&w))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    Input,
+    Output,
+}
+
+/// Picks the device: `wanted` None = default. Returns the device, its name
+/// and, when the wanted one was missing, the error to report.
+fn pick(
+    host: &cpal::Host,
+    dir: Dir,
+    wanted: Option<&str>,
+) -> Result<(cpal::Device, String, Option<AudioError>), AudioError> {
+    let wanted_s = wanted.unwrap_or("default").to_string();
+    let mut missing = false;
+    if let Some(w) = wanted {
+        let devs: Vec<cpal::Device> = match dir {
+            Dir::Input => host.input_devices().map(|d| d.collect()),
+            Dir::Output => host.output_devices().map(|d| d.collect()),
+        }
+        .unwrap_or_default();
+        let names: Vec<String> = devs.iter().map(|d| d.name().unwrap_or_default()).collect();
+        if let Some(i) = match_device(&names, w) {
+            if let (Some(d), Some(n)) = (devs.into_iter().nth(i), names.get(i)) {
+                return Ok((d, n.clone(), None));
+            }
+        }
+        missing = true;
+    }
+    let def = match dir {
+        Dir::Input => host.default_input_device(),
+        Dir::Output => host.default_output_device(),
+    };
+    let Some(d) = def else {
+        return Err(AudioError::NoDevice {
+            wanted: wanted_s,
+            why: "the audio host has no default device".into(),
+        });
+    };
+    let name = d.name().unwrap_or_else(|_| "default".into());
+    let note = missing.then(|| AudioError::DeviceMissing {
+        wanted: wanted_s,
+        using: name.clone(),
+    });
+    Ok((d, name, note))
+}
+
+enum Half {
+    Source(DeviceSource),
+    Sink(DeviceSink),
+}
+
+type Opened = Result<(Half, Option<AudioError>), AudioError>;
+
+fn err_fn(shared: Arc<Shared>) -> impl FnMut(cpal::StreamError) + Send + 'static {
+    move |e| shared.fail(e.to_string())
+}
+
+fn build_input<T: DeviceSample + cpal::SizedSample>(
+    dev: &cpal::Device,
+    cfg: &cpal::StreamConfig,
+    mut bridge: InputBridge,
+) -> Result<cpal::Stream, cpal::BuildStreamError> {
+    let shared = bridge.shared.clone();
+    dev.build_input_stream(
+        cfg,
+        move |data: &[T], _: &cpal::InputCallbackInfo| {
+            assert_no_alloc::assert_no_alloc(|| bridge.process(data))
+        },
+        err_fn(shared),
+        None,
+    )
+}
+
+fn build_output<T: DeviceSample + cpal::SizedSample>(
+    dev: &cpal::Device,
+    cfg: &cpal::StreamConfig,
+    mut bridge: OutputBridge,
+) -> Result<cpal::Stream, cpal::BuildStreamError> {
+    let shared = bridge.shared.clone();
+    dev.build_output_stream(
+        cfg,
+        move |data: &mut [T], _: &cpal::OutputCallbackInfo| {
+            assert_no_alloc::assert_no_alloc(|| bridge.process(data))
+        },
+        err_fn(shared),
+        None,
+    )
+}
+
+/// Runs on the owner thread: open, start, and hand back the media half.
+fn open_on_thread(
+    dir: Dir,
+    wanted: Option<&str>,
+) -> Result<(Half, Option<AudioError>, cpal::Stream), AudioError> {
+    let host = cpal::default_host();
+    let (dev, name, note) = pick(&host, dir, wanted)?;
+    let is_default = wanted.is_none() || note.is_some();
+    let failed = |why: String| {
+        if is_default {
+            // The default device exists on paper only (ALSA always names
+            // one): no sound hardware.
+            AudioError::NoDevice {
+                wanted: wanted.unwrap_or("default").to_string(),
+                why,
+            }
+        } else {
+            AudioError::DeviceFailed {
+                name: name.clone(),
+                why,
+            }
+        }
+    };
+    let sup = match dir {
+        Dir::Input => dev.default_input_config(),
+        Dir::Output => dev.default_output_config(),
+    }
+    .map_err(|e| failed(e.to_string()))?;
+    let cfg = sup.config();
+    let rate = cfg.sample_rate.0;
+    let channels = cfg.channels;
+    use cpal::SampleFormat as F;
+    let (half, stream) = match dir {
+        Dir::Input => {
+            let (bridge, mut src) = input_bridge(channels, rate);
+            src.name = name.clone();
+            let s = match sup.sample_format() {
+                F::F32 => build_input::<f32>(&dev, &cfg, bridge),
+                F::I16 => build_input::<i16>(&dev, &cfg, bridge),
+                F::U16 => build_input::<u16>(&dev, &cfg, bridge),
+                f => return Err(failed(format!("unsupported sample format {f}"))),
+            };
+            (Half::Source(src), s)
+        }
+        Dir::Output => {
+            let (mut sink, bridge) = output_bridge(channels, rate);
+            sink.name = name.clone();
+            let s = match sup.sample_format() {
+                F::F32 => build_output::<f32>(&dev, &cfg, bridge),
+                F::I16 => build_output::<i16>(&dev, &cfg, bridge),
+                F::U16 => build_output::<u16>(&dev, &cfg, bridge),
+                f => return Err(failed(format!("unsupported sample format {f}"))),
+            };
+            (Half::Sink(sink), s)
+        }
+    };
+    let stream = stream.map_err(|e| failed(e.to_string()))?;
+    stream.play().map_err(|e| failed(e.to_string()))?;
+    Ok((half, note, stream))
+}
+
+/// Opens the device on its owner thread and waits at most `OPEN_TIMEOUT`.
+fn open(dir: Dir, wanted: Option<&str>) -> Opened {
+    let wanted_s = wanted.map(str::to_string);
+    let label = wanted.unwrap_or("default").to_string();
+    let (res_tx, res_rx) = mpsc::channel::<Opened>();
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name(match dir {
+            Dir::Input => "softline-mic".into(),
+            Dir::Output => "softline-speaker".into(),
+        })
+        .spawn(move || match open_on_thread(dir, wanted_s.as_deref()) {
+            Ok((half, note, stream)) => {
+                if res_tx.send(Ok((half, note))).is_ok() {
+                    // Keep the stream until the source/sink is dropped.
+                    let _ = stop_rx.recv();
+                }
+                drop(stream);
+            }
+            Err(e) => {
+                let _ = res_tx.send(Err(e));
+            }
+        });
+    if let Err(e) = spawned {
+        return Err(AudioError::DeviceFailed {
+            name: label,
+            why: format!("cannot start the audio thread: {e}"),
+        });
+    }
+    match res_rx.recv_timeout(OPEN_TIMEOUT) {
+        Ok(Ok((mut half, note))) => {
+            let guard = Some(StreamGuard { _stop: stop_tx });
+            match &mut half {
+                Half::Source(s) => s._stream = guard,
+                Half::Sink(s) => s._stream = guard,
+            }
+            Ok((half, note))
+        }
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(AudioError::DeviceFailed {
+            name: label,
+            why: format!("did not open within {} s", OPEN_TIMEOUT.as_secs()),
+        }),
+    }
+}
+
+/// The microphone: `wanted` None = the default device. Falls back to the
+/// default device when the named one is missing (and says so), to silence
+/// at `rate` when there is no device at all.
+pub fn open_device_source(
+    wanted: Option<&str>,
+    rate: u32,
+) -> (Box<dyn AudioSource>, Option<AudioError>) {
+    match open(Dir::Input, wanted) {
+        Ok((Half::Source(s), note)) => (Box::new(s), note),
+        Ok((Half::Sink(_), _)) => (Box::new(NullSource(rate)), None),
+        Err(e) => (Box::new(NullSource(rate)), Some(e)),
+    }
+}
+
+/// The speaker; see [`open_device_source`].
+pub fn open_device_sink(
+    wanted: Option<&str>,
+    rate: u32,
+) -> (Box<dyn AudioSink>, Option<AudioError>) {
+    match open(Dir::Output, wanted) {
+        Ok((Half::Sink(s), note)) => (Box::new(s), note),
+        Ok((Half::Source(_), _)) => (Box::new(NullSink(rate)), None),
+        Err(e) => (Box::new(NullSink(rate)), Some(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_format_conversion() {
+        assert_eq!(0.5f32.to_i16(), 16384);
+        assert_eq!((-1.0f32).to_i16(), -32768);
+        assert_eq!(1.0f32.to_i16(), 32767, "+1.0 clips to the largest i16");
+        assert_eq!(2.5f32.to_i16(), 32767);
+        assert_eq!((-7.0f32).to_i16(), -32768);
+        assert_eq!(f32::NAN.to_i16(), 0);
+        assert_eq!(f32::from_i16(-16384), -0.5);
+        assert_eq!(0x8000u16.to_i16(), 0);
+        assert_eq!(0u16.to_i16(), -32768);
+        assert_eq!(0xffffu16.to_i16(), 32767);
+        assert_eq!(u16::from_i16(-1), 0x7fff);
+        // Every i16 survives a trip through each device format exactly.
+        for v in i16::MIN..=i16::MAX {
+            assert_eq!(f32::from_i16(v).to_i16(), v);
+            assert_eq!(u16::from_i16(v).to_i16(), v);
+            assert_eq!(i16::from_i16(v).to_i16(), v);
+        }
+    }
+
+    #[test]
+    fn input_downmixes_counts_overrun_and_measures_levels() {
+        let (mut cb, mut src) = input_bridge(2, 8000);
+        assert_eq!(src.sample_rate(), 8000);
+        // Stereo f32: frames (0.25, 0.75) and (-0.5, -0.25) → 16384, -12288;
+        // the trailing half frame is ignored.
+        cb.process(&[0.25f32, 0.75, -0.5, -0.25, 0.9]);
+        let (peak, rms) = src.levels();
+        assert_eq!(peak, 0.5);
+        let want = ((16384f64 * 16384.0 + 12288.0 * 12288.0) / 2.0).sqrt() / 32768.0;
+        assert!((f64::from(rms) - want).abs() < 1e-6, "{rms} vs {want}");
+        assert_eq!(src.ring.slots(), 2);
+        assert_eq!(src.ring.pop(), Ok(16384));
+        assert_eq!(src.ring.pop(), Ok(-12288));
+        // Ring of 4000 (half a second at 8 kHz): 4100 mono u16 samples →
+        // the 100 newest are dropped and counted.
+        let (mut cb, mut src) = input_bridge(1, 8000);
+        let data: Vec<u16> = (0..4100u32).map(|i| (0x8000 + i) as u16).collect();
+        cb.process(&data);
+        assert_eq!(src.stats().overrun_samples, 100);
+        assert_eq!(src.ring.slots(), 4000);
+        assert_eq!(src.ring.pop(), Ok(0));
+        let last = src.ring.read_chunk(3999).unwrap();
+        let (a, b) = last.as_slices();
+        assert_eq!(b.last().or(a.last()), Some(&3999));
+    }
+
+    #[test]
+    fn source_primes_then_underruns_fill_silence_and_count() {
+        let (mut cb, mut src) = input_bridge(1, 8000);
+        let mut out = [7i16; 160];
+        // Period 80, frame 160 → target max(320, 240) = 320.
+        cb.process(&[1i16; 80]);
+        src.read(&mut out);
+        assert_eq!(out, [0; 160], "priming: silence below target");
+        assert_eq!(src.stats().underrun_samples, 0);
+        assert_eq!(src.stats().target, 320);
+        for _ in 0..3 {
+            cb.process(&[1i16; 80]);
+        }
+        src.read(&mut out); // 320 in the ring: primed, reads 160
+        assert_eq!(out, [1; 160]);
+        cb.process(&[2i16; 80]); // 240 left
+        src.read(&mut out);
+        assert_eq!(out, [1; 160]);
+        src.read(&mut out); // 80 left: 80 samples then 80 of silence
+        assert_eq!(out[..80], [2; 80]);
+        assert_eq!(out[80..], [0; 80]);
+        assert_eq!(src.stats().underrun_samples, 80);
+        // After the dry run it waits for the target again.
+        cb.process(&[3i16; 80]);
+        out.fill(9);
+        src.read(&mut out);
+        assert_eq!(out, [0; 160]);
+        assert_eq!(src.stats().underrun_samples, 80);
+    }
+
+    #[test]
+    fn source_cuts_a_stalled_backlog_to_target() {
+        let (mut cb, mut src) = input_bridge(1, 48000);
+        let data: Vec<i16> = (0..20000).map(|i| (i % 30000) as i16).collect();
+        cb.process(&data); // period 20000
+        let mut out = vec![0i16; 960];
+        // target = 960 + 20000 = 20960 > fill: no cut. Use a short period.
+        cb.process(&[5i16; 480]); // fill 20480, period 480 → target 1920
+        src.read(&mut out);
+        // 20480 > 1920 + 4·960: cut the oldest 18560, then read 960.
+        assert_eq!(src.stats().overrun_samples, 18560);
+        assert_eq!(src.stats().fill, 1920);
+        assert_eq!(out[0], 18560, "the oldest were dropped");
+        assert_eq!(src.ring.slots(), 960);
+    }
+
+    #[test]
+    fn output_upmixes_primes_and_counts_underrun() {
+        let (mut sink, mut cb) = output_bridge(2, 8000);
+        let mut dev = [0.3f32; 8];
+        cb.process(&mut dev);
+        assert_eq!(dev, [0.0; 8], "nothing written yet: silence");
+        assert_eq!(sink.stats().underrun_samples, 0);
+        let frame: Vec<i16> = (0..160).map(|i| i as i16 * 100).collect();
+        sink.write(&frame).unwrap(); // target: period 4 → max(320, 164) = 320
+        cb.process(&mut dev);
+        assert_eq!(dev, [0.0; 8], "160 < 320: still priming");
+        sink.write(&frame).unwrap();
+        let mut dev = [0i16; 7]; // 3 stereo frames + a stray sample
+        cb.process(&mut dev);
+        assert_eq!(dev, [0, 0, 100, 100, 200, 200, 0]);
+        let (peak, _) = sink.levels();
+        assert_eq!(peak, 200.0 / 32768.0);
+        // Drain the rest (317) and run 3 past the end: counted underrun.
+        let mut big = vec![0u16; 2 * 320];
+        cb.process(&mut big);
+        assert_eq!(big[0], u16::from_i16(300));
+        assert_eq!(big[2 * 316], u16::from_i16(15900));
+        assert_eq!(big[2 * 317], 0x8000);
+        assert_eq!(sink.stats().underrun_samples, 3);
+    }
+
+    #[test]
+    fn sink_drops_newest_when_full_or_far_ahead() {
+        let (mut sink, _cb) = output_bridge(1, 8000); // ring 4000
+        let frame = [1i16; 800];
+        // Nobody plays: fill 0, 800, …, 4000; far-ahead limit is
+        // 1600 + 4·800 = 4800, never reached before the ring is full.
+        for _ in 0..6 {
+            sink.write(&frame).unwrap();
+        }
+        let s = sink.stats();
+        assert_eq!(s.fill, 4000);
+        assert_eq!(s.overrun_samples, 800, "6·800 written, 4000 fit");
+        assert_eq!(sink.ring.slots(), 0);
+    }
+
+    #[test]
+    fn failed_stream_reports_health_and_silence() {
+        let (mut cb, mut src) = input_bridge(1, 8000);
+        for _ in 0..10 {
+            cb.process(&[1000i16; 80]);
+        }
+        assert_eq!(src.health(), DeviceHealth::Running);
+        src.shared
+            .fail("The requested device is no longer available".into());
+        src.shared.fail("second error is ignored".into());
+        let mut out = [5i16; 160];
+        src.read(&mut out);
+        assert_eq!(out, [0; 160]);
+        assert_eq!(
+            src.health(),
+            DeviceHealth::Failed("The requested device is no longer available".into())
+        );
+        let (mut sink, _cb) = output_bridge(1, 8000);
+        sink.shared.fail("unplugged".into());
+        sink.write(&[1; 160]).unwrap();
+        assert_eq!(sink.ring.slots(), 4000, "nothing queued after a failure");
+        assert_eq!(sink.health(), DeviceHealth::Failed("unplugged".into()));
+    }
+
+    #[test]
+    fn device_names_match_case_insensitively() {
+        let names: Vec<String> = ["HDA Intel PCH: ALC257 Analog", "Jabra EVOLVE 75", "default"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(match_device(&names, "jabra"), Some(1));
+        assert_eq!(match_device(&names, "evolve"), Some(1));
+        assert_eq!(match_device(&names, "alc257"), Some(0));
+        assert_eq!(match_device(&names, "a"), Some(0), "first match wins");
+        assert_eq!(match_device(&names, "Plantronics"), None);
+    }
+
+    /// Output direction: the media tick writes 960 samples every 20 ms
+    /// (true time); the device takes 480 per callback at 48 kHz·(1+drift).
+    /// Returns (repeated, skipped, min fill, max fill, underruns) after the
+    /// first 10 s.
+    fn simulate(drift: f64, seconds: u32) -> (u64, u64, usize, usize, u64) {
+        let (frame, period, rate) = (960usize, 480usize, 48000.0f64);
+        let target = target_fill(frame, period);
+        let mut dc = DriftControl::new(target, frame / 2, DRIFT_EVERY);
+        let mut fill = 0usize;
+        let mut primed = false;
+        let (mut lo, mut hi, mut under) = (usize::MAX, 0usize, 0u64);
+        let cb_dt = period as f64 / (rate * (1.0 + drift));
+        let (mut tick, mut cb) = (0u64, 0u64);
+        let ticks = u64::from(seconds) * 50;
+        while tick < ticks {
+            let t_tick = tick as f64 * 0.02;
+            let t_cb = cb as f64 * cb_dt;
+            if t_tick <= t_cb {
+                if primed {
+                    dc.observe(fill);
+                } else {
+                    dc.reset();
+                }
+                for _ in 0..frame {
+                    fill += match dc.step() {
+                        Step::Keep => 1,
+                        Step::Skip => 0,
+                        Step::Repeat => 2,
+                    };
+                }
+                tick += 1;
+            } else {
+                primed |= fill >= target;
+                if primed {
+                    if fill < period {
+                        under += (period - fill) as u64;
+                        fill = 0;
+                        primed = false;
+                    } else {
+                        fill -= period;
+                    }
+                }
+                cb += 1;
+                if t_cb > 10.0 {
+                    lo = lo.min(fill);
+                    hi = hi.max(fill);
+                }
+            }
+        }
+        (dc.repeated(), dc.skipped(), lo, hi, under)
+    }
+
+    #[test]
+    fn drift_control_holds_fill_against_half_a_percent_for_ten_minutes() {
+        // Device 0.5 % fast: it takes 600 s · 48000 · 0.005 = 144000 more
+        // samples than the tick gives; drift control repeats them.
+        let (rep, skip, lo, hi, under) = simulate(0.005, 600);
+        assert_eq!(skip, 0);
+        assert!((rep as i64 - 144_000).abs() < 2000, "repeated {rep}");
+        assert_eq!(under, 0);
+        assert!(lo > 0 && hi <= 1920 + 2 * 960, "fill {lo}..{hi}");
+        // Device 0.5 % slow: 144000 skipped. The only repeats are at the
+        // start: priming leaves the fill a frame (960) below target.
+        let (rep, skip, lo, hi, under) = simulate(-0.005, 600);
+        assert!(rep <= 1000, "repeated {rep}");
+        assert!((skip as i64 - 144_000).abs() < 2000, "skipped {skip}");
+        assert_eq!(under, 0);
+        assert!(lo > 0 && hi <= 1920 + 2 * 960, "fill {lo}..{hi}");
+        // No drift: only the start-up fill-up from a frame below target
+        // (~960 plus the average's overshoot), nothing afterwards.
+        let (rep, skip, _, _, under) = simulate(0.0, 600);
+        assert!(rep + skip < 1500, "{rep} + {skip}");
+        let (rep10, skip10, _, _, _) = simulate(0.0, 10);
+        assert_eq!((rep, skip), (rep10, skip10), "no correction after 10 s");
+        assert_eq!(under, 0);
+    }
+
+    #[test]
+    fn drift_control_hysteresis() {
+        let mut dc = DriftControl::new(1000, 100, 4);
+        dc.observe(1050);
+        assert_eq!(dc.mode(), Step::Keep, "inside the margin");
+        dc.observe(3000); // avg 1050 + 1950/16 = 1171.9 > 1100
+        assert_eq!(dc.mode(), Step::Skip);
+        let steps: Vec<Step> = (0..8).map(|_| dc.step()).collect();
+        assert_eq!(steps.iter().filter(|s| **s == Step::Skip).count(), 2);
+        assert_eq!(steps[3], Step::Skip);
+        dc.observe(1050); // avg still above 1000: keeps skipping
+        assert_eq!(dc.mode(), Step::Skip);
+        for _ in 0..40 {
+            dc.observe(900);
+        }
+        assert_eq!(dc.mode(), Step::Keep, "back at target");
+        assert_eq!(dc.skipped(), 2);
+    }
+
+    #[test]
+    fn opening_without_sound_hardware_gives_silence_and_a_reason() {
+        // Never asserts on a real device: on a machine with one, only
+        // "no panic, no hang, frames filled" is checked.
+        let none = list_devices().is_empty();
+        let (mut src, e1) = open_device_source(None, 16000);
+        let (mut sink, e2) = open_device_sink(None, 16000);
+        let (mut named, e3) = open_device_source(Some("no such device 42"), 8000);
+        let mut out = [3i16; 320];
+        src.read(&mut out);
+        sink.write(&out).unwrap();
+        named.read(&mut out);
+        if none {
+            assert!(matches!(e1, Some(AudioError::NoDevice { .. })), "{e1:?}");
+            assert!(matches!(e2, Some(AudioError::NoDevice { .. })), "{e2:?}");
+            assert!(matches!(e3, Some(AudioError::NoDevice { .. })), "{e3:?}");
+            assert_eq!(src.sample_rate(), 16000);
+            assert_eq!(sink.sample_rate(), 16000);
+            assert_eq!(named.sample_rate(), 8000);
+            assert_eq!(out, [0; 320]);
+            let msg = e1.map(|e| e.to_string()).unwrap_or_default();
+            assert!(msg.starts_with("no sound device for `default`"), "{msg}");
+        }
+    }
+}
