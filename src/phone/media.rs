@@ -74,6 +74,7 @@ impl CallMedia {
             direction,
             rtcp_mux: config.rtcp_mux,
             profile: "RTP/AVP".into(),
+            srtp: crate::sdp::SrtpPolicy::Off, srtp_keys: vec![],
         }
     }
 
