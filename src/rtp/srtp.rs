@@ -665,3 +665,492 @@ fn strip_mki<'a>(
     scratch.extend_from_slice(data.get(end..).unwrap_or_default());
     Ok(scratch)
 }
+
+#[cfg(test)]
+mod tests {
+    //! An independent RFC 3711 reference (AES-CM keystream §4.1.1, key
+    //! derivation §4.3, HMAC-SHA1 §4.2), checked against the Appendix B
+    //! vectors, then used to check the crate's packets byte for byte.
+    use super::*;
+    use aes::cipher::{BlockEncrypt, KeyInit, generic_array::GenericArray};
+    use hmac::{Hmac, Mac};
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// AES-128 counter-mode keystream from a 128-bit IV (block j = IV + j).
+    fn keystream(key: &[u8], iv: [u8; 16], len: usize) -> Vec<u8> {
+        let aes = aes::Aes128::new(GenericArray::from_slice(key));
+        let start = u128::from_be_bytes(iv);
+        let mut out = Vec::new();
+        let mut j = 0u128;
+        while out.len() < len {
+            let mut block = GenericArray::from((start.wrapping_add(j)).to_be_bytes());
+            aes.encrypt_block(&mut block);
+            out.extend_from_slice(&block);
+            j += 1;
+        }
+        out.truncate(len);
+        out
+    }
+
+    /// RFC 3711 §4.3.1 with kdr = 0: x = label at byte 7 XOR master salt.
+    fn derive(master_key: &[u8], master_salt: &[u8], label: u8, len: usize) -> Vec<u8> {
+        let mut iv = [0u8; 16];
+        iv[..14].copy_from_slice(master_salt);
+        iv[7] ^= label;
+        keystream(master_key, iv, len)
+    }
+
+    /// IV of §4.1.1: salt·2^16 XOR SSRC·2^64 XOR index·2^16.
+    fn packet_iv(salt: &[u8], ssrc: u32, index: u64) -> [u8; 16] {
+        let mut iv = [0u8; 16];
+        iv[..14].copy_from_slice(salt);
+        for (i, b) in ssrc.to_be_bytes().iter().enumerate() {
+            iv[4 + i] ^= b;
+        }
+        for (i, b) in index.to_be_bytes()[2..].iter().enumerate() {
+            iv[8 + i] ^= b;
+        }
+        iv
+    }
+
+    fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        let mut m = <Hmac<sha1::Sha1> as Mac>::new_from_slice(key).unwrap();
+        for p in parts {
+            m.update(p);
+        }
+        m.finalize().into_bytes().to_vec()
+    }
+
+    fn xor(data: &mut [u8], ks: &[u8]) {
+        data.iter_mut().zip(ks).for_each(|(d, k)| *d ^= k);
+    }
+
+    const MASTER_KEY: &str = "E1F97A0D3E018BE0D64FA32C06DE4139";
+    const MASTER_SALT: &str = "0EC675AD498AFEEBB6960B3AABE6";
+
+    #[test]
+    fn rfc3711_b2_aes_cm_keystream() {
+        let key = hex("2B7E151628AED2A6ABF7158809CF4F3C");
+        let mut iv = [0u8; 16];
+        iv[..14].copy_from_slice(&hex("F0F1F2F3F4F5F6F7F8F9FAFBFCFD"));
+        let ks = keystream(&key, iv, 0xff02 * 16);
+        let block = |n: usize| ks[n * 16..n * 16 + 16].to_vec();
+        assert_eq!(block(0), hex("E03EAD0935C95E80E166B16DD92B4EB4"));
+        assert_eq!(block(1), hex("D23513162B02D0F72A43A2FE4A5F97AB"));
+        assert_eq!(block(2), hex("41E95B3BB0A2E8DD477901E4FCA894C0"));
+        assert_eq!(block(0xfeff), hex("EC8CDF7398607CB0F2D21675EA9EA1E4"));
+        assert_eq!(block(0xff00), hex("362B7C3C6773516318A077D7FC5073AE"));
+        assert_eq!(block(0xff01), hex("6A2CC3787889374FBEB4C81B17BA6C44"));
+    }
+
+    #[test]
+    fn rfc3711_b3_key_derivation() {
+        let (k, s) = (hex(MASTER_KEY), hex(MASTER_SALT));
+        assert_eq!(derive(&k, &s, 0, 16), hex("C61E7A93744F39EE10734AFE3FF7A087"));
+        assert_eq!(
+            derive(&k, &s, 1, 20),
+            hex("CEBE321F6FF7716B6FD4AB49AF256A156D38BAA4")
+        );
+        assert_eq!(derive(&k, &s, 2, 14), hex("30CBBC08863D8C85D49DB34A9AE1"));
+    }
+
+    fn b3_key(suite: SrtpSuite) -> SrtpKey {
+        SrtpKey {
+            suite,
+            key_salt: [hex(MASTER_KEY), hex(MASTER_SALT)].concat(),
+            mki: None,
+        }
+    }
+
+    fn rtp(seq: u16, ssrc: u32, payload_len: usize) -> Vec<u8> {
+        let mut p = vec![0x80, 0x00];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+        p.extend_from_slice(&ssrc.to_be_bytes());
+        p.extend((0..payload_len).map(|i| (i * 7 + usize::from(seq)) as u8));
+        p
+    }
+
+    /// A receiver report with one report block (32 bytes).
+    fn rtcp_rr(ssrc: u32) -> Vec<u8> {
+        let mut p = vec![0x81, 201, 0, 7];
+        p.extend_from_slice(&ssrc.to_be_bytes());
+        p.extend((0..24).map(|i| i as u8));
+        p
+    }
+
+    /// SRTP with the B.3 master key, by the reference, for ROC 0.
+    fn reference_srtp(plain: &[u8], tag_len: usize) -> Vec<u8> {
+        let (k, s) = (hex(MASTER_KEY), hex(MASTER_SALT));
+        let seq = u16::from_be_bytes([plain[2], plain[3]]);
+        let ssrc = u32::from_be_bytes([plain[8], plain[9], plain[10], plain[11]]);
+        let mut out = plain.to_vec();
+        let ks = keystream(
+            &derive(&k, &s, 0, 16),
+            packet_iv(&derive(&k, &s, 2, 14), ssrc, u64::from(seq)),
+            plain.len() - 12,
+        );
+        xor(&mut out[12..], &ks);
+        let tag = hmac_sha1(&derive(&k, &s, 1, 20), &[&out, &0u32.to_be_bytes()]);
+        out.extend_from_slice(&tag[..tag_len]);
+        out
+    }
+
+    /// SRTCP (labels 3, 4, 5), E = 1, with the given SRTCP index.
+    fn reference_srtcp(plain: &[u8], index: u32) -> Vec<u8> {
+        let (k, s) = (hex(MASTER_KEY), hex(MASTER_SALT));
+        let ssrc = u32::from_be_bytes([plain[4], plain[5], plain[6], plain[7]]);
+        let mut out = plain.to_vec();
+        let ks = keystream(
+            &derive(&k, &s, 3, 16),
+            packet_iv(&derive(&k, &s, 5, 14), ssrc, u64::from(index)),
+            plain.len() - 8,
+        );
+        xor(&mut out[8..], &ks);
+        out.extend_from_slice(&(index | 1 << 31).to_be_bytes());
+        let tag = hmac_sha1(&derive(&k, &s, 4, 20), &[&out]);
+        out.extend_from_slice(&tag[..10]);
+        out
+    }
+
+    #[test]
+    fn crate_packets_match_the_rfc3711_reference() {
+        for (suite, tag_len) in [
+            (SrtpSuite::AesCm128HmacSha1_80, 10),
+            (SrtpSuite::AesCm128HmacSha1_32, 4),
+        ] {
+            let key = b3_key(suite);
+            let mut s = SrtpSession::new(&key, &key).unwrap();
+            let mut out = Vec::new();
+            for seq in [0u16, 1, 2, 1000] {
+                let plain = rtp(seq, 0xdeca_fbad, 160);
+                s.protect_rtp(&plain, &mut out).unwrap();
+                assert_eq!(out.len(), 12 + 160 + tag_len);
+                assert_eq!(out, reference_srtp(&plain, tag_len), "{suite} seq {seq}");
+            }
+            // The crate numbers SRTCP from index 1.
+            for index in 1..=3 {
+                let plain = rtcp_rr(0xdeca_fbad);
+                s.protect_rtcp(&plain, &mut out).unwrap();
+                assert_eq!(out.len(), 32 + 4 + 10);
+                assert_eq!(out, reference_srtcp(&plain, index), "{suite} SRTCP {index}");
+            }
+        }
+    }
+
+    fn key(suite: SrtpSuite, seed: u64) -> SrtpKey {
+        let mut n = seed;
+        SrtpKey::generate(suite, &mut || {
+            n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            n
+        })
+    }
+
+    fn pair(suite: SrtpSuite) -> (SrtpSession, SrtpSession) {
+        let (a, b) = (key(suite, 1), key(suite, 2));
+        (
+            SrtpSession::new(&a, &b).unwrap(),
+            SrtpSession::new(&b, &a).unwrap(),
+        )
+    }
+
+    #[test]
+    fn round_trip_every_suite_rtp_and_rtcp() {
+        for suite in SrtpSuite::ALL {
+            let (mut a, mut b) = pair(suite);
+            let (mut wire, mut back) = (Vec::new(), Vec::new());
+            for seq in 65530..=65535u16 {
+                let plain = rtp(seq, 0x1234_5678, 160);
+                a.protect_rtp(&plain, &mut wire).unwrap();
+                assert_eq!(wire.len(), plain.len() + suite.rtp_overhead(), "{suite}");
+                assert_ne!(wire[12..172], plain[12..], "{suite}: payload encrypted");
+                b.unprotect_rtp(&wire, &mut back).unwrap();
+                assert_eq!(back, plain, "{suite}");
+            }
+            // Across the sequence-number wrap (ROC 0 → 1).
+            let plain = rtp(3, 0x1234_5678, 20);
+            a.protect_rtp(&plain, &mut wire).unwrap();
+            b.unprotect_rtp(&wire, &mut back).unwrap();
+            assert_eq!(back, plain, "{suite} after wrap");
+            let plain = rtcp_rr(0x1234_5678);
+            b.protect_rtcp(&plain, &mut wire).unwrap();
+            assert_eq!(wire.len(), 32 + suite.rtcp_overhead(), "{suite}");
+            a.unprotect_rtcp(&wire, &mut back).unwrap();
+            assert_eq!(back, plain, "{suite}");
+        }
+    }
+
+    #[test]
+    fn keys_of_the_wrong_party_fail_authentication() {
+        let (a, b) = (
+            key(SrtpSuite::AesCm128HmacSha1_80, 1),
+            key(SrtpSuite::AesCm128HmacSha1_80, 2),
+        );
+        let mut tx = SrtpSession::new(&a, &b).unwrap();
+        let mut rx = SrtpSession::new(&a, &b).unwrap(); // expects b's packets
+        let (mut wire, mut back) = (Vec::new(), Vec::new());
+        tx.protect_rtp(&rtp(1, 7, 160), &mut wire).unwrap();
+        assert_eq!(
+            rx.unprotect_rtp(&wire, &mut back),
+            Err(SrtpError::Authentication)
+        );
+        let c = key(SrtpSuite::AeadAes128Gcm, 3);
+        assert_eq!(
+            SrtpSession::new(&a, &c).unwrap_err(),
+            SrtpError::SuiteMismatch
+        );
+    }
+
+    #[test]
+    fn every_tampered_byte_is_rejected() {
+        for suite in SrtpSuite::ALL {
+            let (mut a, mut b) = pair(suite);
+            let (mut wire, mut back) = (Vec::new(), Vec::new());
+            a.protect_rtp(&rtp(100, 42, 40), &mut wire).unwrap();
+            for i in 0..wire.len() {
+                let mut bad = wire.clone();
+                bad[i] ^= 0x01;
+                let e = b.unprotect_rtp(&bad, &mut back).unwrap_err();
+                assert!(
+                    e == SrtpError::Authentication,
+                    "{suite} byte {i}: {e}"
+                );
+            }
+            // The untouched packet still passes afterwards.
+            b.unprotect_rtp(&wire, &mut back).unwrap();
+            a.protect_rtcp(&rtcp_rr(42), &mut wire).unwrap();
+            let mut bad = wire.clone();
+            bad[20] ^= 0x80;
+            assert_eq!(
+                b.unprotect_rtcp(&bad, &mut back),
+                Err(SrtpError::Authentication),
+                "{suite}"
+            );
+        }
+    }
+
+    #[test]
+    fn replays_and_too_old_packets_are_rejected() {
+        let (mut a, mut b) = pair(SrtpSuite::AesCm128HmacSha1_80);
+        let mut wires = Vec::new();
+        for seq in 0..200u16 {
+            let mut w = Vec::new();
+            a.protect_rtp(&rtp(seq, 9, 20), &mut w).unwrap();
+            wires.push(w);
+        }
+        let mut back = Vec::new();
+        // 0..150 in order, except 120 held back (reordered).
+        for (seq, w) in wires.iter().enumerate().take(150) {
+            if seq != 120 {
+                b.unprotect_rtp(w, &mut back).unwrap();
+            }
+        }
+        assert_eq!(b.unprotect_rtp(&wires[149], &mut back), Err(SrtpError::Replay));
+        // 120 is 29 behind the newest: inside the 64-packet window, once.
+        b.unprotect_rtp(&wires[120], &mut back).unwrap();
+        assert_eq!(b.unprotect_rtp(&wires[120], &mut back), Err(SrtpError::Replay));
+        // 50 is 99 behind: outside the window.
+        assert_eq!(b.unprotect_rtp(&wires[50], &mut back), Err(SrtpError::Replay));
+        // SRTCP too.
+        let mut w = Vec::new();
+        a.protect_rtcp(&rtcp_rr(9), &mut w).unwrap();
+        b.unprotect_rtcp(&w, &mut back).unwrap();
+        assert_eq!(b.unprotect_rtcp(&w, &mut back), Err(SrtpError::Replay));
+    }
+
+    #[test]
+    fn unencrypted_srtcp_flag_is_refused() {
+        // The crate would return an E = 0 packet without checking its tag.
+        let (mut a, mut b) = pair(SrtpSuite::AesCm128HmacSha1_80);
+        let mut w = Vec::new();
+        a.protect_rtcp(&rtcp_rr(5), &mut w).unwrap();
+        let e_at = w.len() - 14;
+        w[e_at] &= 0x7f;
+        let mut back = Vec::new();
+        assert_eq!(
+            b.unprotect_rtcp(&w, &mut back),
+            Err(SrtpError::UnencryptedSrtcp)
+        );
+        // Forged: plain RTCP + E = 0 + junk tag.
+        let mut forged = rtcp_rr(5);
+        forged.extend_from_slice(&[0, 0, 0, 9]);
+        forged.extend_from_slice(&[0; 10]);
+        assert_eq!(
+            b.unprotect_rtcp(&forged, &mut back),
+            Err(SrtpError::UnencryptedSrtcp)
+        );
+    }
+
+    #[test]
+    fn short_and_non_rtp_input_is_an_error() {
+        let (_, mut b) = pair(SrtpSuite::AesCm128HmacSha1_80);
+        let mut back = Vec::new();
+        assert_eq!(
+            b.unprotect_rtp(&[0x80; 21], &mut back),
+            Err(SrtpError::TooShort {
+                rtcp: false,
+                len: 21,
+                min: 22
+            })
+        );
+        assert_eq!(
+            b.unprotect_rtcp(&[0x80; 21], &mut back),
+            Err(SrtpError::TooShort {
+                rtcp: true,
+                len: 21,
+                min: 22
+            })
+        );
+        assert_eq!(b.unprotect_rtp(&[0x40; 40], &mut back), Err(SrtpError::NotRtp));
+        assert_eq!(b.protect_rtp(&[0x80; 11], &mut back).unwrap_err().to_string(),
+            "SRTP packet of 11 bytes is shorter than the minimum 12");
+    }
+
+    #[test]
+    fn forged_ssrc_flood_keeps_state_bounded_and_the_call_working() {
+        let (mut a, mut b) = pair(SrtpSuite::AesCm128HmacSha1_80);
+        let (mut w, mut back) = (Vec::new(), Vec::new());
+        a.protect_rtp(&rtp(1, 77, 160), &mut w).unwrap();
+        b.unprotect_rtp(&w, &mut back).unwrap();
+        for ssrc in 1000..6000u32 {
+            let mut f = rtp(1, ssrc, 160);
+            f.extend_from_slice(&[0; 10]);
+            assert_eq!(b.unprotect_rtp(&f, &mut back), Err(SrtpError::Authentication));
+        }
+        assert_eq!(b.rx_rtp.streams.len(), 1);
+        assert!(b.rx_rtp.probe_failures < PROBE_RESET);
+        a.protect_rtp(&rtp(2, 77, 160), &mut w).unwrap();
+        b.unprotect_rtp(&w, &mut back).unwrap();
+        // Many genuine SSRCs: at most MAX_REMOTE_SSRCS kept.
+        for ssrc in 0..20u32 {
+            a.protect_rtp(&rtp(1, ssrc, 10), &mut w).unwrap();
+            b.unprotect_rtp(&w, &mut back).unwrap();
+        }
+        assert_eq!(b.rx_rtp.streams.len(), MAX_REMOTE_SSRCS);
+    }
+
+    #[test]
+    fn mki_is_carried_and_checked() {
+        let mut a = key(SrtpSuite::AesCm128HmacSha1_32, 1);
+        a.mki = Some(Mki { value: 1, len: 1 });
+        let b = key(SrtpSuite::AesCm128HmacSha1_32, 2);
+        let mut tx = SrtpSession::new(&a, &b).unwrap();
+        let mut rx = SrtpSession::new(&b, &a).unwrap();
+        let (mut w, mut back) = (Vec::new(), Vec::new());
+        let plain = rtp(10, 3, 160);
+        tx.protect_rtp(&plain, &mut w).unwrap();
+        assert_eq!(w.len(), 172 + 1 + 4);
+        assert_eq!(w[172], 1, "MKI between payload and the 4-byte tag");
+        rx.unprotect_rtp(&w, &mut back).unwrap();
+        assert_eq!(back, plain);
+        tx.protect_rtcp(&rtcp_rr(3), &mut w).unwrap();
+        assert_eq!(w.len(), 32 + 4 + 1 + 10);
+        assert_eq!(w[36], 1);
+        rx.unprotect_rtcp(&w, &mut back).unwrap();
+        assert_eq!(back, rtcp_rr(3));
+        tx.protect_rtp(&rtp(11, 3, 160), &mut w).unwrap();
+        w[172] = 2;
+        assert_eq!(rx.unprotect_rtp(&w, &mut back), Err(SrtpError::MkiMismatch));
+        assert_eq!(Mki { value: 258, len: 4 }.bytes(), vec![0, 0, 1, 2]);
+    }
+
+    #[test]
+    fn inline_keys_format_and_parse() {
+        let mut n = 0u64;
+        let k = SrtpKey::generate(SrtpSuite::AesCm128HmacSha1_80, &mut || {
+            n += 1;
+            0x0706_0504_0302_0100 + n.wrapping_mul(0x0808_0808_0808_0808) - 0x0808_0808_0808_0808
+        });
+        assert_eq!(k.key_salt, (0u8..30).collect::<Vec<_>>());
+        // base64 of bytes 0..30, computed by hand (10 groups of 3 bytes).
+        assert_eq!(k.inline(), "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd");
+        let s = SrtpSuite::AesCm128HmacSha1_80;
+        for text in [
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd",
+            "inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd|2^31",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd|1048576",
+        ] {
+            let p = SrtpKey::from_inline(s, text).unwrap();
+            assert_eq!(p, k, "{text}");
+        }
+        let p = SrtpKey::from_inline(s, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd|2^31|1:1").unwrap();
+        assert_eq!(p.mki, Some(Mki { value: 1, len: 1 }));
+        assert_eq!(p.inline(), "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd|1:1");
+        let p = SrtpKey::from_inline(s, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd|7:2").unwrap();
+        assert_eq!(p.mki, Some(Mki { value: 7, len: 2 }));
+        // GCM-128: 28 bytes → 40 characters with `==`; padding optional.
+        let g = SrtpSuite::AeadAes128Gcm;
+        let gk = SrtpKey::from_inline(g, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGw==").unwrap();
+        assert_eq!(gk.key_salt, (0u8..28).collect::<Vec<_>>());
+        assert_eq!(gk.inline(), "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGw==");
+        assert_eq!(SrtpKey::from_inline(g, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGw").unwrap(), gk);
+        assert_eq!(key(SrtpSuite::AeadAes256Gcm, 9).inline().len(), 60);
+
+        let err = |t: &str| SrtpKey::from_inline(s, t).unwrap_err();
+        assert_eq!(err("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBk*GxwD"), SrtpError::Base64 { position: 35 });
+        assert_eq!(
+            err("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGw=="),
+            SrtpError::KeyLength { suite: s, expected: 30, got: 28 }
+        );
+        assert_eq!(err(""), SrtpError::Base64 { position: 0 });
+        assert_eq!(err("AAECA==="), SrtpError::Base64 { position: 5 });
+        assert_eq!(err("AAF="), SrtpError::Base64 { position: 2 }, "stray bits");
+        let key30 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd";
+        for (suffix, what) in [
+            ("|2^49", "bad key lifetime `2^49`"),
+            ("|0", "bad key lifetime `0`"),
+            ("|2^", "bad key lifetime `2^`"),
+            ("|1:0", "bad MKI `1:0`: length must be 1 to 128 bytes"),
+            ("|1:129", "bad MKI `1:129`: length must be 1 to 128 bytes"),
+            ("|256:1", "bad MKI `256:1`: value does not fit its length"),
+            ("|x:1", "bad MKI `x:1`: value is not a decimal number"),
+            ("|2^31|1:1|3", "more than KEY|LIFETIME|MKI:LEN"),
+        ] {
+            assert_eq!(
+                err(&format!("{key30}{suffix}")).to_string(),
+                format!("SDES key parameter: {what}")
+            );
+        }
+        assert_eq!(SrtpSuite::from_sdes_name("AEAD_AES_256_GCM"), Some(SrtpSuite::AeadAes256Gcm));
+        assert_eq!(SrtpSuite::from_sdes_name("aes_cm_128_hmac_sha1_80"), None);
+        assert_eq!(SrtpSuite::from_sdes_name("F8_128_HMAC_SHA1_80"), None);
+    }
+
+    #[test]
+    fn debug_never_shows_key_material() {
+        let k = SrtpKey::from_inline(
+            SrtpSuite::AesCm128HmacSha1_80,
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd",
+        )
+        .unwrap();
+        let d = format!("{k:?}");
+        assert_eq!(
+            d,
+            "SrtpKey { suite: AesCm128HmacSha1_80, key_salt: <30 bytes redacted>, mki: None }"
+        );
+        let s = format!("{:?}", SrtpSession::new(&k, &k).unwrap());
+        assert!(!s.contains("AAEC") && !s.contains("[0, 1, 2"), "{s}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_input_never_panics(data in proptest::collection::vec(proptest::num::u8::ANY, 0..120), v2 in proptest::bool::ANY) {
+            let mut data = data;
+            if v2 && !data.is_empty() { data[0] = 0x80 | (data[0] & 0x3f); }
+            let mut out = Vec::new();
+            for suite in SrtpSuite::ALL {
+                let (_, mut b) = pair(suite);
+                let _ = b.unprotect_rtp(&data, &mut out);
+                let _ = b.unprotect_rtcp(&data, &mut out);
+                let _ = b.protect_rtp(&data, &mut out);
+                let _ = b.protect_rtcp(&data, &mut out);
+            }
+        }
+    }
+}
