@@ -74,7 +74,8 @@ impl CallMedia {
             direction,
             rtcp_mux: config.rtcp_mux,
             profile: "RTP/AVP".into(),
-            srtp: crate::sdp::SrtpPolicy::Off, srtp_keys: vec![],
+            srtp: crate::sdp::SrtpPolicy::Off,
+            srtp_keys: vec![],
         }
     }
 

@@ -241,7 +241,8 @@ impl SrtpKey {
     }
 
     fn split(&self) -> (&[u8], &[u8]) {
-        self.key_salt.split_at(self.suite.key_len().min(self.key_salt.len()))
+        self.key_salt
+            .split_at(self.suite.key_len().min(self.key_salt.len()))
     }
 }
 
@@ -265,7 +266,9 @@ fn parse_lifetime(text: &str) -> Result<u64, SrtpError> {
 
 fn parse_mki(text: &str) -> Result<Mki, SrtpError> {
     let bad = |why: &str| SrtpError::Inline(format!("bad MKI `{text}`: {why}"));
-    let (v, l) = text.split_once(':').ok_or_else(|| bad("expected VALUE:LENGTH"))?;
+    let (v, l) = text
+        .split_once(':')
+        .ok_or_else(|| bad("expected VALUE:LENGTH"))?;
     let value: u64 = digits(v).ok_or_else(|| bad("value is not a decimal number"))?;
     let len: u8 = digits(l).ok_or_else(|| bad("length is not a decimal number"))?;
     if !(1..=128).contains(&len) {
@@ -316,9 +319,7 @@ fn base64_decode(text: &str) -> Result<Vec<u8>, SrtpError> {
         return Err(SrtpError::Base64 { position: 0 });
     }
     if pad > 2 || (pad > 0 && bytes.len() % 4 != 0) || body_len % 4 == 1 {
-        return Err(SrtpError::Base64 {
-            position: body_len,
-        });
+        return Err(SrtpError::Base64 { position: body_len });
     }
     let mut out = Vec::with_capacity(body_len * 3 / 4);
     let mut acc = 0u32;
@@ -752,7 +753,10 @@ mod tests {
     #[test]
     fn rfc3711_b3_key_derivation() {
         let (k, s) = (hex(MASTER_KEY), hex(MASTER_SALT));
-        assert_eq!(derive(&k, &s, 0, 16), hex("C61E7A93744F39EE10734AFE3FF7A087"));
+        assert_eq!(
+            derive(&k, &s, 0, 16),
+            hex("C61E7A93744F39EE10734AFE3FF7A087")
+        );
         assert_eq!(
             derive(&k, &s, 1, 20),
             hex("CEBE321F6FF7716B6FD4AB49AF256A156D38BAA4")
@@ -847,7 +851,9 @@ mod tests {
     fn key(suite: SrtpSuite, seed: u64) -> SrtpKey {
         let mut n = seed;
         SrtpKey::generate(suite, &mut || {
-            n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            n = n
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             n
         })
     }
@@ -917,10 +923,7 @@ mod tests {
                 let mut bad = wire.clone();
                 bad[i] ^= 0x01;
                 let e = b.unprotect_rtp(&bad, &mut back).unwrap_err();
-                assert!(
-                    e == SrtpError::Authentication,
-                    "{suite} byte {i}: {e}"
-                );
+                assert!(e == SrtpError::Authentication, "{suite} byte {i}: {e}");
             }
             // The untouched packet still passes afterwards.
             b.unprotect_rtp(&wire, &mut back).unwrap();
@@ -951,12 +954,21 @@ mod tests {
                 b.unprotect_rtp(w, &mut back).unwrap();
             }
         }
-        assert_eq!(b.unprotect_rtp(&wires[149], &mut back), Err(SrtpError::Replay));
+        assert_eq!(
+            b.unprotect_rtp(&wires[149], &mut back),
+            Err(SrtpError::Replay)
+        );
         // 120 is 29 behind the newest: inside the 64-packet window, once.
         b.unprotect_rtp(&wires[120], &mut back).unwrap();
-        assert_eq!(b.unprotect_rtp(&wires[120], &mut back), Err(SrtpError::Replay));
+        assert_eq!(
+            b.unprotect_rtp(&wires[120], &mut back),
+            Err(SrtpError::Replay)
+        );
         // 50 is 99 behind: outside the window.
-        assert_eq!(b.unprotect_rtp(&wires[50], &mut back), Err(SrtpError::Replay));
+        assert_eq!(
+            b.unprotect_rtp(&wires[50], &mut back),
+            Err(SrtpError::Replay)
+        );
         // SRTCP too.
         let mut w = Vec::new();
         a.protect_rtcp(&rtcp_rr(9), &mut w).unwrap();
@@ -1007,9 +1019,16 @@ mod tests {
                 min: 22
             })
         );
-        assert_eq!(b.unprotect_rtp(&[0x40; 40], &mut back), Err(SrtpError::NotRtp));
-        assert_eq!(b.protect_rtp(&[0x80; 11], &mut back).unwrap_err().to_string(),
-            "SRTP packet of 11 bytes is shorter than the minimum 12");
+        assert_eq!(
+            b.unprotect_rtp(&[0x40; 40], &mut back),
+            Err(SrtpError::NotRtp)
+        );
+        assert_eq!(
+            b.protect_rtp(&[0x80; 11], &mut back)
+                .unwrap_err()
+                .to_string(),
+            "SRTP packet of 11 bytes is shorter than the minimum 12"
+        );
     }
 
     #[test]
@@ -1021,7 +1040,10 @@ mod tests {
         for ssrc in 1000..6000u32 {
             let mut f = rtp(1, ssrc, 160);
             f.extend_from_slice(&[0; 10]);
-            assert_eq!(b.unprotect_rtp(&f, &mut back), Err(SrtpError::Authentication));
+            assert_eq!(
+                b.unprotect_rtp(&f, &mut back),
+                Err(SrtpError::Authentication)
+            );
         }
         assert_eq!(b.rx_rtp.streams.len(), 1);
         assert!(b.rx_rtp.probe_failures < PROBE_RESET);
@@ -1079,7 +1101,8 @@ mod tests {
             let p = SrtpKey::from_inline(s, text).unwrap();
             assert_eq!(p, k, "{text}");
         }
-        let p = SrtpKey::from_inline(s, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd|2^31|1:1").unwrap();
+        let p =
+            SrtpKey::from_inline(s, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd|2^31|1:1").unwrap();
         assert_eq!(p.mki, Some(Mki { value: 1, len: 1 }));
         assert_eq!(p.inline(), "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd|1:1");
         let p = SrtpKey::from_inline(s, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd|7:2").unwrap();
@@ -1089,14 +1112,24 @@ mod tests {
         let gk = SrtpKey::from_inline(g, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGw==").unwrap();
         assert_eq!(gk.key_salt, (0u8..28).collect::<Vec<_>>());
         assert_eq!(gk.inline(), "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGw==");
-        assert_eq!(SrtpKey::from_inline(g, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGw").unwrap(), gk);
+        assert_eq!(
+            SrtpKey::from_inline(g, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGw").unwrap(),
+            gk
+        );
         assert_eq!(key(SrtpSuite::AeadAes256Gcm, 9).inline().len(), 60);
 
         let err = |t: &str| SrtpKey::from_inline(s, t).unwrap_err();
-        assert_eq!(err("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBk*GxwD"), SrtpError::Base64 { position: 35 });
+        assert_eq!(
+            err("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBk*GxwD"),
+            SrtpError::Base64 { position: 35 }
+        );
         assert_eq!(
             err("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGw=="),
-            SrtpError::KeyLength { suite: s, expected: 30, got: 28 }
+            SrtpError::KeyLength {
+                suite: s,
+                expected: 30,
+                got: 28
+            }
         );
         assert_eq!(err(""), SrtpError::Base64 { position: 0 });
         assert_eq!(err("AAECA==="), SrtpError::Base64 { position: 5 });
@@ -1117,7 +1150,10 @@ mod tests {
                 format!("SDES key parameter: {what}")
             );
         }
-        assert_eq!(SrtpSuite::from_sdes_name("AEAD_AES_256_GCM"), Some(SrtpSuite::AeadAes256Gcm));
+        assert_eq!(
+            SrtpSuite::from_sdes_name("AEAD_AES_256_GCM"),
+            Some(SrtpSuite::AeadAes256Gcm)
+        );
         assert_eq!(SrtpSuite::from_sdes_name("aes_cm_128_hmac_sha1_80"), None);
         assert_eq!(SrtpSuite::from_sdes_name("F8_128_HMAC_SHA1_80"), None);
     }

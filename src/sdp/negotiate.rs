@@ -196,8 +196,9 @@ pub struct NegotiatedMedia {
     /// Our direction.
     pub direction: Direction,
     pub rtcp_mux: bool,
-    /// SRTP keys (ours, theirs) when the stream is secured.
-    pub srtp: Option<(SrtpKey, SrtpKey)>,
+    /// SRTP keys (ours, theirs) when the stream is secured. Boxed so the
+    /// struct stays small enough to move around in channel messages.
+    pub srtp: Option<Box<(SrtpKey, SrtpKey)>>,
 }
 
 /// Why an offer cannot be answered or an answer applied (→ 488, or 400 for
@@ -365,9 +366,8 @@ fn crypto_line(value: &str) -> Option<CryptoLine> {
         return None;
     }
     let key = SrtpKey::from_inline(suite, key_params.strip_prefix("inline:")?).ok()?;
-    let usable = fields.all(|p| {
-        p.starts_with("WSH=") || p.starts_with("FEC_ORDER=") || p == "KDR=0"
-    });
+    let usable =
+        fields.all(|p| p.starts_with("WSH=") || p.starts_with("FEC_ORDER=") || p == "KDR=0");
     Some(CryptoLine { tag, key, usable })
 }
 
@@ -510,7 +510,8 @@ pub fn answer_offer(
         }
         audio_seen = true;
         let secure = m.proto.eq_ignore_ascii_case(SAVP);
-        if !(m.proto.eq_ignore_ascii_case(&local.profile) || secure && local.srtp != SrtpPolicy::Off)
+        if !(m.proto.eq_ignore_ascii_case(&local.profile)
+            || secure && local.srtp != SrtpPolicy::Off)
         {
             other_profile.get_or_insert_with(|| m.proto.clone());
             answer.media.push(m.rejected());
@@ -541,11 +542,9 @@ pub fn answer_offer(
             .intersect(remote_direction(offer, m).reverse());
         let mut listed = vec![(spec, pt)];
         listed.extend(te);
-        answer
-            .media
-            .push(audio_section(
-                local, &m.proto, &listed, direction, rtcp_mux, &crypto,
-            ));
+        answer.media.push(audio_section(
+            local, &m.proto, &listed, direction, rtcp_mux, &crypto,
+        ));
         negotiated = Some(NegotiatedMedia {
             remote_rtp,
             remote_rtcp,
@@ -554,7 +553,7 @@ pub fn answer_offer(
             ptime_ms: send_ptime(m, local.ptime_ms),
             direction,
             rtcp_mux,
-            srtp: srtp.map(|(_, ours, theirs)| (ours.clone(), theirs)),
+            srtp: srtp.map(|(_, ours, theirs)| Box::new((ours.clone(), theirs))),
         });
     }
     match negotiated {
@@ -566,8 +565,7 @@ pub fn answer_offer(
                     m.media == "audio"
                         && m.port != 0
                         && (m.proto.eq_ignore_ascii_case(&local.profile)
-                            || m.proto.eq_ignore_ascii_case(SAVP)
-                                && local.srtp != SrtpPolicy::Off)
+                            || m.proto.eq_ignore_ascii_case(SAVP) && local.srtp != SrtpPolicy::Off)
                 }) =>
             {
                 Err(AnswerError::UnsupportedProfile(p))
@@ -644,7 +642,7 @@ pub fn apply_answer(
 fn answer_crypto(
     o: &MediaDescription,
     a: &MediaDescription,
-) -> Result<Option<(SrtpKey, SrtpKey)>, AnswerError> {
+) -> Result<Option<Box<(SrtpKey, SrtpKey)>>, AnswerError> {
     let bad = |w: String| Err(AnswerError::BadCryptoAnswer(w));
     let offered: Vec<CryptoLine> = crypto_lines(o).collect();
     let lines: Vec<&str> = a
@@ -662,10 +660,16 @@ fn answer_crypto(
         _ => return bad(format!("{} a=crypto lines, one expected", lines.len())),
     };
     if !a.proto.eq_ignore_ascii_case(&o.proto) {
-        return bad(format!("profile {} answers an offer of {}", a.proto, o.proto));
+        return bad(format!(
+            "profile {} answers an offer of {}",
+            a.proto, o.proto
+        ));
     }
     let Some(theirs) = crypto_line(value) else {
-        return bad(format!("`{}` cannot be parsed", value.split(" inline:").next().unwrap_or("")));
+        return bad(format!(
+            "`{}` cannot be parsed",
+            value.split(" inline:").next().unwrap_or("")
+        ));
     };
     let Some(ours) = offered.into_iter().find(|c| c.tag == theirs.tag) else {
         return bad(format!("tag {} was not offered", theirs.tag));
@@ -679,5 +683,5 @@ fn answer_crypto(
     if !theirs.usable {
         return bad("unsupported session parameters".into());
     }
-    Ok(Some((ours.key, theirs.key)))
+    Ok(Some(Box::new((ours.key, theirs.key))))
 }
