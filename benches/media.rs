@@ -22,6 +22,7 @@ fn negotiated(codec: &CodecSpec, remote: SocketAddr) -> NegotiatedMedia {
         ptime_ms: 20,
         direction: Direction::SendRecv,
         rtcp_mux: true,
+        srtp: None,
     }
 }
 

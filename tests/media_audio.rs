@@ -26,8 +26,12 @@ fn write_tone(path: &Path, freq: f64, rate: u32, secs: u32) {
 }
 
 fn config(port: u16, codec: &str, input: &Path, output: &Path) -> String {
+    config_srtp(port, codec, input, output, "off")
+}
+
+fn config_srtp(port: u16, codec: &str, input: &Path, output: &Path, srtp: &str) -> String {
     format!(
-        "[sip]\nlisten_udp = \"127.0.0.1:{port}\"\n\n[audio]\ninput = \"loop:{}\"\noutput = \"file:{}\"\n\n[media]\ncodecs = [\"{codec}\"]\nrtp_port_min = {}\nrtp_port_max = {}\n",
+        "[sip]\nlisten_udp = \"127.0.0.1:{port}\"\n\n[audio]\ninput = \"loop:{}\"\noutput = \"file:{}\"\n\n[media]\ncodecs = [\"{codec}\"]\nrtp_port_min = {}\nrtp_port_max = {}\nsrtp = \"{srtp}\"\n",
         input.display(),
         output.display(),
         20000 + (port % 2000) * 10,
@@ -168,4 +172,66 @@ fn audio_test_loops_the_microphone_back_without_a_server() {
     eprintln!("audio test: 900 Hz share {share:.3} at {level:.1} dBFS ({rate} Hz)");
     assert_eq!(rate, 16000);
     assert!(share > 0.9 && level > -25.0, "share {share}, {level} dBFS");
+}
+
+/// SRTP (SDES, mandatory on both phones): the call is encrypted and the
+/// tones still cross; a phone without SRTP refuses a mandatory offer.
+#[test]
+fn srtp_mandatory_call_carries_audio_and_a_plain_phone_refuses_it() {
+    let dir = TestDir::new("audio-srtp");
+    let (a_in, b_in) = (dir.file("a-in.wav"), dir.file("b-in.wav"));
+    let (a_out, b_out) = (dir.file("a-out.wav"), dir.file("b-out.wav"));
+    write_tone(&a_in, 700.0, 8000, 1);
+    write_tone(&b_in, 1100.0, 8000, 1);
+    let (pa, pb, pc) = (free_udp_port(), free_udp_port(), free_udp_port());
+    let a = Phone::start(&config_srtp(pa, "PCMU", &a_in, &a_out, "mandatory"));
+    let b = Phone::start(&config_srtp(pb, "PCMU", &b_in, &b_out, "optional"));
+    let c = Phone::start(&config_srtp(
+        pc,
+        "PCMU",
+        &b_in,
+        &dir.file("c-out.wav"),
+        "off",
+    ));
+
+    // A (mandatory) → C (off): C cannot answer RTP/SAVP and says 488.
+    a.cmd(json!({"cmd": "call", "target": format!("sip:c@127.0.0.1:{pc}")}));
+    let s = a
+        .wait_for(|s| s["calls"][0]["state"] == "ended", FIVE_S)
+        .unwrap();
+    assert_eq!(s["calls"][0]["status_code"], json!(488), "{s:#}");
+    assert!(
+        c.status()["calls"]
+            .as_array()
+            .is_none_or(|c| c.iter().all(|c| c["state"] == "ended"))
+    );
+
+    // A (mandatory) → B (optional): encrypted, and both hear each other.
+    a.cmd(json!({"cmd": "call", "target": format!("sip:b@127.0.0.1:{pb}")}));
+    b.wait_for(|s| s["calls"][0]["state"] == "ringing", FIVE_S)
+        .unwrap();
+    b.cmd(json!({"cmd": "answer"}));
+    std::thread::sleep(Duration::from_secs(2));
+    let s = a
+        .wait_for(
+            |s| s["calls"][1]["media"]["packets_received"].as_u64() > Some(50),
+            FIVE_S,
+        )
+        .unwrap();
+    let m = &s["calls"][1]["media"];
+    assert_eq!(
+        (m["srtp"].clone(), m["srtp_failures"].clone()),
+        (json!(true), json!(0)),
+        "{m:#}"
+    );
+    a.cmd(json!({"cmd": "hangup", "call": s["calls"][1]["id"]}));
+    b.wait_for(|s| s["calls"][0]["state"] == "ended", FIVE_S)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (share_a, _, _) = heard(&a_out, 1100.0);
+    let (share_b, _, _) = heard(&b_out, 700.0);
+    assert!(
+        share_a > 0.5 && share_b > 0.5,
+        "SRTP audio: A {share_a}, B {share_b}"
+    );
 }

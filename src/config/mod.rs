@@ -43,6 +43,9 @@ pub struct MediaSection {
     pub jitter_max_ms: u32,
     /// Warn when no RTP has arrived for this long (one-way audio).
     pub no_media_warning_secs: u64,
+    /// SRTP with SDES keys (RFC 4568): `off`, `optional` (offer keys in
+    /// RTP/AVP, accept plain RTP), `mandatory` (RTP/SAVP only).
+    pub srtp: String,
 }
 
 impl Default for MediaSection {
@@ -56,6 +59,7 @@ impl Default for MediaSection {
             jitter_min_ms: 20,
             jitter_max_ms: 300,
             no_media_warning_secs: 5,
+            srtp: "off".into(),
         }
     }
 }
@@ -138,6 +142,10 @@ pub struct AccountConfig {
     /// Register at start.
     #[serde(default = "default_true")]
     pub register: bool,
+    /// SRTP for this account's calls: `off`, `optional`, `mandatory`
+    /// (default: `[media] srtp`).
+    #[serde(default)]
+    pub srtp: Option<String>,
 }
 
 impl fmt::Debug for AccountConfig {
@@ -414,6 +422,12 @@ impl Config {
                 "the RTP port range must be at least 4 ports above 1023".into(),
             ));
         }
+        if !["off", "optional", "mandatory"].contains(&m.srtp.as_str()) {
+            return Err(merr(
+                "srtp",
+                format!("`{}`: use off, optional or mandatory", m.srtp),
+            ));
+        }
         if m.jitter_max_ms < m.jitter_min_ms {
             return Err(merr(
                 "jitter_max_ms",
@@ -432,6 +446,15 @@ impl Config {
             }
             if acc.username.is_empty() {
                 return Err(err(acc.domain.span(), &k("username"), "is empty".into()));
+            }
+            if let Some(p) = acc.srtp.as_deref() {
+                if !["off", "optional", "mandatory"].contains(&p) {
+                    return Err(err(
+                        acc.domain.span(),
+                        &k("srtp"),
+                        format!("`{p}`: use off, optional or mandatory"),
+                    ));
+                }
             }
             HostPort::parse(acc.domain.get_ref())
                 .map_err(|m| err(acc.domain.span(), &k("domain"), m))?;
@@ -475,6 +498,15 @@ impl Config {
     /// A listen address, `None` when absent or `"none"`.
     pub fn listen(value: &Option<Spanned<String>>) -> Option<SocketAddr> {
         value.as_ref().and_then(|v| v.get_ref().parse().ok())
+    }
+}
+
+/// An SRTP policy value (`off`, `optional`, `mandatory`); validated at load.
+pub fn srtp_policy(value: &str) -> crate::sdp::SrtpPolicy {
+    match value {
+        "optional" => crate::sdp::SrtpPolicy::Optional,
+        "mandatory" => crate::sdp::SrtpPolicy::Mandatory,
+        _ => crate::sdp::SrtpPolicy::Off,
     }
 }
 

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::media::codec::{self, CodecKind, CodecOptions, Decoder, Encoder};
 use crate::media::jitter::{JitterBuffer, JitterConfig, Playout};
+use crate::rtp::srtp::SrtpSession;
 use crate::rtp::{
     ReceiveStats, ReceiverReport, ReportBlock, RtcpPacket, RtpPacket, SendStats, is_rtcp,
     ntp_middle32, parse_compound, rtt_from_block, write_compound,
@@ -45,6 +46,10 @@ impl Default for MediaConfig {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MediaStats {
     pub codec: String,
+    /// Media is SRTP-protected.
+    pub srtp: bool,
+    /// Packets that failed SRTP authentication (forged, replayed, or plain).
+    pub srtp_failures: u64,
     pub remote: String,
     /// The far end's RTP came from another address than it signalled and
     /// we now send there (symmetric RTP / NAT latching).
@@ -103,6 +108,12 @@ pub struct MediaSession {
     cname: String,
     no_media_warning: Duration,
     payload: Vec<u8>,
+    /// SRTP when SDES settled keys; packets are protected on the way out
+    /// and must authenticate on the way in.
+    srtp: Option<SrtpSession>,
+    /// Scratch for SRTP transforms (reused: no allocation per packet).
+    clear: Vec<u8>,
+    srtp_failures: u64,
 }
 
 fn codec_kind(name: &str) -> Option<CodecKind> {
@@ -169,6 +180,14 @@ impl MediaSession {
             cname: format!("softline-{:08x}", seed as u32),
             no_media_warning: config.no_media_warning,
             payload: Vec::with_capacity(1500),
+            srtp: match &media.srtp {
+                Some(keys) => {
+                    Some(SrtpSession::new(&keys.0, &keys.1).map_err(|e| format!("SRTP: {e}"))?)
+                }
+                None => None,
+            },
+            clear: Vec::with_capacity(1500),
+            srtp_failures: 0,
         })
     }
 
@@ -177,7 +196,10 @@ impl MediaSession {
     pub fn update(&mut self, media: &NegotiatedMedia) -> bool {
         if !media.codec.name.eq_ignore_ascii_case(&self.codec_name)
             || media.codec.payload_type != self.payload_type
+            || media.srtp.is_some() != self.srtp.is_some()
+            || media.srtp.is_some()
         {
+            // New keys (or a codec change) need a new session.
             return false;
         }
         self.direction = media.direction;
@@ -215,7 +237,32 @@ impl MediaSession {
 
     /// One datagram from `from` on our RTP (or, with rtcp-mux, shared) port.
     pub fn on_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        if is_rtcp(data) {
+        let rtcp = is_rtcp(data);
+        let mut clear = std::mem::take(&mut self.clear);
+        let data = match self.srtp.as_mut() {
+            Some(srtp) => {
+                let r = if rtcp {
+                    srtp.unprotect_rtcp(data, &mut clear)
+                } else {
+                    srtp.unprotect_rtp(data, &mut clear)
+                };
+                if r.is_err() {
+                    // Forged, replayed or plain: never played.
+                    self.srtp_failures += 1;
+                    self.bad_packets += 1;
+                    self.clear = clear;
+                    return;
+                }
+                &clear[..]
+            }
+            None => data,
+        };
+        self.on_clear_datagram(now, from, rtcp, data);
+        self.clear = clear;
+    }
+
+    fn on_clear_datagram(&mut self, now: Instant, from: SocketAddr, rtcp: bool, data: &[u8]) {
+        if rtcp {
             self.on_rtcp(now, data);
             return;
         }
@@ -342,6 +389,14 @@ impl MediaSession {
         out.clear();
         packet.write(out);
         self.payload = packet.payload;
+        if let Some(srtp) = self.srtp.as_mut() {
+            self.clear.clear();
+            self.clear.extend_from_slice(out);
+            if let Err(e) = srtp.protect_rtp(&self.clear, out) {
+                tracing::debug!("SRTP protect failed: {e}");
+                return None;
+            }
+        }
         self.tx.on_packet(self.payload.len());
         Some(self.remote_rtp)
     }
@@ -396,6 +451,13 @@ impl MediaSession {
         let sdes = RtcpPacket::Sdes(vec![(self.ssrc, vec![(1, self.cname.clone())])]);
         out.clear();
         write_compound(&[report, sdes], out);
+        if let Some(srtp) = self.srtp.as_mut() {
+            self.clear.clear();
+            self.clear.extend_from_slice(out);
+            if srtp.protect_rtcp(&self.clear, out).is_err() {
+                return None;
+            }
+        }
         Some(self.remote_rtcp)
     }
 
@@ -411,6 +473,8 @@ impl MediaSession {
         let j = self.jitter.stats();
         MediaStats {
             codec: self.codec_name.clone(),
+            srtp: self.srtp.is_some(),
+            srtp_failures: self.srtp_failures,
             remote: self.remote_rtp.to_string(),
             latched: self.remote_rtp != self.signalled_rtp,
             packets_sent: u64::from(self.tx.packets),
@@ -444,6 +508,7 @@ mod tests {
             ptime_ms: 20,
             direction: Direction::SendRecv,
             rtcp_mux: false,
+            srtp: None,
         }
     }
 

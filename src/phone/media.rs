@@ -5,10 +5,32 @@
 use std::net::IpAddr;
 
 use crate::config::MediaSection;
+use crate::rtp::srtp::{SrtpKey, SrtpSuite};
 use crate::sdp::{
-    AnswerError, CodecSpec, Direction, LocalMedia, NegotiatedMedia, SessionDescription,
+    AnswerError, CodecSpec, Direction, LocalMedia, NegotiatedMedia, SessionDescription, SrtpPolicy,
     answer_offer, apply_answer, create_offer,
 };
+
+/// The SRTP side of one offer or answer: the policy and fresh keys, one
+/// per suite we accept (from the core's cryptographic generator).
+#[derive(Debug, Clone, Default)]
+pub struct SrtpSetup {
+    pub policy: SrtpPolicy,
+    pub keys: Vec<SrtpKey>,
+}
+
+impl SrtpSetup {
+    pub fn new(policy: SrtpPolicy, random: &mut impl FnMut() -> u64) -> SrtpSetup {
+        let keys = match policy {
+            SrtpPolicy::Off => Vec::new(),
+            _ => SrtpSuite::ALL
+                .iter()
+                .map(|s| SrtpKey::generate(*s, random))
+                .collect(),
+        };
+        SrtpSetup { policy, keys }
+    }
+}
 
 /// Dynamic payload types we offer.
 const OPUS_PT: u8 = 111;
@@ -63,7 +85,13 @@ impl CallMedia {
         }
     }
 
-    fn local(&self, config: &MediaSection, ip: IpAddr, direction: Direction) -> LocalMedia {
+    fn local(
+        &self,
+        config: &MediaSection,
+        ip: IpAddr,
+        direction: Direction,
+        srtp: &SrtpSetup,
+    ) -> LocalMedia {
         LocalMedia {
             addr: ip,
             // RFC 3264 §5: port 9 (discard) when no port is bound yet; only
@@ -74,14 +102,22 @@ impl CallMedia {
             direction,
             rtcp_mux: config.rtcp_mux,
             profile: "RTP/AVP".into(),
+            srtp: srtp.policy,
+            srtp_keys: srtp.keys.clone(),
         }
     }
 
     /// A new offer (INVITE, or a 200 to an INVITE without one).
-    pub fn offer(&mut self, config: &MediaSection, ip: IpAddr, direction: Direction) -> String {
+    pub fn offer(
+        &mut self,
+        config: &MediaSection,
+        ip: IpAddr,
+        direction: Direction,
+        srtp: &SrtpSetup,
+    ) -> String {
         self.version += 1;
         let sd = create_offer(
-            &self.local(config, ip, direction),
+            &self.local(config, ip, direction, srtp),
             self.session_id,
             self.version,
         );
@@ -96,13 +132,14 @@ impl CallMedia {
         config: &MediaSection,
         ip: IpAddr,
         offer: &[u8],
+        srtp: &SrtpSetup,
     ) -> Result<String, AnswerError> {
         let offer =
             SessionDescription::parse(offer).map_err(|e| AnswerError::Malformed(e.to_string()))?;
         self.version += 1;
         let (answer, negotiated) = answer_offer(
             &offer,
-            &self.local(config, ip, Direction::SendRecv),
+            &self.local(config, ip, Direction::SendRecv, srtp),
             self.session_id,
             self.version,
         )?;
@@ -111,8 +148,21 @@ impl CallMedia {
     }
 
     /// Would this offer be answerable? (Checked before ringing: 488 at once.)
-    pub fn check_offer(config: &MediaSection, ip: IpAddr, offer: &[u8]) -> Result<(), AnswerError> {
-        CallMedia::new(0).answer(config, ip, offer).map(|_| ())
+    pub fn check_offer(
+        config: &MediaSection,
+        ip: IpAddr,
+        offer: &[u8],
+        policy: SrtpPolicy,
+    ) -> Result<(), AnswerError> {
+        // Throw-away keys: only whether an answer exists matters here.
+        let mut n = 0u64;
+        let setup = SrtpSetup::new(policy, &mut || {
+            n += 1;
+            n
+        });
+        CallMedia::new(0)
+            .answer(config, ip, offer, &setup)
+            .map(|_| ())
     }
 
     /// The peer's answer to our outstanding offer (183/200 body, or ACK body).
@@ -155,7 +205,8 @@ mod tests {
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         let mut a = CallMedia::new(1);
         a.port = Some(40000);
-        let offer = a.offer(&cfg(&["G722", "PCMU"]), ip, Direction::SendRecv);
+        let off = SrtpSetup::default();
+        let offer = a.offer(&cfg(&["G722", "PCMU"]), ip, Direction::SendRecv, &off);
         assert!(offer.contains("m=audio 40000 RTP/AVP 9 0 101"), "{offer}");
         let mut b = CallMedia::new(2);
         b.port = Some(50000);
@@ -164,6 +215,7 @@ mod tests {
                 &cfg(&["PCMU", "PCMA"]),
                 "10.0.0.2".parse().unwrap(),
                 offer.as_bytes(),
+                &off,
             )
             .unwrap();
         a.on_answer(answer.as_bytes()).unwrap();
@@ -185,12 +237,63 @@ mod tests {
             &cfg(&["PCMA"]),
             "10.0.0.1".parse().unwrap(),
             Direction::SendRecv,
+            &SrtpSetup::default(),
         );
         let e = CallMedia::check_offer(
             &cfg(&["PCMU"]),
             "10.0.0.2".parse().unwrap(),
             offer.as_bytes(),
+            SrtpPolicy::Off,
         );
         assert_eq!(e, Err(AnswerError::NoCommonCodec));
+    }
+
+    #[test]
+    fn mandatory_srtp_offers_savp_and_settles_keys_both_ways() {
+        let mut n = 7u64;
+        let mut rnd = || {
+            n = n.wrapping_mul(6364136223846793005).wrapping_add(1);
+            n
+        };
+        let (mut a, mut b) = (CallMedia::new(1), CallMedia::new(2));
+        a.port = Some(40000);
+        b.port = Some(50000);
+        let sa = SrtpSetup::new(SrtpPolicy::Mandatory, &mut rnd);
+        let offer = a.offer(
+            &cfg(&["PCMU"]),
+            "10.0.0.1".parse().unwrap(),
+            Direction::SendRecv,
+            &sa,
+        );
+        assert!(
+            offer.contains("RTP/SAVP")
+                && offer.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"),
+            "{offer}"
+        );
+        // A phone with SRTP off refuses it; one with optional accepts.
+        assert!(
+            CallMedia::check_offer(
+                &cfg(&["PCMU"]),
+                "10.0.0.2".parse().unwrap(),
+                offer.as_bytes(),
+                SrtpPolicy::Off
+            )
+            .is_err()
+        );
+        let sb = SrtpSetup::new(SrtpPolicy::Optional, &mut rnd);
+        let answer = b
+            .answer(
+                &cfg(&["PCMU"]),
+                "10.0.0.2".parse().unwrap(),
+                offer.as_bytes(),
+                &sb,
+            )
+            .unwrap();
+        a.on_answer(answer.as_bytes()).unwrap();
+        let ka = a.negotiated.unwrap().srtp.expect("SRTP on the offerer");
+        let kb = b.negotiated.unwrap().srtp.expect("SRTP on the answerer");
+        // Each side's sending key is the other's receiving key.
+        assert_eq!(ka.0, kb.1);
+        assert_eq!(ka.1, kb.0);
     }
 }

@@ -56,6 +56,9 @@ const ENDED_CALLS_KEPT: usize = 16;
 pub struct Phone {
     user_agent: String,
     media_cfg: crate::config::MediaSection,
+    /// Cryptographic generator for SRTP keys (seeded by the runtime with
+    /// OS randomness, see [`Phone::set_key_seed`]).
+    key_rng: rand::rngs::StdRng,
     local: LocalAddrs,
     txn: TransactionLayer,
     timers: TimerConfig,
@@ -91,6 +94,7 @@ impl Phone {
         Phone {
             user_agent: config.sip.user_agent.clone(),
             media_cfg: config.media.clone(),
+            key_rng: rand::SeedableRng::seed_from_u64(seed ^ 0x5354_5250_4b45_5953),
             local,
             txn: TransactionLayer::new(timers),
             timers,
@@ -121,6 +125,29 @@ impl Phone {
     }
 
     // ----- inputs --------------------------------------------------------
+
+    /// Seed the SRTP key generator with 32 bytes of OS randomness (the
+    /// runtime does this once at start; tests may leave the default).
+    pub fn set_key_seed(&mut self, seed: [u8; 32]) {
+        self.key_rng = rand::SeedableRng::from_seed(seed);
+    }
+
+    /// The SRTP policy of `account`'s calls (or of direct calls).
+    fn srtp_setup_policy(&self, account: Option<usize>) -> crate::sdp::SrtpPolicy {
+        crate::config::srtp_policy(
+            account
+                .and_then(|i| self.accounts.get(i))
+                .and_then(|a| a.config.srtp.as_deref())
+                .unwrap_or(&self.media_cfg.srtp),
+        )
+    }
+
+    /// SRTP policy and fresh keys for a call of `account`.
+    fn srtp_setup(&mut self, account: Option<usize>) -> media::SrtpSetup {
+        let policy = self.srtp_setup_policy(account);
+        let rng = &mut self.key_rng;
+        media::SrtpSetup::new(policy, &mut || rand::RngCore::next_u64(rng))
+    }
 
     /// The runtime bound (or failed to bind) the RTP port of `call`, as asked
     /// by [`Output::OpenMedia`].
@@ -712,6 +739,7 @@ impl Phone {
                     }
                     let contact = self.contact_for_call(pos);
                     let media_cfg = self.media_cfg.clone();
+                    let srtp = self.srtp_setup(self.calls[pos].account);
                     let call = &mut self.calls[pos];
                     let ip = call.local_ip;
                     // An offer is answered (hold, resume, new address);
@@ -719,9 +747,9 @@ impl Phone {
                     let sdp = if request.body.is_empty() {
                         Ok(call
                             .media
-                            .offer(&media_cfg, ip, crate::sdp::Direction::SendRecv))
+                            .offer(&media_cfg, ip, crate::sdp::Direction::SendRecv, &srtp))
                     } else {
-                        call.media.answer(&media_cfg, ip, &request.body)
+                        call.media.answer(&media_cfg, ip, &request.body, &srtp)
                     };
                     match sdp {
                         Ok(sdp) => {
@@ -781,7 +809,9 @@ impl Phone {
         );
         // Validate the offer now: no common codec → 488 (bad SDP → 400) at once.
         if !request.body.is_empty() {
-            if let Err(e) = media::CallMedia::check_offer(&self.media_cfg, local_ip, &request.body)
+            let policy = self.srtp_setup_policy(account);
+            if let Err(e) =
+                media::CallMedia::check_offer(&self.media_cfg, local_ip, &request.body, policy)
             {
                 let resp =
                     dialog::response_to(&request, answer_error_code(&e), Some(&call.local_tag));
@@ -978,12 +1008,16 @@ impl Phone {
             .map(|a| a.config.clone());
         let ua = self.user_agent.clone();
         let media_cfg = self.media_cfg.clone();
+        let srtp = self.srtp_setup(account);
         let call = &mut self.calls[pos];
         call.peer = Some(target.peer);
         call.local_ip = target.local_ip;
-        let sdp = call
-            .media
-            .offer(&media_cfg, target.local_ip, crate::sdp::Direction::SendRecv);
+        let sdp = call.media.offer(
+            &media_cfg,
+            target.local_ip,
+            crate::sdp::Direction::SendRecv,
+            &srtp,
+        );
         let invite = call.build_invite(cfg.as_ref(), &via, &contact, &call_id, &ua, sdp);
         let txn = self.txn.send_request(now, invite, target.peer);
         self.calls[pos].invite_txn = Some(txn);
@@ -1286,6 +1320,7 @@ impl Phone {
         }
         let contact = self.contact_for_call(pos);
         let media_cfg = self.media_cfg.clone();
+        let srtp = self.srtp_setup(self.calls[pos].account);
         let call = &mut self.calls[pos];
         let offer = call
             .invite
@@ -1295,10 +1330,10 @@ impl Phone {
         let ip = call.local_ip;
         let sdp = if offer.is_empty() {
             call.media
-                .offer(&media_cfg, ip, crate::sdp::Direction::SendRecv)
+                .offer(&media_cfg, ip, crate::sdp::Direction::SendRecv, &srtp)
         } else {
             call.media
-                .answer(&media_cfg, ip, &offer)
+                .answer(&media_cfg, ip, &offer, &srtp)
                 .map_err(|e| CommandError(format!("cannot answer the offer: {e}")))?
         };
         let (resp, txn) = call.accept(&contact, sdp).map_err(CommandError)?;

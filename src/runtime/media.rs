@@ -48,6 +48,7 @@ pub fn start_audio_test(
         ptime_ms: 20,
         direction: crate::sdp::Direction::SendRecv,
         rtcp_mux: false,
+        srtp: None,
     };
     ends.stop_after = Some(duration);
     MediaTask::start(sockets, media, ends, seed)

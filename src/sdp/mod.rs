@@ -18,7 +18,8 @@ pub use model::{
     RtcpAttr, RtpMap, SessionDescription, Timing,
 };
 pub use negotiate::{
-    AnswerError, CodecSpec, LocalMedia, NegotiatedMedia, answer_offer, apply_answer, create_offer,
+    AnswerError, CodecSpec, LocalMedia, NegotiatedMedia, SAVP, SrtpPolicy, answer_offer,
+    apply_answer, create_offer,
 };
 pub use parse::{SdpError, SdpErrorKind};
 
