@@ -114,6 +114,8 @@ async fn run(opts: HeadlessOptions) -> Result<(), String> {
     let (resolved_tx, mut resolved_rx) = mpsc::unbounded_channel::<Resolution>();
     let seed: u64 = rand::random();
     let mut phone = Phone::new(&config, local, seed);
+    // SRTP keys come from OS randomness, not from the 64-bit core seed.
+    phone.set_key_seed(rand::random::<[u8; 32]>());
     let started = Instant::now();
     phone.start(started);
 
