@@ -520,6 +520,13 @@ impl AudioSource for DeviceSource {
         self.rate
     }
 
+    fn failure(&self) -> Option<String> {
+        match self.health() {
+            DeviceHealth::Running => None,
+            DeviceHealth::Failed(why) => Some(format!("microphone {}: {why}", self.name)),
+        }
+    }
+
     /// Fills `out`: silence while priming, after a stream error, or where
     /// the ring ran dry (counted).
     fn read(&mut self, out: &mut [i16]) {
@@ -612,6 +619,13 @@ impl DeviceSink {
 impl AudioSink for DeviceSink {
     fn sample_rate(&self) -> u32 {
         self.rate
+    }
+
+    fn failure(&self) -> Option<String> {
+        match self.health() {
+            DeviceHealth::Running => None,
+            DeviceHealth::Failed(why) => Some(format!("speaker {}: {why}", self.name)),
+        }
     }
 
     /// Queues `pcm` for the device. A full ring drops the newest samples

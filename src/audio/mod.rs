@@ -56,6 +56,10 @@ pub trait AudioSource: Send {
     fn sample_rate(&self) -> u32;
     /// Fill `out` completely (silence when there is nothing to play).
     fn read(&mut self, out: &mut [i16]);
+    /// Why the endpoint stopped working (a device unplugged), if it did.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Consumes the PCM the phone plays out, mono, at its own rate.
@@ -63,6 +67,10 @@ pub trait AudioSink: Send {
     fn sample_rate(&self) -> u32;
     fn write(&mut self, pcm: &[i16]) -> io::Result<()>;
     fn finish(&mut self) -> io::Result<()>;
+    /// Why the endpoint stopped working (a device unplugged), if it did.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Silence at a given rate.

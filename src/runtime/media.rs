@@ -320,6 +320,13 @@ async fn run(
                 }
                 if now.duration_since(last_stats) >= Duration::from_millis(200) {
                     last_stats = now;
+                    // A device that failed mid-call (unplugged headset) is
+                    // shown, not hidden behind silence.
+                    if let Some(why) = audio.source.failure().or_else(|| audio.sink.failure()) {
+                        if let Ok(mut w) = warning.lock() {
+                            *w = Some(why);
+                        }
+                    }
                     if let Ok(mut s) = stats.lock() {
                         *s = Some(session.stats(now));
                     }
