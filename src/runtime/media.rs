@@ -211,6 +211,7 @@ struct Audio {
     down: Resampler,
     mic: Vec<i16>,
     mic_codec: Vec<i16>,
+    mic_fifo: std::collections::VecDeque<i16>,
     play: Vec<i16>,
     play_out: Vec<i16>,
     limiter: Option<Limiter>,
@@ -244,6 +245,7 @@ impl Audio {
             down: Resampler::new(rate, sink.sample_rate()),
             mic: vec![0; src_n],
             mic_codec: Vec::new(),
+            mic_fifo: std::collections::VecDeque::with_capacity(4096),
             play: Vec::new(),
             play_out: Vec::new(),
             limiter: ends
@@ -294,7 +296,14 @@ async fn run(
                 }
                 audio.source.read(&mut audio.mic);
                 audio.up.process(&audio.mic, &mut audio.mic_codec);
-                audio.mic_codec.resize(session.frame_samples(), 0);
+                // Exactly one codec frame per tick, whatever the resampler
+                // gave this time (its output count wobbles by a sample).
+                audio.mic_fifo.extend(audio.mic_codec.drain(..));
+                let n = session.frame_samples();
+                while audio.mic_fifo.len() < n {
+                    audio.mic_fifo.push_front(0);
+                }
+                audio.mic_codec.extend(audio.mic_fifo.drain(..n));
                 if let Some(to) = session.send_frame(now, &audio.mic_codec, &mut packet) {
                     if let Err(e) = rtp.try_send_to(&packet, destination(&rtp, to)) {
                         tracing::debug!(%to, "RTP not sent: {e}");
