@@ -71,6 +71,8 @@ enum CtlAction {
         #[arg(value_parser = ["on", "off"])]
         state: String,
     },
+    /// List the sound devices (JSON).
+    Devices,
     /// Hear yourself as the far end would: the microphone looped back through
     /// encode, RTP, jitter buffer and decode (no server needed).
     TestAudio {
@@ -162,6 +164,7 @@ fn ctl(socket: PathBuf, action: CtlAction) -> ExitCode {
         CtlAction::Answer { call } => (Request::Answer { call }, false),
         CtlAction::Hangup { call } => (Request::Hangup { call }, false),
         CtlAction::Trace { state } => (Request::Trace { on: state == "on" }, false),
+        CtlAction::Devices => (Request::Devices, true),
         CtlAction::TestAudio { seconds, codec } => (Request::TestAudio { seconds, codec }, false),
         CtlAction::Record { state, call, file } => (
             Request::Record {

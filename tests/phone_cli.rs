@@ -160,3 +160,21 @@ fn check_config_names_file_line_and_key() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The admin ranked a headset that is not there (this machine has no sound
+/// card at all): the phone says it is muted instead of silently using
+/// another device, and `ctl devices` answers.
+#[test]
+fn ranked_headset_missing_means_muted_and_said_so() {
+    let port = free_udp_port();
+    let phone = Phone::start(&format!(
+        "[sip]\nlisten_udp = \"127.0.0.1:{port}\"\n\n[audio]\ninput = \"default\"\noutput = \"default\"\ninput_priority = [\"Jabra\"]\noutput_priority = [\"Jabra\"]\non_device_lost = \"mute\"\n"
+    ));
+    let status = phone
+        .wait_for(|s| s["audio_devices"]["input"]["state"] == "muted", Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(status["audio_devices"]["output"]["state"], json!("muted"), "{status:#}");
+    let devices = phone.cmd(json!({"cmd": "devices"}));
+    assert!(devices["devices"].is_array(), "{devices}");
+    assert_eq!(devices["chosen"]["input"]["state"], json!("muted"));
+}

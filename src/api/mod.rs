@@ -36,6 +36,8 @@ pub enum Request {
     Trace {
         on: bool,
     },
+    /// Sound devices present (and which the admin's ranking chose).
+    Devices,
     /// The built-in audio test: the microphone looped back through the
     /// whole media path (no server needed).
     TestAudio {

@@ -7,6 +7,7 @@
 //! status shows).
 
 pub mod device;
+pub mod policy;
 pub mod wav;
 
 use std::io;

@@ -181,6 +181,14 @@ pub struct AudioConfig {
     pub input: String,
     /// `default`, a device name, `file:PATH.wav` or `null`.
     pub output: String,
+    /// Admin's ranking of microphones (name fragments, best first); when
+    /// set, it decides the input device instead of `input = "default"`.
+    pub input_priority: Vec<String>,
+    /// Same for speakers/headsets.
+    pub output_priority: Vec<String>,
+    /// When no ranked device is present: `mute` (alert, move back when one
+    /// returns) or `fallback` (use the system default).
+    pub on_device_lost: String,
     /// Hearing protection: limit playout peaks (acoustic shock).
     pub limiter: bool,
     /// Highest playout peak with the limiter on, in dBFS (−20 … 0).
@@ -192,6 +200,9 @@ impl Default for AudioConfig {
         AudioConfig {
             input: "default".into(),
             output: "default".into(),
+            input_priority: Vec::new(),
+            output_priority: Vec::new(),
+            on_device_lost: "mute".into(),
             limiter: true,
             limiter_ceiling_dbfs: -6.0,
         }
@@ -390,6 +401,14 @@ impl Config {
             key: Some(format!("media.{key}")),
             message,
         };
+        if crate::audio::policy::OnLost::parse(&self.audio.on_device_lost).is_none() {
+            return Err(ConfigError {
+                file: path.to_path_buf(),
+                line: key_line(text, "audio", "on_device_lost"),
+                key: Some("audio.on_device_lost".into()),
+                message: format!("`{}`: use mute or fallback", self.audio.on_device_lost),
+            });
+        }
         if !(-20.0..=0.0).contains(&self.audio.limiter_ceiling_dbfs) {
             return Err(ConfigError {
                 file: path.to_path_buf(),

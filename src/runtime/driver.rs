@@ -12,6 +12,7 @@ use tokio::sync::{broadcast, mpsc};
 use crate::api::server::{self, CtlMessage};
 use crate::api::{Reply, Request};
 use crate::audio::AudioSpec;
+use crate::audio::policy::{Choice, DevicePolicy, DeviceWatch, OnLost};
 use crate::config::Config;
 use crate::media::session::MediaConfig;
 use crate::phone::{CallId, Command, LocalAddrs, Output, Phone, Resolved};
@@ -121,8 +122,11 @@ async fn run(opts: HeadlessOptions) -> Result<(), String> {
 
     let mut shutdown_deadline: Option<Instant> = None;
     let mut signals = watch_signals();
+    let mut devices_rx = watch_devices(&config);
     let mut media = Media {
         calls: HashMap::new(),
+        device_watch: device_watches(&config),
+        device_state: serde_json::Value::Null,
         test: None,
         codecs: config.media.codecs.clone(),
         endpoints: media_endpoints(&config),
@@ -183,6 +187,9 @@ async fn run(opts: HeadlessOptions) -> Result<(), String> {
             Some(res) = resolved_rx.recv() => {
                 phone.handle_resolved(Instant::now(), res.token, res.result);
             }
+            Some(list) = devices_rx.recv() => {
+                ctx.media.on_devices(&list, ctx.events);
+            }
             _ = sleep => {
                 phone.handle_timeout(Instant::now());
             }
@@ -212,6 +219,9 @@ struct Pump<'a> {
 /// The calls' media: bound sockets waiting for their stream, running tasks.
 struct Media {
     calls: HashMap<CallId, MediaSlot>,
+    /// The admin's device ranking, when configured (input, output).
+    device_watch: (Option<DeviceWatch>, Option<DeviceWatch>),
+    device_state: serde_json::Value,
     /// The running (or last) audio test.
     test: Option<MediaTask>,
     codecs: Vec<String>,
@@ -224,6 +234,50 @@ struct Media {
 struct MediaSlot {
     sockets: Option<MediaSockets>,
     task: Option<MediaTask>,
+}
+
+/// The admin's device rankings, for the directions configured to use
+/// devices (not files or null).
+fn device_watches(config: &Config) -> (Option<DeviceWatch>, Option<DeviceWatch>) {
+    let on_lost = OnLost::parse(&config.audio.on_device_lost).unwrap_or(OnLost::Mute);
+    let make = |endpoint: &str, priority: &[String]| {
+        let uses_device = matches!(
+            AudioSpec::parse(endpoint),
+            Ok(AudioSpec::Default | AudioSpec::Device(_))
+        );
+        (uses_device && !priority.is_empty()).then(|| {
+            DeviceWatch::new(DevicePolicy {
+                priority: priority.to_vec(),
+                on_lost,
+            })
+        })
+    };
+    (
+        make(&config.audio.input, &config.audio.input_priority),
+        make(&config.audio.output, &config.audio.output_priority),
+    )
+}
+
+/// Poll the sound devices every 2 s (on a blocking thread: enumeration may
+/// be slow) when a device ranking is configured.
+fn watch_devices(config: &Config) -> mpsc::Receiver<Vec<crate::audio::device::DeviceInfo>> {
+    let (tx, rx) = mpsc::channel(2);
+    let (i, o) = device_watches(config);
+    if i.is_none() && o.is_none() {
+        return rx;
+    }
+    tokio::spawn(async move {
+        loop {
+            let list = tokio::task::spawn_blocking(crate::audio::device::list_devices)
+                .await
+                .unwrap_or_default();
+            if tx.send(list).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    });
+    rx
 }
 
 /// Where call recordings go by default (XDG data dir / recordings).
@@ -293,6 +347,59 @@ impl Media {
         if let Some(slot) = self.calls.remove(&call) {
             if let Some(task) = slot.task {
                 task.stop();
+            }
+        }
+    }
+
+    /// The device list changed (or was polled): apply the admin's ranking,
+    /// switch running calls, tell the faces.
+    fn on_devices(
+        &mut self,
+        list: &[crate::audio::device::DeviceInfo],
+        events: &broadcast::Sender<String>,
+    ) {
+        let inputs: Vec<String> = list
+            .iter()
+            .filter(|d| d.is_input)
+            .map(|d| d.name.clone())
+            .collect();
+        let outputs: Vec<String> = list
+            .iter()
+            .filter(|d| d.is_output)
+            .map(|d| d.name.clone())
+            .collect();
+        let mut changed = false;
+        for (dir, watch, names) in [
+            ("input", self.device_watch.0.as_mut(), &inputs),
+            ("output", self.device_watch.1.as_mut(), &outputs),
+        ] {
+            let Some(watch) = watch else { continue };
+            let Some(change) = watch.update(names) else {
+                continue;
+            };
+            let (spec, state, device) = match &change.to {
+                Choice::Device(n) => (AudioSpec::Device(n.clone()), "using", Some(n.clone())),
+                Choice::Default => (AudioSpec::Default, "default", None),
+                Choice::Muted => (AudioSpec::Null, "muted", None),
+            };
+            if change.to == Choice::Muted {
+                tracing::warn!("{dir}: no ranked device present: muted until one returns");
+            } else {
+                tracing::info!(?device, "{dir}: audio device chosen");
+            }
+            if dir == "input" {
+                self.endpoints.input = spec;
+            } else {
+                self.endpoints.output = spec;
+            }
+            let ev = serde_json::json!({"event": "audio_device", "direction": dir, "state": state, "device": device});
+            self.device_state[dir] = ev.clone();
+            let _ = events.send(ev.to_string());
+            changed = true;
+        }
+        if changed {
+            for task in self.calls.values().filter_map(|s| s.task.as_ref()) {
+                task.switch_endpoints(self.endpoints.input.clone(), self.endpoints.output.clone());
             }
         }
     }
@@ -371,6 +478,9 @@ impl Media {
 
     /// Add each call's media statistics to a `status` value.
     fn annotate(&self, status: &mut serde_json::Value) {
+        if !self.device_state.is_null() {
+            status["audio_devices"] = self.device_state.clone();
+        }
         if let Some(t) = &self.test {
             status["audio_test"] = serde_json::json!({
                 "media": t.stats(),
@@ -488,6 +598,18 @@ fn handle_ctl(
         Request::Events => return Reply::err("events is handled by the server"),
         Request::Record { call, on, file } => return media.record(call, on, file),
         Request::TestAudio { seconds, codec } => return media.test_audio(seconds, codec),
+        Request::Devices => {
+            let list: Vec<serde_json::Value> = crate::audio::device::list_devices()
+                .into_iter()
+                .map(|d| {
+                    serde_json::json!({
+                        "name": d.name, "input": d.is_input, "output": d.is_output,
+                        "default": d.is_default, "rate": d.default_rate, "channels": d.channels,
+                    })
+                })
+                .collect();
+            return Reply::ok(serde_json::json!({"devices": list, "chosen": media.device_state}));
+        }
         Request::Register { account } => Command::Register { account },
         Request::Unregister { account } => Command::Unregister { account },
         Request::Call { target, account } => Command::Call { account, target },

@@ -113,6 +113,11 @@ pub struct MediaEndpoints {
 
 enum Cmd {
     Update(NegotiatedMedia),
+    /// Switch audio endpoints (device policy: moved, muted, back).
+    Endpoints {
+        input: AudioSpec,
+        output: AudioSpec,
+    },
     Record(Option<PathBuf>),
     Stop,
 }
@@ -163,6 +168,12 @@ impl MediaTask {
     /// end left, far end right, at the codec's rate), or stop (`None`).
     pub fn record(&self, path: Option<PathBuf>) {
         let _ = self.cmd.send(Cmd::Record(path));
+    }
+
+    /// Use other audio endpoints from now on (a ranked device came or
+    /// went; `AudioSpec::Null` mutes).
+    pub fn switch_endpoints(&self, input: AudioSpec, output: AudioSpec) {
+        let _ = self.cmd.send(Cmd::Endpoints { input, output });
     }
 
     /// Stop the stream; the output file is finished.
@@ -262,7 +273,7 @@ async fn run(
     rtp: UdpSocket,
     rtcp: UdpSocket,
     media: NegotiatedMedia,
-    ends: MediaEndpoints,
+    mut ends: MediaEndpoints,
     seed: u64,
     mut cmds: mpsc::UnboundedReceiver<Cmd>,
     stats: Arc<Mutex<Option<MediaStats>>>,
@@ -365,6 +376,15 @@ async fn run(
                             Err(e) => tracing::warn!("media not updated: {e}"),
                         }
                     }
+                }
+                Some(Cmd::Endpoints { input, output }) => {
+                    let _ = audio.sink.finish();
+                    ends.input = input;
+                    ends.output = output;
+                    if let Ok(mut w) = warning.lock() {
+                        *w = None;
+                    }
+                    audio = Audio::open(&ends, &session, &warning);
                 }
                 Some(Cmd::Record(path)) => {
                     if let Some(mut old) = recorder.take() {
