@@ -64,6 +64,10 @@ enum CtlAction {
     Answer { call: Option<u64> },
     /// Hang up, cancel or reject the call (or the one with this id).
     Hangup { call: Option<u64> },
+    /// Put a call on hold (re-INVITE, sendonly).
+    Hold { call: Option<u64> },
+    /// Take a call off hold.
+    Resume { call: Option<u64> },
     /// Print events as JSON lines as they happen.
     Events,
     /// Switch the SIP trace file on or off.
@@ -163,6 +167,8 @@ fn ctl(socket: PathBuf, action: CtlAction) -> ExitCode {
         CtlAction::Call { target, account } => (Request::Call { target, account }, false),
         CtlAction::Answer { call } => (Request::Answer { call }, false),
         CtlAction::Hangup { call } => (Request::Hangup { call }, false),
+        CtlAction::Hold { call } => (Request::Hold { call }, false),
+        CtlAction::Resume { call } => (Request::Resume { call }, false),
         CtlAction::Trace { state } => (Request::Trace { on: state == "on" }, false),
         CtlAction::Devices => (Request::Devices, true),
         CtlAction::TestAudio { seconds, codec } => (Request::TestAudio { seconds, codec }, false),

@@ -171,9 +171,16 @@ fn ranked_headset_missing_means_muted_and_said_so() {
         "[sip]\nlisten_udp = \"127.0.0.1:{port}\"\n\n[audio]\ninput = \"default\"\noutput = \"default\"\ninput_priority = [\"Jabra\"]\noutput_priority = [\"Jabra\"]\non_device_lost = \"mute\"\n"
     ));
     let status = phone
-        .wait_for(|s| s["audio_devices"]["input"]["state"] == "muted", Duration::from_secs(5))
+        .wait_for(
+            |s| s["audio_devices"]["input"]["state"] == "muted",
+            Duration::from_secs(5),
+        )
         .unwrap();
-    assert_eq!(status["audio_devices"]["output"]["state"], json!("muted"), "{status:#}");
+    assert_eq!(
+        status["audio_devices"]["output"]["state"],
+        json!("muted"),
+        "{status:#}"
+    );
     let devices = phone.cmd(json!({"cmd": "devices"}));
     assert!(devices["devices"].is_array(), "{devices}");
     assert_eq!(devices["chosen"]["input"]["state"], json!("muted"));

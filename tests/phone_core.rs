@@ -628,3 +628,73 @@ fn a_malformed_ack_is_never_answered() {
     );
     assert!(drain(&mut b, Instant::now()).sent.is_empty());
 }
+
+/// Hold and resume (RFC 3264 §8.4): A's re-INVITE offers sendonly, B
+/// answers recvonly and shows it is held; resume restores sendrecv.
+#[test]
+fn hold_and_resume_by_reinvite() {
+    let mut t = Pair::new();
+    let a_call = t.dial();
+    t.run(|_| false);
+    let b_call = only_call(&t.b);
+    t.b.handle_command(t.now, Command::Answer { call: None })
+        .unwrap();
+    t.run(|_| false);
+    assert_eq!(call_state(&t.a, a_call).0, "connected");
+
+    t.a.handle_command(t.now, Command::Hold { call: Some(a_call) })
+        .unwrap();
+    let d = drain(&mut t.a, t.now);
+    let reinvite = d
+        .sent
+        .iter()
+        .find(|(_, m)| first_line(m).starts_with("INVITE"))
+        .expect("re-INVITE sent");
+    let text = String::from_utf8_lossy(&reinvite.1).to_string();
+    assert!(text.contains("a=sendonly"), "{text}");
+    let Ok(Message::Request(req)) = Message::parse(&reinvite.1) else {
+        panic!()
+    };
+    assert!(
+        req.headers.to_addr().unwrap().tag().is_some(),
+        "in-dialog (To tag)"
+    );
+    assert_eq!(req.headers.cseq().unwrap().seq, 2);
+    // Deliver it and let the exchange finish.
+    t.b.handle_received(t.now, udp("10.0.0.1:5060"), t.b_addr, &reinvite.1);
+    t.run(|_| false);
+    assert_eq!(call_state(&t.a, a_call).0, "held");
+    let b = t.b.status();
+    let bc = b.calls.iter().find(|c| c.id == b_call).unwrap();
+    assert!(bc.remote_hold, "B sees it is held");
+    assert!(
+        t.log.iter().any(|l| l.starts_with("A>B: ACK")),
+        "{:#?}",
+        t.log
+    );
+    // A cannot hold twice; resume brings it back.
+    assert!(
+        t.a.handle_command(t.now, Command::Hold { call: Some(a_call) })
+            .is_err()
+    );
+    t.a.handle_command(t.now, Command::Resume { call: Some(a_call) })
+        .unwrap();
+    t.run(|_| false);
+    assert_eq!(call_state(&t.a, a_call).0, "connected");
+    assert!(
+        !t.b.status()
+            .calls
+            .iter()
+            .find(|c| c.id == b_call)
+            .unwrap()
+            .remote_hold
+    );
+    // Hang up from hold works too.
+    t.a.handle_command(t.now, Command::Hold { call: Some(a_call) })
+        .unwrap();
+    t.run(|_| false);
+    t.a.handle_command(t.now, Command::Hangup { call: Some(a_call) })
+        .unwrap();
+    t.run(|_| false);
+    assert_eq!(call_state(&t.b, b_call).0, "ended");
+}

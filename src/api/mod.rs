@@ -32,6 +32,14 @@ pub enum Request {
     Hangup {
         call: Option<u64>,
     },
+    /// Put a connected call on hold.
+    Hold {
+        call: Option<u64>,
+    },
+    /// Take a held call off hold.
+    Resume {
+        call: Option<u64>,
+    },
     /// Switch the SIP trace file on or off.
     Trace {
         on: bool,

@@ -27,6 +27,8 @@ pub enum CallState {
     /// Outgoing: early media (183 / provisional with SDP).
     Early,
     Connected,
+    /// We put the call on hold (our re-INVITE with sendonly was accepted).
+    Held,
     /// Hangup sent (CANCEL or BYE), waiting for the end.
     Ending,
     Ended,
@@ -39,6 +41,7 @@ impl CallState {
             CallState::Ringing => "ringing",
             CallState::Early => "early",
             CallState::Connected => "connected",
+            CallState::Held => "held",
             CallState::Ending => "ending",
             CallState::Ended => "ended",
         }
@@ -75,6 +78,12 @@ pub struct Call {
     pub pending_target: Option<super::types::Resolved>,
     /// Incoming: answered by the user, waiting for the RTP port.
     pub answer_pending: bool,
+    /// Our re-INVITE in flight: Some(true) = hold, Some(false) = resume.
+    pub reinvite: Option<bool>,
+    /// After a 491 (glare): re-send our re-INVITE at this instant.
+    pub reinvite_retry: Option<(std::time::Instant, bool)>,
+    /// The far end put us on hold (its offer was sendonly/inactive).
+    pub remote_hold: bool,
 }
 
 impl Call {
@@ -103,6 +112,9 @@ impl Call {
             media: CallMedia::new(id),
             pending_target: None,
             answer_pending: false,
+            reinvite: None,
+            reinvite_retry: None,
+            remote_hold: false,
         }
     }
 
@@ -149,6 +161,9 @@ impl Call {
             media: CallMedia::new(id),
             pending_target: None,
             answer_pending: false,
+            reinvite: None,
+            reinvite_retry: None,
+            remote_hold: false,
         }
     }
 
@@ -341,6 +356,7 @@ impl Call {
             remote: self.remote.clone(),
             cause: self.cause.clone(),
             status_code: self.status_code,
+            remote_hold: self.remote_hold,
         }
     }
 }

@@ -35,6 +35,8 @@ enum Owner {
     Invite(CallId),
     Cancel(CallId),
     Bye(CallId),
+    /// Our re-INVITE (hold / resume).
+    Reinvite(CallId),
     /// BYE ending a dialog we did not want (a second fork's 2xx).
     Stray,
 }
@@ -277,6 +279,17 @@ impl Phone {
                 None,
             );
         }
+        let retries: Vec<(CallId, bool)> = self
+            .calls
+            .iter_mut()
+            .filter(|c| c.reinvite_retry.is_some_and(|(at, _)| at <= now))
+            .filter_map(|c| c.reinvite_retry.take().map(|(_, hold)| (c.id, hold)))
+            .collect();
+        for (id, hold) in retries {
+            if let Err(e) = self.send_reinvite(now, id, hold) {
+                tracing::info!("re-INVITE retry failed: {e}");
+            }
+        }
         self.pump(now);
     }
 
@@ -301,6 +314,8 @@ impl Phone {
             }
             Command::Call { account, target } => self.start_call(now, account.as_deref(), &target),
             Command::Answer { call } => self.answer(now, call),
+            Command::Hold { call } => self.hold(now, call, true),
+            Command::Resume { call } => self.hold(now, call, false),
             Command::Hangup { call } => self.hangup(now, call),
             Command::Shutdown => {
                 self.shutting_down = true;
@@ -338,6 +353,9 @@ impl Phone {
         }
         for c in self.calls.iter().filter(|c| c.state == CallState::Ending) {
             t = min_opt(t, c.cancel_deadline);
+        }
+        for c in &self.calls {
+            t = min_opt(t, c.reinvite_retry.map(|(at, _)| at));
         }
         t
     }
@@ -511,6 +529,12 @@ impl Phone {
                     }
                     self.on_invite_response(now, call, id, response);
                 }
+                Some(Owner::Reinvite(call)) => {
+                    if response.code >= 200 {
+                        self.owners.remove(&id);
+                    }
+                    self.on_reinvite_response(now, call, response);
+                }
                 Some(Owner::Bye(call)) if response.code >= 200 => {
                     self.owners.remove(&id);
                     self.end_call(call, "hung up".into(), None);
@@ -608,6 +632,15 @@ impl Phone {
                 self.end_call(call, "cancelled (no answer to CANCEL)".into(), None)
             }
             Some(Owner::Stray) => {}
+            Some(Owner::Reinvite(call)) => {
+                // No answer to our re-INVITE: the session is in doubt
+                // (RFC 3261 §14.1 lets us end it).
+                if let Some(c) = self.calls.iter_mut().find(|c| c.id == call) {
+                    c.reinvite = None;
+                }
+                let _ = self.send_bye(now, call);
+                self.end_call(call, "no answer to our re-INVITE".into(), None);
+            }
             None => {
                 // A ringing incoming call whose transaction died: the caller
                 // is gone.
@@ -754,6 +787,14 @@ impl Phone {
                     match sdp {
                         Ok(sdp) => {
                             let cid = call.id;
+                            // Their offer sendonly/inactive: they hold us.
+                            if !request.body.is_empty() {
+                                call.remote_hold = call
+                                    .media
+                                    .negotiated
+                                    .as_ref()
+                                    .is_some_and(|n| !n.direction.sends());
+                            }
                             let resp = call.reinvite_response(&request, &contact, sdp);
                             self.txn.send_response(now, id, resp);
                             self.start_media(cid);
@@ -1061,7 +1102,7 @@ impl Phone {
                     .and_then(|t| t.tag().map(str::to_string));
                 let other_fork = matches!(
                     (&self.calls[pos].dialog, self.calls[pos].state),
-                    (Some(d), CallState::Connected | CallState::Ending) if d.remote_tag != to_tag
+                    (Some(d), CallState::Connected | CallState::Held | CallState::Ending) if d.remote_tag != to_tag
                 );
                 if self.calls[pos].is_ended() || other_fork {
                     // A 2xx from a second fork, or after the call ended:
@@ -1343,6 +1384,151 @@ impl Phone {
         Ok(Reply::Done)
     }
 
+    /// Put a call on hold (`hold`) or take it off (RFC 3264 §8.4: a
+    /// re-INVITE whose offer is sendonly, then sendrecv again).
+    fn hold(
+        &mut self,
+        now: Instant,
+        id: Option<CallId>,
+        hold: bool,
+    ) -> Result<Reply, CommandError> {
+        let want = if hold {
+            CallState::Connected
+        } else {
+            CallState::Held
+        };
+        let pos = self.pick_call(id, |c| c.state == want)?;
+        let cid = self.calls[pos].id;
+        if self.calls[pos].state != want {
+            let what = if hold { "connected" } else { "on hold" };
+            return Err(CommandError(format!("call {cid} is not {what}")));
+        }
+        if self.calls[pos].reinvite.is_some() {
+            return Err(CommandError(format!(
+                "call {cid}: a re-INVITE is already in progress"
+            )));
+        }
+        self.send_reinvite(now, cid, hold)?;
+        Ok(Reply::Done)
+    }
+
+    fn send_reinvite(&mut self, now: Instant, id: CallId, hold: bool) -> Result<(), CommandError> {
+        let Some(pos) = self.calls.iter().position(|c| c.id == id) else {
+            return Err(CommandError(format!("no call {id}")));
+        };
+        let contact = self.contact_for_call(pos);
+        let transport = self.calls[pos]
+            .peer
+            .map(|p| p.transport)
+            .unwrap_or(TransportKind::Udp);
+        let ip = self.calls[pos].local_ip;
+        let (via, _) = self.via_value(transport, ip);
+        let media_cfg = self.media_cfg.clone();
+        let srtp = self.srtp_setup(self.calls[pos].account);
+        let call = &mut self.calls[pos];
+        let direction = if hold {
+            crate::sdp::Direction::SendOnly
+        } else {
+            crate::sdp::Direction::SendRecv
+        };
+        let sdp = call.media.offer(&media_cfg, ip, direction, &srtp);
+        let invite_for_auth = call.invite.clone();
+        let Some(dialog) = call.dialog.as_mut() else {
+            return Err(CommandError("the call has no dialog yet".into()));
+        };
+        let mut req = dialog.request(Method::Invite, &contact, None);
+        req.headers.push_front("Via", via);
+        req.headers.push("Allow", ALLOW);
+        dialog::set_body(
+            &mut req.headers,
+            &mut req.body,
+            "application/sdp",
+            sdp.into_bytes(),
+        );
+        // Proxies that challenged the INVITE want the same credentials.
+        if let Some(inv) = &invite_for_auth {
+            call::copy_credentials(inv, &mut req);
+        }
+        let Some(peer) = call::dialog_peer(dialog, call.peer) else {
+            return Err(CommandError("no route to the remote party".into()));
+        };
+        call.reinvite = Some(hold);
+        call.reinvite_retry = None;
+        let t = self.txn.send_request(now, req, peer);
+        self.owners.insert(t, Owner::Reinvite(id));
+        Ok(())
+    }
+
+    fn on_reinvite_response(&mut self, now: Instant, id: CallId, response: Response) {
+        let Some(pos) = self.calls.iter().position(|c| c.id == id) else {
+            return;
+        };
+        let code = response.code;
+        if code < 200 {
+            return;
+        }
+        let Some(hold) = self.calls[pos].reinvite.take() else {
+            return;
+        };
+        match code {
+            200..=299 => {
+                self.ack_reinvite(pos, &response);
+                if let Err(e) = self.on_sdp_answer(id, &response.body) {
+                    tracing::info!("hold answer unusable: {e}");
+                }
+                let call = &mut self.calls[pos];
+                if !call.is_ended() && call.state != CallState::Ending {
+                    call.state = if hold {
+                        CallState::Held
+                    } else {
+                        CallState::Connected
+                    };
+                }
+                self.emit_call(id);
+            }
+            491 => {
+                // Glare (RFC 3261 §14.1): the Call-ID owner retries after
+                // 2.1–4 s, the other side after 0–2 s.
+                let owner = self.calls[pos].direction == Direction::Outgoing;
+                let r = self.rng.next_u64() % 1000;
+                let wait = if owner { 2100 + r * 19 / 10 } else { r * 2 };
+                self.calls[pos].reinvite_retry = Some((now + Duration::from_millis(wait), hold));
+            }
+            481 | 408 => {
+                let _ = self.send_bye(now, id);
+                self.end_call(
+                    id,
+                    format!("the far end lost the call ({code})"),
+                    Some(code),
+                );
+            }
+            _ => {
+                tracing::info!(code, "re-INVITE refused; the call goes on as before");
+                self.emit_call(id);
+            }
+        }
+    }
+
+    /// ACK for a 2xx to our re-INVITE (same CSeq number, in the dialog).
+    fn ack_reinvite(&mut self, pos: usize, response: &Response) {
+        let transport = self.calls[pos]
+            .peer
+            .map(|p| p.transport)
+            .unwrap_or(TransportKind::Udp);
+        let ip = self.calls[pos].local_ip;
+        let (via, _) = self.via_value(transport, ip);
+        let seq = response.headers.cseq().map(|c| c.seq).unwrap_or(0);
+        let call = &mut self.calls[pos];
+        let Some(dialog) = call.dialog.as_mut() else {
+            return;
+        };
+        let mut ack = dialog.request(Method::Ack, "", Some(seq));
+        ack.headers.push_front("Via", via);
+        if let Some(peer) = call::dialog_peer(dialog, call.peer) {
+            self.transmit(peer, &Message::Request(ack));
+        }
+    }
+
     fn hangup(&mut self, now: Instant, id: Option<CallId>) -> Result<Reply, CommandError> {
         let pos = self.pick_call(id, |c| !c.is_ended())?;
         let call = &mut self.calls[pos];
@@ -1360,7 +1546,7 @@ impl Phone {
                 self.txn.send_response(now, txn, resp);
                 self.end_call(cid, "rejected".into(), Some(486));
             }
-            (_, CallState::Connected) | (Direction::Incoming, _) => {
+            (_, CallState::Connected | CallState::Held) | (Direction::Incoming, _) => {
                 self.send_bye(now, cid)?;
             }
             (Direction::Outgoing, CallState::Resolving) => {

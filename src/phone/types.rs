@@ -27,6 +27,10 @@ pub enum Command {
     Answer { call: Option<CallId> },
     /// Hang up / cancel / reject a call (the only active one when `None`).
     Hangup { call: Option<CallId> },
+    /// Put a connected call on hold (re-INVITE with `a=sendonly`).
+    Hold { call: Option<CallId> },
+    /// Take a held call off hold (re-INVITE with `a=sendrecv`).
+    Resume { call: Option<CallId> },
     /// Unregister and end every call before the process exits.
     Shutdown,
 }
@@ -140,13 +144,15 @@ pub struct CallStatus {
     pub id: CallId,
     pub account: Option<String>,
     pub direction: Direction,
-    /// `calling`, `ringing`, `early`, `connected`, `ending`, `ended`.
+    /// `calling`, `ringing`, `early`, `connected`, `held`, `ending`, `ended`.
     pub state: &'static str,
     pub remote: String,
     /// Why it ended (or a failure), in words.
     pub cause: Option<String>,
     /// Final SIP status of the call when one was received or sent.
     pub status_code: Option<u16>,
+    /// The far end has put the call on hold.
+    pub remote_hold: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -615,6 +615,8 @@ fn handle_ctl(
         Request::Call { target, account } => Command::Call { account, target },
         Request::Answer { call } => Command::Answer { call },
         Request::Hangup { call } => Command::Hangup { call },
+        Request::Hold { call } => Command::Hold { call },
+        Request::Resume { call } => Command::Resume { call },
         Request::Shutdown => Command::Shutdown,
     };
     match phone.handle_command(now, command) {
