@@ -770,6 +770,11 @@ impl Phone {
                         self.respond(now, id, &request, 500, &[]);
                         return;
                     }
+                    if self.calls[pos].reinvite.is_some() {
+                        // Our own re-INVITE is in flight: glare (§14.2).
+                        self.respond(now, id, &request, 491, &[]);
+                        return;
+                    }
                     let contact = self.contact_for_call(pos);
                     let media_cfg = self.media_cfg.clone();
                     let srtp = self.srtp_setup(self.calls[pos].account);
