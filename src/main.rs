@@ -64,6 +64,13 @@ enum CtlAction {
     Answer { call: Option<u64> },
     /// Hang up, cancel or reject the call (or the one with this id).
     Hangup { call: Option<u64> },
+    /// Mute or unmute the microphone (local only).
+    Mute {
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+        #[arg(long)]
+        call: Option<u64>,
+    },
     /// Put a call on hold (re-INVITE, sendonly).
     Hold { call: Option<u64> },
     /// Take a call off hold.
@@ -168,6 +175,13 @@ fn ctl(socket: PathBuf, action: CtlAction) -> ExitCode {
         CtlAction::Answer { call } => (Request::Answer { call }, false),
         CtlAction::Hangup { call } => (Request::Hangup { call }, false),
         CtlAction::Hold { call } => (Request::Hold { call }, false),
+        CtlAction::Mute { state, call } => (
+            Request::Mute {
+                call,
+                on: state == "on",
+            },
+            false,
+        ),
         CtlAction::Resume { call } => (Request::Resume { call }, false),
         CtlAction::Trace { state } => (Request::Trace { on: state == "on" }, false),
         CtlAction::Devices => (Request::Devices, true),

@@ -235,3 +235,49 @@ fn srtp_mandatory_call_carries_audio_and_a_plain_phone_refuses_it() {
         "SRTP audio: A {share_a}, B {share_b}"
     );
 }
+
+/// Mute is local: A's microphone goes silent at B, A still hears B, and
+/// RTP keeps flowing (no re-INVITE, no one-way-audio warning at B).
+#[test]
+fn mute_silences_the_microphone_only() {
+    let dir = TestDir::new("audio-mute");
+    let (a_in, b_in) = (dir.file("a-in.wav"), dir.file("b-in.wav"));
+    let (a_out, b_out) = (dir.file("a-out.wav"), dir.file("b-out.wav"));
+    write_tone(&a_in, 700.0, 8000, 1);
+    write_tone(&b_in, 1100.0, 8000, 1);
+    let (pa, pb) = (free_udp_port(), free_udp_port());
+    let a = Phone::start(&config(pa, "PCMU", &a_in, &a_out));
+    let b = Phone::start(&config(pb, "PCMU", &b_in, &b_out));
+    a.cmd(json!({"cmd": "call", "target": format!("sip:b@127.0.0.1:{pb}")}));
+    b.wait_for(|s| s["calls"][0]["state"] == "ringing", FIVE_S)
+        .unwrap();
+    // Mute as soon as A's media runs (before B answers: nothing of the tone goes out).
+    b.cmd(json!({"cmd": "answer"}));
+    a.wait_for(|s| s["calls"][0]["media"].is_object(), FIVE_S)
+        .unwrap();
+    let r = a.cmd(json!({"cmd": "mute", "on": true}));
+    assert_eq!(r["muted"], json!(true));
+    std::thread::sleep(Duration::from_secs(2));
+    let s = b
+        .wait_for(
+            |s| s["calls"][0]["media"]["packets_received"].as_u64() > Some(50),
+            FIVE_S,
+        )
+        .unwrap();
+    assert!(
+        s["calls"][0]["media"]["warning"].is_null(),
+        "RTP keeps flowing while muted: {s:#}"
+    );
+    assert_eq!(a.status()["calls"][0]["muted"], json!(true));
+    a.cmd(json!({"cmd": "hangup"}));
+    b.wait_for(|s| s["calls"][0]["state"] == "ended", FIVE_S)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, b_level, _) = heard(&b_out, 700.0);
+    let (a_share, a_level, _) = heard(&a_out, 1100.0);
+    eprintln!(
+        "muted: B hears {b_level:.1} dBFS; A hears B's tone share {a_share:.3} at {a_level:.1} dBFS"
+    );
+    assert!(b_level < -50.0, "B still hears A: {b_level} dBFS");
+    assert!(a_share > 0.5 && a_level > -30.0);
+}

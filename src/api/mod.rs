@@ -32,6 +32,11 @@ pub enum Request {
     Hangup {
         call: Option<u64>,
     },
+    /// Mute or unmute the microphone for a call (local, no signalling).
+    Mute {
+        call: Option<u64>,
+        on: bool,
+    },
     /// Put a connected call on hold.
     Hold {
         call: Option<u64>,

@@ -439,6 +439,38 @@ impl Media {
         }
     }
 
+    /// The call with running media named by `call`, or the only one.
+    fn running_call(&self, call: Option<CallId>) -> Result<(CallId, &MediaTask), String> {
+        let running: Vec<CallId> = self
+            .calls
+            .iter()
+            .filter(|(_, s)| s.task.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        let id = match (call, running.as_slice()) {
+            (Some(id), _) => id,
+            (None, [one]) => *one,
+            (None, []) => return Err("no call with media".into()),
+            (None, _) => return Err("several calls: name one".into()),
+        };
+        self.calls
+            .get(&id)
+            .and_then(|s| s.task.as_ref())
+            .map(|t| (id, t))
+            .ok_or_else(|| format!("call {id} has no media running"))
+    }
+
+    /// `ctl mute`: silence the microphone of a call (local only).
+    fn mute(&self, call: Option<CallId>, on: bool) -> Reply {
+        match self.running_call(call) {
+            Ok((id, task)) => {
+                task.mute(on);
+                Reply::ok(serde_json::json!({"call": id, "muted": on}))
+            }
+            Err(e) => Reply::err(e),
+        }
+    }
+
     /// `ctl record`: start or stop recording a call's media.
     fn record(&self, call: Option<CallId>, on: bool, file: Option<PathBuf>) -> Reply {
         let running: Vec<CallId> = self
@@ -496,6 +528,7 @@ impl Media {
             };
             if let Some(task) = self.calls.get(&id).and_then(|s| s.task.as_ref()) {
                 c["media"] = serde_json::to_value(task.stats()).unwrap_or_default();
+                c["muted"] = serde_json::json!(task.is_muted());
                 if let Some(w) = task.audio_warning() {
                     c["audio_warning"] = serde_json::json!(w);
                 }
@@ -597,6 +630,7 @@ fn handle_ctl(
         }
         Request::Events => return Reply::err("events is handled by the server"),
         Request::Record { call, on, file } => return media.record(call, on, file),
+        Request::Mute { call, on } => return media.mute(call, on),
         Request::TestAudio { seconds, codec } => return media.test_audio(seconds, codec),
         Request::Devices => {
             let list: Vec<serde_json::Value> = crate::audio::device::list_devices()

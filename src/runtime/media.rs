@@ -113,6 +113,8 @@ pub struct MediaEndpoints {
 
 enum Cmd {
     Update(NegotiatedMedia),
+    /// Local mute: silence goes out (RTP keeps flowing for NAT bindings).
+    Mute(bool),
     /// Switch audio endpoints (device policy: moved, muted, back).
     Endpoints {
         input: AudioSpec,
@@ -125,6 +127,7 @@ enum Cmd {
 /// Handle to a running media task.
 pub struct MediaTask {
     cmd: mpsc::UnboundedSender<Cmd>,
+    muted: Arc<Mutex<bool>>,
     stats: Arc<Mutex<Option<MediaStats>>>,
     audio_warning: Arc<Mutex<Option<String>>>,
 }
@@ -154,6 +157,7 @@ impl MediaTask {
         ));
         Ok(MediaTask {
             cmd: tx,
+            muted: Arc::new(Mutex::new(false)),
             stats,
             audio_warning,
         })
@@ -174,6 +178,18 @@ impl MediaTask {
     /// went; `AudioSpec::Null` mutes).
     pub fn switch_endpoints(&self, input: AudioSpec, output: AudioSpec) {
         let _ = self.cmd.send(Cmd::Endpoints { input, output });
+    }
+
+    /// Mute or unmute the microphone (no re-INVITE: purely local).
+    pub fn mute(&self, on: bool) {
+        let _ = self.cmd.send(Cmd::Mute(on));
+        if let Ok(mut m) = self.muted.lock() {
+            *m = on;
+        }
+    }
+
+    pub fn is_muted(&self) -> bool {
+        self.muted.lock().map(|m| *m).unwrap_or(false)
     }
 
     /// Stop the stream; the output file is finished.
@@ -297,6 +313,7 @@ async fn run(
     let mut packet = Vec::with_capacity(1500);
     let mut last_stats = Instant::now();
     let mut recorder: Option<WavWriter> = None;
+    let mut muted = false;
     let deadline = ends.stop_after.map(|d| Instant::now() + d);
     loop {
         tokio::select! {
@@ -315,6 +332,9 @@ async fn run(
                     audio.mic_fifo.push_front(0);
                 }
                 audio.mic_codec.extend(audio.mic_fifo.drain(..n));
+                if muted {
+                    audio.mic_codec.fill(0);
+                }
                 if let Some(to) = session.send_frame(now, &audio.mic_codec, &mut packet) {
                     if let Err(e) = rtp.try_send_to(&packet, destination(&rtp, to)) {
                         tracing::debug!(%to, "RTP not sent: {e}");
@@ -377,6 +397,7 @@ async fn run(
                         }
                     }
                 }
+                Some(Cmd::Mute(on)) => muted = on,
                 Some(Cmd::Endpoints { input, output }) => {
                     let _ = audio.sink.finish();
                     ends.input = input;
