@@ -64,6 +64,12 @@ enum CtlAction {
     Answer { call: Option<u64> },
     /// Hang up, cancel or reject the call (or the one with this id).
     Hangup { call: Option<u64> },
+    /// Send DTMF digits (RFC 4733), e.g. `softline ctl dtmf 1234#`.
+    Dtmf {
+        digits: String,
+        #[arg(long)]
+        call: Option<u64>,
+    },
     /// Mute or unmute the microphone (local only).
     Mute {
         #[arg(value_parser = ["on", "off"])]
@@ -175,6 +181,7 @@ fn ctl(socket: PathBuf, action: CtlAction) -> ExitCode {
         CtlAction::Answer { call } => (Request::Answer { call }, false),
         CtlAction::Hangup { call } => (Request::Hangup { call }, false),
         CtlAction::Hold { call } => (Request::Hold { call }, false),
+        CtlAction::Dtmf { digits, call } => (Request::Dtmf { call, digits }, false),
         CtlAction::Mute { state, call } => (
             Request::Mute {
                 call,

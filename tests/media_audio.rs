@@ -281,3 +281,33 @@ fn mute_silences_the_microphone_only() {
     assert!(b_level < -50.0, "B still hears A: {b_level} dBFS");
     assert!(a_share > 0.5 && a_level > -30.0);
 }
+
+/// DTMF between two phones: digits typed at A arrive at B as RFC 4733
+/// events and show in B's status, in order.
+#[test]
+fn dtmf_digits_reach_the_far_end() {
+    let dir = TestDir::new("audio-dtmf");
+    let (a_in, b_in) = (dir.file("a-in.wav"), dir.file("b-in.wav"));
+    write_tone(&a_in, 700.0, 8000, 1);
+    write_tone(&b_in, 1100.0, 8000, 1);
+    let (pa, pb) = (free_udp_port(), free_udp_port());
+    let a = Phone::start(&config(pa, "PCMU", &a_in, &dir.file("a-out.wav")));
+    let b = Phone::start(&config(pb, "PCMU", &b_in, &dir.file("b-out.wav")));
+    a.cmd(json!({"cmd": "call", "target": format!("sip:b@127.0.0.1:{pb}")}));
+    b.wait_for(|s| s["calls"][0]["state"] == "ringing", FIVE_S)
+        .unwrap();
+    b.cmd(json!({"cmd": "answer"}));
+    a.wait_for(|s| s["calls"][0]["media"].is_object(), FIVE_S)
+        .unwrap();
+    let r = a.cmd(json!({"cmd": "dtmf", "digits": "1234567890*#"}));
+    assert_eq!(r["digits"], json!("1234567890*#"));
+    let s = b
+        .wait_for(
+            |s| s["calls"][0]["media"]["dtmf_received"] == "1234567890*#",
+            FIVE_S,
+        )
+        .unwrap();
+    assert!(s["calls"][0]["media"]["warning"].is_null());
+    assert!(a.try_ctl(&json!({"cmd": "dtmf", "digits": "12x"})).unwrap()["ok"] == json!(false));
+    a.cmd(json!({"cmd": "hangup"}));
+}

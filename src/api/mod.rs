@@ -32,6 +32,11 @@ pub enum Request {
     Hangup {
         call: Option<u64>,
     },
+    /// Send DTMF digits in a call (RFC 4733).
+    Dtmf {
+        call: Option<u64>,
+        digits: String,
+    },
     /// Mute or unmute the microphone for a call (local, no signalling).
     Mute {
         call: Option<u64>,

@@ -16,6 +16,9 @@ use crate::media::codec::{self, CodecKind, CodecOptions, Decoder, Encoder};
 use crate::media::jitter::{JitterBuffer, JitterConfig, Playout};
 use crate::rtp::srtp::SrtpSession;
 use crate::rtp::{
+    DtmfReport, TelephoneEvent, TelephoneEventReceiver, char_to_event, event_to_char,
+};
+use crate::rtp::{
     ReceiveStats, ReceiverReport, ReportBlock, RtcpPacket, RtpPacket, SendStats, is_rtcp,
     ntp_middle32, parse_compound, rtt_from_block, write_compound,
 };
@@ -50,6 +53,8 @@ pub struct MediaStats {
     pub srtp: bool,
     /// Packets that failed SRTP authentication (forged, replayed, or plain).
     pub srtp_failures: u64,
+    /// RFC 4733 digits received so far.
+    pub dtmf_received: String,
     pub remote: String,
     /// The far end's RTP came from another address than it signalled and
     /// we now send there (symmetric RTP / NAT latching).
@@ -68,6 +73,22 @@ pub struct MediaStats {
     /// Set when nothing has arrived for the configured time.
     pub warning: Option<String>,
 }
+
+/// One digit being sent (RFC 4733 §2.5.1).
+#[derive(Debug, Clone)]
+struct DtmfTx {
+    event: u8,
+    start_ts: u32,
+    /// Duration so far, in telephone-event clock units.
+    duration: u32,
+    /// End packets sent (three, for loss).
+    ends_sent: u8,
+    /// Silence sent after the digit, in ms.
+    gap: u32,
+}
+
+const DTMF_TONE_MS: u32 = 100;
+const DTMF_GAP_MS: u32 = 60;
 
 /// RTCP report interval (RFC 3550 §6.2 minimum for a two-party call).
 const RTCP_INTERVAL: Duration = Duration::from_secs(5);
@@ -108,6 +129,15 @@ pub struct MediaSession {
     cname: String,
     no_media_warning: Duration,
     payload: Vec<u8>,
+    /// RFC 4733 digits waiting to be sent, and the one being sent.
+    dtmf_queue: std::collections::VecDeque<u8>,
+    dtmf: Option<DtmfTx>,
+    te_clock: u32,
+    dtmf_rx: TelephoneEventReceiver,
+    /// Digits received (RFC 4733), in order.
+    dtmf_received: String,
+    /// Timestamp of the event being sent (constant over its packets).
+    dtmf_start_ts: u32,
     /// SRTP when SDES settled keys; packets are protected on the way out
     /// and must authenticate on the way in.
     srtp: Option<SrtpSession>,
@@ -188,6 +218,16 @@ impl MediaSession {
             },
             clear: Vec::with_capacity(1500),
             srtp_failures: 0,
+            dtmf_queue: std::collections::VecDeque::new(),
+            dtmf: None,
+            te_clock: media
+                .telephone_event
+                .as_ref()
+                .map(|t| t.clock_rate)
+                .unwrap_or(8000),
+            dtmf_rx: TelephoneEventReceiver::new(),
+            dtmf_received: String::new(),
+            dtmf_start_ts: 0,
         })
     }
 
@@ -271,7 +311,15 @@ impl MediaSession {
             return;
         };
         if Some(packet.payload_type) == self.telephone_event_pt {
-            // DTMF arrives with the call-control work; not audio.
+            if let Ok(ev) = TelephoneEvent::parse(&packet.payload) {
+                if let Some(DtmfReport::Ended { event, .. }) =
+                    self.dtmf_rx.on_packet(packet.timestamp, packet.marker, &ev)
+                {
+                    if let Some(c) = event_to_char(event) {
+                        self.dtmf_received.push(c);
+                    }
+                }
+            }
             return;
         }
         if packet.payload_type != self.payload_type {
@@ -355,6 +403,74 @@ impl MediaSession {
         self.clock_ref = Some((now, ntp));
     }
 
+    /// Queue digits (`0-9 * # A-D`) to send as RFC 4733 events; each lasts
+    /// 100 ms with 60 ms between digits, what Asterisk IVRs expect.
+    pub fn send_dtmf(&mut self, digits: &str) -> Result<(), String> {
+        if self.telephone_event_pt.is_none() {
+            return Err("the far end did not accept telephone-event (RFC 4733)".into());
+        }
+        let mut events = Vec::new();
+        for c in digits.chars().filter(|c| !c.is_whitespace()) {
+            events.push(char_to_event(c).ok_or_else(|| format!("`{c}` is not a DTMF digit"))?);
+        }
+        self.dtmf_queue.extend(events);
+        Ok(())
+    }
+
+    /// Digits received so far (RFC 4733 events that ended), in order.
+    pub fn dtmf_received(&self) -> &str {
+        &self.dtmf_received
+    }
+
+    /// The next telephone-event packet in place of this frame's audio, if
+    /// a digit is being sent.
+    fn dtmf_frame(&mut self, ts: u32) -> Option<(Vec<u8>, bool)> {
+        let frame_ms = self.frame_ms();
+        let te_step = self.te_clock * frame_ms / 1000;
+        if self.dtmf.is_none() {
+            let event = self.dtmf_queue.pop_front()?;
+            self.dtmf = Some(DtmfTx {
+                event,
+                start_ts: ts,
+                duration: 0,
+                ends_sent: 0,
+                gap: 0,
+            });
+        }
+        let tx = self.dtmf.as_mut()?;
+        if tx.ends_sent >= 3 {
+            // Inter-digit gap: audio (silence) for a few frames.
+            tx.gap += frame_ms;
+            if tx.gap >= DTMF_GAP_MS {
+                self.dtmf = None;
+            }
+            return None;
+        }
+        let first = tx.duration == 0 && tx.ends_sent == 0;
+        let tone = self.te_clock * DTMF_TONE_MS / 1000;
+        if tx.duration < tone {
+            tx.duration = (tx.duration + te_step).min(u32::from(u16::MAX));
+        }
+        let end = tx.duration >= tone;
+        if end {
+            tx.ends_sent += 1;
+        }
+        let ev = TelephoneEvent {
+            event: tx.event,
+            end,
+            volume: 10,
+            duration: tx.duration as u16,
+        };
+        let mut payload = Vec::with_capacity(4);
+        ev.write(&mut payload);
+        self.dtmf_start_ts = tx.start_ts;
+        Some((payload, first))
+    }
+
+    fn frame_ms(&self) -> u32 {
+        (self.frame_samples as u32 * 1000 / self.pcm_rate.max(1)).max(1)
+    }
+
     /// Encode one frame of microphone PCM (at [`MediaSession::pcm_rate`],
     /// [`MediaSession::frame_samples`] long) into an RTP packet in `out`.
     /// Returns where to send it, `None` when on hold (not sending).
@@ -371,13 +487,26 @@ impl MediaSession {
             return None;
         }
         self.payload.clear();
-        if let Err(e) = self.encoder.encode(pcm, &mut self.payload) {
-            tracing::debug!("encode failed: {e}");
-            return None;
-        }
+        let (payload_type, marker, ts) = match self.dtmf_frame(ts) {
+            Some((event, first)) => {
+                self.payload.extend_from_slice(&event);
+                (
+                    self.telephone_event_pt.unwrap_or(self.payload_type),
+                    first,
+                    self.dtmf_start_ts,
+                )
+            }
+            None => {
+                if let Err(e) = self.encoder.encode(pcm, &mut self.payload) {
+                    tracing::debug!("encode failed: {e}");
+                    return None;
+                }
+                (self.payload_type, self.tx.packets == 0, ts)
+            }
+        };
         let packet = RtpPacket {
-            marker: self.tx.packets == 0,
-            payload_type: self.payload_type,
+            marker,
+            payload_type,
             sequence: self.seq,
             timestamp: ts,
             ssrc: self.ssrc,
@@ -475,6 +604,7 @@ impl MediaSession {
             codec: self.codec_name.clone(),
             srtp: self.srtp.is_some(),
             srtp_failures: self.srtp_failures,
+            dtmf_received: self.dtmf_received.clone(),
             remote: self.remote_rtp.to_string(),
             latched: self.remote_rtp != self.signalled_rtp,
             packets_sent: u64::from(self.tx.packets),
@@ -604,6 +734,49 @@ mod tests {
         // Garbage on the port is counted, never played.
         s.on_datagram(now, "10.0.0.2:4000".parse().unwrap(), &[0x80, 0, 1]);
         assert_eq!(s.stats(now).bad_packets, 1);
+    }
+
+    #[test]
+    fn dtmf_digits_cross_as_rfc4733_events() {
+        let now = t0();
+        let mut m = negotiated("10.0.0.2:4000");
+        m.telephone_event = Some(CodecSpec::telephone_event(101, 8000));
+        let mut a = MediaSession::new(now, &m, &MediaConfig::default(), 1).unwrap();
+        let mut b = MediaSession::new(now, &m, &MediaConfig::default(), 2).unwrap();
+        a.send_dtmf("12#").unwrap();
+        assert!(a.send_dtmf("x").is_err());
+        let mut pkt = Vec::new();
+        let mut events = Vec::new();
+        for i in 0..60u64 {
+            let at = now + Duration::from_millis(20 * i);
+            a.send_frame(at, &[0; 160], &mut pkt);
+            let p = RtpPacket::parse(&pkt).unwrap();
+            if p.payload_type == 101 {
+                events.push((
+                    p.marker,
+                    p.timestamp,
+                    TelephoneEvent::parse(&p.payload).unwrap(),
+                ));
+            }
+            b.on_datagram(at, "10.0.0.1:5000".parse().unwrap(), &pkt);
+        }
+        assert_eq!(b.dtmf_received(), "12#");
+        // First digit: marker on its first packet only, one timestamp,
+        // durations growing by 160 to 800 (100 ms), three end packets.
+        let first: Vec<_> = events.iter().filter(|e| e.2.event == 1).collect();
+        assert!(first[0].0 && first.iter().skip(1).all(|e| !e.0));
+        assert!(first.iter().all(|e| e.1 == first[0].1));
+        assert_eq!(first.iter().map(|e| e.2.duration).max(), Some(800));
+        assert_eq!(first.iter().filter(|e| e.2.end).count(), 3);
+        // Without telephone-event negotiated, DTMF is refused.
+        let mut plain = MediaSession::new(
+            now,
+            &negotiated("10.0.0.2:4000"),
+            &MediaConfig::default(),
+            3,
+        )
+        .unwrap();
+        assert!(plain.send_dtmf("1").is_err());
     }
 
     #[test]

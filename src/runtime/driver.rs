@@ -460,6 +460,23 @@ impl Media {
             .ok_or_else(|| format!("call {id} has no media running"))
     }
 
+    /// `ctl dtmf`: send digits as RFC 4733 events.
+    fn dtmf(&self, call: Option<CallId>, digits: String) -> Reply {
+        if let Some(bad) = digits
+            .chars()
+            .find(|c| !c.is_whitespace() && crate::rtp::char_to_event(*c).is_none())
+        {
+            return Reply::err(format!("`{bad}` is not a DTMF digit (0-9 * # A-D)"));
+        }
+        match self.running_call(call) {
+            Ok((id, task)) => {
+                task.send_dtmf(digits.clone());
+                Reply::ok(serde_json::json!({"call": id, "digits": digits}))
+            }
+            Err(e) => Reply::err(e),
+        }
+    }
+
     /// `ctl mute`: silence the microphone of a call (local only).
     fn mute(&self, call: Option<CallId>, on: bool) -> Reply {
         match self.running_call(call) {
@@ -631,6 +648,7 @@ fn handle_ctl(
         Request::Events => return Reply::err("events is handled by the server"),
         Request::Record { call, on, file } => return media.record(call, on, file),
         Request::Mute { call, on } => return media.mute(call, on),
+        Request::Dtmf { call, digits } => return media.dtmf(call, digits),
         Request::TestAudio { seconds, codec } => return media.test_audio(seconds, codec),
         Request::Devices => {
             let list: Vec<serde_json::Value> = crate::audio::device::list_devices()

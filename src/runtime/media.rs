@@ -115,6 +115,8 @@ enum Cmd {
     Update(NegotiatedMedia),
     /// Local mute: silence goes out (RTP keeps flowing for NAT bindings).
     Mute(bool),
+    /// Send DTMF digits (RFC 4733).
+    Dtmf(String),
     /// Switch audio endpoints (device policy: moved, muted, back).
     Endpoints {
         input: AudioSpec,
@@ -178,6 +180,12 @@ impl MediaTask {
     /// went; `AudioSpec::Null` mutes).
     pub fn switch_endpoints(&self, input: AudioSpec, output: AudioSpec) {
         let _ = self.cmd.send(Cmd::Endpoints { input, output });
+    }
+
+    /// Send DTMF digits as RFC 4733 events (errors are logged: the reply
+    /// already checked that telephone-event was negotiated).
+    pub fn send_dtmf(&self, digits: String) {
+        let _ = self.cmd.send(Cmd::Dtmf(digits));
     }
 
     /// Mute or unmute the microphone (no re-INVITE: purely local).
@@ -398,6 +406,14 @@ async fn run(
                     }
                 }
                 Some(Cmd::Mute(on)) => muted = on,
+                Some(Cmd::Dtmf(digits)) => {
+                    if let Err(e) = session.send_dtmf(&digits) {
+                        tracing::warn!("DTMF not sent: {e}");
+                        if let Ok(mut w) = warning.lock() {
+                            *w = Some(format!("DTMF not sent: {e}"));
+                        }
+                    }
+                }
                 Some(Cmd::Endpoints { input, output }) => {
                     let _ = audio.sink.finish();
                     ends.input = input;
