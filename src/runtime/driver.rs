@@ -451,7 +451,7 @@ impl Media {
             (Some(id), _) => id,
             (None, [one]) => *one,
             (None, []) => return Err("no call with media".into()),
-            (None, _) => return Err("several calls: name one".into()),
+            (None, _) => return Err("several calls: name one with --call".into()),
         };
         self.calls
             .get(&id)
@@ -490,20 +490,9 @@ impl Media {
 
     /// `ctl record`: start or stop recording a call's media.
     fn record(&self, call: Option<CallId>, on: bool, file: Option<PathBuf>) -> Reply {
-        let running: Vec<CallId> = self
-            .calls
-            .iter()
-            .filter(|(_, s)| s.task.is_some())
-            .map(|(id, _)| *id)
-            .collect();
-        let id = match (call, running.as_slice()) {
-            (Some(id), _) => id,
-            (None, [one]) => *one,
-            (None, []) => return Reply::err("no call with media to record"),
-            (None, _) => return Reply::err("several calls: name one with --call"),
-        };
-        let Some(task) = self.calls.get(&id).and_then(|s| s.task.as_ref()) else {
-            return Reply::err(format!("call {id} has no media running"));
+        let (id, task) = match self.running_call(call) {
+            Ok(found) => found,
+            Err(e) => return Reply::err(e),
         };
         if !on {
             task.record(None);
