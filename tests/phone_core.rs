@@ -698,3 +698,74 @@ fn hold_and_resume_by_reinvite() {
     t.run(|_| false);
     assert_eq!(call_state(&t.b, b_call).0, "ended");
 }
+
+/// VICIdial-style auto-answer: honoured from the account's server, ignored
+/// from anywhere else (a stranger cannot open the agent's microphone).
+#[test]
+fn auto_answer_only_when_our_server_asks() {
+    let account = "[[account]]\nid = \"main\"\nusername = \"1001\"\npassword = \"secret\"\ndomain = \"10.0.0.5\"\nregister = false\n";
+    let mut p = phone("10.0.0.1:5060", account, 9);
+    let now = Instant::now();
+    p.start(now);
+    // Make the account know its server: a call resolves it.
+    p.handle_command(now, Command::Register { account: None })
+        .unwrap();
+    let d = drain(&mut p, now);
+    let (token, _, _) = d.resolves[0].clone();
+    p.handle_resolved(
+        now,
+        token,
+        Ok(vec![Resolved {
+            peer: udp("10.0.0.5:5060"),
+            local_ip: "10.0.0.1".parse().unwrap(),
+        }]),
+    );
+    drain(&mut p, now);
+    let invite = |n: u32, from: &str| {
+        format!(
+            "INVITE sip:1001@10.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {from}:5060;branch=z9hG4bKaa{n}\r\nFrom: <sip:8600051@{from}>;tag=v{n}\r\nTo: <sip:1001@10.0.0.1>\r\nCall-ID: vici-{n}\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContact: <sip:8600051@{from}:5060>\r\nCall-Info: <sip:{from}>;answer-after=0\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    let local: SocketAddr = "10.0.0.1:5060".parse().unwrap();
+    // From a stranger: it only rings, whatever its headers say.
+    p.handle_received(
+        now,
+        udp("10.0.0.9:5060"),
+        local,
+        invite(1, "10.0.0.9").as_bytes(),
+    );
+    p.handle_timeout(now + Duration::from_secs(1));
+    drain(&mut p, now + Duration::from_secs(1));
+    let s = p.status();
+    assert_eq!(
+        (s.calls[0].state, s.calls[0].auto_answered.clone()),
+        ("ringing", None)
+    );
+    // From the registrar: 180, then a 200 without any answer command.
+    p.handle_received(
+        now,
+        udp("10.0.0.5:5060"),
+        local,
+        invite(2, "10.0.0.5").as_bytes(),
+    );
+    let d = drain(&mut p, now);
+    let lines: Vec<String> = d.sent.iter().map(|(_, m)| first_line(m)).collect();
+    assert!(
+        lines.contains(&"SIP/2.0 180 Ringing".to_string()),
+        "{lines:?}"
+    );
+    p.handle_timeout(now + Duration::from_secs(1));
+    let d = drain(&mut p, now + Duration::from_secs(1));
+    let lines: Vec<String> = d.sent.iter().map(|(_, m)| first_line(m)).collect();
+    assert!(lines.contains(&"SIP/2.0 200 OK".to_string()), "{lines:?}");
+    let s = p.status();
+    assert_eq!(s.calls[1].state, "connected");
+    assert_eq!(
+        s.calls[1].auto_answered.as_deref(),
+        Some("Call-Info answer-after=0")
+    );
+    assert_eq!(
+        s.calls[0].state, "ringing",
+        "the stranger's call still only rings"
+    );
+}

@@ -146,6 +146,21 @@ pub struct AccountConfig {
     /// (default: `[media] srtp`).
     #[serde(default)]
     pub srtp: Option<String>,
+    /// `off`, `when-requested` (the INVITE asks, and comes from this
+    /// account's server), `always`.
+    #[serde(default = "default_auto_answer")]
+    pub auto_answer: String,
+    /// Extra wait before auto-answering (the longer of this and the
+    /// request's own delay).
+    #[serde(default)]
+    pub auto_answer_delay_ms: u64,
+    /// Auto-answer even while another call is active.
+    #[serde(default)]
+    pub auto_answer_over_active: bool,
+}
+
+fn default_auto_answer() -> String {
+    "when-requested".into()
 }
 
 impl fmt::Debug for AccountConfig {
@@ -465,6 +480,13 @@ impl Config {
             }
             if acc.username.is_empty() {
                 return Err(err(acc.domain.span(), &k("username"), "is empty".into()));
+            }
+            if crate::phone::auto_answer_policy(&acc.auto_answer).is_none() {
+                return Err(err(
+                    acc.domain.span(),
+                    &k("auto_answer"),
+                    format!("`{}`: use off, when-requested or always", acc.auto_answer),
+                ));
             }
             if let Some(p) = acc.srtp.as_deref() {
                 if !["off", "optional", "mandatory"].contains(&p) {

@@ -84,6 +84,13 @@ impl Account {
         self.public_addr
     }
 
+    /// True when `ip` is one of this account's servers (registrar or
+    /// outbound proxy, as resolved): requests from there may carry
+    /// auto-answer headers we honour.
+    pub fn is_our_server(&self, ip: std::net::IpAddr) -> bool {
+        self.targets.iter().any(|t| t.peer.addr.ip() == ip)
+    }
+
     pub fn current_peer(&self) -> Option<Peer> {
         self.current_target().map(|t| t.peer)
     }

@@ -84,6 +84,10 @@ pub struct Call {
     pub reinvite_retry: Option<(std::time::Instant, bool)>,
     /// The far end put us on hold (its offer was sendonly/inactive).
     pub remote_hold: bool,
+    /// Incoming: answer by itself at this instant (auto-answer), and why.
+    pub auto_answer: Option<(std::time::Instant, String)>,
+    /// Why the call was answered automatically, once it was.
+    pub auto_answered: Option<String>,
 }
 
 impl Call {
@@ -115,6 +119,8 @@ impl Call {
             reinvite: None,
             reinvite_retry: None,
             remote_hold: false,
+            auto_answer: None,
+            auto_answered: None,
         }
     }
 
@@ -164,6 +170,8 @@ impl Call {
             reinvite: None,
             reinvite_retry: None,
             remote_hold: false,
+            auto_answer: None,
+            auto_answered: None,
         }
     }
 
@@ -357,6 +365,7 @@ impl Call {
             cause: self.cause.clone(),
             status_code: self.status_code,
             remote_hold: self.remote_hold,
+            auto_answered: self.auto_answered.clone(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! Nothing here reads the clock, opens a socket or spawns a task.
 
 mod account;
+mod autoanswer;
 mod call;
 mod media;
 mod rng;
@@ -27,6 +28,11 @@ use account::Account;
 use call::{Call, CallState};
 use rng::Rng;
 pub use types::*;
+
+/// The auto-answer policy named by a config value, if it is one.
+pub fn auto_answer_policy(value: &str) -> Option<autoanswer::Policy> {
+    autoanswer::Policy::parse(value)
+}
 
 /// Who a client transaction belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,6 +285,26 @@ impl Phone {
                 None,
             );
         }
+        let due: Vec<CallId> = self
+            .calls
+            .iter()
+            .filter(|c| {
+                c.state == CallState::Ringing
+                    && c.auto_answer.as_ref().is_some_and(|(at, _)| *at <= now)
+            })
+            .map(|c| c.id)
+            .collect();
+        for id in due {
+            if let Some(c) = self.calls.iter_mut().find(|c| c.id == id) {
+                if let Some((_, reason)) = c.auto_answer.take() {
+                    tracing::info!(call = id, "auto-answering: {reason}");
+                    c.auto_answered = Some(reason);
+                }
+            }
+            if let Err(e) = self.answer(now, Some(id)) {
+                tracing::info!("auto-answer failed: {e}");
+            }
+        }
         let retries: Vec<(CallId, bool)> = self
             .calls
             .iter_mut()
@@ -356,6 +382,9 @@ impl Phone {
         }
         for c in &self.calls {
             t = min_opt(t, c.reinvite_retry.map(|(at, _)| at));
+            if c.state == CallState::Ringing {
+                t = min_opt(t, c.auto_answer.as_ref().map(|(at, _)| *at));
+            }
         }
         t
     }
@@ -875,6 +904,32 @@ impl Phone {
         }
         ringing.headers.push("Contact", contact);
         self.txn.send_response(now, id, ringing);
+        // Auto-answer (VICIdial): only as the account's policy allows.
+        let busy = self
+            .calls
+            .iter()
+            .any(|c| matches!(c.state, CallState::Connected | CallState::Held));
+        if let Some(acc) = account.and_then(|i| self.accounts.get(i)) {
+            let policy = autoanswer::Policy::parse(&acc.config.auto_answer)
+                .unwrap_or(autoanswer::Policy::Off);
+            let from_our_server = acc.is_our_server(source.addr.ip());
+            let delay = Duration::from_millis(acc.config.auto_answer_delay_ms);
+            if let autoanswer::Decision::Answer { delay, reason } = autoanswer::decide(
+                policy,
+                &request,
+                from_our_server,
+                busy,
+                acc.config.auto_answer_over_active,
+                delay,
+            ) {
+                tracing::info!(
+                    call = call_id,
+                    "auto-answer in {} ms: {reason}",
+                    delay.as_millis()
+                );
+                call.auto_answer = Some((now + delay, reason));
+            }
+        }
         self.push_call(call);
         self.open_media(call_id);
         self.emit_call(call_id);

@@ -153,6 +153,8 @@ pub struct CallStatus {
     pub status_code: Option<u16>,
     /// The far end has put the call on hold.
     pub remote_hold: bool,
+    /// Answered automatically, and why (the header or policy).
+    pub auto_answered: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
