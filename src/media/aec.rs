@@ -365,4 +365,232 @@ mod tests {
             assert!(db >= 15.0, "{rate} Hz, {frame_ms} ms: ERLE {db:.1} dB");
         }
     }
+
+    /// Energy of `x` outside `lo..=hi` Hz (Hann-windowed 20 ms DFTs), to
+    /// measure echo beside a near-end tone.
+    fn energy_outside(x: &[f64], rate: u32, lo: f64, hi: f64) -> f64 {
+        let n = rate as usize / 50;
+        let hann: Vec<f64> = (0..n)
+            .map(|i| (std::f64::consts::PI * i as f64 / n as f64).sin().powi(2))
+            .collect();
+        let mut total = 0.0;
+        for chunk in x.chunks_exact(n) {
+            for k in 1..n / 2 {
+                let f = k as f64 * f64::from(rate) / n as f64;
+                if (lo..=hi).contains(&f) {
+                    continue;
+                }
+                let w = 2.0 * std::f64::consts::PI * k as f64 / n as f64;
+                let (mut re, mut im) = (0.0, 0.0);
+                for (i, (v, h)) in chunk.iter().zip(&hann).enumerate() {
+                    let (s, c) = (w * i as f64).sin_cos();
+                    re += v * h * c;
+                    im += v * h * s;
+                }
+                total += re * re + im * im;
+            }
+        }
+        total
+    }
+
+    /// Mean amplitude of a sine at `freq` (least-squares fit per 20 ms).
+    fn tone_amplitude(x: &[f64], rate: u32, freq: f64) -> f64 {
+        let win = rate as usize / 50;
+        let w = 2.0 * std::f64::consts::PI * freq / f64::from(rate);
+        let (mut amp, mut count) = (0.0, 0);
+        for chunk in x.chunks_exact(win) {
+            let (mut ss, mut cc, mut sc, mut xs, mut xc) = (0.0, 0.0, 0.0, 0.0, 0.0);
+            for (i, v) in chunk.iter().enumerate() {
+                let (s, c) = (w * i as f64).sin_cos();
+                ss += s * s;
+                cc += c * c;
+                sc += s * c;
+                xs += v * s;
+                xc += v * c;
+            }
+            let det = ss * cc - sc * sc;
+            let a = (xs * cc - xc * sc) / det;
+            let b = (xc * ss - xs * sc) / det;
+            amp += a.hypot(b);
+            count += 1;
+        }
+        amp / f64::from(count)
+    }
+
+    /// Far end all along; from 6 s a near-end talker (a 1 kHz tone at
+    /// amplitude 6000) joins. Returns (tone level change, echo suppression)
+    /// in dB over the last 3 s.
+    fn double_talk(rate: u32, cfg: &AecConfig) -> (f64, f64) {
+        let secs = 12.0;
+        let far = speech_like(rate, secs, 11);
+        let start = rate as usize * 6;
+        let w = 2.0 * std::f64::consts::PI * 1000.0 / f64::from(rate);
+        let near: Vec<f64> = (0..far.len())
+            .map(|i| {
+                if i < start {
+                    0.0
+                } else {
+                    6000.0 * (w * i as f64).sin()
+                }
+            })
+            .collect();
+        let r = run(rate, 20, cfg, &far, &near);
+        let a = rate as usize * 9;
+        let b = a + rate as usize * 3;
+        let out: Vec<f64> = r.out[a..b].iter().map(|&v| f64::from(v)).collect();
+        let amp = tone_amplitude(&out, rate, 1000.0);
+        let echo = energy_outside(&r.echo[a..b], rate, 850.0, 1150.0);
+        let rest = energy_outside(&out, rate, 850.0, 1150.0);
+        (
+            20.0 * (amp / 6000.0).log10(),
+            10.0 * (echo / rest.max(1.0)).log10(),
+        )
+    }
+
+    #[test]
+    fn double_talk_keeps_the_near_end_and_suppresses_the_echo() {
+        for rate in [8_000, 16_000] {
+            let (tone_db, echo_db) = double_talk(rate, &AEC_ONLY);
+            println!(
+                "double talk {rate} Hz: near-end tone {tone_db:+.1} dB, echo -{echo_db:.1} dB"
+            );
+            assert!(tone_db > -6.0, "{rate} Hz: near-end tone {tone_db:+.1} dB");
+            assert!(echo_db >= 10.0, "{rate} Hz: echo only -{echo_db:.1} dB");
+        }
+        // The noise suppressor takes a steady tone for noise and lowers it
+        // (speech is not steady); the echo goes down further.
+        let (tone_db, echo_db) = double_talk(16_000, &AecConfig::default());
+        println!(
+            "double talk 16000 Hz with NS: near-end tone {tone_db:+.1} dB, echo -{echo_db:.1} dB"
+        );
+        assert!(echo_db >= 15.0, "echo only -{echo_db:.1} dB");
+    }
+
+    #[test]
+    fn everything_off_is_bit_exact_identity() {
+        let mut aec = echo_canceller(16_000, 320, &AecConfig::OFF);
+        assert_eq!(aec.name(), "off");
+        let mut noise = Noise(99);
+        for _ in 0..50 {
+            let frame: Vec<i16> = (0..320).map(|_| (noise.next() * 32767.0) as i16).collect();
+            let mut pcm = frame.clone();
+            aec.far_end(&frame);
+            aec.process_near_end(&mut pcm);
+            assert_eq!(pcm, frame);
+        }
+        assert!(AecConfig::OFF.is_off() && !AecConfig::default().is_off());
+        // A rate the engine cannot run at falls back to pass-through.
+        assert_eq!(
+            echo_canceller(11_025, 220, &AecConfig::default()).name(),
+            "off"
+        );
+        assert_eq!(
+            echo_canceller(16_000, 320, &AecConfig::default()).name(),
+            "webrtc-aec3+ns"
+        );
+    }
+
+    #[test]
+    fn silence_full_scale_and_odd_frames_do_not_panic() {
+        let all = AecConfig {
+            echo_cancellation: true,
+            noise_suppression: true,
+            auto_gain: true,
+        };
+        for rate in [8_000u32, 16_000, 48_000] {
+            let frame = (rate / 50) as usize;
+            let mut aec = echo_canceller(rate, frame, &all);
+            assert_eq!(aec.name(), "webrtc-aec3+ns+agc2");
+            // Two seconds of digital silence stay silent.
+            let mut peak = 0i32;
+            for _ in 0..100 {
+                let mut pcm = vec![0i16; frame];
+                aec.far_end(&vec![0; frame]);
+                aec.process_near_end(&mut pcm);
+                peak = peak.max(pcm.iter().map(|&v| i32::from(v).abs()).max().unwrap());
+            }
+            assert!(peak <= 1, "{rate} Hz: silence came out with peak {peak}");
+            // Full-scale square waves both ways, i16::MIN included.
+            for k in 0..100 {
+                let v = if k % 2 == 0 { i16::MAX } else { i16::MIN };
+                let mut pcm = vec![v; frame];
+                aec.far_end(&vec![v; frame]);
+                aec.process_near_end(&mut pcm);
+                assert_eq!(pcm.len(), frame);
+            }
+            // Frames that are not whole 10 ms blocks, empty ones, and a far
+            // end far longer than the queue.
+            for n in [0, 1, frame / 2 + 3, frame * 3 + 7] {
+                let mut pcm = vec![1000i16; n];
+                aec.far_end(&vec![-1000; n]);
+                aec.process_near_end(&mut pcm);
+                assert_eq!(pcm.len(), n);
+            }
+            aec.far_end(&vec![5000; rate as usize * 2]);
+            let mut pcm = vec![0i16; frame];
+            aec.process_near_end(&mut pcm);
+        }
+    }
+
+    #[test]
+    fn noise_suppression_lowers_steady_noise() {
+        let cfg = AecConfig {
+            echo_cancellation: false,
+            noise_suppression: true,
+            auto_gain: false,
+        };
+        let rate = 16_000;
+        let mut noise = Noise(5);
+        let near: Vec<f64> = (0..rate as usize * 4)
+            .map(|_| noise.next() * 1000.0)
+            .collect();
+        let far = vec![0.0; near.len()];
+        let r = run(rate, 20, &cfg, &far, &near);
+        let a = rate as usize * 2;
+        let db = 10.0 * (energy_f(&near[a..]) / energy(&r.out[a..]).max(1.0)).log10();
+        println!("noise suppression on white noise at -33 dBFS: -{db:.1} dB");
+        assert!(db >= 6.0, "noise only -{db:.1} dB");
+    }
+
+    #[test]
+    fn auto_gain_raises_a_quiet_talker() {
+        let cfg = AecConfig {
+            echo_cancellation: false,
+            noise_suppression: false,
+            auto_gain: true,
+        };
+        let rate = 16_000;
+        let near: Vec<f64> = speech_like(rate, 8.0, 3).iter().map(|v| v / 30.0).collect();
+        let far = vec![0.0; near.len()];
+        let r = run(rate, 20, &cfg, &far, &near);
+        let a = rate as usize * 5;
+        let db = 10.0 * (energy(&r.out[a..]) / energy_f(&near[a..])).log10();
+        println!("AGC on speech-like input at about -45 dBFS: {db:+.1} dB");
+        assert!(db >= 6.0, "gain only {db:+.1} dB");
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // timing print, not asserted
+    fn cost_per_20ms_frame() {
+        for rate in [8_000u32, 16_000, 48_000] {
+            let frame = (rate / 50) as usize;
+            let far = speech_like(rate, 4.0, 9);
+            let mut aec = echo_canceller(rate, frame, &AecConfig::default());
+            let mut pcm = vec![0i16; frame];
+            let spk: Vec<i16> = far.iter().map(|&v| clip(v)).collect();
+            let frames = far.len() / frame;
+            let t = std::time::Instant::now();
+            for k in 0..frames {
+                let s = &spk[k * frame..(k + 1) * frame];
+                pcm.copy_from_slice(s);
+                aec.process_near_end(&mut pcm);
+                aec.far_end(s);
+            }
+            let per = t.elapsed() / frames as u32;
+            println!(
+                "{} at {rate} Hz: {per:?} per 20 ms frame (this build profile)",
+                aec.name()
+            );
+        }
+    }
 }
