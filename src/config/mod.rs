@@ -185,6 +185,23 @@ pub struct AudioConfig {
     pub limiter: bool,
     /// Highest playout peak with the limiter on, in dBFS (−20 … 0).
     pub limiter_ceiling_dbfs: f32,
+    /// Cancel the far end's voice picked up by the microphone (speakers).
+    pub echo_cancellation: bool,
+    /// Lower steady background noise on the microphone signal.
+    pub noise_suppression: bool,
+    /// Bring the microphone level to a steady speech level.
+    pub auto_gain: bool,
+}
+
+impl AudioConfig {
+    /// The microphone processing these keys ask for.
+    pub fn aec(&self) -> crate::media::aec::AecConfig {
+        crate::media::aec::AecConfig {
+            echo_cancellation: self.echo_cancellation,
+            noise_suppression: self.noise_suppression,
+            auto_gain: self.auto_gain,
+        }
+    }
 }
 
 impl Default for AudioConfig {
@@ -194,6 +211,9 @@ impl Default for AudioConfig {
             output: "default".into(),
             limiter: true,
             limiter_ceiling_dbfs: -6.0,
+            echo_cancellation: true,
+            noise_suppression: true,
+            auto_gain: false,
         }
     }
 }
@@ -653,6 +673,34 @@ tls_pin_sha256 = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23
         );
         let e = parse("[media]\nrtp_port_min = 40000\nrtp_port_max = 40001\n").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("media.rtp_port_min"));
+    }
+
+    #[test]
+    fn audio_processing_switches_default_and_parse() {
+        let c = parse("").unwrap();
+        assert_eq!(
+            c.audio.aec(),
+            crate::media::aec::AecConfig {
+                echo_cancellation: true,
+                noise_suppression: true,
+                auto_gain: false,
+            }
+        );
+        let c = parse(
+            "[audio]\necho_cancellation = false\nnoise_suppression = false\nauto_gain = true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.audio.echo_cancellation,
+                c.audio.noise_suppression,
+                c.audio.auto_gain
+            ),
+            (false, false, true)
+        );
+        let e = parse("[audio]\n\necho_cancellation = \"yes\"\n").unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert_eq!(e.key.as_deref(), Some("audio.echo_cancellation"));
     }
 
     #[test]

@@ -248,6 +248,7 @@ fn media_endpoints(config: &Config) -> MediaEndpoints {
             .audio
             .limiter
             .then_some(config.audio.limiter_ceiling_dbfs),
+        aec: config.audio.aec(),
         stop_after: None,
     }
 }
