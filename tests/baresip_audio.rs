@@ -37,7 +37,8 @@ fn softline_config(port: u16, codec: &str, input: &Path, output: &Path) -> Strin
     let rtp = free_udp_block(10);
     format!(
         "[sip]\nlisten_udp = \"127.0.0.1:{port}\"\n\n\
-         [audio]\ninput = \"loop:{}\"\noutput = \"file:{}\"\n\n\
+         [audio]\ninput = \"loop:{}\"\noutput = \"file:{}\"\n\
+         echo_cancellation = false\nnoise_suppression = false\n\n\
          [media]\ncodecs = [\"{codec}\"]\nrtp_port_min = {rtp}\nrtp_port_max = {}\n\n\
          [trace]\nenabled = true\ndir = \"{{dir}}\"\n",
         input.display(),
@@ -338,11 +339,11 @@ fn rewrite_audio_port(msg: &str, new_port: u16) -> (String, Option<u16>) {
     let body: String = body
         .split_inclusive("\r\n")
         .map(|line| {
-            if let Some(rest) = line.strip_prefix("m=audio ") {
-                if let Some((port, tail)) = rest.split_once(' ') {
-                    old = port.parse::<u16>().ok();
-                    return format!("m=audio {new_port} {tail}");
-                }
+            if let Some(rest) = line.strip_prefix("m=audio ")
+                && let Some((port, tail)) = rest.split_once(' ')
+            {
+                old = port.parse::<u16>().ok();
+                return format!("m=audio {new_port} {tail}");
             }
             line.to_owned()
         })

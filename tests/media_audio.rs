@@ -31,7 +31,7 @@ fn config(port: u16, codec: &str, input: &Path, output: &Path) -> String {
 
 fn config_srtp(port: u16, codec: &str, input: &Path, output: &Path, srtp: &str) -> String {
     format!(
-        "[sip]\nlisten_udp = \"127.0.0.1:{port}\"\n\n[audio]\ninput = \"loop:{}\"\noutput = \"file:{}\"\n\n[media]\ncodecs = [\"{codec}\"]\nrtp_port_min = {}\nrtp_port_max = {}\nsrtp = \"{srtp}\"\n",
+        "[sip]\nlisten_udp = \"127.0.0.1:{port}\"\n\n[audio]\ninput = \"loop:{}\"\noutput = \"file:{}\"\n# Tones are measured: no echo cancellation or noise suppression.\necho_cancellation = false\nnoise_suppression = false\n\n[media]\ncodecs = [\"{codec}\"]\nrtp_port_min = {}\nrtp_port_max = {}\nsrtp = \"{srtp}\"\n",
         input.display(),
         output.display(),
         20000 + (port % 2000) * 10,

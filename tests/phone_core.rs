@@ -430,10 +430,10 @@ fn register_account(password_ok: bool) -> (usize, Vec<String>, Phone) {
     for _ in 0..700 {
         let d = drain(&mut p, now);
         for e in &d.events {
-            if let Event::Account(a) = e {
-                if states.last() != Some(&a.state.to_string()) {
-                    states.push(a.state.to_string());
-                }
+            if let Event::Account(a) = e
+                && states.last() != Some(&a.state.to_string())
+            {
+                states.push(a.state.to_string());
             }
         }
         for (peer, data) in d.sent {

@@ -742,10 +742,10 @@ fn pick(
         }
         .unwrap_or_default();
         let names: Vec<String> = devs.iter().map(|d| d.name().unwrap_or_default()).collect();
-        if let Some(i) = match_device(&names, w) {
-            if let (Some(d), Some(n)) = (devs.into_iter().nth(i), names.get(i)) {
-                return Ok((d, n.clone(), None));
-            }
+        if let Some(i) = match_device(&names, w)
+            && let (Some(d), Some(n)) = (devs.into_iter().nth(i), names.get(i))
+        {
+            return Ok((d, n.clone(), None));
         }
         missing = true;
     }

@@ -208,6 +208,23 @@ pub struct AudioConfig {
     pub limiter: bool,
     /// Highest playout peak with the limiter on, in dBFS (−20 … 0).
     pub limiter_ceiling_dbfs: f32,
+    /// Cancel the far end's voice picked up by the microphone (speakers).
+    pub echo_cancellation: bool,
+    /// Lower steady background noise on the microphone signal.
+    pub noise_suppression: bool,
+    /// Bring the microphone level to a steady speech level.
+    pub auto_gain: bool,
+}
+
+impl AudioConfig {
+    /// The microphone processing these keys ask for.
+    pub fn aec(&self) -> crate::media::aec::AecConfig {
+        crate::media::aec::AecConfig {
+            echo_cancellation: self.echo_cancellation,
+            noise_suppression: self.noise_suppression,
+            auto_gain: self.auto_gain,
+        }
+    }
 }
 
 impl Default for AudioConfig {
@@ -220,6 +237,9 @@ impl Default for AudioConfig {
             on_device_lost: "mute".into(),
             limiter: true,
             limiter_ceiling_dbfs: -6.0,
+            echo_cancellation: true,
+            noise_suppression: true,
+            auto_gain: false,
         }
     }
 }
@@ -390,17 +410,18 @@ impl Config {
             ("sip.listen_udp", &self.sip.listen_udp),
             ("sip.listen_tcp", &self.sip.listen_tcp),
         ] {
-            if let Some(v) = value {
-                if v.get_ref() != "none" && v.get_ref().parse::<SocketAddr>().is_err() {
-                    return Err(err(
-                        v.span(),
-                        key,
-                        format!(
-                            "`{}` is not an address:port such as 0.0.0.0:5060 or [::]:5060",
-                            v.get_ref()
-                        ),
-                    ));
-                }
+            if let Some(v) = value
+                && v.get_ref() != "none"
+                && v.get_ref().parse::<SocketAddr>().is_err()
+            {
+                return Err(err(
+                    v.span(),
+                    key,
+                    format!(
+                        "`{}` is not an address:port such as 0.0.0.0:5060 or [::]:5060",
+                        v.get_ref()
+                    ),
+                ));
             }
         }
         if self.sip.t1_ms == 0 || self.sip.t2_ms < self.sip.t1_ms {
@@ -444,7 +465,7 @@ impl Config {
         if m.codecs.is_empty() {
             return Err(merr("codecs", "at least one codec is needed".into()));
         }
-        if !(10..=60).contains(&m.ptime_ms) || m.ptime_ms % 10 != 0 {
+        if !(10..=60).contains(&m.ptime_ms) || !m.ptime_ms.is_multiple_of(10) {
             return Err(merr(
                 "ptime_ms",
                 "ptime must be 10, 20, 30, 40, 50 or 60".into(),
@@ -488,14 +509,14 @@ impl Config {
                     format!("`{}`: use off, when-requested or always", acc.auto_answer),
                 ));
             }
-            if let Some(p) = acc.srtp.as_deref() {
-                if !["off", "optional", "mandatory"].contains(&p) {
-                    return Err(err(
-                        acc.domain.span(),
-                        &k("srtp"),
-                        format!("`{p}`: use off, optional or mandatory"),
-                    ));
-                }
+            if let Some(p) = acc.srtp.as_deref()
+                && !["off", "optional", "mandatory"].contains(&p)
+            {
+                return Err(err(
+                    acc.domain.span(),
+                    &k("srtp"),
+                    format!("`{p}`: use off, optional or mandatory"),
+                ));
             }
             HostPort::parse(acc.domain.get_ref())
                 .map_err(|m| err(acc.domain.span(), &k("domain"), m))?;
@@ -514,23 +535,23 @@ impl Config {
                     format!("{} s is too short (minimum 30)", acc.expires),
                 ));
             }
-            if let Some(pin) = &acc.tls_pin_sha256 {
-                if parse_fingerprint(pin.get_ref()).is_none() {
-                    return Err(err(
-                        pin.span(),
-                        &k("tls_pin_sha256"),
-                        "expected 32 bytes of hex (64 hex digits, colons allowed)".into(),
-                    ));
-                }
+            if let Some(pin) = &acc.tls_pin_sha256
+                && parse_fingerprint(pin.get_ref()).is_none()
+            {
+                return Err(err(
+                    pin.span(),
+                    &k("tls_pin_sha256"),
+                    "expected 32 bytes of hex (64 hex digits, colons allowed)".into(),
+                ));
             }
-            if let Some(ca) = &acc.tls_ca_file {
-                if !ca.exists() {
-                    return Err(err(
-                        acc.domain.span(),
-                        &k("tls_ca_file"),
-                        format!("file {} does not exist", ca.display()),
-                    ));
-                }
+            if let Some(ca) = &acc.tls_ca_file
+                && !ca.exists()
+            {
+                return Err(err(
+                    acc.domain.span(),
+                    &k("tls_ca_file"),
+                    format!("file {} does not exist", ca.display()),
+                ));
             }
         }
         Ok(())
@@ -586,12 +607,11 @@ fn key_line(text: &str, section: &str, key: &str) -> Option<usize> {
         let t = line.trim();
         if let Some(name) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
             current = name.trim().to_string();
-        } else if current == section {
-            if let Some(rest) = t.strip_prefix(key) {
-                if rest.trim_start().starts_with('=') {
-                    return Some(i + 1);
-                }
-            }
+        } else if current == section
+            && let Some(rest) = t.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            return Some(i + 1);
         }
     }
     None
@@ -694,6 +714,34 @@ tls_pin_sha256 = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23
         );
         let e = parse("[media]\nrtp_port_min = 40000\nrtp_port_max = 40001\n").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("media.rtp_port_min"));
+    }
+
+    #[test]
+    fn audio_processing_switches_default_and_parse() {
+        let c = parse("").unwrap();
+        assert_eq!(
+            c.audio.aec(),
+            crate::media::aec::AecConfig {
+                echo_cancellation: true,
+                noise_suppression: true,
+                auto_gain: false,
+            }
+        );
+        let c = parse(
+            "[audio]\necho_cancellation = false\nnoise_suppression = false\nauto_gain = true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.audio.echo_cancellation,
+                c.audio.noise_suppression,
+                c.audio.auto_gain
+            ),
+            (false, false, true)
+        );
+        let e = parse("[audio]\n\necho_cancellation = \"yes\"\n").unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert_eq!(e.key.as_deref(), Some("audio.echo_cancellation"));
     }
 
     #[test]

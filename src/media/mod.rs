@@ -1,6 +1,7 @@
 //! Media: codecs, jitter buffer, loss concealment, the per-call media
 //! session, resampling and signal tools (tones). Sans-IO throughout.
 
+pub mod aec;
 pub mod codec;
 pub mod jitter;
 pub mod limiter;

@@ -311,14 +311,12 @@ impl MediaSession {
             return;
         };
         if Some(packet.payload_type) == self.telephone_event_pt {
-            if let Ok(ev) = TelephoneEvent::parse(&packet.payload) {
-                if let Some(DtmfReport::Ended { event, .. }) =
+            if let Ok(ev) = TelephoneEvent::parse(&packet.payload)
+                && let Some(DtmfReport::Ended { event, .. }) =
                     self.dtmf_rx.on_packet(packet.timestamp, packet.marker, &ev)
-                {
-                    if let Some(c) = event_to_char(event) {
-                        self.dtmf_received.push(c);
-                    }
-                }
+                && let Some(c) = event_to_char(event)
+            {
+                self.dtmf_received.push(c);
             }
             return;
         }

@@ -175,10 +175,10 @@ impl Account {
                         ));
                     }
                 }
-                if self.wanted {
-                    if let Some(reg) = self.reg.as_mut() {
-                        reg.start(now);
-                    }
+                if self.wanted
+                    && let Some(reg) = self.reg.as_mut()
+                {
+                    reg.start(now);
                 }
             }
             Ok(_) => self.lookup_failed(now, TransportError::Dns("no address records".into())),
@@ -247,22 +247,23 @@ impl Account {
     pub fn handle_response(&mut self, now: Instant, response: &Response) {
         // Learn the NAT address from Via received/rport of a 2xx over UDP,
         // and move the Contact there (once per new address).
-        if response.code / 100 == 2 && self.config.transport == TransportKind::Udp {
-            if let Ok(via) = response.headers.top_via() {
-                let ip = via.received().and_then(|r| r.parse::<IpAddr>().ok());
-                let port = via.rport().flatten();
-                if let (Some(ip), Some(port)) = (ip, port) {
-                    let local = self.current_target().map(|t| t.local_ip);
-                    if Some(ip) != local && self.public_addr != Some((ip, port)) {
-                        self.public_addr = Some((ip, port));
-                        let contact = self.contact_uri(LocalAddrs::default(), Some((ip, port)));
-                        if let Some(reg) = self.reg.as_mut() {
-                            reg.handle_response(now, response);
-                            reg.set_contact(now, contact);
-                        }
-                        self.changed();
-                        return;
+        if response.code / 100 == 2
+            && self.config.transport == TransportKind::Udp
+            && let Ok(via) = response.headers.top_via()
+        {
+            let ip = via.received().and_then(|r| r.parse::<IpAddr>().ok());
+            let port = via.rport().flatten();
+            if let (Some(ip), Some(port)) = (ip, port) {
+                let local = self.current_target().map(|t| t.local_ip);
+                if Some(ip) != local && self.public_addr != Some((ip, port)) {
+                    self.public_addr = Some((ip, port));
+                    let contact = self.contact_uri(LocalAddrs::default(), Some((ip, port)));
+                    if let Some(reg) = self.reg.as_mut() {
+                        reg.handle_response(now, response);
+                        reg.set_contact(now, contact);
                     }
+                    self.changed();
+                    return;
                 }
             }
         }
@@ -288,10 +289,10 @@ impl Account {
 
     /// The stream connection to the registrar broke while registered.
     pub fn connection_lost(&mut self, now: Instant, error: TransportError) {
-        if self.is_registered() {
-            if let Some(reg) = self.reg.as_mut() {
-                reg.handle_failure(now, RegFailure::Transport(error));
-            }
+        if self.is_registered()
+            && let Some(reg) = self.reg.as_mut()
+        {
+            reg.handle_failure(now, RegFailure::Transport(error));
         }
     }
 
@@ -302,17 +303,18 @@ impl Account {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
-        if let Lookup::Failed { retry_at, .. } = &self.lookup {
-            if *retry_at <= now && self.wanted {
-                let out = self.lookup_request();
-                self.lookup = Lookup::Pending;
-                self.outputs.push(out);
-            }
+        if let Lookup::Failed { retry_at, .. } = &self.lookup
+            && *retry_at <= now
+            && self.wanted
+        {
+            let out = self.lookup_request();
+            self.lookup = Lookup::Pending;
+            self.outputs.push(out);
         }
-        if let Some(reg) = self.reg.as_mut() {
-            if reg.poll_timeout().is_some_and(|t| t <= now) {
-                reg.handle_timeout(now);
-            }
+        if let Some(reg) = self.reg.as_mut()
+            && reg.poll_timeout().is_some_and(|t| t <= now)
+        {
+            reg.handle_timeout(now);
         }
     }
 

@@ -308,10 +308,10 @@ impl Call {
     pub fn reinvite_response(&mut self, request: &Request, contact: &str, sdp: String) -> Response {
         let mut resp = dialog::response_to(request, 200, None);
         resp.headers.push("Contact", contact.to_string());
-        if let Some(seq) = request.headers.cseq().ok().map(|c| c.seq) {
-            if let Some(d) = self.dialog.as_mut() {
-                d.remote_seq = Some(seq);
-            }
+        if let Some(seq) = request.headers.cseq().ok().map(|c| c.seq)
+            && let Some(d) = self.dialog.as_mut()
+        {
+            d.remote_seq = Some(seq);
         }
         dialog::set_body(
             &mut resp.headers,

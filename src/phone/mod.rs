@@ -169,22 +169,20 @@ impl Phone {
                 if let Some(target) = self.calls[pos].pending_target.take() {
                     self.send_invite(now, call, target);
                 }
-                if std::mem::take(&mut self.calls[pos].answer_pending) {
-                    if let Err(e) = self.answer(now, Some(call)) {
-                        tracing::info!("answer failed: {e}");
-                    }
+                if std::mem::take(&mut self.calls[pos].answer_pending)
+                    && let Err(e) = self.answer(now, Some(call))
+                {
+                    tracing::info!("answer failed: {e}");
                 }
             }
             Err(why) => {
                 if let Some(txn) = self.calls[pos]
                     .server_txn
                     .filter(|_| self.calls[pos].state == CallState::Ringing)
+                    && let Some(invite) = self.calls[pos].invite.clone()
                 {
-                    if let Some(invite) = self.calls[pos].invite.clone() {
-                        let resp =
-                            dialog::response_to(&invite, 500, Some(&self.calls[pos].local_tag));
-                        self.txn.send_response(now, txn, resp);
-                    }
+                    let resp = dialog::response_to(&invite, 500, Some(&self.calls[pos].local_tag));
+                    self.txn.send_response(now, txn, resp);
                 }
                 self.calls[pos].media.requested = false;
                 self.end_call(call, format!("no RTP port for the call: {why}"), None);
@@ -239,10 +237,10 @@ impl Phone {
         };
         if let Ok(targets) = &result {
             for t in targets {
-                if let Some(name) = self.pending_server_name(purpose) {
-                    if name.parse::<IpAddr>().is_err() {
-                        self.server_names.insert(t.peer, name);
-                    }
+                if let Some(name) = self.pending_server_name(purpose)
+                    && name.parse::<IpAddr>().is_err()
+                {
+                    self.server_names.insert(t.peer, name);
                 }
             }
         }
@@ -295,11 +293,11 @@ impl Phone {
             .map(|c| c.id)
             .collect();
         for id in due {
-            if let Some(c) = self.calls.iter_mut().find(|c| c.id == id) {
-                if let Some((_, reason)) = c.auto_answer.take() {
-                    tracing::info!(call = id, "auto-answering: {reason}");
-                    c.auto_answered = Some(reason);
-                }
+            if let Some(c) = self.calls.iter_mut().find(|c| c.id == id)
+                && let Some((_, reason)) = c.auto_answer.take()
+            {
+                tracing::info!(call = id, "auto-answering: {reason}");
+                c.auto_answered = Some(reason);
             }
             if let Err(e) = self.answer(now, Some(id)) {
                 tracing::info!("auto-answer failed: {e}");
@@ -588,12 +586,12 @@ impl Phone {
                     c.acked = true;
                     let id = c.id;
                     // Our 200 carried the offer: the ACK carries the answer.
-                    if !request.body.is_empty() {
-                        if let Err(e) = self.on_sdp_answer(id, &request.body) {
-                            tracing::info!("answer in the ACK unusable: {e}");
-                            let _ = self.send_bye(now, id);
-                            self.end_call(id, format!("media negotiation failed: {e}"), Some(488));
-                        }
+                    if !request.body.is_empty()
+                        && let Err(e) = self.on_sdp_answer(id, &request.body)
+                    {
+                        tracing::info!("answer in the ACK unusable: {e}");
+                        let _ = self.send_bye(now, id);
+                        self.end_call(id, format!("media negotiation failed: {e}"), Some(488));
                     }
                 }
             }
@@ -611,21 +609,17 @@ impl Phone {
             TxnEvent::StrayResponse { response, source } => {
                 // A retransmitted 2xx for an INVITE whose transaction ended:
                 // ACK it again (RFC 6026).
-                if response.code / 100 == 2 {
-                    if let Ok(cseq) = response.headers.cseq() {
-                        if cseq.method == Method::Invite {
-                            if let Some(id) = self
-                                .calls
-                                .iter()
-                                .find(|c| c.matches_response(&response))
-                                .map(|c| c.id)
-                            {
-                                if let Err(e) = self.send_ack_2xx(id, &response, Some(source)) {
-                                    tracing::info!("cannot ACK a retransmitted 2xx: {e}");
-                                }
-                            }
-                        }
-                    }
+                if response.code / 100 == 2
+                    && let Ok(cseq) = response.headers.cseq()
+                    && cseq.method == Method::Invite
+                    && let Some(id) = self
+                        .calls
+                        .iter()
+                        .find(|c| c.matches_response(&response))
+                        .map(|c| c.id)
+                    && let Err(e) = self.send_ack_2xx(id, &response, Some(source))
+                {
+                    tracing::info!("cannot ACK a retransmitted 2xx: {e}");
                 }
             }
         }
@@ -1146,10 +1140,11 @@ impl Phone {
                         CallState::Ringing
                     };
                     // Early media: the provisional's SDP answers our offer.
-                    if !response.body.is_empty() && is_sdp(&response) {
-                        if let Err(e) = self.on_sdp_answer(id, &response.body) {
-                            tracing::info!("early media not started: {e}");
-                        }
+                    if !response.body.is_empty()
+                        && is_sdp(&response)
+                        && let Err(e) = self.on_sdp_answer(id, &response.body)
+                    {
+                        tracing::info!("early media not started: {e}");
                     }
                     self.emit_call(id);
                 }

@@ -327,7 +327,7 @@ fn finish(out: &mut [u8], at: usize) {
 }
 
 fn pad_to_word(out: &mut Vec<u8>, at: usize) {
-    while (out.len() - at) % 4 != 0 {
+    while !(out.len() - at).is_multiple_of(4) {
         out.push(0);
     }
 }

@@ -318,7 +318,7 @@ fn base64_decode(text: &str) -> Result<Vec<u8>, SrtpError> {
     if body_len == 0 {
         return Err(SrtpError::Base64 { position: 0 });
     }
-    if pad > 2 || (pad > 0 && bytes.len() % 4 != 0) || body_len % 4 == 1 {
+    if pad > 2 || (pad > 0 && !bytes.len().is_multiple_of(4)) || body_len % 4 == 1 {
         return Err(SrtpError::Base64 { position: body_len });
     }
     let mut out = Vec::with_capacity(body_len * 3 / 4);
@@ -478,10 +478,10 @@ impl Receivers {
         };
         match op(&mut ctx) {
             Ok(b) => {
-                if self.streams.len() >= MAX_REMOTE_SSRCS {
-                    if let Some(lru) = (0..self.streams.len()).min_by_key(|&i| self.streams[i].2) {
-                        self.streams.swap_remove(lru);
-                    }
+                if self.streams.len() >= MAX_REMOTE_SSRCS
+                    && let Some(lru) = (0..self.streams.len()).min_by_key(|&i| self.streams[i].2)
+                {
+                    self.streams.swap_remove(lru);
                 }
                 self.streams.push((ssrc, ctx, self.clock));
                 Ok(b)

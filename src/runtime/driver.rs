@@ -143,10 +143,10 @@ async fn run(opts: HeadlessOptions) -> Result<(), String> {
     ctx.drain(&mut phone);
 
     loop {
-        if let Some(deadline) = shutdown_deadline {
-            if phone.is_quiescent() || Instant::now() >= deadline {
-                break;
-            }
+        if let Some(deadline) = shutdown_deadline
+            && (phone.is_quiescent() || Instant::now() >= deadline)
+        {
+            break;
         }
         let wake = [phone.poll_timeout(), shutdown_deadline]
             .into_iter()
@@ -302,6 +302,7 @@ fn media_endpoints(config: &Config) -> MediaEndpoints {
             .audio
             .limiter
             .then_some(config.audio.limiter_ceiling_dbfs),
+        aec: config.audio.aec(),
         stop_after: None,
     }
 }
@@ -344,10 +345,10 @@ impl Media {
     }
 
     fn stop(&mut self, call: CallId) {
-        if let Some(slot) = self.calls.remove(&call) {
-            if let Some(task) = slot.task {
-                task.stop();
-            }
+        if let Some(slot) = self.calls.remove(&call)
+            && let Some(task) = slot.task
+        {
+            task.stop();
         }
     }
 

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::audio::wav::WavWriter;
 use crate::audio::{self, AudioSink, AudioSource, AudioSpec};
+use crate::media::aec::{AecConfig, EchoCanceller, echo_canceller};
 use crate::media::limiter::Limiter;
 use crate::media::resample::Resampler;
 use crate::media::session::{MediaConfig, MediaSession, MediaStats};
@@ -51,6 +52,8 @@ pub fn start_audio_test(
         srtp: None,
     };
     ends.stop_after = Some(duration);
+    // AEC: here the far end is the microphone itself; a canceller would remove it.
+    ends.aec.echo_cancellation = false;
     MediaTask::start(sockets, media, ends, seed)
 }
 
@@ -109,6 +112,8 @@ pub struct MediaEndpoints {
     pub output: AudioSpec,
     /// Playout peak ceiling in dBFS when the hearing-protection limiter is on.
     pub limiter_ceiling_dbfs: Option<f32>,
+    /// AEC: echo cancellation, noise suppression, AGC of the microphone.
+    pub aec: AecConfig,
 }
 
 enum Cmd {
@@ -250,6 +255,8 @@ struct Audio {
     play: Vec<i16>,
     play_out: Vec<i16>,
     limiter: Option<Limiter>,
+    /// AEC: cleans `mic_codec`; `play` is its far-end reference.
+    aec: Box<dyn EchoCanceller>,
 }
 
 impl Audio {
@@ -286,6 +293,7 @@ impl Audio {
             limiter: ends
                 .limiter_ceiling_dbfs
                 .map(|c| Limiter::new(c, sink.sample_rate())),
+            aec: echo_canceller(rate, session.frame_samples(), &ends.aec),
             source,
             sink,
         }
@@ -340,21 +348,21 @@ async fn run(
                     audio.mic_fifo.push_front(0);
                 }
                 audio.mic_codec.extend(audio.mic_fifo.drain(..n));
+                audio.aec.process_near_end(&mut audio.mic_codec); // AEC: near end
                 if muted {
                     audio.mic_codec.fill(0);
                 }
-                if let Some(to) = session.send_frame(now, &audio.mic_codec, &mut packet) {
-                    if let Err(e) = rtp.try_send_to(&packet, destination(&rtp, to)) {
+                if let Some(to) = session.send_frame(now, &audio.mic_codec, &mut packet)
+                    && let Err(e) = rtp.try_send_to(&packet, destination(&rtp, to)) {
                         tracing::debug!(%to, "RTP not sent: {e}");
                     }
-                }
                 session.playout(now, &mut audio.play);
-                if let Some(rec) = recorder.as_mut() {
-                    if let Err(e) = rec.write_stereo(&audio.mic_codec, &audio.play) {
+                audio.aec.far_end(&audio.play); // AEC: far-end reference
+                if let Some(rec) = recorder.as_mut()
+                    && let Err(e) = rec.write_stereo(&audio.mic_codec, &audio.play) {
                         tracing::warn!("recording stopped: {e}");
                         recorder = None;
                     }
-                }
                 audio.down.process(&audio.play, &mut audio.play_out);
                 if let Some(l) = audio.limiter.as_mut() {
                     l.process(&mut audio.play_out);
@@ -370,11 +378,10 @@ async fn run(
                     last_stats = now;
                     // A device that failed mid-call (unplugged headset) is
                     // shown, not hidden behind silence.
-                    if let Some(why) = audio.source.failure().or_else(|| audio.sink.failure()) {
-                        if let Ok(mut w) = warning.lock() {
+                    if let Some(why) = audio.source.failure().or_else(|| audio.sink.failure())
+                        && let Ok(mut w) = warning.lock() {
                             *w = Some(why);
                         }
-                    }
                     if let Ok(mut s) = stats.lock() {
                         *s = Some(session.stats(now));
                     }

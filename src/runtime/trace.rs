@@ -56,10 +56,10 @@ impl Trace {
             writer: None,
             dropped: 0,
         };
-        if config.enabled {
-            if let Err(e) = t.set_enabled(true) {
-                tracing::warn!("SIP trace off: cannot write {}: {e}", t.path().display());
-            }
+        if config.enabled
+            && let Err(e) = t.set_enabled(true)
+        {
+            tracing::warn!("SIP trace off: cannot write {}: {e}", t.path().display());
         }
         t
     }

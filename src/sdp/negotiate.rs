@@ -483,10 +483,10 @@ fn send_ptime(remote: &MediaDescription, ours: u32) -> u32 {
         .filter(valid)
         .or(Some(ours).filter(valid))
         .unwrap_or(20);
-    if let Some(max) = remote.maxptime().filter(|m| *m >= 10) {
-        if p > max {
-            p = max / 10 * 10;
-        }
+    if let Some(max) = remote.maxptime().filter(|m| *m >= 10)
+        && p > max
+    {
+        p = max / 10 * 10;
     }
     p
 }

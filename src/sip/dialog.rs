@@ -166,13 +166,13 @@ impl Dialog {
         };
         let mut uri = self.remote_target.clone();
         let mut routes: Vec<String> = self.route_set.iter().map(|r| r.to_string()).collect();
-        if let Some(first) = self.route_set.first() {
-            if first.uri.param("lr").is_none() {
-                // Strict router (§12.2.1.1): R-URI = first route, remote target last.
-                uri = first.uri.clone();
-                routes.remove(0);
-                routes.push(format!("<{}>", self.remote_target));
-            }
+        if let Some(first) = self.route_set.first()
+            && first.uri.param("lr").is_none()
+        {
+            // Strict router (§12.2.1.1): R-URI = first route, remote target last.
+            uri = first.uri.clone();
+            routes.remove(0);
+            routes.push(format!("<{}>", self.remote_target));
         }
         let mut headers = Headers::new();
         for r in routes {

@@ -326,36 +326,36 @@ fn validate(message: &Message) -> Result<(), ParseError> {
         ));
     }
     let cseq = parse_cseq(h.get("CSeq").ok_or(ParseError::MissingHeader("CSeq"))?)?;
-    if let Message::Request(r) = message {
-        if cseq.method != r.method {
-            return Err(ParseError::header(
-                "CSeq",
-                format!(
-                    "method {} does not match the request method {}",
-                    cseq.method, r.method
-                ),
-            ));
-        }
+    if let Message::Request(r) = message
+        && cseq.method != r.method
+    {
+        return Err(ParseError::header(
+            "CSeq",
+            format!(
+                "method {} does not match the request method {}",
+                cseq.method, r.method
+            ),
+        ));
     }
-    if let Some(mf) = read_number::<u32>(h, "Max-Forwards")? {
-        if mf > 255 {
-            return Err(ParseError::header(
-                "Max-Forwards",
-                format!("{mf} is above 255"),
-            ));
-        }
+    if let Some(mf) = read_number::<u32>(h, "Max-Forwards")?
+        && mf > 255
+    {
+        return Err(ParseError::header(
+            "Max-Forwards",
+            format!("{mf} is above 255"),
+        ));
     }
     read_number::<u32>(h, "Expires")?;
     read_number::<u32>(h, "Min-Expires")?;
     for name in ["Contact", "Route", "Record-Route"] {
         for c in read_name_addr_list(h, name)? {
-            if let Some(e) = c.params.value("expires") {
-                if e.parse::<u32>().is_err() {
-                    return Err(ParseError::header(
-                        name,
-                        format!("expires={} is not a 32-bit number", truncate(e, 30)),
-                    ));
-                }
+            if let Some(e) = c.params.value("expires")
+                && e.parse::<u32>().is_err()
+            {
+                return Err(ParseError::header(
+                    name,
+                    format!("expires={} is not a 32-bit number", truncate(e, 30)),
+                ));
             }
         }
     }
@@ -973,10 +973,10 @@ fn parse_via(s: &str) -> Result<Via, ParseError> {
     let hostport = c.take_while(|ch| !is_ws(ch) && ch != ';');
     let (host, port) = parse_host(hostport).map_err(|e| rename(e, h))?;
     let params = parse_params(&mut c, h)?;
-    if let Some(Some(rport)) = params.get("rport") {
-        if rport.parse::<u16>().is_err() {
-            return Err(ParseError::header(h, "rport is not a port number"));
-        }
+    if let Some(Some(rport)) = params.get("rport")
+        && rport.parse::<u16>().is_err()
+    {
+        return Err(ParseError::header(h, "rport is not a port number"));
     }
     Ok(Via {
         transport: transport.to_ascii_uppercase(),

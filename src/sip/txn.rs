@@ -375,10 +375,10 @@ impl TransactionLayer {
             }
             Key::None => {}
         }
-        if let Some(k) = &txn.ack_key {
-            if self.ack_index.get(k) == Some(&id) {
-                self.ack_index.remove(k);
-            }
+        if let Some(k) = &txn.ack_key
+            && self.ack_index.get(k) == Some(&id)
+        {
+            self.ack_index.remove(k);
         }
         let mut txn = txn;
         txn.timers.clear();
@@ -422,10 +422,10 @@ impl TransactionLayer {
                 Key::None
             }
         };
-        if let Key::Client(k) = &key {
-            if let Some(old) = self.client_index.insert(k.clone(), id) {
-                tracing::debug!(?old, "branch reused by a new client transaction");
-            }
+        if let Key::Client(k) = &key
+            && let Some(old) = self.client_index.insert(k.clone(), id)
+        {
+            tracing::debug!(?old, "branch reused by a new client transaction");
         }
         let t1 = self.config.t1;
         self.txns.insert(
@@ -785,11 +785,11 @@ impl TransactionLayer {
                 None
             }
         };
-        if let Some(id) = id {
-            if let Some(txn) = self.txns.get_mut(&id) {
-                txn.acked = true;
-                self.stop_timer(id, Timer::G);
-            }
+        if let Some(id) = id
+            && let Some(txn) = self.txns.get_mut(&id)
+        {
+            txn.acked = true;
+            self.stop_timer(id, Timer::G);
         }
         self.event(TxnEvent::Ack {
             id,

@@ -666,10 +666,8 @@ impl Kamailio {
             let line = line.trim();
             if let Some(aor) = line.strip_prefix("AoR: ") {
                 in_aor = aor == user;
-            } else if in_aor {
-                if let Some(addr) = line.strip_prefix("Address: ") {
-                    out.push(addr.to_owned());
-                }
+            } else if in_aor && let Some(addr) = line.strip_prefix("Address: ") {
+                out.push(addr.to_owned());
             }
         }
         out

@@ -278,7 +278,7 @@ impl Encoder for G722Encoder {
         16000
     }
     fn encode(&mut self, pcm: &[i16], out: &mut Vec<u8>) -> Result<(), CodecError> {
-        if pcm.len() % 2 != 0 {
+        if !pcm.len().is_multiple_of(2) {
             return Err(CodecError::BadFrameSize {
                 kind: CodecKind::G722,
                 samples: pcm.len(),

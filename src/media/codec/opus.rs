@@ -161,7 +161,7 @@ impl Decoder for OpusDecoder {
             return Ok(());
         }
         super::check_conceal(CodecKind::Opus, samples)?;
-        if samples % QUANTUM != 0 {
+        if !samples.is_multiple_of(QUANTUM) {
             return Err(CodecError::BadFrameSize {
                 kind: CodecKind::Opus,
                 samples,
