@@ -18,12 +18,16 @@
 //! in release-time order (a later packet with a shorter delay overtakes an
 //! earlier one: reordering happens as on a real network).
 
-use std::collections::BinaryHeap;
+// A real-time harness around real processes, not the sans-IO product: it
+// reads the clock and sleeps.
+#![allow(clippy::disallowed_methods)]
+
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -100,14 +104,17 @@ pub struct Relay {
 fn bind_pair(start: u16) -> std::io::Result<(UdpSocket, UdpSocket)> {
     let mut p = start & !1;
     while p < 65000 {
-        if let Ok(rtp) = UdpSocket::bind((Ipv4Addr::LOCALHOST, p)) {
-            if let Ok(rtcp) = UdpSocket::bind((Ipv4Addr::LOCALHOST, p + 1)) {
-                return Ok((rtp, rtcp));
-            }
+        if let Ok(rtp) = UdpSocket::bind((Ipv4Addr::LOCALHOST, p))
+            && let Ok(rtcp) = UdpSocket::bind((Ipv4Addr::LOCALHOST, p + 1))
+        {
+            return Ok((rtp, rtcp));
         }
         p += 2;
     }
-    Err(std::io::Error::new(ErrorKind::AddrInUse, "no free RTP port pair"))
+    Err(std::io::Error::new(
+        ErrorKind::AddrInUse,
+        "no free RTP port pair",
+    ))
 }
 
 struct Pending {
@@ -361,11 +368,16 @@ mod tests {
     fn fate_is_a_pure_function_of_seed_direction_and_index() {
         let a = imp(7, 0.1);
         for k in 0..1000 {
-            assert_eq!(fate(&a, Direction::Forward, k), fate(&a, Direction::Forward, k));
+            assert_eq!(
+                fate(&a, Direction::Forward, k),
+                fate(&a, Direction::Forward, k)
+            );
         }
         let fwd: Vec<_> = (0..200).map(|k| fate(&a, Direction::Forward, k)).collect();
         let bwd: Vec<_> = (0..200).map(|k| fate(&a, Direction::Backward, k)).collect();
-        let other: Vec<_> = (0..200).map(|k| fate(&imp(8, 0.1), Direction::Forward, k)).collect();
+        let other: Vec<_> = (0..200)
+            .map(|k| fate(&imp(8, 0.1), Direction::Forward, k))
+            .collect();
         assert_ne!(fwd, bwd);
         assert_ne!(fwd, other);
     }
@@ -374,9 +386,14 @@ mod tests {
     fn loss_rate_and_delay_range_match_the_parameters() {
         for (loss, lo, hi) in [(0.0, 0, 0), (0.05, 400, 600), (0.10, 900, 1100)] {
             let a = imp(3, loss);
-            let fates: Vec<_> = (0..10_000).map(|k| fate(&a, Direction::Forward, k)).collect();
+            let fates: Vec<_> = (0..10_000)
+                .map(|k| fate(&a, Direction::Forward, k))
+                .collect();
             let dropped = fates.iter().filter(|f| f.is_none()).count();
-            assert!((lo..=hi).contains(&dropped), "loss {loss}: {dropped} of 10000");
+            assert!(
+                (lo..=hi).contains(&dropped),
+                "loss {loss}: {dropped} of 10000"
+            );
             let delays: Vec<u32> = fates.iter().flatten().copied().collect();
             assert_eq!(delays.iter().min(), Some(&10));
             assert_eq!(delays.iter().max(), Some(&50));
