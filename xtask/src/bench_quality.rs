@@ -33,7 +33,60 @@ use crate::{Result, cargo, deps, status};
 
 const SPEECH: &str = "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue \
 background. It is easy to tell the depth of a well.";
-const LOSSES: [f64; 3] = [0.0, 0.05, 0.10];
+/// A network condition: the relay's impairment apart from the seed.
+#[derive(Debug, Clone, Copy)]
+struct Condition {
+    label: &'static str,
+    /// Short name for run directories.
+    tag: &'static str,
+    loss: f64,
+    burst: f64,
+    delay_min_ms: u32,
+    delay_max_ms: u32,
+}
+
+const CONDITIONS: [Condition; 5] = [
+    Condition {
+        label: "none, no jitter",
+        tag: "clean",
+        loss: 0.0,
+        burst: 1.0,
+        delay_min_ms: 0,
+        delay_max_ms: 0,
+    },
+    Condition {
+        label: "0 %",
+        tag: "loss00",
+        loss: 0.0,
+        burst: 1.0,
+        delay_min_ms: 10,
+        delay_max_ms: 50,
+    },
+    Condition {
+        label: "5 %",
+        tag: "loss05",
+        loss: 0.05,
+        burst: 1.0,
+        delay_min_ms: 10,
+        delay_max_ms: 50,
+    },
+    Condition {
+        label: "10 %",
+        tag: "loss10",
+        loss: 0.10,
+        burst: 1.0,
+        delay_min_ms: 10,
+        delay_max_ms: 50,
+    },
+    Condition {
+        label: "5 % in bursts (mean 3 packets)",
+        tag: "burst05",
+        loss: 0.05,
+        burst: 3.0,
+        delay_min_ms: 10,
+        delay_max_ms: 50,
+    },
+];
 const BARESIP: &str = "/usr/bin/baresip";
 const BARESIP_MODULES: &str = "/usr/lib/baresip/modules";
 const DOC_BEGIN: &str = "<!-- bench-audio-quality: begin (written by cargo xtask bench audio) -->";
@@ -164,17 +217,17 @@ pub fn bench_quality(args: &[String]) -> Result {
     let started = Instant::now();
     let setup = prepare()?;
     eprintln!(
-        "bench audio: speech {:.1} s; {} codecs × {} losses × {seeds} seeds, receivers side by side",
+        "bench audio: speech {:.1} s; {} codecs × {} conditions × {seeds} seeds, receivers side by side",
         setup.speech_secs,
         codecs.len(),
-        LOSSES.len()
+        CONDITIONS.len()
     );
-    // results[codec][loss][receiver] = outcomes over seeds
+    // results[codec][condition][receiver] = outcomes over seeds
     let mut results: Vec<Vec<Vec<Vec<Outcome>>>> =
-        vec![vec![vec![Vec::new(); receivers.len()]; LOSSES.len()]; codecs.len()];
+        vec![vec![vec![Vec::new(); receivers.len()]; CONDITIONS.len()]; codecs.len()];
     let mut run_index = 0u16;
     for (ci, &codec) in codecs.iter().enumerate() {
-        for (li, &loss) in LOSSES.iter().enumerate() {
+        for (li, &cond) in CONDITIONS.iter().enumerate() {
             // Every seed and receiver of a cell at the same moment: each
             // call has its own sender, relay and ports.
             let jobs: Vec<(u64, usize)> = (1..=seeds)
@@ -187,13 +240,14 @@ pub fn bench_quality(args: &[String]) -> Result {
                     .map(|(j, &(seed, ri))| {
                         let imp = Impairment {
                             seed,
-                            loss,
-                            delay_min_ms: 10,
-                            delay_max_ms: 50,
+                            loss: cond.loss,
+                            burst: cond.burst,
+                            delay_min_ms: cond.delay_min_ms,
+                            delay_max_ms: cond.delay_max_ms,
                         };
                         let slot = run_index.wrapping_mul(16).wrapping_add(j as u16);
                         let (setup, rx) = (&setup, receivers[ri]);
-                        s.spawn(move || run_once(setup, codec, rx, imp, slot))
+                        s.spawn(move || run_once(setup, codec, rx, cond.tag, imp, slot))
                     })
                     .collect();
                 handles
@@ -209,9 +263,9 @@ pub fn bench_quality(args: &[String]) -> Result {
             run_index = run_index.wrapping_add(1);
             for (&(seed, ri), o) in jobs.iter().zip(outcomes) {
                 eprintln!(
-                    "  {:<6} loss {:>2.0} % seed {seed}  {:<11} PESQ {}  jb {}  dropped {}/{} {}",
+                    "  {:<6} {:<7} seed {seed}  {:<11} PESQ {}  jb {}  dropped {}/{} {}",
                     codec.softline(),
-                    loss * 100.0,
+                    cond.tag,
                     receivers[ri].name(),
                     o.pesq.map_or("—".into(), |p| format!("{p:.2}")),
                     o.jb_ms.map_or("—".into(), |j| format!("{j:.0} ms")),
@@ -329,15 +383,21 @@ fn free_udp_port() -> u16 {
 }
 
 /// One call: the sender, the relay, one receiver; the receiver's score.
-fn run_once(setup: &Setup, codec: Codec, rx: Receiver, imp: Impairment, slot: u16) -> Outcome {
+fn run_once(
+    setup: &Setup,
+    codec: Codec,
+    rx: Receiver,
+    cond: &str,
+    imp: Impairment,
+    slot: u16,
+) -> Outcome {
     let tag = format!(
-        "{}-{}-loss{:02.0}-seed{}",
+        "{}-{}-{cond}-seed{}",
         match rx {
             Receiver::Softline => "softline",
             Receiver::Baresip => "baresip",
         },
         codec.softline().to_ascii_lowercase(),
-        imp.loss * 100.0,
         imp.seed
     );
     let dir = setup.work.join("runs").join(&tag);
@@ -803,11 +863,11 @@ fn render(
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "| codec | RTP loss | receiver | PESQ mean (min – max), {seeds} seeds | jitter buffer | concealed frames | CPU s / call | peak RSS |"
+        "| codec | RTP loss (30 ± 20 ms jitter unless said) | receiver | PESQ mean (min – max), {seeds} seeds | jitter buffer | concealed frames | CPU s / call | peak RSS |"
     );
     let _ = writeln!(t, "|---|---|---|---|---|---|---|---|");
     for (ci, codec) in codecs.iter().enumerate() {
-        for (li, loss) in LOSSES.iter().enumerate() {
+        for (li, cond) in CONDITIONS.iter().enumerate() {
             for (ri, rx) in receivers.iter().enumerate() {
                 let runs = &results[ci][li][ri];
                 let pesq: Vec<f64> = runs.iter().filter_map(|o| o.pesq).collect();
@@ -839,9 +899,9 @@ fn render(
                 let rss = stats(&rss).map_or("—".into(), |(m, _, _)| format!("{m:.1} MiB"));
                 let _ = writeln!(
                     t,
-                    "| {} | {:.0} % | {} | {p} | {jb} | {conc} | {cpu} | {rss} |",
+                    "| {} | {} | {} | {p} | {jb} | {conc} | {cpu} | {rss} |",
                     codec.label(),
-                    loss * 100.0,
+                    cond.label,
                     rx.name()
                 );
             }

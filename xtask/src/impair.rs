@@ -35,8 +35,12 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy)]
 pub struct Impairment {
     pub seed: u64,
-    /// Probability in 0..=1 that an RTP packet is dropped.
+    /// Long-run share in 0..=1 of RTP packets dropped.
     pub loss: f64,
+    /// Mean length of a loss burst in packets: 1 or less for independent
+    /// (random) loss, above 1 for a two-state Gilbert model whose bad state
+    /// drops every packet.
+    pub burst: f64,
     /// Delay range (inclusive) in milliseconds, drawn uniformly per packet.
     pub delay_min_ms: u32,
     pub delay_max_ms: u32,
@@ -66,14 +70,53 @@ fn unit(h: u64) -> f64 {
     (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// The fate of the k-th RTP packet (k from 0) of `dir`: `None` when it is
-/// dropped, else its delay in whole milliseconds.
-pub fn fate(imp: &Impairment, dir: Direction, k: u64) -> Option<u32> {
-    if unit(hash(imp.seed, dir, k, 1)) < imp.loss {
-        return None;
+/// The fates of the RTP packets of both directions, packet after packet.
+///
+/// Each decision uses only the hash of (seed, direction, k) and, for
+/// bursty loss, the chain state left by packet k-1 of that direction, so
+/// the k-th packet of a direction meets the same fate in every run with
+/// the same seed.
+#[derive(Debug, Clone)]
+pub struct Fates {
+    imp: Impairment,
+    bad: [bool; 2],
+}
+
+impl Fates {
+    pub fn new(imp: Impairment) -> Fates {
+        Fates {
+            imp,
+            bad: [false; 2],
+        }
     }
-    let span = u64::from(imp.delay_max_ms.saturating_sub(imp.delay_min_ms)) + 1;
-    Some(imp.delay_min_ms + (hash(imp.seed, dir, k, 2) % span) as u32)
+
+    /// The fate of the k-th RTP packet (k from 0, called in order) of
+    /// `dir`: `None` when it is dropped, else its delay in whole
+    /// milliseconds.
+    pub fn next(&mut self, dir: Direction, k: u64) -> Option<u32> {
+        let imp = &self.imp;
+        let u = unit(hash(imp.seed, dir, k, 1));
+        let lost = if imp.burst <= 1.0 {
+            u < imp.loss
+        } else {
+            // Gilbert: leave the bad state with r = 1/burst; enter it with
+            // p chosen so that the stationary share p / (p + r) is `loss`.
+            let r = 1.0 / imp.burst;
+            let p = if imp.loss >= 1.0 {
+                1.0
+            } else {
+                imp.loss * r / (1.0 - imp.loss)
+            };
+            let bad = &mut self.bad[dir as usize];
+            *bad = if *bad { u >= r } else { u < p };
+            *bad
+        };
+        if lost {
+            return None;
+        }
+        let span = u64::from(imp.delay_max_ms.saturating_sub(imp.delay_min_ms)) + 1;
+        Some(imp.delay_min_ms + (hash(imp.seed, dir, k, 2) % span) as u32)
+    }
 }
 
 /// RFC 5761 §4: RTCP packet types 192–223 in the second byte.
@@ -203,6 +246,7 @@ fn run(
     let mut callee_rtp: Option<SocketAddr> = None;
     let mut callee_rtcp: Option<SocketAddr> = None;
     let mut k = [0u64; 2];
+    let mut fates = Fates::new(imp);
     let mut queue: BinaryHeap<Reverse<Pending>> = BinaryHeap::new();
     let mut order = 0u64;
     let mut buf = vec![0u8; 65536];
@@ -269,7 +313,7 @@ fn run(
                             (&stats.rtp_backward, &stats.dropped_backward)
                         };
                         count.fetch_add(1, Ordering::Relaxed);
-                        match fate(&imp, dir, kk) {
+                        match fates.next(dir, kk) {
                             None => {
                                 dropped.fetch_add(1, Ordering::Relaxed);
                             }
@@ -359,36 +403,46 @@ mod tests {
         Impairment {
             seed,
             loss,
+            burst: 1.0,
             delay_min_ms: 10,
             delay_max_ms: 50,
         }
     }
 
+    fn run(imp: Impairment, dir: Direction, n: u64) -> Vec<Option<u32>> {
+        let mut f = Fates::new(imp);
+        (0..n).map(|k| f.next(dir, k)).collect()
+    }
+
     #[test]
     fn fate_is_a_pure_function_of_seed_direction_and_index() {
-        let a = imp(7, 0.1);
-        for k in 0..1000 {
-            assert_eq!(
-                fate(&a, Direction::Forward, k),
-                fate(&a, Direction::Forward, k)
-            );
+        for burst in [1.0, 3.0] {
+            let a = Impairment {
+                burst,
+                ..imp(7, 0.1)
+            };
+            let fwd = run(a, Direction::Forward, 1000);
+            assert_eq!(fwd, run(a, Direction::Forward, 1000));
+            // Interleaving the other direction changes nothing.
+            let mut f = Fates::new(a);
+            let mixed: Vec<_> = (0..1000)
+                .map(|k| {
+                    f.next(Direction::Backward, k);
+                    f.next(Direction::Forward, k)
+                })
+                .collect();
+            assert_eq!(fwd, mixed);
+            assert_ne!(fwd, run(a, Direction::Backward, 1000));
+            let b = Impairment { seed: 8, ..a };
+            assert_ne!(fwd, run(b, Direction::Forward, 1000));
         }
-        let fwd: Vec<_> = (0..200).map(|k| fate(&a, Direction::Forward, k)).collect();
-        let bwd: Vec<_> = (0..200).map(|k| fate(&a, Direction::Backward, k)).collect();
-        let other: Vec<_> = (0..200)
-            .map(|k| fate(&imp(8, 0.1), Direction::Forward, k))
-            .collect();
-        assert_ne!(fwd, bwd);
-        assert_ne!(fwd, other);
     }
 
     #[test]
     fn loss_rate_and_delay_range_match_the_parameters() {
         for (loss, lo, hi) in [(0.0, 0, 0), (0.05, 400, 600), (0.10, 900, 1100)] {
             let a = imp(3, loss);
-            let fates: Vec<_> = (0..10_000)
-                .map(|k| fate(&a, Direction::Forward, k))
-                .collect();
+            let fates = run(a, Direction::Forward, 10_000);
             let dropped = fates.iter().filter(|f| f.is_none()).count();
             assert!(
                 (lo..=hi).contains(&dropped),
@@ -400,6 +454,33 @@ mod tests {
             let mean = delays.iter().map(|&d| f64::from(d)).sum::<f64>() / delays.len() as f64;
             assert!((mean - 30.0).abs() < 0.5, "mean delay {mean}");
         }
+    }
+
+    #[test]
+    fn bursty_loss_keeps_the_rate_and_comes_in_runs() {
+        let a = Impairment {
+            burst: 3.0,
+            ..imp(5, 0.05)
+        };
+        let lost: Vec<bool> = run(a, Direction::Forward, 100_000)
+            .iter()
+            .map(Option::is_none)
+            .collect();
+        let dropped = lost.iter().filter(|&&l| l).count();
+        // 5 % of 100 000, within a few percent of it.
+        assert!((4_500..=5_500).contains(&dropped), "{dropped}");
+        let bursts = lost.windows(2).filter(|w| !w[0] && w[1]).count();
+        let mean = dropped as f64 / bursts as f64;
+        assert!((2.7..=3.3).contains(&mean), "mean burst {mean}");
+        // Independent loss at the same rate: bursts of about 1 / 0.95.
+        let lost: Vec<bool> = run(imp(5, 0.05), Direction::Forward, 100_000)
+            .iter()
+            .map(Option::is_none)
+            .collect();
+        let dropped = lost.iter().filter(|&&l| l).count();
+        let bursts = lost.windows(2).filter(|w| !w[0] && w[1]).count();
+        let mean = dropped as f64 / bursts as f64;
+        assert!((1.0..=1.1).contains(&mean), "mean burst {mean}");
     }
 
     #[test]
