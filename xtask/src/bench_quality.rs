@@ -7,8 +7,8 @@
 //! the receiver on 127.0.0.1 through [`crate::impair::Relay`], which applies
 //! the seeded per-packet loss and 10–50 ms delay to RTP; the receiver is a
 //! headless Softline (`output = "file:…"`, clocked like a sound card) or
-//! baresip 1.0 (`aubridge,nil` player; the `sndfile` module dumps what it
-//! decoded). All calls of one (codec, loss) cell, every seed and both
+//! baresip 1.0 (`pulse` player on a private PulseAudio null sink recorded
+//! with `parec`; its `sndfile` dump of what it decoded is scored too). All calls of one (codec, loss) cell, every seed and both
 //! receivers, run at the same moment, each with its own sender and relay.
 //!
 //! Options: `--seeds N` (3), `--codecs pcmu,g722,opus`, `--receivers
@@ -88,6 +88,8 @@ const CONDITIONS: [Condition; 5] = [
     },
 ];
 const BARESIP: &str = "/usr/bin/baresip";
+/// Silence before the speech in the sender's file.
+const LEAD_IN_SECS: f64 = 2.5;
 const BARESIP_MODULES: &str = "/usr/lib/baresip/modules";
 const DOC_BEGIN: &str = "<!-- bench-audio-quality: begin (written by cargo xtask bench audio) -->";
 const DOC_END: &str = "<!-- bench-audio-quality: end -->";
@@ -151,6 +153,75 @@ struct Setup {
     python: PathBuf,
     score_py: PathBuf,
     speech_secs: f64,
+    /// A private PulseAudio server: baresip plays to a null sink of its
+    /// own, recorded with `parec` (its real playout, clocked by the sink).
+    pulse: Option<Pulse>,
+}
+
+struct Pulse {
+    child: Child,
+    /// `PULSE_SERVER` value.
+    server: String,
+}
+
+impl Pulse {
+    fn start(dir: &Path) -> std::result::Result<Pulse, String> {
+        let _ = fs::remove_dir_all(dir);
+        fs::create_dir_all(dir.join("state")).map_err(|e| e.to_string())?;
+        let socket = dir.join("native");
+        let server = format!("unix:{}", socket.display());
+        let log = fs::File::create(dir.join("pulseaudio.log")).map_err(|e| e.to_string())?;
+        let child = Command::new("pulseaudio")
+            .args([
+                "-n",
+                "--daemonize=no",
+                "--exit-idle-time=-1",
+                "--use-pid-file=no",
+                "-L",
+                &format!(
+                    "module-native-protocol-unix auth-anonymous=1 socket={}",
+                    socket.display()
+                ),
+                "-L",
+                "module-null-sink sink_name=idle",
+            ])
+            .env("HOME", dir)
+            .env("PULSE_RUNTIME_PATH", dir)
+            .env("PULSE_STATE_PATH", dir.join("state"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("starting pulseaudio: {e}"))?;
+        let mut p = Pulse { child, server };
+        let t0 = Instant::now();
+        while p.pactl(&["info"]).is_err() {
+            if t0.elapsed() > Duration::from_secs(10) || p.child.try_wait().ok().flatten().is_some()
+            {
+                return Err(format!(
+                    "pulseaudio did not start (log: {})",
+                    dir.join("pulseaudio.log").display()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(p)
+    }
+
+    fn pactl(&self, args: &[&str]) -> std::result::Result<String, String> {
+        run_out(
+            Command::new("pactl")
+                .args(args)
+                .env("PULSE_SERVER", &self.server),
+        )
+    }
+}
+
+impl Drop for Pulse {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Setup {
@@ -163,6 +234,8 @@ impl Setup {
 #[derive(Debug, Clone, Default)]
 struct Outcome {
     pesq: Option<f64>,
+    /// baresip: the score of what its decoder produced (`sndfile` dump).
+    pesq_dump: Option<f64>,
     /// Mean of the jitter-buffer delays sampled during the call (Softline).
     jb_ms: Option<f64>,
     concealed: Option<u64>,
@@ -317,7 +390,8 @@ fn prepare() -> std::result::Result<Setup, String> {
         "baresip-core",
         "python3-venv",
         "python3-dev",
-        "libasound2-plugins",
+        "pulseaudio",
+        "pulseaudio-utils",
     ])?;
     let work = target_dir().join("bench-audio");
     fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
@@ -345,6 +419,16 @@ fn prepare() -> std::result::Result<Setup, String> {
                 .arg(work.join(format!("speech-{rate}.wav")))
                 .args(["norm", "-10", "pad", "0.3", "0.5"]),
         )?;
+        // What the sender plays: the same after LEAD_IN_SECS of silence,
+        // so that a receiver's start-up (baresip's PulseAudio stream takes
+        // about 1.5 s to start here, dropping what arrives meanwhile) falls
+        // before the speech.
+        status(
+            Command::new("sox")
+                .arg(work.join(format!("speech-{rate}.wav")))
+                .arg(work.join(format!("send-{rate}.wav")))
+                .args(["pad", &LEAD_IN_SECS.to_string(), "0"]),
+        )?;
     }
     let secs = run_out(
         Command::new("soxi")
@@ -366,12 +450,20 @@ fn prepare() -> std::result::Result<Setup, String> {
     }
     let score_py = work.join("pesq_score.py");
     fs::write(&score_py, include_str!("pesq_score.py")).map_err(|e| e.to_string())?;
+    let pulse = match Pulse::start(&work.join("pulse")) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            eprintln!("bench audio: {e}; baresip will be scored from its decoder dump only");
+            None
+        }
+    };
     Ok(Setup {
         work,
         softline,
         python,
         score_py,
         speech_secs,
+        pulse,
     })
 }
 
@@ -447,7 +539,13 @@ fn call(
                 rtp_base,
             ),
         )?),
-        Receiver::Baresip => Box::new(Baresip::start(&dir.join("rx"), rx_port, codec, rtp_base)?),
+        Receiver::Baresip => Box::new(Baresip::start(
+            &dir.join("rx"),
+            rx_port,
+            codec,
+            rtp_base,
+            setup.pulse.as_ref().map(|p| (p, slot)),
+        )?),
     };
     let relay = Relay::start(
         SocketAddr::from(([127, 0, 0, 1], rx_port)),
@@ -461,7 +559,10 @@ fn call(
         &softline_config(
             free_udp_port(),
             codec,
-            &format!("file:{}", setup.speech(ref_rate).display()),
+            &format!(
+                "file:{}",
+                setup.work.join(format!("send-{ref_rate}.wav")).display()
+            ),
             "null",
             rtp_base + 10,
         ),
@@ -479,7 +580,7 @@ fn call(
     // The call: the whole speech plus a second; the receiver's jitter
     // buffer sampled every 500 ms.
     let t0 = Instant::now();
-    let length = Duration::from_secs_f64(setup.speech_secs + 1.0);
+    let length = Duration::from_secs_f64(LEAD_IN_SECS + setup.speech_secs + 1.0);
     let mut jb = Vec::new();
     while t0.elapsed() < length {
         std::thread::sleep(Duration::from_millis(500));
@@ -502,20 +603,34 @@ fn call(
     out.dropped = relay.stats.dropped_forward.load(Ordering::Relaxed);
     drop(sender);
     let deg = receiver.played(&played)?;
+    let dump = receiver.decoder_dump();
     drop(receiver);
     drop(relay);
 
-    let scored = run_out(
-        Command::new(&setup.python)
-            .arg(&setup.score_py)
-            .arg(setup.speech(ref_rate))
-            .arg(&deg)
-            .arg(mode),
-    )?;
-    let _ = fs::write(dir.join("score.txt"), &scored);
+    let score = |deg: &Path, name: &str| -> std::result::Result<String, String> {
+        let scored = run_out(
+            Command::new(&setup.python)
+                .arg(&setup.score_py)
+                .arg(setup.speech(ref_rate))
+                .arg(deg)
+                .arg(mode),
+        )?;
+        let _ = fs::write(dir.join(name), &scored);
+        Ok(scored)
+    };
+    let scored = score(&deg, "score.txt")?;
     out.pesq = field(&scored, "pesq=");
     if let Some(off) = field(&scored, "offset_ms=") {
         let _ = write!(out.note, "offset {off:.0} ms");
+    }
+    if let Some(dump) = dump {
+        let scored = score(&dump, "score-dump.txt")?;
+        out.pesq_dump = field(&scored, "pesq=");
+        let _ = write!(
+            out.note,
+            "; decoder dump PESQ {}",
+            out.pesq_dump.map_or("—".into(), |p| format!("{p:.2}"))
+        );
     }
     Ok(out)
 }
@@ -566,6 +681,10 @@ trait Peer: Send {
     fn wait_ended(&mut self) -> std::result::Result<(), String>;
     /// The file holding what it played out.
     fn played(&mut self, softline_file: &Path) -> std::result::Result<PathBuf, String>;
+    /// What its decoder produced, when that is a separate file.
+    fn decoder_dump(&mut self) -> Option<PathBuf> {
+        None
+    }
 }
 
 struct Softline {
@@ -700,6 +819,11 @@ impl Peer for Softline {
 struct Baresip {
     child: Child,
     dir: PathBuf,
+    /// With PulseAudio: `parec` recording the sink's monitor, the sink's
+    /// module index and the server.
+    parec: Option<Child>,
+    sink_module: Option<String>,
+    pulse_server: Option<String>,
 }
 
 impl Baresip {
@@ -708,8 +832,28 @@ impl Baresip {
         port: u16,
         codec: Codec,
         rtp: u16,
+        pulse: Option<(&Pulse, u16)>,
     ) -> std::result::Result<Baresip, String> {
         let (name, rate, channels) = codec.baresip();
+        // Its own null sink at the rate PESQ wants (no resampling for
+        // PCMU and G.722), one channel.
+        let (ref_rate, _) = codec.pesq();
+        let mut sink_module = None;
+        let player = match pulse {
+            Some((p, slot)) => {
+                let sink = format!("bench{slot}");
+                let id = p.pactl(&[
+                    "load-module",
+                    "module-null-sink",
+                    &format!("sink_name={sink}"),
+                    &format!("rate={ref_rate}"),
+                    "channels=1",
+                ])?;
+                sink_module = Some(id.trim().to_owned());
+                format!("pulse,{sink}")
+            }
+            None => "aubridge,nil".to_owned(),
+        };
         fs::create_dir_all(dir.join("snd")).map_err(|e| e.to_string())?;
         // Its microphone: silence, longer than the call (aufile ends the
         // call at the end of its file).
@@ -720,7 +864,7 @@ impl Baresip {
              sip_listen\t\t127.0.0.1:{port}\n\
              net_interface\t\t127.0.0.1\n\
              call_max_calls\t\t2\n\
-             audio_player\t\taubridge,nil\n\
+             audio_player\t\t{player}\n\
              audio_source\t\taufile,{silence}\n\
              audio_alert\t\taubridge,nil\n\
              rtp_ports\t\t{rtp}-{rtp_end}\n\
@@ -732,6 +876,7 @@ impl Baresip {
              module\t\t\tplc.so\n\
              module\t\t\taufile.so\n\
              module\t\t\taubridge.so\n\
+             module\t\t\tpulse.so\n\
              module_tmp\t\taccount.so\n\
              module_app\t\tmenu.so\n\
              snd_path\t\t{snd}\n",
@@ -746,7 +891,38 @@ impl Baresip {
         )
         .map_err(|e| e.to_string())?;
         let log = fs::File::create(dir.join("baresip.log")).map_err(|e| e.to_string())?;
-        let child = Command::new(BARESIP)
+        let mut parec = None;
+        if let (Some((p, slot)), Some(_)) = (pulse, &sink_module) {
+            let rec = Command::new("parec")
+                .arg("-d")
+                .arg(format!("bench{slot}.monitor"))
+                .arg(format!("--rate={ref_rate}"))
+                .args([
+                    "--channels=1",
+                    "--format=s16le",
+                    "--file-format=wav",
+                    "--latency-msec=20",
+                ])
+                .arg(dir.join("played.wav"))
+                .env("PULSE_SERVER", &p.server)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(fs::File::create(dir.join("parec.log")).map_err(|e| e.to_string())?)
+                .spawn()
+                .map_err(|e| format!("starting parec: {e}"))?;
+            parec = Some(rec);
+        }
+        let mut cmd = Command::new(BARESIP);
+        if let Some((p, _)) = pulse {
+            // baresip 1.0's pulse player asks for no buffer size, so libpulse
+            // gives it a 2 s buffer: the start of the call fills it with
+            // silence while its 160 ms receive buffer overflows (1.6 s of
+            // speech lost). PULSE_LATENCY_MSEC sets a sound-card-like one.
+            cmd.env("PULSE_SERVER", &p.server)
+                .env("PULSE_LATENCY_MSEC", "40")
+                .env("HOME", dir);
+        }
+        let child = cmd
             .arg("-f")
             .arg(dir)
             .current_dir(dir)
@@ -758,6 +934,9 @@ impl Baresip {
         let b = Baresip {
             child,
             dir: dir.to_owned(),
+            parec,
+            sink_module,
+            pulse_server: pulse.map(|(p, _)| p.server.clone()),
         };
         b.wait_log("baresip is ready", Duration::from_secs(10))?;
         Ok(b)
@@ -786,10 +965,37 @@ impl Baresip {
     }
 }
 
+impl Baresip {
+    /// Stop `parec` with SIGINT so that it finishes its WAV header.
+    fn stop_parec(&mut self) {
+        if let Some(mut rec) = self.parec.take() {
+            let _ = Command::new("kill")
+                .args(["-INT", &rec.id().to_string()])
+                .status();
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_secs(3) {
+                if let Ok(Some(_)) = rec.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = rec.kill();
+            let _ = rec.wait();
+        }
+    }
+}
+
 impl Drop for Baresip {
     fn drop(&mut self) {
+        self.stop_parec();
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let (Some(id), Some(server)) = (self.sink_module.take(), &self.pulse_server) {
+            let _ = Command::new("pactl")
+                .args(["unload-module", &id])
+                .env("PULSE_SERVER", server)
+                .output();
+        }
     }
 }
 
@@ -810,6 +1016,23 @@ impl Peer for Baresip {
         self.wait_log(" terminated (duration:", Duration::from_secs(5))
     }
     fn played(&mut self, _: &Path) -> std::result::Result<PathBuf, String> {
+        if self.parec.is_some() {
+            self.stop_parec();
+            return Ok(self.dir.join("played.wav"));
+        }
+        self.dump()
+    }
+    fn decoder_dump(&mut self) -> Option<PathBuf> {
+        if self.sink_module.is_some() {
+            self.dump().ok()
+        } else {
+            None
+        }
+    }
+}
+
+impl Baresip {
+    fn dump(&self) -> std::result::Result<PathBuf, String> {
         let snd = self.dir.join("snd");
         let mut found: Vec<PathBuf> = fs::read_dir(&snd)
             .map_err(|e| format!("{}: {e}", snd.display()))?
@@ -904,6 +1127,16 @@ fn render(
                     cond.label,
                     rx.name()
                 );
+                let dump: Vec<f64> = runs.iter().filter_map(|o| o.pesq_dump).collect();
+                if let Some((m, lo, hi)) = stats(&dump) {
+                    let _ = writeln!(
+                        t,
+                        "| {} | {} | {}, decoder output (`sndfile`) | {m:.2} ({lo:.2} – {hi:.2}) | | | | |",
+                        codec.label(),
+                        cond.label,
+                        rx.name()
+                    );
+                }
             }
         }
     }
@@ -958,26 +1191,34 @@ Measured {date} on {cores} vCPU ({cpu}), release build, run by `cargo xtask benc
 fn method_text(speech_secs: f64) -> String {
     format!(
         "How: a headless Softline sends {speech_secs:.1} s of espeak-ng speech (three Harvard \
-sentences, `[audio] input = \"file:…\"`, 8 kHz for PCMU, 16 kHz for G.722/Opus) and calls the \
-receiver by IP on 127.0.0.1 through a userspace UDP relay in xtask (`xtask/src/impair.rs`). The \
-relay forwards the INVITE transaction and rewrites each SDP's `m=audio`/`a=rtcp` ports to its own, \
-so RTP and RTCP cross it; the k-th RTP packet of each direction is dropped with the cell's \
-probability and otherwise delayed 10–50 ms (uniform, reordering allowed), both drawn from a hash of \
-(seed, direction, k): every receiver meets the same packet fate for a seed. SIP and RTCP are never \
-dropped. All calls of a cell (every seed, both receivers) run at the same moment, each with its own \
-sender and relay. \
-Softline plays to `[audio] output = \"file:…\"` (written every frame as a sound card would take it, \
-concealment included); baresip 1.0.0 (Debian) plays to `aubridge,nil` (a player that needs no sound \
-card; ALSA `null` made it spin a core: 9 CPU s per 10 s call) with its `plc` module loaded and \
-default jitter buffer (`jitter_buffer_delay` 5–10 frames), and its `sndfile` module dumps what it \
-decoded (`*-dec.wav`): that dump is taken when frames leave its jitter buffer, not from the player, \
-so baresip's player under-runs are not in it. The played-out file is aligned to the reference by \
-cross-correlation and scored with PyPI `pesq` (P.862 narrowband at 8 kHz for PCMU, P.862.2 wideband \
-at 16 kHz for G.722 and Opus; Opus output is resampled 48 → 16 kHz). Jitter buffer: Softline's \
-`calls[].media.jitter_buffer_ms`, averaged over samples every 0.5 s; CPU and peak RSS are the \
-receiving process's (`/proc`, whole process life: start, one call of {:.0} s). espeak-ng speech is \
-synthetic: clean PCMU scores about 4.0 and clean G.722 about 3.1 on it, so compare receivers side \
-by side rather than against absolute thresholds.\n",
-        speech_secs + 1.0
+sentences, peak -10 dBFS, after {LEAD_IN_SECS} s of silence; `[audio] input = \"file:…\"`, 8 kHz \
+for PCMU, 16 kHz for G.722/Opus) and calls the receiver by IP on 127.0.0.1 through a userspace \
+UDP relay in xtask (`xtask/src/impair.rs`). The relay forwards the INVITE transaction and \
+rewrites each SDP's `m=audio`/`a=rtcp` ports to its own, so RTP and RTCP cross it. The k-th RTP \
+packet of each direction is dropped (independently, or in Gilbert-model bursts of mean length 3) \
+and otherwise delayed 10–50 ms (uniform, so reordering happens), all drawn from a hash of (seed, \
+direction, k): every receiver meets the same packet fate for a seed. SIP and RTCP are never \
+dropped. All calls of a cell (3 seeds × 2 receivers) run at the same moment, each with its own \
+sender and relay.\n\n\
+Receivers: Softline plays to `[audio] output = \"file:…\"` (written every frame as a sound card \
+would take it, concealment included). baresip 1.0.0 (Debian; default jitter buffer \
+`jitter_buffer_delay 5-10` frames, `audio_buffer 20-160` ms, its `plc` module loaded) plays \
+through its `pulse` module to a null sink of a private PulseAudio server, recorded from the \
+sink's monitor with `parec` — its real playout, clocked by the sink (`PULSE_LATENCY_MSEC=40`). \
+Its `sndfile` dump of what its decoder produced is scored too (\"decoder output\" rows): that \
+dump is written when frames leave the jitter buffer and simply omits packets that never came, \
+which PESQ's re-alignment partly forgives, so it is not a playout measure. (Found on the way: \
+baresip's PulseAudio stream takes about 1.5 s to start here and its receive buffer drops what \
+arrives meanwhile — hence the lead-in silence; with ALSA `null` as player baresip spins a core, \
+9 CPU s per 10 s call.)\n\n\
+Scoring: the played-out file is aligned to the reference by cross-correlation and scored with \
+PyPI `pesq` 0.0.4 (P.862 narrowband at 8 kHz for PCMU, P.862.2 wideband at 16 kHz for G.722 and \
+Opus; Opus output is resampled 48 → 16 kHz). Jitter buffer: Softline's \
+`calls[].media.jitter_buffer_ms`, averaged over samples every 0.5 s (baresip reports none). CPU \
+and peak RSS are the receiving process's (`/proc`, whole life: start-up and one call of {:.0} s; \
+baresip's figure excludes the PulseAudio server). espeak-ng speech is synthetic: clean PCMU \
+scores about 4.0 and clean G.722 about 3 on it, so compare receivers side by side rather than \
+against absolute thresholds.\n",
+        LEAD_IN_SECS + speech_secs + 1.0
     )
 }
