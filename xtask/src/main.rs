@@ -5,6 +5,9 @@
 
 use std::process::{Command, ExitCode};
 
+mod bench_quality;
+mod impair;
+
 /// Debian packages needed to build the phone (libopus-dev: the `opus` crate
 /// links the system libopus found by pkg-config, so no cmake build of it).
 const BUILD_PACKAGES: &[&str] = &[
@@ -35,7 +38,7 @@ fn main() -> ExitCode {
         "bench" => bench(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  deps        install the Debian packages for build and tests\n  run         build and start the phone (headless with the example config until the GUI lands)\n  test        install deps, run every test (unit, integration, doc)\n  bench [sip] run the benchmarks"
+                "usage: cargo xtask <task>\n\n  deps        install the Debian packages for build and tests\n  run         build and start the phone (headless with the example config until the GUI lands)\n  test        install deps, run every test (unit, integration, doc)\n  bench [sip|audio|audio-quality] run the benchmarks\n              (audio: per-frame cost, then PESQ of Softline vs baresip playout over an\n              impaired link; audio-quality [--seeds N] [--codecs pcmu,g722,opus]\n              [--receivers softline,baresip] [--no-doc]: the PESQ comparison only)"
             );
             Err("unknown task".into())
         }
@@ -140,18 +143,25 @@ fn test(args: &[String]) -> Result {
 fn bench(args: &[String]) -> Result {
     deps(BUILD_PACKAGES)?;
     let which = args.first().map(String::as_str).unwrap_or("all");
+    if which == "audio-quality" {
+        return bench_quality::bench_quality(args.get(1..).unwrap_or(&[]));
+    }
     let benches: &[&str] = match which {
         "sip" => &["sip_parse", "sip_txn", "sip_loopback"],
         "audio" => &["media"],
         "all" => &["sip_parse", "sip_txn", "sip_loopback", "media"],
         other => {
             return Err(format!(
-                "unknown benchmark group {other:?} (try: sip, audio)"
+                "unknown benchmark group {other:?} (try: sip, audio, audio-quality)"
             ));
         }
     };
     for b in benches {
         status(cargo().args(["bench", "--bench", b]))?;
+    }
+    if matches!(which, "audio" | "all") {
+        // What a listener hears: Softline vs baresip over an impaired link.
+        bench_quality::bench_quality(args.get(1..).unwrap_or(&[]))?;
     }
     Ok(())
 }

@@ -1,0 +1,1224 @@
+//! `cargo xtask bench audio` (quality part): what Softline and baresip
+//! **play out** when they receive the same speech over the same impaired
+//! link, scored with PESQ (ITU-T P.862 narrowband for PCMU, P.862.2
+//! wideband for G.722 and Opus).
+//!
+//! Per run: a sending Softline (headless, `[audio] input = "file:…"`) calls
+//! the receiver on 127.0.0.1 through [`crate::impair::Relay`], which applies
+//! the seeded per-packet loss and 10–50 ms delay to RTP; the receiver is a
+//! headless Softline (`output = "file:…"`, clocked like a sound card) or
+//! baresip 1.0 (`pulse` player on a private PulseAudio null sink recorded
+//! with `parec`; its `sndfile` dump of what it decoded is scored too). All calls of one (codec, loss) cell, every seed and both
+//! receivers, run at the same moment, each with its own sender and relay.
+//!
+//! Options: `--seeds N` (3), `--codecs pcmu,g722,opus`, `--receivers
+//! softline,baresip`, `--no-doc` (do not rewrite docs/benchmarks.md).
+
+// A real-time harness around real processes, not the sans-IO product: it
+// reads the clock and sleeps.
+#![allow(clippy::disallowed_methods)]
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::impair::{Impairment, Relay};
+use crate::{Result, cargo, deps, status};
+
+const SPEECH: &str = "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue \
+background. It is easy to tell the depth of a well.";
+/// A network condition: the relay's impairment apart from the seed.
+#[derive(Debug, Clone, Copy)]
+struct Condition {
+    label: &'static str,
+    /// Short name for run directories.
+    tag: &'static str,
+    loss: f64,
+    burst: f64,
+    delay_min_ms: u32,
+    delay_max_ms: u32,
+}
+
+const CONDITIONS: [Condition; 5] = [
+    Condition {
+        label: "none, no jitter",
+        tag: "clean",
+        loss: 0.0,
+        burst: 1.0,
+        delay_min_ms: 0,
+        delay_max_ms: 0,
+    },
+    Condition {
+        label: "0 %",
+        tag: "loss00",
+        loss: 0.0,
+        burst: 1.0,
+        delay_min_ms: 10,
+        delay_max_ms: 50,
+    },
+    Condition {
+        label: "5 %",
+        tag: "loss05",
+        loss: 0.05,
+        burst: 1.0,
+        delay_min_ms: 10,
+        delay_max_ms: 50,
+    },
+    Condition {
+        label: "10 %",
+        tag: "loss10",
+        loss: 0.10,
+        burst: 1.0,
+        delay_min_ms: 10,
+        delay_max_ms: 50,
+    },
+    Condition {
+        label: "5 % in bursts (mean 3 packets)",
+        tag: "burst05",
+        loss: 0.05,
+        burst: 3.0,
+        delay_min_ms: 10,
+        delay_max_ms: 50,
+    },
+];
+const BARESIP: &str = "/usr/bin/baresip";
+/// Silence before the speech in the sender's file.
+const LEAD_IN_SECS: f64 = 2.5;
+const BARESIP_MODULES: &str = "/usr/lib/baresip/modules";
+const DOC_BEGIN: &str = "<!-- bench-audio-quality: begin (written by cargo xtask bench audio) -->";
+const DOC_END: &str = "<!-- bench-audio-quality: end -->";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Codec {
+    Pcmu,
+    G722,
+    Opus,
+}
+
+impl Codec {
+    fn softline(self) -> &'static str {
+        match self {
+            Codec::Pcmu => "PCMU",
+            Codec::G722 => "G722",
+            Codec::Opus => "opus",
+        }
+    }
+    fn baresip(self) -> (&'static str, u32, u16) {
+        match self {
+            Codec::Pcmu => ("pcmu", 8000, 1),
+            Codec::G722 => ("g722", 16000, 1),
+            Codec::Opus => ("opus/48000/2", 48000, 2),
+        }
+    }
+    /// Reference rate and PESQ mode.
+    fn pesq(self) -> (u32, &'static str) {
+        match self {
+            Codec::Pcmu => (8000, "nb"),
+            Codec::G722 | Codec::Opus => (16000, "wb"),
+        }
+    }
+    fn label(self) -> &'static str {
+        match self {
+            Codec::Pcmu => "PCMU (P.862 NB)",
+            Codec::G722 => "G.722 (P.862.2 WB)",
+            Codec::Opus => "Opus (P.862.2 WB)",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Receiver {
+    Softline,
+    Baresip,
+}
+
+impl Receiver {
+    fn name(self) -> &'static str {
+        match self {
+            Receiver::Softline => "Softline",
+            Receiver::Baresip => "baresip 1.0",
+        }
+    }
+}
+
+struct Setup {
+    work: PathBuf,
+    softline: PathBuf,
+    python: PathBuf,
+    score_py: PathBuf,
+    speech_secs: f64,
+    /// A private PulseAudio server: baresip plays to a null sink of its
+    /// own, recorded with `parec` (its real playout, clocked by the sink).
+    pulse: Option<Pulse>,
+}
+
+struct Pulse {
+    child: Child,
+    /// `PULSE_SERVER` value.
+    server: String,
+}
+
+impl Pulse {
+    fn start(dir: &Path) -> std::result::Result<Pulse, String> {
+        let _ = fs::remove_dir_all(dir);
+        fs::create_dir_all(dir.join("state")).map_err(|e| e.to_string())?;
+        let socket = dir.join("native");
+        let server = format!("unix:{}", socket.display());
+        let log = fs::File::create(dir.join("pulseaudio.log")).map_err(|e| e.to_string())?;
+        let child = Command::new("pulseaudio")
+            .args([
+                "-n",
+                "--daemonize=no",
+                "--exit-idle-time=-1",
+                "--use-pid-file=no",
+                "-L",
+                &format!(
+                    "module-native-protocol-unix auth-anonymous=1 socket={}",
+                    socket.display()
+                ),
+                "-L",
+                "module-null-sink sink_name=idle",
+            ])
+            .env("HOME", dir)
+            .env("PULSE_RUNTIME_PATH", dir)
+            .env("PULSE_STATE_PATH", dir.join("state"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("starting pulseaudio: {e}"))?;
+        let mut p = Pulse { child, server };
+        let t0 = Instant::now();
+        while p.pactl(&["info"]).is_err() {
+            if t0.elapsed() > Duration::from_secs(10) || p.child.try_wait().ok().flatten().is_some()
+            {
+                return Err(format!(
+                    "pulseaudio did not start (log: {})",
+                    dir.join("pulseaudio.log").display()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(p)
+    }
+
+    fn pactl(&self, args: &[&str]) -> std::result::Result<String, String> {
+        run_out(
+            Command::new("pactl")
+                .args(args)
+                .env("PULSE_SERVER", &self.server),
+        )
+    }
+}
+
+impl Drop for Pulse {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Setup {
+    fn speech(&self, rate: u32) -> PathBuf {
+        self.work.join(format!("speech-{rate}.wav"))
+    }
+}
+
+/// One receiver's result for one (codec, loss, seed).
+#[derive(Debug, Clone, Default)]
+struct Outcome {
+    pesq: Option<f64>,
+    /// baresip: the score of what its decoder produced (`sndfile` dump).
+    pesq_dump: Option<f64>,
+    /// Mean of the jitter-buffer delays sampled during the call (Softline).
+    jb_ms: Option<f64>,
+    concealed: Option<u64>,
+    cpu_s: Option<f64>,
+    rss_mib: Option<f64>,
+    dropped: u64,
+    sent: u64,
+    note: String,
+}
+
+pub fn bench_quality(args: &[String]) -> Result {
+    let mut seeds = 3u64;
+    let mut codecs = vec![Codec::Pcmu, Codec::G722, Codec::Opus];
+    let mut receivers = vec![Receiver::Softline, Receiver::Baresip];
+    let mut write_doc = true;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--seeds" => {
+                seeds = it
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or("--seeds needs a number")?;
+            }
+            "--codecs" => {
+                let list = it.next().ok_or("--codecs needs a list")?;
+                codecs = list
+                    .split(',')
+                    .map(|c| match c.to_ascii_lowercase().as_str() {
+                        "pcmu" => Ok(Codec::Pcmu),
+                        "g722" => Ok(Codec::G722),
+                        "opus" => Ok(Codec::Opus),
+                        o => Err(format!("unknown codec {o:?} (pcmu, g722, opus)")),
+                    })
+                    .collect::<std::result::Result<_, _>>()?;
+            }
+            "--receivers" => {
+                let list = it.next().ok_or("--receivers needs a list")?;
+                receivers = list
+                    .split(',')
+                    .map(|c| match c {
+                        "softline" => Ok(Receiver::Softline),
+                        "baresip" => Ok(Receiver::Baresip),
+                        o => Err(format!("unknown receiver {o:?} (softline, baresip)")),
+                    })
+                    .collect::<std::result::Result<_, _>>()?;
+            }
+            "--no-doc" => write_doc = false,
+            o => return Err(format!("unknown option {o:?}")),
+        }
+    }
+    let started = Instant::now();
+    let setup = prepare()?;
+    eprintln!(
+        "bench audio: speech {:.1} s; {} codecs × {} conditions × {seeds} seeds, receivers side by side",
+        setup.speech_secs,
+        codecs.len(),
+        CONDITIONS.len()
+    );
+    // results[codec][condition][receiver] = outcomes over seeds
+    let mut results: Vec<Vec<Vec<Vec<Outcome>>>> =
+        vec![vec![vec![Vec::new(); receivers.len()]; CONDITIONS.len()]; codecs.len()];
+    let mut run_index = 0u16;
+    for (ci, &codec) in codecs.iter().enumerate() {
+        for (li, &cond) in CONDITIONS.iter().enumerate() {
+            // Every seed and receiver of a cell at the same moment: each
+            // call has its own sender, relay and ports.
+            let jobs: Vec<(u64, usize)> = (1..=seeds)
+                .flat_map(|seed| (0..receivers.len()).map(move |ri| (seed, ri)))
+                .collect();
+            let outcomes: Vec<Outcome> = std::thread::scope(|s| {
+                let handles: Vec<_> = jobs
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &(seed, ri))| {
+                        let imp = Impairment {
+                            seed,
+                            loss: cond.loss,
+                            burst: cond.burst,
+                            delay_min_ms: cond.delay_min_ms,
+                            delay_max_ms: cond.delay_max_ms,
+                        };
+                        let slot = run_index.wrapping_mul(16).wrapping_add(j as u16);
+                        let (setup, rx) = (&setup, receivers[ri]);
+                        s.spawn(move || run_once(setup, codec, rx, cond.tag, imp, slot))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| Outcome {
+                            note: "run panicked".into(),
+                            ..Outcome::default()
+                        })
+                    })
+                    .collect()
+            });
+            run_index = run_index.wrapping_add(1);
+            for (&(seed, ri), o) in jobs.iter().zip(outcomes) {
+                eprintln!(
+                    "  {:<6} {:<7} seed {seed}  {:<11} PESQ {}  jb {}  dropped {}/{} {}",
+                    codec.softline(),
+                    cond.tag,
+                    receivers[ri].name(),
+                    o.pesq.map_or("—".into(), |p| format!("{p:.2}")),
+                    o.jb_ms.map_or("—".into(), |j| format!("{j:.0} ms")),
+                    o.dropped,
+                    o.sent,
+                    o.note
+                );
+                results[ci][li][ri].push(o);
+            }
+        }
+    }
+    let table = render(&codecs, &receivers, &results, seeds);
+    println!("\n{table}");
+    eprintln!(
+        "bench audio: quality comparison took {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    if write_doc {
+        write_section(&table, &setup, seeds, started.elapsed())?;
+    }
+    Ok(())
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"))
+}
+
+fn run_out(cmd: &mut Command) -> std::result::Result<String, String> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Packages, the release phone, the reference speech, the PESQ venv.
+fn prepare() -> std::result::Result<Setup, String> {
+    deps(&[
+        "espeak-ng",
+        "sox",
+        "baresip-core",
+        "python3-venv",
+        "python3-dev",
+        "pulseaudio",
+        "pulseaudio-utils",
+    ])?;
+    let work = target_dir().join("bench-audio");
+    fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    // The phone under test: a release build, copied so that other builds
+    // sharing the target directory cannot swap it during the run.
+    status(cargo().args(["build", "--release", "--bin", "softline"]))?;
+    let built = target_dir().join("release/softline");
+    let softline = work.join("softline");
+    fs::copy(&built, &softline).map_err(|e| format!("copy {}: {e}", built.display()))?;
+
+    // Reference speech: espeak-ng, normalised to a -10 dBFS peak (below the
+    // playout limiter's ceiling), 0.3 s of silence before and 0.5 s after.
+    let raw = work.join("speech-raw.wav");
+    status(
+        Command::new("espeak-ng")
+            .args(["-v", "en-us", "-s", "150", "-w"])
+            .arg(&raw)
+            .arg(SPEECH),
+    )?;
+    for rate in [8000u32, 16000] {
+        status(
+            Command::new("sox")
+                .arg(&raw)
+                .args(["-r", &rate.to_string(), "-c", "1", "-b", "16"])
+                .arg(work.join(format!("speech-{rate}.wav")))
+                .args(["norm", "-10", "pad", "0.3", "0.5"]),
+        )?;
+        // What the sender plays: the same after LEAD_IN_SECS of silence,
+        // so that a receiver's start-up (baresip's PulseAudio stream takes
+        // about 1.5 s to start here, dropping what arrives meanwhile) falls
+        // before the speech.
+        status(
+            Command::new("sox")
+                .arg(work.join(format!("speech-{rate}.wav")))
+                .arg(work.join(format!("send-{rate}.wav")))
+                .args(["pad", &LEAD_IN_SECS.to_string(), "0"]),
+        )?;
+    }
+    let secs = run_out(
+        Command::new("soxi")
+            .arg("-D")
+            .arg(work.join("speech-8000.wav")),
+    )?;
+    let speech_secs: f64 = secs.trim().parse().map_err(|e| format!("soxi: {e}"))?;
+
+    // PESQ from PyPI in a venv under target/.
+    let venv = work.join("venv");
+    let python = venv.join("bin/python");
+    let have_pesq = Command::new(&python)
+        .args(["-c", "import pesq, numpy"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_pesq {
+        status(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        status(Command::new(venv.join("bin/pip")).args(["install", "-q", "numpy", "pesq"]))?;
+    }
+    let score_py = work.join("pesq_score.py");
+    fs::write(&score_py, include_str!("pesq_score.py")).map_err(|e| e.to_string())?;
+    let pulse = match Pulse::start(&work.join("pulse")) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            eprintln!("bench audio: {e}; baresip will be scored from its decoder dump only");
+            None
+        }
+    };
+    Ok(Setup {
+        work,
+        softline,
+        python,
+        score_py,
+        speech_secs,
+        pulse,
+    })
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+/// One call: the sender, the relay, one receiver; the receiver's score.
+fn run_once(
+    setup: &Setup,
+    codec: Codec,
+    rx: Receiver,
+    cond: &str,
+    imp: Impairment,
+    slot: u16,
+) -> Outcome {
+    let tag = format!(
+        "{}-{}-{cond}-seed{}",
+        match rx {
+            Receiver::Softline => "softline",
+            Receiver::Baresip => "baresip",
+        },
+        codec.softline().to_ascii_lowercase(),
+        imp.seed
+    );
+    let dir = setup.work.join("runs").join(&tag);
+    let _ = fs::remove_dir_all(&dir);
+    if let Err(e) = fs::create_dir_all(&dir) {
+        return Outcome {
+            note: format!("{}: {e}", dir.display()),
+            ..Outcome::default()
+        };
+    }
+    match call(setup, codec, rx, imp, slot, &dir) {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = fs::write(dir.join("error.txt"), &e);
+            Outcome {
+                note: format!("FAILED: {}", e.lines().next().unwrap_or("")),
+                ..Outcome::default()
+            }
+        }
+    }
+}
+
+fn call(
+    setup: &Setup,
+    codec: Codec,
+    rx: Receiver,
+    imp: Impairment,
+    slot: u16,
+    dir: &Path,
+) -> std::result::Result<Outcome, String> {
+    let rx_port = free_udp_port();
+    let rtp_base = 30000 + (slot % 500) * 20;
+    let (ref_rate, mode) = codec.pesq();
+    let mut out = Outcome::default();
+
+    // The receiver.
+    let played = dir.join("played.wav");
+    let mut receiver: Box<dyn Peer> = match rx {
+        Receiver::Softline => Box::new(Softline::start(
+            setup,
+            &dir.join("rx"),
+            &softline_config(
+                rx_port,
+                codec,
+                "null",
+                &format!("file:{}", played.display()),
+                rtp_base,
+            ),
+        )?),
+        Receiver::Baresip => Box::new(Baresip::start(
+            &dir.join("rx"),
+            rx_port,
+            codec,
+            rtp_base,
+            setup.pulse.as_ref().map(|p| (p, slot)),
+        )?),
+    };
+    let relay = Relay::start(
+        SocketAddr::from(([127, 0, 0, 1], rx_port)),
+        imp,
+        41000 + (slot % 500) * 8,
+    )
+    .map_err(|e| format!("relay: {e}"))?;
+    let sender = Softline::start(
+        setup,
+        &dir.join("tx"),
+        &softline_config(
+            free_udp_port(),
+            codec,
+            &format!(
+                "file:{}",
+                setup.work.join(format!("send-{ref_rate}.wav")).display()
+            ),
+            "null",
+            rtp_base + 10,
+        ),
+    )?;
+    sender.ctl(&format!(
+        "{{\"cmd\":\"call\",\"target\":\"sip:bench@{}\"}}",
+        relay.sip_addr
+    ))?;
+    receiver.answer()?;
+    sender.wait_status(
+        |s| s.contains("\"state\":\"connected\""),
+        Duration::from_secs(5),
+    )?;
+
+    // The call: the whole speech plus a second; the receiver's jitter
+    // buffer sampled every 500 ms.
+    let t0 = Instant::now();
+    let length = Duration::from_secs_f64(LEAD_IN_SECS + setup.speech_secs + 1.0);
+    let mut jb = Vec::new();
+    while t0.elapsed() < length {
+        std::thread::sleep(Duration::from_millis(500));
+        if let Some(v) = receiver.jitter_buffer_ms() {
+            jb.push(v);
+        }
+    }
+    if !jb.is_empty() {
+        out.jb_ms = Some(jb.iter().sum::<f64>() / jb.len() as f64);
+    }
+    out.concealed = receiver.concealed();
+    if let Some((cpu, rss)) = proc_usage(receiver.pid()) {
+        out.cpu_s = Some(cpu);
+        out.rss_mib = Some(rss);
+    }
+    sender.ctl("{\"cmd\":\"hangup\"}")?;
+    receiver.wait_ended()?;
+    std::thread::sleep(Duration::from_millis(300));
+    out.sent = relay.stats.rtp_forward.load(Ordering::Relaxed);
+    out.dropped = relay.stats.dropped_forward.load(Ordering::Relaxed);
+    drop(sender);
+    let deg = receiver.played(&played)?;
+    let dump = receiver.decoder_dump();
+    drop(receiver);
+    drop(relay);
+
+    let score = |deg: &Path, name: &str| -> std::result::Result<String, String> {
+        let scored = run_out(
+            Command::new(&setup.python)
+                .arg(&setup.score_py)
+                .arg(setup.speech(ref_rate))
+                .arg(deg)
+                .arg(mode),
+        )?;
+        let _ = fs::write(dir.join(name), &scored);
+        Ok(scored)
+    };
+    let scored = score(&deg, "score.txt")?;
+    out.pesq = field(&scored, "pesq=");
+    if let Some(off) = field(&scored, "offset_ms=") {
+        let _ = write!(out.note, "offset {off:.0} ms");
+    }
+    if let Some(dump) = dump {
+        let scored = score(&dump, "score-dump.txt")?;
+        out.pesq_dump = field(&scored, "pesq=");
+        let _ = write!(
+            out.note,
+            "; decoder dump PESQ {}",
+            out.pesq_dump.map_or("—".into(), |p| format!("{p:.2}"))
+        );
+    }
+    Ok(out)
+}
+
+fn field(text: &str, key: &str) -> Option<f64> {
+    let rest = &text[text.find(key)? + key.len()..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// CPU seconds (user + system) and peak RSS (VmHWM) of a live process.
+fn proc_usage(pid: u32) -> Option<(f64, f64)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields of the whole line, in clock ticks (100 Hz).
+    let after = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let hwm_kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some((ticks / 100.0, hwm_kib / 1024.0))
+}
+
+fn softline_config(port: u16, codec: Codec, input: &str, output: &str, rtp: u16) -> String {
+    format!(
+        "[sip]\nlisten_udp = \"127.0.0.1:{port}\"\n\n[audio]\ninput = \"{input}\"\noutput = \"{output}\"\n\n[media]\ncodecs = [\"{}\"]\nrtp_port_min = {rtp}\nrtp_port_max = {}\n",
+        codec.softline(),
+        rtp + 9
+    )
+}
+
+/// A receiving phone under test.
+trait Peer: Send {
+    /// Answer the incoming call (or check that it was auto-answered).
+    fn answer(&mut self) -> std::result::Result<(), String>;
+    fn jitter_buffer_ms(&mut self) -> Option<f64>;
+    fn concealed(&mut self) -> Option<u64>;
+    fn pid(&self) -> u32;
+    fn wait_ended(&mut self) -> std::result::Result<(), String>;
+    /// The file holding what it played out.
+    fn played(&mut self, softline_file: &Path) -> std::result::Result<PathBuf, String>;
+    /// What its decoder produced, when that is a separate file.
+    fn decoder_dump(&mut self) -> Option<PathBuf> {
+        None
+    }
+}
+
+struct Softline {
+    child: Child,
+    sock: PathBuf,
+}
+
+impl Softline {
+    fn start(setup: &Setup, dir: &Path, config: &str) -> std::result::Result<Softline, String> {
+        fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        let cfg = dir.join("softline.toml");
+        fs::write(&cfg, config).map_err(|e| e.to_string())?;
+        let sock = dir.join("ctl.sock");
+        let log = fs::File::create(dir.join("stderr.log")).map_err(|e| e.to_string())?;
+        let child = Command::new(&setup.softline)
+            .arg("--headless")
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--ctl-socket")
+            .arg(&sock)
+            .env("XDG_RUNTIME_DIR", dir)
+            .env("XDG_STATE_HOME", dir)
+            .env("XDG_CONFIG_HOME", dir)
+            .env("XDG_DATA_HOME", dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("starting softline: {e}"))?;
+        let phone = Softline { child, sock };
+        let t0 = Instant::now();
+        while phone.ctl("{\"cmd\":\"status\"}").is_err() {
+            if t0.elapsed() > Duration::from_secs(10) {
+                return Err(format!("softline in {} did not start", dir.display()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(phone)
+    }
+
+    /// One control request; the reply line (an error unless `"ok":true`).
+    fn ctl(&self, request: &str) -> std::result::Result<String, String> {
+        let stream = UnixStream::connect(&self.sock).map_err(|e| e.to_string())?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(|e| e.to_string())?;
+        (&stream)
+            .write_all(format!("{request}\n").as_bytes())
+            .map_err(|e| e.to_string())?;
+        let mut line = String::new();
+        BufReader::new(&stream)
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        if line.contains("\"ok\":true") {
+            Ok(line)
+        } else {
+            Err(format!("softline ctl {request}: {}", line.trim()))
+        }
+    }
+
+    fn wait_status(
+        &self,
+        pred: impl Fn(&str) -> bool,
+        timeout: Duration,
+    ) -> std::result::Result<String, String> {
+        let t0 = Instant::now();
+        let mut last = String::new();
+        while t0.elapsed() < timeout {
+            if let Ok(s) = self.ctl("{\"cmd\":\"status\"}") {
+                if pred(&s) {
+                    return Ok(s);
+                }
+                last = s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!("softline status never matched: {}", last.trim()))
+    }
+
+    fn media_field(&self, key: &str) -> Option<f64> {
+        let s = self.ctl("{\"cmd\":\"status\"}").ok()?;
+        field(&s, &format!("\"{key}\":"))
+    }
+}
+
+impl Drop for Softline {
+    fn drop(&mut self) {
+        let _ = self.ctl("{\"cmd\":\"shutdown\"}");
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(3) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Peer for Softline {
+    fn answer(&mut self) -> std::result::Result<(), String> {
+        self.wait_status(
+            |s| s.contains("\"state\":\"ringing\""),
+            Duration::from_secs(5),
+        )?;
+        self.ctl("{\"cmd\":\"answer\"}").map(|_| ())
+    }
+    fn jitter_buffer_ms(&mut self) -> Option<f64> {
+        self.media_field("jitter_buffer_ms")
+    }
+    fn concealed(&mut self) -> Option<u64> {
+        self.media_field("concealed_frames").map(|v| v as u64)
+    }
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+    fn wait_ended(&mut self) -> std::result::Result<(), String> {
+        self.wait_status(
+            |s| s.contains("\"state\":\"ended\""),
+            Duration::from_secs(5),
+        )
+        .map(|_| ())
+    }
+    fn played(&mut self, softline_file: &Path) -> std::result::Result<PathBuf, String> {
+        Ok(softline_file.to_owned())
+    }
+}
+
+/// baresip 1.0 answering automatically, playing to ALSA's `null` device;
+/// the `sndfile` module writes what it decoded to `snd/*-dec.wav`.
+struct Baresip {
+    child: Child,
+    dir: PathBuf,
+    /// With PulseAudio: `parec` recording the sink's monitor, the sink's
+    /// module index and the server.
+    parec: Option<Child>,
+    sink_module: Option<String>,
+    pulse_server: Option<String>,
+}
+
+impl Baresip {
+    fn start(
+        dir: &Path,
+        port: u16,
+        codec: Codec,
+        rtp: u16,
+        pulse: Option<(&Pulse, u16)>,
+    ) -> std::result::Result<Baresip, String> {
+        let (name, rate, channels) = codec.baresip();
+        // Its own null sink at the rate PESQ wants (no resampling for
+        // PCMU and G.722), one channel.
+        let (ref_rate, _) = codec.pesq();
+        let mut sink_module = None;
+        let player = match pulse {
+            Some((p, slot)) => {
+                let sink = format!("bench{slot}");
+                let id = p.pactl(&[
+                    "load-module",
+                    "module-null-sink",
+                    &format!("sink_name={sink}"),
+                    &format!("rate={ref_rate}"),
+                    "channels=1",
+                ])?;
+                sink_module = Some(id.trim().to_owned());
+                format!("pulse,{sink}")
+            }
+            None => "aubridge,nil".to_owned(),
+        };
+        fs::create_dir_all(dir.join("snd")).map_err(|e| e.to_string())?;
+        // Its microphone: silence, longer than the call (aufile ends the
+        // call at the end of its file).
+        let silence = dir.join("silence.wav");
+        fs::write(&silence, silent_wav(rate, channels, 30)).map_err(|e| e.to_string())?;
+        let config = format!(
+            "poll_method\t\tepoll\n\
+             sip_listen\t\t127.0.0.1:{port}\n\
+             net_interface\t\t127.0.0.1\n\
+             call_max_calls\t\t2\n\
+             audio_player\t\t{player}\n\
+             audio_source\t\taufile,{silence}\n\
+             audio_alert\t\taubridge,nil\n\
+             rtp_ports\t\t{rtp}-{rtp_end}\n\
+             module_path\t\t{BARESIP_MODULES}\n\
+             module\t\t\tg711.so\n\
+             module\t\t\tg722.so\n\
+             module\t\t\topus.so\n\
+             module\t\t\tsndfile.so\n\
+             module\t\t\tplc.so\n\
+             module\t\t\taufile.so\n\
+             module\t\t\taubridge.so\n\
+             module\t\t\tpulse.so\n\
+             module_tmp\t\taccount.so\n\
+             module_app\t\tmenu.so\n\
+             snd_path\t\t{snd}\n",
+            silence = silence.display(),
+            rtp_end = rtp + 9,
+            snd = dir.join("snd").display(),
+        );
+        fs::write(dir.join("config"), config).map_err(|e| e.to_string())?;
+        fs::write(
+            dir.join("accounts"),
+            format!("<sip:bench@127.0.0.1>;answermode=auto;audio_codecs={name};regint=0\n"),
+        )
+        .map_err(|e| e.to_string())?;
+        let log = fs::File::create(dir.join("baresip.log")).map_err(|e| e.to_string())?;
+        let mut parec = None;
+        if let (Some((p, slot)), Some(_)) = (pulse, &sink_module) {
+            let rec = Command::new("parec")
+                .arg("-d")
+                .arg(format!("bench{slot}.monitor"))
+                .arg(format!("--rate={ref_rate}"))
+                .args([
+                    "--channels=1",
+                    "--format=s16le",
+                    "--file-format=wav",
+                    "--latency-msec=20",
+                ])
+                .arg(dir.join("played.wav"))
+                .env("PULSE_SERVER", &p.server)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(fs::File::create(dir.join("parec.log")).map_err(|e| e.to_string())?)
+                .spawn()
+                .map_err(|e| format!("starting parec: {e}"))?;
+            parec = Some(rec);
+        }
+        let mut cmd = Command::new(BARESIP);
+        if let Some((p, _)) = pulse {
+            // baresip 1.0's pulse player asks for no buffer size, so libpulse
+            // gives it a 2 s buffer: the start of the call fills it with
+            // silence while its 160 ms receive buffer overflows (1.6 s of
+            // speech lost). PULSE_LATENCY_MSEC sets a sound-card-like one.
+            cmd.env("PULSE_SERVER", &p.server)
+                .env("PULSE_LATENCY_MSEC", "40")
+                .env("HOME", dir);
+        }
+        let child = cmd
+            .arg("-f")
+            .arg(dir)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("starting {BARESIP}: {e}"))?;
+        let b = Baresip {
+            child,
+            dir: dir.to_owned(),
+            parec,
+            sink_module,
+            pulse_server: pulse.map(|(p, _)| p.server.clone()),
+        };
+        b.wait_log("baresip is ready", Duration::from_secs(10))?;
+        Ok(b)
+    }
+
+    fn log(&self) -> String {
+        fs::read(self.dir.join("baresip.log"))
+            .map(|b| String::from_utf8_lossy(&b).replace('\r', "\n"))
+            .unwrap_or_default()
+    }
+
+    fn wait_log(&self, needle: &str, timeout: Duration) -> std::result::Result<(), String> {
+        let t0 = Instant::now();
+        while t0.elapsed() < timeout {
+            if self.log().contains(needle) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let log = self.log();
+        let tail: Vec<&str> = log.lines().rev().take(15).collect();
+        Err(format!(
+            "baresip never said {needle:?}: {}",
+            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+        ))
+    }
+}
+
+impl Baresip {
+    /// Stop `parec` with SIGINT so that it finishes its WAV header.
+    fn stop_parec(&mut self) {
+        if let Some(mut rec) = self.parec.take() {
+            let _ = Command::new("kill")
+                .args(["-INT", &rec.id().to_string()])
+                .status();
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_secs(3) {
+                if let Ok(Some(_)) = rec.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = rec.kill();
+            let _ = rec.wait();
+        }
+    }
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        self.stop_parec();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let (Some(id), Some(server)) = (self.sink_module.take(), &self.pulse_server) {
+            let _ = Command::new("pactl")
+                .args(["unload-module", &id])
+                .env("PULSE_SERVER", server)
+                .output();
+        }
+    }
+}
+
+impl Peer for Baresip {
+    fn answer(&mut self) -> std::result::Result<(), String> {
+        Ok(()) // answermode=auto
+    }
+    fn jitter_buffer_ms(&mut self) -> Option<f64> {
+        None
+    }
+    fn concealed(&mut self) -> Option<u64> {
+        None
+    }
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+    fn wait_ended(&mut self) -> std::result::Result<(), String> {
+        self.wait_log(" terminated (duration:", Duration::from_secs(5))
+    }
+    fn played(&mut self, _: &Path) -> std::result::Result<PathBuf, String> {
+        if self.parec.is_some() {
+            self.stop_parec();
+            return Ok(self.dir.join("played.wav"));
+        }
+        self.dump()
+    }
+    fn decoder_dump(&mut self) -> Option<PathBuf> {
+        if self.sink_module.is_some() {
+            self.dump().ok()
+        } else {
+            None
+        }
+    }
+}
+
+impl Baresip {
+    fn dump(&self) -> std::result::Result<PathBuf, String> {
+        let snd = self.dir.join("snd");
+        let mut found: Vec<PathBuf> = fs::read_dir(&snd)
+            .map_err(|e| format!("{}: {e}", snd.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.to_string_lossy().ends_with("-dec.wav"))
+            .collect();
+        found.sort();
+        found
+            .pop()
+            .ok_or_else(|| format!("baresip wrote no *-dec.wav in {}", snd.display()))
+    }
+}
+
+/// A 16-bit PCM WAV of silence.
+fn silent_wav(rate: u32, channels: u16, secs: u32) -> Vec<u8> {
+    let data_len = rate * secs * 2 * u32::from(channels);
+    let mut b = Vec::with_capacity(44 + data_len as usize);
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + data_len).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&channels.to_le_bytes());
+    b.extend_from_slice(&rate.to_le_bytes());
+    b.extend_from_slice(&(rate * 2 * u32::from(channels)).to_le_bytes());
+    b.extend_from_slice(&(2 * channels).to_le_bytes());
+    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&data_len.to_le_bytes());
+    b.resize(44 + data_len as usize, 0);
+    b
+}
+
+fn stats(v: &[f64]) -> Option<(f64, f64, f64)> {
+    if v.is_empty() {
+        return None;
+    }
+    // Rounded to 3 decimals so that equal runs print equal mean and range.
+    let mean = (v.iter().sum::<f64>() / v.len() as f64 * 1000.0).round() / 1000.0;
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    Some((mean, min, max))
+}
+
+fn render(
+    codecs: &[Codec],
+    receivers: &[Receiver],
+    results: &[Vec<Vec<Vec<Outcome>>>],
+    seeds: u64,
+) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "| codec | RTP loss (30 ± 20 ms jitter unless said) | receiver | PESQ mean (min – max), {seeds} seeds | jitter buffer | concealed frames | CPU s / call | peak RSS |"
+    );
+    let _ = writeln!(t, "|---|---|---|---|---|---|---|---|");
+    for (ci, codec) in codecs.iter().enumerate() {
+        for (li, cond) in CONDITIONS.iter().enumerate() {
+            for (ri, rx) in receivers.iter().enumerate() {
+                let runs = &results[ci][li][ri];
+                let pesq: Vec<f64> = runs.iter().filter_map(|o| o.pesq).collect();
+                let failed = runs.len() - pesq.len();
+                let p = stats(&pesq).map_or("failed".into(), |(m, lo, hi)| {
+                    format!("**{m:.2}** ({lo:.2} – {hi:.2})")
+                });
+                let p = if failed > 0 && !pesq.is_empty() {
+                    format!("{p}, {failed} run(s) failed")
+                } else {
+                    p
+                };
+                let jb: Vec<f64> = runs.iter().filter_map(|o| o.jb_ms).collect();
+                let jb = stats(&jb).map_or(
+                    match rx {
+                        Receiver::Baresip => "not reported".to_string(),
+                        Receiver::Softline => "—".to_string(),
+                    },
+                    |(m, _, _)| format!("{m:.0} ms"),
+                );
+                let conc: Vec<f64> = runs
+                    .iter()
+                    .filter_map(|o| o.concealed.map(|c| c as f64))
+                    .collect();
+                let conc = stats(&conc).map_or("—".into(), |(m, _, _)| format!("{m:.0}"));
+                let cpu: Vec<f64> = runs.iter().filter_map(|o| o.cpu_s).collect();
+                let cpu = stats(&cpu).map_or("—".into(), |(m, _, _)| format!("{m:.2}"));
+                let rss: Vec<f64> = runs.iter().filter_map(|o| o.rss_mib).collect();
+                let rss = stats(&rss).map_or("—".into(), |(m, _, _)| format!("{m:.1} MiB"));
+                let _ = writeln!(
+                    t,
+                    "| {} | {} | {} | {p} | {jb} | {conc} | {cpu} | {rss} |",
+                    codec.label(),
+                    cond.label,
+                    rx.name()
+                );
+                let dump: Vec<f64> = runs.iter().filter_map(|o| o.pesq_dump).collect();
+                if let Some((m, lo, hi)) = stats(&dump) {
+                    let _ = writeln!(
+                        t,
+                        "| {} | {} | {}, decoder output (`sndfile`) | {m:.2} ({lo:.2} – {hi:.2}) | | | | |",
+                        codec.label(),
+                        cond.label,
+                        rx.name()
+                    );
+                }
+            }
+        }
+    }
+    t
+}
+
+fn write_section(
+    table: &str,
+    setup: &Setup,
+    seeds: u64,
+    took: Duration,
+) -> std::result::Result<(), String> {
+    let path = Path::new("docs/benchmarks.md");
+    let doc = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let date = run_out(Command::new("date").args(["-u", "+%Y-%m-%d"]))
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let cpu = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let section = format!(
+        "{DOC_BEGIN}\n## Playout quality against baresip — `cargo xtask bench audio`\n\n\
+Measured {date} on {cores} vCPU ({cpu}), release build, run by `cargo xtask bench audio` \
+({seeds} seeds per cell, {:.0} s in all).\n\n{}\n{table}\n{DOC_END}\n",
+        took.as_secs_f64(),
+        method_text(setup.speech_secs)
+    );
+    let new = if let (Some(b), Some(e)) = (doc.find(DOC_BEGIN), doc.find(DOC_END)) {
+        format!(
+            "{}{section}{}",
+            &doc[..b],
+            &doc[e + DOC_END.len()..].trim_start_matches('\n')
+        )
+    } else if let Some(b) = doc.find("## Not measured yet") {
+        format!("{}{section}", &doc[..b])
+    } else {
+        format!("{doc}\n{section}")
+    };
+    fs::write(path, new).map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!("bench audio: wrote the table to {}", path.display());
+    Ok(())
+}
+
+fn method_text(speech_secs: f64) -> String {
+    format!(
+        "How: a headless Softline sends {speech_secs:.1} s of espeak-ng speech (three Harvard \
+sentences, peak -10 dBFS, after {LEAD_IN_SECS} s of silence; `[audio] input = \"file:…\"`, 8 kHz \
+for PCMU, 16 kHz for G.722/Opus) and calls the receiver by IP on 127.0.0.1 through a userspace \
+UDP relay in xtask (`xtask/src/impair.rs`). The relay forwards the INVITE transaction and \
+rewrites each SDP's `m=audio`/`a=rtcp` ports to its own, so RTP and RTCP cross it. The k-th RTP \
+packet of each direction is dropped (independently, or in Gilbert-model bursts of mean length 3) \
+and otherwise delayed 10–50 ms (uniform, so reordering happens), all drawn from a hash of (seed, \
+direction, k): every receiver meets the same packet fate for a seed. SIP and RTCP are never \
+dropped. All calls of a cell (3 seeds × 2 receivers) run at the same moment, each with its own \
+sender and relay.\n\n\
+Receivers: Softline plays to `[audio] output = \"file:…\"` (written every frame as a sound card \
+would take it, concealment included). baresip 1.0.0 (Debian; default jitter buffer \
+`jitter_buffer_delay 5-10` frames, `audio_buffer 20-160` ms, its `plc` module loaded) plays \
+through its `pulse` module to a null sink of a private PulseAudio server, recorded from the \
+sink's monitor with `parec` — its real playout, clocked by the sink (`PULSE_LATENCY_MSEC=40`). \
+Its `sndfile` dump of what its decoder produced is scored too (\"decoder output\" rows): that \
+dump is written when frames leave the jitter buffer and simply omits packets that never came, \
+which PESQ's re-alignment partly forgives, so it is not a playout measure. (Found on the way: \
+baresip's PulseAudio stream takes about 1.5 s to start here and its receive buffer drops what \
+arrives meanwhile — hence the lead-in silence; with ALSA `null` as player baresip spins a core, \
+9 CPU s per 10 s call.)\n\n\
+Scoring: the played-out file is aligned to the reference by cross-correlation and scored with \
+PyPI `pesq` 0.0.4 (P.862 narrowband at 8 kHz for PCMU, P.862.2 wideband at 16 kHz for G.722 and \
+Opus; Opus output is resampled 48 → 16 kHz). Jitter buffer: Softline's \
+`calls[].media.jitter_buffer_ms`, averaged over samples every 0.5 s (baresip reports none). CPU \
+and peak RSS are the receiving process's (`/proc`, whole life: start-up and one call of {:.0} s; \
+baresip's figure excludes the PulseAudio server). espeak-ng speech is synthetic: clean PCMU \
+scores about 4.0 and clean G.722 about 3 on it, so compare receivers side by side rather than \
+against absolute thresholds.\n",
+        LEAD_IN_SECS + speech_secs + 1.0
+    )
+}
