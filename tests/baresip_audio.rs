@@ -8,6 +8,11 @@
 //! and hangs up. One more call goes through a SIP relay that rewrites the
 //! port in baresip's SDP answer to a decoy, so Softline only hears baresip
 //! if it latches onto the address RTP really comes from.
+//!
+//! SRTP (SDES) calls, both directions, against baresip's `srtp` module
+//! (`mediaenc=srtp-mand`, and best-effort `srtp`): the media must be
+//! encrypted, no packet may fail SRTP once media flows, and both tones
+//! must get through; a policy mismatch must end in 488.
 #![cfg(unix)]
 #![allow(clippy::disallowed_methods)]
 
@@ -33,13 +38,15 @@ const BARESIP_HZ: f64 = 1100.0;
 
 /// A softline config: one codec, the tone looped as input, the played-out
 /// audio to `output`, RTP ports from a free block, the SIP trace on.
-fn softline_config(port: u16, codec: &str, input: &Path, output: &Path) -> String {
+/// `srtp` is the `[media] srtp` policy (`off`, `optional`, `mandatory`).
+fn softline_config(port: u16, codec: &str, srtp: &str, input: &Path, output: &Path) -> String {
     let rtp = free_udp_block(10);
     format!(
         "[sip]\nlisten_udp = \"127.0.0.1:{port}\"\n\n\
          [audio]\ninput = \"loop:{}\"\noutput = \"file:{}\"\n\
          echo_cancellation = false\nnoise_suppression = false\n\n\
-         [media]\ncodecs = [\"{codec}\"]\nrtp_port_min = {rtp}\nrtp_port_max = {}\n\n\
+         [media]\ncodecs = [\"{codec}\"]\nrtp_port_min = {rtp}\nrtp_port_max = {}\n\
+         srtp = \"{srtp}\"\n\n\
          [trace]\nenabled = true\ndir = \"{{dir}}\"\n",
         input.display(),
         output.display(),
@@ -49,6 +56,11 @@ fn softline_config(port: u16, codec: &str, input: &Path, output: &Path) -> Strin
 
 /// Softline (its input tone written into `dir`) with only `codec`.
 fn start_softline(dir: &TestDir, codec: &str) -> (Phone, u16, std::path::PathBuf) {
+    start_softline_srtp(dir, codec, "off")
+}
+
+/// As [`start_softline`], with the `[media] srtp` policy `srtp`.
+fn start_softline_srtp(dir: &TestDir, codec: &str, srtp: &str) -> (Phone, u16, std::path::PathBuf) {
     let input = dir.file("softline-in.wav");
     let output = dir.file("softline-out.wav");
     let w = Wav {
@@ -57,7 +69,7 @@ fn start_softline(dir: &TestDir, codec: &str) -> (Phone, u16, std::path::PathBuf
     };
     std::fs::write(&input, w.to_bytes()).unwrap();
     let port = free_udp_port();
-    let phone = Phone::start(&softline_config(port, codec, &input, &output));
+    let phone = Phone::start(&softline_config(port, codec, srtp, &input, &output));
     (phone, port, output)
 }
 
@@ -423,4 +435,217 @@ fn rewrite_audio_port_fixes_content_length() {
         "Content-Length: {}\r\n\r\n{new_body}",
         new_body.len()
     )));
+}
+
+// ---------------------------------------------------------------------------
+// (d) SRTP with SDES keys (RFC 4568) against baresip's `srtp` module
+
+/// Who sends the INVITE.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Softline,
+    Baresip,
+}
+
+/// The SDP lines that matter for SDES in Softline's SIP trace (`m=`,
+/// `a=crypto`; Softline redacts its own keys there), one per line.
+fn sdes_lines(trace: &str) -> String {
+    trace
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("m=audio") || l.starts_with("a=crypto:"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// baresip 1.0.0 opens the NAT pinhole with an RTCP APP packet
+/// (`PING`/`PONG`) each time it starts a stream (`stream_start`, unless a
+/// medianat module is used), and the first start comes before its SRTP
+/// context exists: one RTCP packet in the clear right after the 200 OK,
+/// then the same packet as SRTCP. (At hang-up it also sends its RTCP
+/// BYE/SDES in the clear.) Softline rightly refuses the clear one (RFC 3711
+/// §3.4: SRTCP is always authenticated) and counts it in `srtp_failures`,
+/// so at most this many failures are baresip's and the rest of the call
+/// must add none.
+const BARESIP_CLEAR_RTCP_AT_START: u64 = 1;
+
+/// One SRTP call with Softline's `[media] srtp = softline_srtp` and
+/// baresip's `mediaenc=baresip_mediaenc`; asserts that the media is
+/// encrypted on both sides, that once media flows not one packet fails
+/// SRTP, and that both tones get through (the thresholds of the plain
+/// calls).
+fn srtp_call(caller: Caller, codec: &str, softline_srtp: &str, baresip_mediaenc: &str) {
+    let label = srtp_label(caller, codec, softline_srtp, baresip_mediaenc);
+    let dir = TestDir::new(&format!("bs-srtp-{codec}"));
+    let baresip = Baresip::start_with(codec, BARESIP_HZ, Some(baresip_mediaenc));
+    let (phone, port, output) = start_softline_srtp(&dir, codec, softline_srtp);
+    let connected = |phone: &Phone| {
+        phone
+            .wait_for(|s| s["calls"][0]["state"] == "connected", FIVE_S)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{label}: no call: {e}\n--- SDES lines in the trace ---\n{}",
+                    sdes_lines(&phone.trace_text())
+                )
+            })
+    };
+    match caller {
+        Caller::Softline => {
+            phone.cmd(json!({"cmd": "call", "target": baresip.uri()}));
+            connected(&phone);
+        }
+        Caller::Baresip => {
+            baresip.dial(&format!("sip:softline@127.0.0.1:{port}"));
+            phone
+                .wait_for(
+                    |s| {
+                        s["calls"][0]["state"] == "ringing"
+                            && s["calls"][0]["direction"] == "incoming"
+                    },
+                    FIVE_S,
+                )
+                .unwrap();
+            phone.cmd(json!({"cmd": "answer"}));
+            connected(&phone);
+            baresip
+                .wait_log("Call established", FIVE_S)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    // Failures so far: baresip's clear RTCP from before its SRTP was up.
+    let early = phone
+        .wait_for(
+            |s| s["calls"][0]["media"]["packets_received"].as_u64() > Some(10),
+            FIVE_S,
+        )
+        .unwrap()["calls"][0]["media"]["srtp_failures"]
+        .as_u64()
+        .unwrap();
+    let media = media_after_two_seconds(&phone, codec);
+    let failures = media["srtp_failures"].as_u64().unwrap();
+    eprintln!(
+        "{label}: SDES lines in Softline's trace (offer, answer):\n{}",
+        sdes_lines(&phone.trace_text())
+    );
+    assert_eq!(media["srtp"], json!(true), "{label}: {media:#}");
+    assert!(
+        early <= BARESIP_CLEAR_RTCP_AT_START,
+        "{label}: {early} SRTP failures at the start: {media:#}"
+    );
+    assert_eq!(
+        failures, early,
+        "{label}: SRTP failures once media flowed: {media:#}"
+    );
+    assert_eq!(media["bad_packets"], json!(failures), "{label}: {media:#}");
+    assert_eq!(media["packets_lost"], json!(0), "{label}: {media:#}");
+    match caller {
+        Caller::Softline => phone.cmd(json!({"cmd": "hangup"})),
+        Caller::Baresip => {
+            baresip.hangup();
+            Value::Null
+        }
+    };
+    phone
+        .wait_for(|s| s["calls"][0]["state"] == "ended", FIVE_S)
+        .unwrap();
+    baresip.wait_call_ended(FIVE_S).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let log = baresip.log_text();
+    let enabled: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("SRTP is Enabled"))
+        .collect();
+    eprintln!(
+        "{label}: Softline sent {} / received {} packets, srtp_failures {failures} ({early} before media flowed); baresip: {enabled:?}",
+        media["packets_sent"], media["packets_received"]
+    );
+    assert!(
+        !enabled.is_empty(),
+        "{label}: baresip did not enable SRTP:\n{}",
+        baresip.log_tail()
+    );
+    assert!(
+        !log.contains("srtp: failed") && !log.contains("no valid a=crypto"),
+        "{label}: baresip's SRTP failed:\n{}",
+        baresip.log_tail()
+    );
+    baresip_decoder_is(&baresip, codec);
+    check_audio(&label, &output, &baresip);
+}
+
+fn srtp_label(caller: Caller, codec: &str, softline_srtp: &str, baresip_mediaenc: &str) -> String {
+    format!(
+        "{codec} SRTP {} (Softline {softline_srtp}, baresip {baresip_mediaenc})",
+        match caller {
+            Caller::Softline => "Softline→baresip",
+            Caller::Baresip => "baresip→Softline",
+        }
+    )
+}
+
+/// A call whose SRTP policies do not meet: baresip rejects Softline's offer
+/// with 488 and no media starts.
+fn srtp_call_refused(softline_srtp: &str, baresip_mediaenc: &str) {
+    let label = srtp_label(Caller::Softline, "PCMU", softline_srtp, baresip_mediaenc);
+    let dir = TestDir::new("bs-srtp-refused");
+    let baresip = Baresip::start_with("PCMU", BARESIP_HZ, Some(baresip_mediaenc));
+    let (phone, _, _) = start_softline_srtp(&dir, "PCMU", softline_srtp);
+    phone.cmd(json!({"cmd": "call", "target": baresip.uri()}));
+    let status = phone
+        .wait_for(|s| s["calls"][0]["state"] == "ended", FIVE_S)
+        .unwrap();
+    eprintln!(
+        "{label}: {}; offer:\n{}",
+        status["calls"][0]["cause"],
+        sdes_lines(&phone.trace_text())
+    );
+    assert_eq!(
+        status["calls"][0]["status_code"],
+        json!(488),
+        "{label}: {status:#}"
+    );
+    baresip
+        .wait_log("no common audio codecs - rejected", FIVE_S)
+        .unwrap_or_else(|e| panic!("{label}: {e}"));
+}
+
+#[test]
+fn srtp_softline_calls_baresip_pcmu() {
+    srtp_call(Caller::Softline, "PCMU", "mandatory", "srtp-mand");
+}
+
+#[test]
+fn srtp_baresip_calls_softline_pcmu() {
+    srtp_call(Caller::Baresip, "PCMU", "mandatory", "srtp-mand");
+}
+
+#[test]
+fn srtp_softline_calls_baresip_g722() {
+    srtp_call(Caller::Softline, "G722", "mandatory", "srtp-mand");
+}
+
+#[test]
+fn srtp_baresip_calls_softline_opus() {
+    srtp_call(Caller::Baresip, "opus", "mandatory", "srtp-mand");
+}
+
+/// baresip's best-effort `srtp` offers a=crypto in RTP/AVP, which is what
+/// Softline's `optional` takes.
+#[test]
+fn srtp_baresip_best_effort_calls_softline_optional_pcmu() {
+    srtp_call(Caller::Baresip, "PCMU", "optional", "srtp");
+}
+
+/// Softline's `optional` answers an RTP/SAVP offer with SRTP.
+#[test]
+fn srtp_baresip_mand_calls_softline_optional_pcmu() {
+    srtp_call(Caller::Baresip, "PCMU", "optional", "srtp-mand");
+}
+
+/// Softline's `optional` offers RTP/AVP (with a=crypto); baresip's
+/// `srtp-mand` only takes RTP/SAVP, finds no matching m-line ("no common
+/// audio codecs") and answers 488. Softline does not retry with RTP/SAVP.
+#[test]
+fn srtp_optional_softline_is_refused_by_baresip_mand() {
+    srtp_call_refused("optional", "srtp-mand");
 }

@@ -15,7 +15,12 @@
 //!   `snd/dump-<time>-{enc,dec}.wav`; `dec` is what baresip decoded;
 //! - `answermode=auto` on the account line answers incoming calls;
 //! - `ctrl_tcp` (netstring-framed JSON `{"command","params","token"}`)
-//!   dials and hangs up; `stdio` is not loaded, stdin is /dev/null.
+//!   dials and hangs up; `stdio` is not loaded, stdin is /dev/null;
+//! - SDES-SRTP: the `srtp` module plus `mediaenc=` on the account line.
+//!   1.0.0 registers three: `srtp` (RTP/AVP with a=crypto, plain RTP
+//!   accepted), `srtp-mand` (RTP/SAVP) and `srtp-mandf` (RTP/SAVPF); it
+//!   offers AES_CM_128_HMAC_SHA1_80/32 and AEAD_AES_128/256_GCM and logs
+//!   `srtp: audio: SRTP is Enabled (cryptosuite=…)` once keys are set.
 //!
 //! baresip does not exit on SIGTERM while it winds calls down, so Drop
 //! kills it (SIGTERM, then SIGKILL after a short grace).
@@ -117,6 +122,12 @@ impl Baresip {
     /// call) with only `softline_codec` allowed, auto-answering; returns
     /// once it says it is ready and its control port accepts connections.
     pub fn start(softline_codec: &str, tone_hz: f64) -> Baresip {
+        Baresip::start_with(softline_codec, tone_hz, None)
+    }
+
+    /// As [`Baresip::start`], with `mediaenc` (`srtp`, `srtp-mand`,
+    /// `srtp-mandf`) on the account and the `srtp` module loaded.
+    pub fn start_with(softline_codec: &str, tone_hz: f64, mediaenc: Option<&str>) -> Baresip {
         let codec = baresip_codec(softline_codec);
         let dir = TestDir::new(&format!("baresip-{}", codec.name.replace('/', "-")));
         let port = free_port();
@@ -147,6 +158,7 @@ impl Baresip {
              module\t\t\tsndfile.so\n\
              module\t\t\taufile.so\n\
              module\t\t\taubridge.so\n\
+             {srtp_module}\
              module_tmp\t\taccount.so\n\
              module_app\t\tmenu.so\n\
              module_app\t\tctrl_tcp.so\n\
@@ -155,13 +167,21 @@ impl Baresip {
             tone = tone.display(),
             rtp_end = rtp + 15,
             snd = snd.display(),
+            srtp_module = if mediaenc.is_some() {
+                "module\t\t\tsrtp.so\n"
+            } else {
+                ""
+            },
         );
         fs::write(dir.file("config"), config).unwrap();
         fs::write(
             dir.file("accounts"),
             format!(
-                "<sip:bs@127.0.0.1>;answermode=auto;audio_codecs={};regint=0\n",
-                codec.name
+                "<sip:bs@127.0.0.1>;answermode=auto;audio_codecs={};regint=0{}\n",
+                codec.name,
+                mediaenc
+                    .map(|m| format!(";mediaenc={m}"))
+                    .unwrap_or_default()
             ),
         )
         .unwrap();
