@@ -141,6 +141,11 @@ pub struct MediaSession {
     /// SRTP when SDES settled keys; packets are protected on the way out
     /// and must authenticate on the way in.
     srtp: Option<SrtpSession>,
+    /// The keys `srtp` runs with (a re-INVITE with the same keys keeps the
+    /// SRTP state; new keys need a new session).
+    srtp_keys: Option<Box<(crate::rtp::srtp::SrtpKey, crate::rtp::srtp::SrtpKey)>>,
+    /// One frame of silence: what goes out while we hold the call.
+    silence: Vec<i16>,
     /// Scratch for SRTP transforms (reused: no allocation per packet).
     clear: Vec<u8>,
     srtp_failures: u64,
@@ -217,6 +222,8 @@ impl MediaSession {
                 None => None,
             },
             clear: Vec::with_capacity(1500),
+            srtp_keys: media.srtp.clone(),
+            silence: vec![0; (pcm_rate * ptime / 1000) as usize],
             srtp_failures: 0,
             dtmf_queue: std::collections::VecDeque::new(),
             dtmf: None,
@@ -236,8 +243,7 @@ impl MediaSession {
     pub fn update(&mut self, media: &NegotiatedMedia) -> bool {
         if !media.codec.name.eq_ignore_ascii_case(&self.codec_name)
             || media.codec.payload_type != self.payload_type
-            || media.srtp.is_some() != self.srtp.is_some()
-            || media.srtp.is_some()
+            || media.srtp != self.srtp_keys
         {
             // New keys (or a codec change) need a new session.
             return false;
@@ -304,6 +310,16 @@ impl MediaSession {
     fn on_clear_datagram(&mut self, now: Instant, from: SocketAddr, rtcp: bool, data: &[u8]) {
         if rtcp {
             self.on_rtcp(now, data);
+            return;
+        }
+        // While the latched source is alive, RTP from anywhere else is not
+        // played (injection, or a stale NAT mapping).
+        if from != self.remote_rtp
+            && self
+                .last_rx
+                .is_some_and(|t| now.saturating_duration_since(t) < RELATCH_AFTER)
+        {
+            self.bad_packets += 1;
             return;
         }
         let Ok(packet) = RtpPacket::parse(data) else {
@@ -495,6 +511,13 @@ impl MediaSession {
                 )
             }
             None => {
+                // On hold (our sendonly) the far end gets silence, never
+                // the live microphone.
+                let pcm = if self.direction == Direction::SendOnly {
+                    &self.silence[..]
+                } else {
+                    pcm
+                };
                 if let Err(e) = self.encoder.encode(pcm, &mut self.payload) {
                     tracing::debug!("encode failed: {e}");
                     return None;
@@ -775,6 +798,24 @@ mod tests {
         )
         .unwrap();
         assert!(plain.send_dtmf("1").is_err());
+    }
+
+    #[test]
+    fn holding_sends_silence_not_the_microphone() {
+        let now = t0();
+        let mut m = negotiated("10.0.0.2:4000");
+        m.direction = Direction::SendOnly; // we hold
+        let mut s = MediaSession::new(now, &m, &MediaConfig::default(), 5).unwrap();
+        let mut pkt = Vec::new();
+        s.send_frame(now, &sine(1000.0, 8000, 8000.0, 160), &mut pkt)
+            .unwrap();
+        let p = RtpPacket::parse(&pkt).unwrap();
+        // µ-law silence is 0xFF.
+        assert!(
+            p.payload.iter().all(|&b| b == 0xFF),
+            "{:?}",
+            &p.payload[..8]
+        );
     }
 
     #[test]

@@ -122,6 +122,9 @@ pub fn decide(
     }
     match policy {
         Policy::Off => Decision::Ring,
+        // Even "always" answers only calls our own server delivers: a SIP
+        // scanner reaching the port directly must not open the microphone.
+        Policy::Always if !from_our_server => Decision::Ring,
         Policy::Always => Decision::Answer {
             delay: default_delay,
             reason: "auto_answer = always".into(),
@@ -218,7 +221,12 @@ mod tests {
         assert_eq!(d(Policy::Off, true, false, false), Decision::Ring);
         let plain = invite("");
         assert!(
-            matches!(decide(Policy::Always, &plain, false, false, false, Duration::from_secs(1)), Decision::Answer { delay, .. } if delay == Duration::from_secs(1))
+            matches!(decide(Policy::Always, &plain, true, false, false, Duration::from_secs(1)), Decision::Answer { delay, .. } if delay == Duration::from_secs(1))
+        );
+        assert_eq!(
+            decide(Policy::Always, &plain, false, false, false, Duration::ZERO),
+            Decision::Ring,
+            "always, but not from our server"
         );
         assert_eq!(
             decide(

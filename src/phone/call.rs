@@ -181,6 +181,12 @@ impl Call {
 
     pub fn end(&mut self, cause: String, code: Option<u16>) {
         self.state = CallState::Ended;
+        self.reinvite = None;
+        self.reinvite_retry = None;
+        self.auto_answer = None;
+        self.reinvite = None;
+        self.reinvite_retry = None;
+        self.auto_answer = None;
         self.cause = Some(cause);
         if code.is_some() {
             self.status_code = code;

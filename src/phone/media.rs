@@ -35,6 +35,7 @@ impl SrtpSetup {
 /// Dynamic payload types we offer.
 const OPUS_PT: u8 = 111;
 const TELEPHONE_EVENT_PT: u8 = 101;
+const TELEPHONE_EVENT_48K_PT: u8 = 110;
 
 /// Our media capabilities in preference order, from `[media]`; codecs this
 /// build cannot run are left out.
@@ -51,7 +52,12 @@ pub fn local_codecs(config: &MediaSection) -> Vec<CodecSpec> {
             _ => None,
         })
         .collect();
+    // RFC 4733 events at each audio clock we offer (8 kHz, and 48 kHz with Opus).
+    let opus = out.iter().any(|c| c.name.eq_ignore_ascii_case("opus"));
     out.push(CodecSpec::telephone_event(TELEPHONE_EVENT_PT, 8000));
+    if opus {
+        out.push(CodecSpec::telephone_event(TELEPHONE_EVENT_48K_PT, 48000));
+    }
     out
 }
 
@@ -70,6 +76,8 @@ pub struct CallMedia {
     pub negotiated: Option<NegotiatedMedia>,
     /// What the runtime was last told to play.
     started: Option<NegotiatedMedia>,
+    /// This call's SRTP policy and keys (made once, reused by re-INVITEs).
+    pub srtp: Option<SrtpSetup>,
 }
 
 impl CallMedia {
@@ -82,6 +90,7 @@ impl CallMedia {
             our_offer: None,
             negotiated: None,
             started: None,
+            srtp: None,
         }
     }
 
@@ -134,12 +143,25 @@ impl CallMedia {
         offer: &[u8],
         srtp: &SrtpSetup,
     ) -> Result<String, AnswerError> {
+        self.answer_with(config, ip, offer, srtp, Direction::SendRecv)
+    }
+
+    /// Answer the peer's offer with our own `direction` (sendonly while we
+    /// hold the call, so a refresh from the far end does not resume it).
+    pub fn answer_with(
+        &mut self,
+        config: &MediaSection,
+        ip: IpAddr,
+        offer: &[u8],
+        srtp: &SrtpSetup,
+        direction: Direction,
+    ) -> Result<String, AnswerError> {
         let offer =
             SessionDescription::parse(offer).map_err(|e| AnswerError::Malformed(e.to_string()))?;
         self.version += 1;
         let (answer, negotiated) = answer_offer(
             &offer,
-            &self.local(config, ip, Direction::SendRecv, srtp),
+            &self.local(config, ip, direction, srtp),
             self.session_id,
             self.version,
         )?;
@@ -174,6 +196,16 @@ impl CallMedia {
             SessionDescription::parse(answer).map_err(|e| AnswerError::Malformed(e.to_string()))?;
         self.negotiated = Some(apply_answer(offer, &answer)?);
         Ok(())
+    }
+
+    /// True while an offer of ours waits for its answer.
+    pub fn awaiting_answer(&self) -> bool {
+        self.our_offer.is_some()
+    }
+
+    /// The offer/answer exchange is complete (final 2xx, or the ACK).
+    pub fn settle(&mut self) {
+        self.our_offer = None;
     }
 
     /// The stream to hand to the runtime when it changed since last time.

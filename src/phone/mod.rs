@@ -150,6 +150,21 @@ impl Phone {
         )
     }
 
+    /// The call's SRTP setup: made once per call, then reused by every
+    /// offer and answer of the call (re-INVITEs keep the same key, so the
+    /// far end's SRTP state — rollover counter, replay window — stays valid).
+    fn call_srtp(&mut self, pos: usize) -> media::SrtpSetup {
+        if let Some(s) = self.calls.get(pos).and_then(|c| c.media.srtp.clone()) {
+            return s;
+        }
+        let account = self.calls.get(pos).and_then(|c| c.account);
+        let setup = self.srtp_setup(account);
+        if let Some(c) = self.calls.get_mut(pos) {
+            c.media.srtp = Some(setup.clone());
+        }
+        setup
+    }
+
     /// SRTP policy and fresh keys for a call of `account`.
     fn srtp_setup(&mut self, account: Option<usize>) -> media::SrtpSetup {
         let policy = self.srtp_setup_policy(account);
@@ -307,6 +322,9 @@ impl Phone {
             .calls
             .iter_mut()
             .filter(|c| c.reinvite_retry.is_some_and(|(at, _)| at <= now))
+            .filter(|c| {
+                matches!(c.state, CallState::Connected | CallState::Held) && c.reinvite.is_none()
+            })
             .filter_map(|c| c.reinvite_retry.take().map(|(_, hold)| (c.id, hold)))
             .collect();
         for (id, hold) in retries {
@@ -557,7 +575,9 @@ impl Phone {
                     self.on_invite_response(now, call, id, response);
                 }
                 Some(Owner::Reinvite(call)) => {
-                    if response.code >= 200 {
+                    // 2xx retransmissions keep coming while the transaction
+                    // is Accepted: the owner stays so each is ACKed again.
+                    if response.code >= 300 {
                         self.owners.remove(&id);
                     }
                     self.on_reinvite_response(now, call, response);
@@ -586,9 +606,17 @@ impl Phone {
                     c.acked = true;
                     let id = c.id;
                     // Our 200 carried the offer: the ACK carries the answer.
-                    if !request.body.is_empty()
-                        && let Err(e) = self.on_sdp_answer(id, &request.body)
-                    {
+                    // (A body when we made no offer is ignored.)
+                    let awaiting = c.media.awaiting_answer();
+                    let result = if !request.body.is_empty() && awaiting {
+                        self.on_sdp_answer(id, &request.body)
+                    } else {
+                        Ok(())
+                    };
+                    if let Some(c) = self.calls.iter_mut().find(|c| c.id == id) {
+                        c.media.settle();
+                    }
+                    if let Err(e) = result {
                         tracing::info!("answer in the ACK unusable: {e}");
                         let _ = self.send_bye(now, id);
                         self.end_call(id, format!("media negotiation failed: {e}"), Some(488));
@@ -800,17 +828,23 @@ impl Phone {
                     }
                     let contact = self.contact_for_call(pos);
                     let media_cfg = self.media_cfg.clone();
-                    let srtp = self.srtp_setup(self.calls[pos].account);
+                    let srtp = self.call_srtp(pos);
                     let call = &mut self.calls[pos];
                     let ip = call.local_ip;
                     // An offer is answered (hold, resume, new address);
                     // without one, ours goes in the 200 and the ACK answers.
-                    let sdp = if request.body.is_empty() {
-                        Ok(call
-                            .media
-                            .offer(&media_cfg, ip, crate::sdp::Direction::SendRecv, &srtp))
+                    // While we hold the call, a refresh or move from the far
+                    // end must not take it off hold.
+                    let dir = if call.state == CallState::Held {
+                        crate::sdp::Direction::SendOnly
                     } else {
-                        call.media.answer(&media_cfg, ip, &request.body, &srtp)
+                        crate::sdp::Direction::SendRecv
+                    };
+                    let sdp = if request.body.is_empty() {
+                        Ok(call.media.offer(&media_cfg, ip, dir, &srtp))
+                    } else {
+                        call.media
+                            .answer_with(&media_cfg, ip, &request.body, &srtp, dir)
                     };
                     match sdp {
                         Ok(sdp) => {
@@ -1103,7 +1137,7 @@ impl Phone {
             .map(|a| a.config.clone());
         let ua = self.user_agent.clone();
         let media_cfg = self.media_cfg.clone();
-        let srtp = self.srtp_setup(account);
+        let srtp = self.call_srtp(pos);
         let call = &mut self.calls[pos];
         call.peer = Some(target.peer);
         call.local_ip = target.local_ip;
@@ -1188,7 +1222,11 @@ impl Phone {
                 call.state = CallState::Connected;
                 call.status_code = Some(code);
                 if !response.body.is_empty() && is_sdp(&response) {
-                    if let Err(e) = self.on_sdp_answer(id, &response.body) {
+                    let settled = self.on_sdp_answer(id, &response.body);
+                    if let Some(c) = self.calls.get_mut(pos) {
+                        c.media.settle();
+                    }
+                    if let Err(e) = settled {
                         // RFC 3264 §5: an unusable answer ends the session.
                         let _ = self.send_bye(now, id);
                         self.end_call(id, format!("media negotiation failed: {e}"), Some(488));
@@ -1416,7 +1454,7 @@ impl Phone {
         }
         let contact = self.contact_for_call(pos);
         let media_cfg = self.media_cfg.clone();
-        let srtp = self.srtp_setup(self.calls[pos].account);
+        let srtp = self.call_srtp(pos);
         let call = &mut self.calls[pos];
         let offer = call
             .invite
@@ -1458,7 +1496,7 @@ impl Phone {
             let what = if hold { "connected" } else { "on hold" };
             return Err(CommandError(format!("call {cid} is not {what}")));
         }
-        if self.calls[pos].reinvite.is_some() {
+        if self.calls[pos].reinvite.is_some() || self.calls[pos].reinvite_retry.is_some() {
             return Err(CommandError(format!(
                 "call {cid}: a re-INVITE is already in progress"
             )));
@@ -1479,7 +1517,7 @@ impl Phone {
         let ip = self.calls[pos].local_ip;
         let (via, _) = self.via_value(transport, ip);
         let media_cfg = self.media_cfg.clone();
-        let srtp = self.srtp_setup(self.calls[pos].account);
+        let srtp = self.call_srtp(pos);
         let call = &mut self.calls[pos];
         let direction = if hold {
             crate::sdp::Direction::SendOnly
@@ -1487,7 +1525,12 @@ impl Phone {
             crate::sdp::Direction::SendRecv
         };
         let sdp = call.media.offer(&media_cfg, ip, direction, &srtp);
-        let invite_for_auth = call.invite.clone();
+        // Our own INVITE's credentials only: an incoming call's INVITE
+        // carries the caller's.
+        let invite_for_auth = call
+            .invite
+            .clone()
+            .filter(|_| call.direction == Direction::Outgoing);
         let Some(dialog) = call.dialog.as_mut() else {
             return Err(CommandError("the call has no dialog yet".into()));
         };
@@ -1523,6 +1566,10 @@ impl Phone {
             return;
         }
         let Some(hold) = self.calls[pos].reinvite.take() else {
+            // A retransmitted 2xx (our ACK was lost): ACK it again.
+            if (200..300).contains(&code) {
+                self.ack_reinvite(pos, &response);
+            }
             return;
         };
         match code {
@@ -1530,6 +1577,9 @@ impl Phone {
                 self.ack_reinvite(pos, &response);
                 if let Err(e) = self.on_sdp_answer(id, &response.body) {
                     tracing::info!("hold answer unusable: {e}");
+                }
+                if let Some(c) = self.calls.get_mut(pos) {
+                    c.media.settle();
                 }
                 let call = &mut self.calls[pos];
                 if !call.is_ended() && call.state != CallState::Ending {

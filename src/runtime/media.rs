@@ -330,6 +330,7 @@ async fn run(
     let mut last_stats = Instant::now();
     let mut recorder: Option<WavWriter> = None;
     let mut muted = false;
+    let mut rebuild_seed = seed ^ 0x6d65_6469_615f_7265;
     let deadline = ends.stop_after.map(|d| Instant::now() + d);
     loop {
         tokio::select! {
@@ -400,7 +401,10 @@ async fn run(
             cmd = cmds.recv() => match cmd {
                 Some(Cmd::Update(m)) => {
                     if !session.update(&m) {
-                        match MediaSession::new(Instant::now(), &m, &ends.media, seed.rotate_left(17)) {
+                        // A new SSRC and sequence each time (never reuse them
+                        // under the same SRTP key).
+                        let fresh = crate::sip::rng::splitmix64(&mut rebuild_seed);
+                        match MediaSession::new(Instant::now(), &m, &ends.media, fresh) {
                             Ok(s) => {
                                 let _ = audio.sink.finish();
                                 session = s;
