@@ -234,6 +234,8 @@ struct Media {
 struct MediaSlot {
     sockets: Option<MediaSockets>,
     task: Option<MediaTask>,
+    /// What offer/answer settled last (for replies that depend on it).
+    media: Option<NegotiatedMedia>,
 }
 
 /// The admin's device rankings, for the directions configured to use
@@ -321,6 +323,7 @@ impl Media {
             MediaSlot {
                 sockets: Some(sockets),
                 task: None,
+                media: None,
             },
         );
         Ok(port)
@@ -332,6 +335,7 @@ impl Media {
             tracing::warn!(call, "media start for a call without ports");
             return;
         };
+        slot.media = Some(media.clone());
         if let Some(task) = &slot.task {
             task.update(media);
             return;
@@ -471,6 +475,15 @@ impl Media {
         }
         match self.running_call(call) {
             Ok((id, task)) => {
+                let media = self.calls.get(&id).and_then(|s| s.media.as_ref());
+                if media.is_some_and(|m| m.telephone_event.is_none()) {
+                    return Reply::err(format!(
+                        "call {id}: the far end did not accept telephone-event (RFC 4733), DTMF cannot be sent in the media"
+                    ));
+                }
+                if media.is_some_and(|m| !m.direction.sends()) {
+                    return Reply::err(format!("call {id} is on hold: DTMF would not be sent"));
+                }
                 task.send_dtmf(digits.clone());
                 Reply::ok(serde_json::json!({"call": id, "digits": digits}))
             }
