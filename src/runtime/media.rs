@@ -221,6 +221,16 @@ impl MediaTask {
     }
 }
 
+/// What audio endpoints must deliver for a session: codec rate, samples
+/// per frame, frame duration.
+fn shape(session: &MediaSession) -> (u32, usize, Duration) {
+    (
+        session.pcm_rate(),
+        session.frame_samples(),
+        session.frame_duration(),
+    )
+}
+
 /// Wall clock as a 64-bit NTP timestamp (for RTCP sender reports).
 fn ntp_now() -> u64 {
     let d = SystemTime::now()
@@ -260,12 +270,39 @@ struct Audio {
 }
 
 impl Audio {
-    fn open(
+    /// Open the endpoints off the network thread (a sound device can take
+    /// seconds to open; SIP and other calls' media must not wait for it).
+    async fn open(
         ends: &MediaEndpoints,
-        session: &MediaSession,
+        (rate, n, frame): (u32, usize, Duration),
+        warning: &Arc<Mutex<Option<String>>>,
+    ) -> Audio {
+        let (ends2, warning2) = (ends.clone(), warning.clone());
+        match tokio::task::spawn_blocking(move || {
+            Audio::open_now(&ends2, rate, n, frame, &warning2)
+        })
+        .await
+        {
+            Ok(audio) => audio,
+            Err(e) => {
+                tracing::warn!("audio endpoints not opened ({e}): silence");
+                let silent = MediaEndpoints {
+                    input: AudioSpec::Null,
+                    output: AudioSpec::Null,
+                    ..ends.clone()
+                };
+                Audio::open_now(&silent, rate, n, frame, warning)
+            }
+        }
+    }
+
+    fn open_now(
+        ends: &MediaEndpoints,
+        rate: u32,
+        frame_samples: usize,
+        frame: Duration,
         warning: &Mutex<Option<String>>,
     ) -> Audio {
-        let rate = session.pcm_rate();
         let (source, e1) = audio::open_source(&ends.input, rate);
         let (sink, e2) = audio::open_sink(&ends.output, rate);
         let why: Vec<String> = [e1, e2]
@@ -279,7 +316,6 @@ impl Audio {
                 *w = Some(why.join("; "));
             }
         }
-        let frame = session.frame_duration();
         let src_n =
             (u64::from(source.sample_rate()) * frame.as_micros() as u64 / 1_000_000) as usize;
         Audio {
@@ -293,7 +329,7 @@ impl Audio {
             limiter: ends
                 .limiter_ceiling_dbfs
                 .map(|c| Limiter::new(c, sink.sample_rate())),
-            aec: echo_canceller(rate, session.frame_samples(), &ends.aec),
+            aec: echo_canceller(rate, frame_samples, &ends.aec),
             source,
             sink,
         }
@@ -321,7 +357,7 @@ async fn run(
             return;
         }
     };
-    let mut audio = Audio::open(&ends, &session, &warning);
+    let mut audio = Audio::open(&ends, shape(&session), &warning).await;
     let mut tick = tokio::time::interval(session.frame_duration());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut rtp_buf = vec![0u8; 2048];
@@ -408,7 +444,7 @@ async fn run(
                             Ok(s) => {
                                 let _ = audio.sink.finish();
                                 session = s;
-                                audio = Audio::open(&ends, &session, &warning);
+                                audio = Audio::open(&ends, shape(&session), &warning).await;
                                 tick = tokio::time::interval(session.frame_duration());
                                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
                             }
@@ -432,7 +468,7 @@ async fn run(
                     if let Ok(mut w) = warning.lock() {
                         *w = None;
                     }
-                    audio = Audio::open(&ends, &session, &warning);
+                    audio = Audio::open(&ends, shape(&session), &warning).await;
                 }
                 Some(Cmd::Record(path)) => {
                     if let Some(mut old) = recorder.take() {
