@@ -66,6 +66,12 @@ pub struct MediaStats {
     pub rtt_ms: Option<f64>,
     pub jitter_buffer_ms: u32,
     pub concealed_frames: u64,
+    /// Of `concealed_frames`, those rebuilt from in-band FEC (Opus LBRR in
+    /// the following packet) rather than extrapolated.
+    pub fec_recovered: u64,
+    /// Loss (percent) the Opus encoder plans its FEC for: the configured
+    /// start value, then what the far end's RTCP reports. `None` without FEC.
+    pub fec_expected_loss_pct: Option<u8>,
     pub late_packets: u64,
     pub bad_packets: u64,
     /// Milliseconds since the last RTP packet (since the start when none).
@@ -98,6 +104,8 @@ const RELATCH_AFTER: Duration = Duration::from_secs(2);
 
 pub struct MediaSession {
     encoder: Box<dyn Encoder>,
+    /// Loss the encoder plans FEC for while the far end reports loss.
+    fec_plan_pct: u8,
     decoder: Box<dyn Decoder>,
     codec_name: String,
     payload_type: u8,
@@ -185,6 +193,7 @@ impl MediaSession {
         });
         Ok(MediaSession {
             encoder,
+            fec_plan_pct: config.codec.opus_expected_loss_pct,
             decoder,
             codec_name: media.codec.name.clone(),
             payload_type: media.codec.payload_type,
@@ -207,7 +216,9 @@ impl MediaSession {
             tx: SendStats::default(),
             last_rx: None,
             started: now,
-            next_rtcp: now + RTCP_INTERVAL,
+            // RFC 3550 §6.2: the first report after half the interval, so
+            // the far end learns our loss (and plans its FEC) early.
+            next_rtcp: now + RTCP_INTERVAL / 2,
             rtt: None,
             clock_ref: None,
             bad_packets: 0,
@@ -389,18 +400,19 @@ impl MediaSession {
                 RtcpPacket::SenderReport(sr) => {
                     self.rx
                         .on_sender_report(ntp_middle32(sr.ntp_timestamp), now);
-                    self.rtt_from(&sr.reports, now);
+                    self.on_report_blocks(&sr.reports, now);
                 }
-                RtcpPacket::ReceiverReport(rr) => self.rtt_from(&rr.reports, now),
+                RtcpPacket::ReceiverReport(rr) => self.on_report_blocks(&rr.reports, now),
                 _ => {}
             }
         }
     }
 
-    fn rtt_from(&mut self, blocks: &[ReportBlock], now: Instant) {
+    fn on_report_blocks(&mut self, blocks: &[ReportBlock], now: Instant) {
         let Some(block) = blocks.iter().find(|b| b.ssrc == self.ssrc) else {
             return;
         };
+        self.plan_fec(block.fraction_lost);
         let Some((at, ntp)) = self.clock_ref else {
             return;
         };
@@ -409,6 +421,25 @@ impl MediaSession {
         let ntp_now = ntp.wrapping_add(((since.as_nanos() << 32) / 1_000_000_000) as u64);
         if let Some(rtt) = rtt_from_block(block, ntp_middle32(ntp_now)) {
             self.rtt = Some(rtt);
+        }
+    }
+
+    /// Follow the loss the far end reports (fraction lost over its last
+    /// report interval): FEC planned for the configured loss while packets
+    /// are lost, none after a clean interval. Planning for loss costs quality
+    /// when nothing is lost (libopus spends bits on LBRR, weakens long-term
+    /// prediction and narrows the band: PESQ 3.9 → 2.8 on the bench speech
+    /// at 24 kbit/s), and planning for more than 10 % at 24 kbit/s lowers
+    /// quality even at 10-15 % loss, so the plan does not track the
+    /// reported value itself.
+    fn plan_fec(&mut self, fraction_lost: u8) {
+        let plan = if fraction_lost == 0 {
+            0
+        } else {
+            self.fec_plan_pct
+        };
+        if let Err(e) = self.encoder.set_expected_loss(plan) {
+            tracing::debug!("expected loss not set: {e}");
         }
     }
 
@@ -635,6 +666,8 @@ impl MediaSession {
             rtt_ms: self.rtt.map(|d| d.as_secs_f64() * 1000.0),
             jitter_buffer_ms: j.current_delay_ms,
             concealed_frames: j.concealed,
+            fec_recovered: self.decoder.fec_frames(),
+            fec_expected_loss_pct: self.encoder.expected_loss(),
             late_packets: j.late,
             bad_packets: self.bad_packets,
             silent_for_ms: silent_for.as_millis() as u64,
@@ -829,5 +862,77 @@ mod tests {
         m.direction = Direction::SendRecv;
         assert!(s.update(&m));
         assert!(s.send_frame(now, &[0; 160], &mut pkt).is_some());
+    }
+
+    fn opus_pair(now: Instant, config: &MediaConfig) -> (MediaSession, MediaSession) {
+        let mut ma = negotiated("10.0.0.2:4000");
+        ma.codec = CodecSpec::opus(111);
+        let mut mb = negotiated("10.0.0.1:5000");
+        mb.codec = CodecSpec::opus(111);
+        (
+            MediaSession::new(now, &ma, config, 1).unwrap(),
+            MediaSession::new(now, &mb, config, 2).unwrap(),
+        )
+    }
+
+    #[test]
+    fn opus_fec_rebuilds_a_lost_frame_when_the_next_one_is_buffered() {
+        let now = t0();
+        let (mut a, mut b) = opus_pair(now, &MediaConfig::default());
+        let voice = crate::media::codec::testutil::speechlike(48000, 48000 * 2);
+        let from: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let (mut pkt, mut out) = (Vec::new(), Vec::new());
+        // Frame 40 is lost alone (FEC from 41); 60 and 61 together (61 from
+        // 62's FEC, 60 by PLC: 61 never came).
+        let lost = [40, 60, 61];
+        for (i, frame) in voice.chunks(960).enumerate() {
+            let at = now + Duration::from_millis(20 * i as u64);
+            a.send_frame(at, frame, &mut pkt).unwrap();
+            if !lost.contains(&i) {
+                b.on_datagram(at, from, &pkt);
+            }
+            b.playout(at, &mut out);
+            assert_eq!(out.len(), 960);
+        }
+        let s = b.stats(now + Duration::from_secs(2));
+        assert_eq!((s.concealed_frames, s.fec_recovered), (3, 2));
+        assert_eq!(s.fec_expected_loss_pct, Some(10));
+    }
+
+    #[test]
+    fn the_sender_plans_fec_for_the_loss_the_far_end_reports() {
+        let now = t0();
+        let (mut a, mut b) = opus_pair(now, &MediaConfig::default());
+        let from_a: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let from_b: SocketAddr = "10.0.0.2:4000".parse().unwrap();
+        let silence = vec![0i16; 960];
+        let (mut pkt, mut out) = (Vec::new(), Vec::new());
+        let mut planned = Vec::new();
+        for i in 0..1000u64 {
+            let at = now + Duration::from_millis(20 * i);
+            a.send_frame(at, &silence, &mut pkt).unwrap();
+            // One packet in ten is lost during the first 5 s and after 15 s.
+            if (250..750).contains(&i) || i % 10 != 3 {
+                b.on_datagram(at, from_a, &pkt);
+            }
+            b.playout(at, &mut out);
+            if b.poll_rtcp(at, 0, &mut pkt).is_some() {
+                a.on_datagram(at, from_b, &pkt);
+                planned.push((at - now, a.stats(at).fec_expected_loss_pct));
+            }
+        }
+        let secs = |s| Duration::from_millis(s);
+        // First report after 2.5 s (RFC 3550 §6.2), then every 5 s: loss
+        // → FEC planned for the configured 10 %; a clean interval → none;
+        // loss again → 10 %.
+        assert_eq!(
+            planned,
+            [
+                (secs(2500), Some(10)),
+                (secs(7500), Some(10)),
+                (secs(12500), Some(0)),
+                (secs(17500), Some(10)),
+            ]
+        );
     }
 }

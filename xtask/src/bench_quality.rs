@@ -239,6 +239,8 @@ struct Outcome {
     /// Mean of the jitter-buffer delays sampled during the call (Softline).
     jb_ms: Option<f64>,
     concealed: Option<u64>,
+    /// Of those, rebuilt from Opus in-band FEC (Softline).
+    fec: Option<u64>,
     cpu_s: Option<f64>,
     rss_mib: Option<f64>,
     dropped: u64,
@@ -336,7 +338,7 @@ pub fn bench_quality(args: &[String]) -> Result {
             run_index = run_index.wrapping_add(1);
             for (&(seed, ri), o) in jobs.iter().zip(outcomes) {
                 eprintln!(
-                    "  {:<6} {:<7} seed {seed}  {:<11} PESQ {}  jb {}  dropped {}/{} {}",
+                    "  {:<6} {:<7} seed {seed}  {:<11} PESQ {}  jb {}  dropped {}/{}{} {}",
                     codec.softline(),
                     cond.tag,
                     receivers[ri].name(),
@@ -344,6 +346,10 @@ pub fn bench_quality(args: &[String]) -> Result {
                     o.jb_ms.map_or("—".into(), |j| format!("{j:.0} ms")),
                     o.dropped,
                     o.sent,
+                    match (o.concealed, o.fec) {
+                        (Some(c), Some(f)) if f > 0 => format!(" (concealed {c}, FEC {f})"),
+                        _ => String::new(),
+                    },
                     o.note
                 );
                 results[ci][li][ri].push(o);
@@ -592,6 +598,7 @@ fn call(
         out.jb_ms = Some(jb.iter().sum::<f64>() / jb.len() as f64);
     }
     out.concealed = receiver.concealed();
+    out.fec = receiver.fec_recovered();
     if let Some((cpu, rss)) = proc_usage(receiver.pid()) {
         out.cpu_s = Some(cpu);
         out.rss_mib = Some(rss);
@@ -677,6 +684,10 @@ trait Peer: Send {
     fn answer(&mut self) -> std::result::Result<(), String>;
     fn jitter_buffer_ms(&mut self) -> Option<f64>;
     fn concealed(&mut self) -> Option<u64>;
+    /// Concealed frames rebuilt from in-band FEC, when the receiver says.
+    fn fec_recovered(&mut self) -> Option<u64> {
+        None
+    }
     fn pid(&self) -> u32;
     fn wait_ended(&mut self) -> std::result::Result<(), String>;
     /// The file holding what it played out.
@@ -798,6 +809,9 @@ impl Peer for Softline {
     }
     fn concealed(&mut self) -> Option<u64> {
         self.media_field("concealed_frames").map(|v| v as u64)
+    }
+    fn fec_recovered(&mut self) -> Option<u64> {
+        self.media_field("fec_recovered").map(|v| v as u64)
     }
     fn pid(&self) -> u32 {
         self.child.id()

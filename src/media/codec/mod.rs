@@ -127,7 +127,9 @@ pub struct CodecOptions {
     pub opus_fec: bool,
     /// Opus discontinuous transmission during silence.
     pub opus_dtx: bool,
-    /// Loss rate the Opus encoder plans its FEC for, 0..=100.
+    /// Loss rate the Opus encoder plans its FEC for, 0..=100: from the
+    /// start, and whenever the far end's RTCP reports loss (after a report
+    /// of none, FEC is planned for 0 %).
     pub opus_expected_loss_pct: u8,
     /// Channel count; only 1 is supported.
     pub channels: u8,
@@ -150,6 +152,15 @@ pub trait Encoder: Send {
     fn kind(&self) -> CodecKind;
     /// PCM rate of `encode`'s input: 8000, 16000 or 48000.
     fn sample_rate(&self) -> u32;
+    /// The loss rate (percent) the far end reports; codecs with in-band FEC
+    /// plan for it (Opus: `set_packet_loss_perc`). Others ignore it.
+    fn set_expected_loss(&mut self, _pct: u8) -> Result<(), CodecError> {
+        Ok(())
+    }
+    /// The loss rate the encoder plans its FEC for, `None` without FEC.
+    fn expected_loss(&self) -> Option<u8> {
+        None
+    }
     /// Encodes one frame of PCM and appends its payload to `out`.
     fn encode(&mut self, pcm: &[i16], out: &mut Vec<u8>) -> Result<(), CodecError>;
 }
@@ -170,6 +181,11 @@ pub trait Decoder: Send {
         next: Option<&[u8]>,
         out: &mut Vec<i16>,
     ) -> Result<(), CodecError>;
+    /// Lost frames rebuilt from in-band FEC so far (Opus LBRR), as opposed
+    /// to extrapolated by PLC.
+    fn fec_frames(&self) -> u64 {
+        0
+    }
 }
 
 /// Longest concealment one `conceal` call produces (the longest Opus
@@ -249,6 +265,39 @@ pub(crate) mod testutil {
                     })
                     .sum();
                 v.round() as i16
+            })
+            .collect()
+    }
+
+    /// Speech-like test signal: a voiced source whose pitch glides between
+    /// 110 and 190 Hz, shaped by two moving resonances, with a syllable
+    /// envelope (≈ 4 per second) and a little noise, peak about 12000.
+    pub fn speechlike(rate: u32, n: usize) -> Vec<i16> {
+        let mut phase = 0.0f64;
+        let mut noise = 0x1234_5678u32;
+        (0..n)
+            .map(|i| {
+                let t = i as f64 / f64::from(rate);
+                let f0 = 150.0 + 40.0 * (2.0 * std::f64::consts::PI * 0.7 * t).sin();
+                phase += 2.0 * std::f64::consts::PI * f0 / f64::from(rate);
+                let f1 = 500.0 + 200.0 * (2.0 * std::f64::consts::PI * 1.3 * t).sin();
+                let f2 = 1500.0 + 500.0 * (2.0 * std::f64::consts::PI * 0.9 * t).cos();
+                let mut v = 0.0;
+                for k in 1..=30 {
+                    let fk = f0 * f64::from(k);
+                    if fk > f64::from(rate) / 2.0 {
+                        break;
+                    }
+                    let g = 1.0 / (1.0 + ((fk - f1) / 150.0).powi(2))
+                        + 0.5 / (1.0 + ((fk - f2) / 250.0).powi(2));
+                    v += g * (phase * f64::from(k)).sin();
+                }
+                noise ^= noise << 13;
+                noise ^= noise >> 17;
+                noise ^= noise << 5;
+                let n = f64::from(noise as i32) / f64::from(i32::MAX);
+                let env = (2.0 * std::f64::consts::PI * 2.0 * t).sin().abs().powf(0.7);
+                (env * (5000.0 * v + 300.0 * n)).clamp(-32000.0, 32000.0) as i16
             })
             .collect()
     }

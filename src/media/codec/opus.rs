@@ -25,6 +25,9 @@ fn opus_err(e: ::opus::Error) -> CodecError {
 /// Opus encoder.
 pub struct OpusEncoder {
     enc: ::opus::Encoder,
+    fec: bool,
+    /// The loss rate libopus plans for now (`set_packet_loss_perc`).
+    expected_loss: u8,
 }
 
 impl std::fmt::Debug for OpusEncoder {
@@ -59,7 +62,11 @@ impl OpusEncoder {
         enc.set_packet_loss_perc(i32::from(opts.opus_expected_loss_pct))
             .map_err(opus_err)?;
         enc.set_dtx(opts.opus_dtx).map_err(opus_err)?;
-        Ok(OpusEncoder { enc })
+        Ok(OpusEncoder {
+            enc,
+            fec: opts.opus_fec,
+            expected_loss: opts.opus_expected_loss_pct,
+        })
     }
 }
 
@@ -69,6 +76,20 @@ impl Encoder for OpusEncoder {
     }
     fn sample_rate(&self) -> u32 {
         RATE
+    }
+    fn set_expected_loss(&mut self, pct: u8) -> Result<(), CodecError> {
+        let pct = pct.min(100);
+        if !self.fec || pct == self.expected_loss {
+            return Ok(());
+        }
+        self.enc
+            .set_packet_loss_perc(i32::from(pct))
+            .map_err(opus_err)?;
+        self.expected_loss = pct;
+        Ok(())
+    }
+    fn expected_loss(&self) -> Option<u8> {
+        self.fec.then_some(self.expected_loss)
     }
     fn encode(&mut self, pcm: &[i16], out: &mut Vec<u8>) -> Result<(), CodecError> {
         if !matches!(pcm.len(), 120 | 240 | 480 | 960 | 1920 | 2880) {
@@ -96,6 +117,8 @@ impl Encoder for OpusEncoder {
 /// Opus decoder with libopus PLC and FEC.
 pub struct OpusDecoder {
     dec: ::opus::Decoder,
+    /// Lost frames rebuilt from the LBRR copy in the following packet.
+    fec_frames: u64,
 }
 
 impl std::fmt::Debug for OpusDecoder {
@@ -107,7 +130,7 @@ impl std::fmt::Debug for OpusDecoder {
 impl OpusDecoder {
     pub fn new(_opts: &CodecOptions) -> Result<Self, CodecError> {
         let dec = ::opus::Decoder::new(RATE, ::opus::Channels::Mono).map_err(opus_err)?;
-        Ok(OpusDecoder { dec })
+        Ok(OpusDecoder { dec, fec_frames: 0 })
     }
 
     fn run(
@@ -169,18 +192,172 @@ impl Decoder for OpusDecoder {
             });
         }
         match next {
-            // With `fec`, libopus decodes the LBRR copy of the previous frame
-            // that `next` carries, or runs its PLC if `next` has none.
-            Some(p) if !p.is_empty() => self.run(p, samples, true, out),
+            // libopus decodes the LBRR copy of the lost frame that `next`
+            // carries (running its PLC for any part of `samples` before it).
+            Some(p) if has_lbrr(p) => {
+                self.run(p, samples, true, out)?;
+                self.fec_frames += 1;
+                Ok(())
+            }
             _ => self.run(&[], samples, false, out),
         }
     }
+
+    fn fec_frames(&self) -> u64 {
+        self.fec_frames
+    }
+}
+
+/// The first frame of an Opus packet (RFC 6716 §3.2), `None` when the
+/// framing is malformed.
+fn first_frame(packet: &[u8]) -> Option<&[u8]> {
+    let toc = *packet.first()?;
+    let rest = packet.get(1..)?;
+    // A frame length of one or two bytes (§3.2.1).
+    let frame_len = |b: &[u8]| -> Option<(usize, usize)> {
+        let b0 = usize::from(*b.first()?);
+        if b0 < 252 {
+            Some((b0, 1))
+        } else {
+            Some((b0 + 4 * usize::from(*b.get(1)?), 2))
+        }
+    };
+    match toc & 3 {
+        0 => Some(rest),
+        1 => rest.get(..rest.len() / 2),
+        2 => {
+            let (len, used) = frame_len(rest)?;
+            rest.get(used..used + len)
+        }
+        _ => {
+            let fc = *rest.first()?;
+            let (vbr, padded, count) = (fc & 0x80 != 0, fc & 0x40 != 0, usize::from(fc & 0x3f));
+            if count == 0 {
+                return None;
+            }
+            let mut pos = 1;
+            let mut padding = 0usize;
+            if padded {
+                loop {
+                    let b = *rest.get(pos)?;
+                    pos += 1;
+                    padding += if b == 255 { 254 } else { usize::from(b) };
+                    if b != 255 {
+                        break;
+                    }
+                }
+            }
+            if vbr {
+                let (len, _) = frame_len(rest.get(pos..)?)?;
+                // Skip the other length fields (frames 2..count-1).
+                let mut at = pos;
+                for _ in 0..count - 1 {
+                    let (_, used) = frame_len(rest.get(at..)?)?;
+                    at += used;
+                }
+                rest.get(at..at + len)
+            } else {
+                let data = rest.len().checked_sub(pos + padding)?;
+                rest.get(pos..pos + data / count)
+            }
+        }
+    }
+}
+
+/// The start of RFC 6716's range decoder (§4.1), enough to read the SILK
+/// header flags, which are coded with probability 1/2 each.
+struct RangeBits<'a> {
+    data: &'a [u8],
+    pos: usize,
+    rng: u32,
+    val: u32,
+    rem: u32,
+}
+
+impl<'a> RangeBits<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        let b0 = u32::from(data.first().copied().unwrap_or(0));
+        let mut d = RangeBits {
+            data,
+            pos: 1,
+            rng: 128,
+            val: 127 - (b0 >> 1),
+            rem: b0,
+        };
+        d.normalize();
+        d
+    }
+
+    fn byte(&mut self) -> u32 {
+        let b = self.data.get(self.pos).copied().unwrap_or(0);
+        self.pos += 1;
+        u32::from(b)
+    }
+
+    fn normalize(&mut self) {
+        while self.rng <= 1 << 23 {
+            self.rng <<= 8;
+            let sym = self.rem;
+            self.rem = self.byte();
+            let sym = ((sym << 8) | self.rem) >> 1;
+            self.val = ((self.val << 8) + (255 & !sym)) & 0x7fff_ffff;
+        }
+    }
+
+    /// One bit whose probability of being 1 is 1/2 (`ec_dec_bit_logp(1)`).
+    fn half_bit(&mut self) -> bool {
+        let s = self.rng >> 1;
+        let one = self.val < s;
+        if one {
+            self.rng = s;
+        } else {
+            self.val -= s;
+            self.rng -= s;
+        }
+        self.normalize();
+        one
+    }
+}
+
+/// True when `packet` carries in-band FEC (SILK LBRR data) for the frame
+/// before it: SILK or hybrid mode with an LBRR flag set in the first frame's
+/// header (RFC 6716 §4.2.3-4.2.4). libopus 1.3 has no call for this.
+pub fn has_lbrr(packet: &[u8]) -> bool {
+    let Some(&toc) = packet.first() else {
+        return false;
+    };
+    let config = toc >> 3;
+    let silk_frames = match config {
+        // SILK-only: 10, 20, 40, 60 ms → 1, 1, 2, 3 SILK frames.
+        0..=11 => match config % 4 {
+            0 | 1 => 1,
+            2 => 2,
+            _ => 3,
+        },
+        // Hybrid: one SILK frame.
+        12..=15 => 1,
+        // CELT-only has no LBRR.
+        _ => return false,
+    };
+    let channels = if toc & 0x04 != 0 { 2 } else { 1 };
+    let Some(frame) = first_frame(packet).filter(|f| !f.is_empty()) else {
+        return false;
+    };
+    let mut rd = RangeBits::new(frame);
+    let mut lbrr = false;
+    for _ in 0..channels {
+        for _ in 0..silk_frames {
+            rd.half_bit(); // VAD flag
+        }
+        lbrr |= rd.half_bit();
+    }
+    lbrr
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::codec::testutil::{aligned_snr, best_lag, sine, snr_db};
+    use crate::media::codec::testutil::{aligned_snr, best_lag, sine, snr_db, speechlike};
 
     const FRAME: usize = 960; // 20 ms
 
@@ -310,5 +487,121 @@ mod tests {
             bad.to_string(),
             "opus: option opus_bitrate = 1000 is out of range (6000..=510000)"
         );
+    }
+
+    fn voiced_packets(opts: &CodecOptions) -> Vec<Vec<u8>> {
+        encode_all(&speechlike(RATE, RATE as usize), opts)
+    }
+
+    #[test]
+    fn lbrr_is_seen_exactly_when_the_encoder_plans_for_loss() {
+        let with = |loss, fec| CodecOptions {
+            opus_expected_loss_pct: loss,
+            opus_fec: fec,
+            ..CodecOptions::default()
+        };
+        let planned = voiced_packets(&with(10, true));
+        let flagged = planned.iter().filter(|p| has_lbrr(p)).count();
+        // All but the first and those around the envelope's zeros (SILK
+        // codes LBRR for active speech only).
+        assert!(flagged >= 35, "{flagged} of 50 packets carry LBRR");
+        assert!(!voiced_packets(&with(0, true)).iter().any(|p| has_lbrr(p)));
+        assert!(!voiced_packets(&with(10, false)).iter().any(|p| has_lbrr(p)));
+        // The same first frame behind each framing code (RFC 6716 §3.2).
+        let p = planned.iter().skip(10).find(|p| has_lbrr(p)).unwrap();
+        let body = &p[1..];
+        let code1 = [&[p[0] | 1][..], body, body].concat();
+        let code2 = [&[p[0] | 2, body.len() as u8][..], body, &[0x55; 3]].concat();
+        let code3 = [
+            &[p[0] | 3, 0xc2, 2, body.len() as u8][..],
+            body,
+            &[7; 5],
+            &[0; 2],
+        ]
+        .concat();
+        for framed in [&code1, &code2, &code3] {
+            assert!(has_lbrr(framed));
+        }
+        // CELT-only TOC and malformed framings: no LBRR, no panic.
+        assert!(!has_lbrr(&[0xf8, 0xff, 0xff]));
+        for bad in [
+            &[][..],
+            &[0x4b],
+            &[0x4a, 252],
+            &[0x4b, 0x80],
+            &[0x4b, 0xc3, 255, 255],
+        ] {
+            assert!(!has_lbrr(bad), "{bad:?}");
+        }
+        let mut s = 0x2545_f491u32;
+        for len in 1..300 {
+            let p: Vec<u8> = (0..len)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 17;
+                    s ^= s << 5;
+                    s as u8
+                })
+                .collect();
+            let _ = has_lbrr(&p);
+        }
+    }
+
+    #[test]
+    fn fec_is_counted_only_when_the_next_packet_carries_lbrr() {
+        let fec = CodecOptions::default();
+        let packets = voiced_packets(&fec);
+        let no_lbrr = voiced_packets(&CodecOptions {
+            opus_expected_loss_pct: 0,
+            ..fec.clone()
+        });
+        let mut dec = OpusDecoder::new(&fec).unwrap();
+        let mut y = Vec::new();
+        for p in &packets[..20] {
+            dec.decode(p, &mut y).unwrap();
+        }
+        dec.conceal(FRAME, None, &mut y).unwrap();
+        assert_eq!(dec.fec_frames(), 0);
+        dec.conceal(FRAME, Some(&no_lbrr[21]), &mut y).unwrap();
+        assert_eq!(dec.fec_frames(), 0);
+        dec.conceal(FRAME, Some(&packets[22]), &mut y).unwrap();
+        assert_eq!(dec.fec_frames(), 1);
+        assert_eq!(y.len(), 23 * FRAME);
+    }
+
+    #[test]
+    fn the_encoder_follows_the_reported_loss() {
+        let mut enc = OpusEncoder::new(&CodecOptions {
+            opus_expected_loss_pct: 0,
+            ..CodecOptions::default()
+        })
+        .unwrap();
+        assert_eq!(enc.expected_loss(), Some(0));
+        let x = speechlike(RATE, RATE as usize);
+        let mut frames = x.chunks(FRAME);
+        let mut lbrr = |enc: &mut OpusEncoder, n: usize| {
+            (0..n)
+                .filter(|_| {
+                    let mut p = Vec::new();
+                    enc.encode(frames.next().unwrap(), &mut p).unwrap();
+                    has_lbrr(&p)
+                })
+                .count()
+        };
+        assert_eq!(lbrr(&mut enc, 20), 0);
+        enc.set_expected_loss(10).unwrap();
+        assert_eq!(enc.expected_loss(), Some(10));
+        assert!(lbrr(&mut enc, 20) >= 10);
+        enc.set_expected_loss(0).unwrap();
+        // Once LBRR is off the packets stop carrying it (after the one that
+        // still holds the previous frame's copy).
+        assert!(lbrr(&mut enc, 10) <= 1);
+        let mut no_fec = OpusEncoder::new(&CodecOptions {
+            opus_fec: false,
+            ..CodecOptions::default()
+        })
+        .unwrap();
+        no_fec.set_expected_loss(10).unwrap();
+        assert_eq!(no_fec.expected_loss(), None);
     }
 }
