@@ -1014,6 +1014,19 @@ impl Phone {
         self.contact_value(c.account, c.local_ip, transport)
     }
 
+    /// A fresh Via for a request of the call at `pos` (its transport and
+    /// local address).
+    fn call_via(&mut self, pos: usize) -> String {
+        let (transport, ip) = match self.calls.get(pos) {
+            Some(c) => (
+                c.peer.map(|p| p.transport).unwrap_or(TransportKind::Udp),
+                c.local_ip,
+            ),
+            None => (TransportKind::Udp, IpAddr::from([127, 0, 0, 1])),
+        };
+        self.via_value(transport, ip).0
+    }
+
     /// Replace the top Via's transport and sent-by, keeping its branch.
     fn set_via_sent_by(&self, req: &mut Request, transport: TransportKind, ip: IpAddr) {
         let Ok(mut via) = req.headers.top_via() else {
@@ -1248,12 +1261,7 @@ impl Phone {
                     return;
                 }
                 let seed = self.rng.next_u64();
-                let (via, _) = {
-                    let c = &self.calls[pos];
-                    let t = c.peer.map(|p| p.transport).unwrap_or(TransportKind::Udp);
-                    let ip = c.local_ip;
-                    self.via_value(t, ip)
-                };
+                let via = self.call_via(pos);
                 let creds = self.calls[pos]
                     .account
                     .and_then(|i| self.accounts.get(i))
@@ -1304,12 +1312,7 @@ impl Phone {
             let d = dialog::Dialog::uac(&invite, response).map_err(|e| e.to_string())?;
             self.calls[pos].dialog = Some(d);
         }
-        let transport = self.calls[pos]
-            .peer
-            .map(|p| p.transport)
-            .unwrap_or(TransportKind::Udp);
-        let ip = self.calls[pos].local_ip;
-        let (via, _) = self.via_value(transport, ip);
+        let via = self.call_via(pos);
         let seq = invite.headers.cseq().map(|c| c.seq).unwrap_or(1);
         let call = &mut self.calls[pos];
         let Some(dialog) = call.dialog.as_mut() else {
@@ -1335,24 +1338,17 @@ impl Phone {
             tracing::info!("ignoring an unusable stray 2xx");
             return;
         };
-        let transport = self.calls[pos]
-            .peer
-            .map(|p| p.transport)
-            .unwrap_or(TransportKind::Udp);
-        let ip = self.calls[pos].local_ip;
         let contact = self.contact_for_call(pos);
         let Some(peer) = call::dialog_peer(&d, self.calls[pos].peer) else {
             return;
         };
         let seq = invite.headers.cseq().map(|c| c.seq).unwrap_or(1);
         let mut ack = d.request(Method::Ack, "", Some(seq));
-        ack.headers
-            .push_front("Via", self.via_value(transport, ip).0);
+        ack.headers.push_front("Via", self.call_via(pos));
         call::copy_credentials(&invite, &mut ack);
         self.transmit(peer, &Message::Request(ack));
         let mut bye = d.request(Method::Bye, &contact, None);
-        bye.headers
-            .push_front("Via", self.via_value(transport, ip).0);
+        bye.headers.push_front("Via", self.call_via(pos));
         let t = self.txn.send_request(now, bye, peer);
         self.owners.insert(t, Owner::Stray);
     }
@@ -1381,12 +1377,7 @@ impl Phone {
             return Err(CommandError(format!("no call {id}")));
         };
         let contact = self.contact_for_call(pos);
-        let transport = self.calls[pos]
-            .peer
-            .map(|p| p.transport)
-            .unwrap_or(TransportKind::Udp);
-        let ip = self.calls[pos].local_ip;
-        let (via, _) = self.via_value(transport, ip);
+        let via = self.call_via(pos);
         let call = &mut self.calls[pos];
         let Some(dialog) = call.dialog.as_mut() else {
             return Err(CommandError("the call has no dialog yet".into()));
@@ -1510,12 +1501,8 @@ impl Phone {
             return Err(CommandError(format!("no call {id}")));
         };
         let contact = self.contact_for_call(pos);
-        let transport = self.calls[pos]
-            .peer
-            .map(|p| p.transport)
-            .unwrap_or(TransportKind::Udp);
         let ip = self.calls[pos].local_ip;
-        let (via, _) = self.via_value(transport, ip);
+        let via = self.call_via(pos);
         let media_cfg = self.media_cfg.clone();
         let srtp = self.call_srtp(pos);
         let call = &mut self.calls[pos];
@@ -1616,12 +1603,7 @@ impl Phone {
 
     /// ACK for a 2xx to our re-INVITE (same CSeq number, in the dialog).
     fn ack_reinvite(&mut self, pos: usize, response: &Response) {
-        let transport = self.calls[pos]
-            .peer
-            .map(|p| p.transport)
-            .unwrap_or(TransportKind::Udp);
-        let ip = self.calls[pos].local_ip;
-        let (via, _) = self.via_value(transport, ip);
+        let via = self.call_via(pos);
         let seq = response.headers.cseq().map(|c| c.seq).unwrap_or(0);
         let call = &mut self.calls[pos];
         let Some(dialog) = call.dialog.as_mut() else {
