@@ -74,6 +74,13 @@ fn two_way_audio_recorded(codec: &str, record: bool) {
     if record {
         let r = a.cmd(json!({"cmd": "record", "on": true, "file": recording}));
         assert_eq!(r["recording"], json!(true), "{r}");
+        // A path that cannot be written is refused in the reply.
+        let bad = a
+            .try_ctl(&json!({"cmd": "record", "on": true, "file": "/nonexistent-dir/x.wav"}))
+            .unwrap();
+        assert_eq!(bad["ok"], json!(false), "{bad}");
+        let r = a.cmd(json!({"cmd": "record", "on": true, "file": recording}));
+        assert_eq!(r["recording"], json!(true), "{r}");
     }
     // Two seconds of conversation, then the media statistics.
     std::thread::sleep(Duration::from_secs(2));

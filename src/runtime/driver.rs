@@ -524,8 +524,24 @@ impl Media {
                 dir.join(format!("call-{id}-{stamp}.wav"))
             }
         };
-        task.record(Some(path.clone()));
-        Reply::ok(serde_json::json!({"call": id, "recording": true, "file": path}))
+        // The file is created here so a bad path is the reply, not a log line.
+        let rate = self
+            .calls
+            .get(&id)
+            .and_then(|s| s.media.as_ref())
+            .map(|m| match m.codec.name.to_ascii_lowercase().as_str() {
+                "g722" => 16_000,
+                "opus" => 48_000,
+                _ => 8_000,
+            })
+            .unwrap_or(8_000);
+        match crate::audio::wav::WavWriter::create_channels(&path, rate, 2) {
+            Ok(writer) => {
+                task.record(Some(writer));
+                Reply::ok(serde_json::json!({"call": id, "recording": true, "file": path}))
+            }
+            Err(e) => Reply::err(format!("cannot record to {}: {e}", path.display())),
+        }
     }
 
     /// Add each call's media statistics to a `status` value.

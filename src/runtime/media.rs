@@ -6,7 +6,6 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -127,7 +126,7 @@ enum Cmd {
         input: AudioSpec,
         output: AudioSpec,
     },
-    Record(Option<PathBuf>),
+    Record(Option<WavWriter>),
     Stop,
 }
 
@@ -175,10 +174,10 @@ impl MediaTask {
         let _ = self.cmd.send(Cmd::Update(media));
     }
 
-    /// Start recording both directions into a stereo WAV at `path` (near
-    /// end left, far end right, at the codec's rate), or stop (`None`).
-    pub fn record(&self, path: Option<PathBuf>) {
-        let _ = self.cmd.send(Cmd::Record(path));
+    /// Start recording both directions into `writer` (a stereo WAV opened
+    /// at the codec's rate: near end left, far end right), or stop (`None`).
+    pub fn record(&self, writer: Option<WavWriter>) {
+        let _ = self.cmd.send(Cmd::Record(writer));
     }
 
     /// Use other audio endpoints from now on (a ranked device came or
@@ -470,16 +469,11 @@ async fn run(
                     }
                     audio = Audio::open(&ends, shape(&session), &warning).await;
                 }
-                Some(Cmd::Record(path)) => {
+                Some(Cmd::Record(writer)) => {
                     if let Some(mut old) = recorder.take() {
                         let _ = old.finish();
                     }
-                    if let Some(path) = path {
-                        match WavWriter::create_channels(&path, session.pcm_rate(), 2) {
-                            Ok(w) => recorder = Some(w),
-                            Err(e) => tracing::warn!("cannot record to {}: {e}", path.display()),
-                        }
-                    }
+                    recorder = writer;
                 }
                 Some(Cmd::Stop) | None => break,
             }
