@@ -9,6 +9,7 @@ use std::hint::black_box;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use softline::media::aec::{AecConfig, echo_canceller};
 use softline::media::session::{MediaConfig, MediaSession};
 use softline::media::tone::sine;
 use softline::sdp::{CodecSpec, Direction, NegotiatedMedia};
@@ -71,6 +72,31 @@ fn main() {
             codec.name,
             per_frame.as_secs_f64() * 1e6,
             core_share
+        );
+    }
+
+    // Echo cancellation + noise suppression (sonora) on the microphone path,
+    // with the far end as reference: one direction of one call.
+    for rate in [8_000u32, 16_000, 48_000] {
+        let n = (rate / 50) as usize;
+        let far = sine(180.0, rate, 6000.0, n * 50);
+        let mut aec = echo_canceller(rate, n, &AecConfig::default());
+        let mut mic = vec![0i16; n];
+        let start = Instant::now();
+        for i in 0..frames as usize {
+            let off = (i % 50) * n;
+            let f = &far[off..off + n];
+            mic.copy_from_slice(f);
+            aec.far_end(f);
+            aec.process_near_end(&mut mic);
+            black_box(&mic);
+        }
+        let per_frame = start.elapsed() / frames;
+        println!(
+            "{} at {rate} Hz: {:>6.1} µs per 20 ms frame = {:>5.2} % of one core",
+            aec.name(),
+            per_frame.as_secs_f64() * 1e6,
+            per_frame.as_secs_f64() / 0.020 * 100.0
         );
     }
 }

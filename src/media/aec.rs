@@ -575,29 +575,4 @@ mod tests {
         println!("AGC on speech-like input at about -45 dBFS: {db:+.1} dB");
         assert!(db >= 6.0, "gain only {db:+.1} dB");
     }
-
-    #[test]
-    #[allow(clippy::disallowed_methods)] // timing print, not asserted
-    fn cost_per_20ms_frame() {
-        for rate in [8_000u32, 16_000, 48_000] {
-            let frame = (rate / 50) as usize;
-            let far = speech_like(rate, 4.0, 9);
-            let mut aec = echo_canceller(rate, frame, &AecConfig::default());
-            let mut pcm = vec![0i16; frame];
-            let spk: Vec<i16> = far.iter().map(|&v| clip(v)).collect();
-            let frames = far.len() / frame;
-            let t = std::time::Instant::now();
-            for k in 0..frames {
-                let s = &spk[k * frame..(k + 1) * frame];
-                pcm.copy_from_slice(s);
-                aec.process_near_end(&mut pcm);
-                aec.far_end(s);
-            }
-            let per = t.elapsed() / frames as u32;
-            println!(
-                "{} at {rate} Hz: {per:?} per 20 ms frame (this build profile)",
-                aec.name()
-            );
-        }
-    }
 }

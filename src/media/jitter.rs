@@ -716,10 +716,7 @@ mod tests {
         }
     }
 
-    #[allow(clippy::disallowed_methods)]
-    fn origin() -> Instant {
-        Instant::now()
-    }
+    use crate::runtime::test_epoch as origin;
 
     #[test]
     fn empty_before_first_packet_then_plays_after_target() {

@@ -696,10 +696,7 @@ mod tests {
         }
     }
 
-    #[allow(clippy::disallowed_methods)] // the tests' base instant
-    fn t0() -> Instant {
-        Instant::now()
-    }
+    use crate::runtime::test_epoch as t0;
 
     #[test]
     fn frames_sent_by_one_session_play_out_at_the_other() {

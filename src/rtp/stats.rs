@@ -345,10 +345,7 @@ pub fn rtt_from_block(block: &ReportBlock, arrival_ntp_middle32: u32) -> Option<
 mod tests {
     use super::*;
 
-    #[allow(clippy::disallowed_methods)]
-    fn t0() -> Instant {
-        Instant::now()
-    }
+    use crate::runtime::test_epoch as t0;
 
     fn ms(base: Instant, ms: u64) -> Instant {
         base + Duration::from_millis(ms)

@@ -6,3 +6,11 @@ pub mod driver;
 pub mod media;
 pub mod net;
 pub mod trace;
+
+/// The one base `Instant` the unit tests of the sans-IO core start their
+/// fake clocks from (they add durations to it); the core itself never
+/// reads the clock.
+#[cfg(test)]
+pub(crate) fn test_epoch() -> std::time::Instant {
+    std::time::Instant::now()
+}

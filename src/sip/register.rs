@@ -726,10 +726,7 @@ mod tests {
     use crate::sip::dialog::response_to;
     use crate::sip::headers::AuthParams;
 
-    #[allow(clippy::disallowed_methods)]
-    fn base() -> Instant {
-        Instant::now()
-    }
+    use crate::runtime::test_epoch as base;
 
     fn secs(n: u64) -> Duration {
         Duration::from_secs(n)

@@ -960,10 +960,7 @@ mod tests {
     use crate::sip::transport::TransportKind;
     use crate::sip::uri::{Host, Uri};
 
-    #[allow(clippy::disallowed_methods)]
-    fn base() -> Instant {
-        Instant::now()
-    }
+    use crate::runtime::test_epoch as base;
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
