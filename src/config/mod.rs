@@ -455,7 +455,7 @@ impl Config {
         }
         let m = &self.media;
         for c in &m.codecs {
-            if !["opus", "g722", "pcmu", "pcma"].contains(&c.to_ascii_lowercase().as_str()) {
+            if crate::media::codec::CodecKind::from_name(c).is_none() {
                 return Err(merr(
                     "codecs",
                     format!("unknown codec `{c}` (use opus, G722, PCMU, PCMA)"),

@@ -159,16 +159,6 @@ pub struct MediaSession {
     srtp_failures: u64,
 }
 
-fn codec_kind(name: &str) -> Option<CodecKind> {
-    match name.to_ascii_uppercase().as_str() {
-        "PCMU" => Some(CodecKind::Pcmu),
-        "PCMA" => Some(CodecKind::Pcma),
-        "G722" => Some(CodecKind::G722),
-        "OPUS" => Some(CodecKind::Opus),
-        _ => None,
-    }
-}
-
 impl MediaSession {
     /// A session for what offer/answer settled. `seed` gives the SSRC and
     /// the initial sequence number and timestamp (RFC 3550 §5.1: random).
@@ -178,7 +168,7 @@ impl MediaSession {
         config: &MediaConfig,
         seed: u64,
     ) -> Result<MediaSession, String> {
-        let kind = codec_kind(&media.codec.name)
+        let kind = CodecKind::from_name(&media.codec.name)
             .ok_or_else(|| format!("no codec for {}", media.codec.name))?;
         let encoder = codec::encoder(kind, &config.codec).map_err(|e| e.to_string())?;
         let decoder = codec::decoder(kind, &config.codec).map_err(|e| e.to_string())?;

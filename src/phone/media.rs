@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use crate::config::MediaSection;
+use crate::media::codec::CodecKind;
 use crate::rtp::srtp::{SrtpKey, SrtpSuite};
 use crate::sdp::{
     AnswerError, CodecSpec, Direction, LocalMedia, NegotiatedMedia, SessionDescription, SrtpPolicy,
@@ -37,21 +38,22 @@ const OPUS_PT: u8 = 111;
 const TELEPHONE_EVENT_PT: u8 = 101;
 const TELEPHONE_EVENT_48K_PT: u8 = 110;
 
+/// The SDP description we use for a codec named in `[media] codecs` (or
+/// a ctl command), if this build can run it.
+pub fn codec_spec(name: &str) -> Option<CodecSpec> {
+    let kind = CodecKind::from_name(name).filter(|k| crate::media::codec::available(*k))?;
+    Some(match kind {
+        CodecKind::Opus => CodecSpec::opus(OPUS_PT),
+        CodecKind::G722 => CodecSpec::g722(),
+        CodecKind::Pcmu => CodecSpec::pcmu(),
+        CodecKind::Pcma => CodecSpec::pcma(),
+    })
+}
+
 /// Our media capabilities in preference order, from `[media]`; codecs this
 /// build cannot run are left out.
 pub fn local_codecs(config: &MediaSection) -> Vec<CodecSpec> {
-    let mut out: Vec<CodecSpec> = config
-        .codecs
-        .iter()
-        .filter_map(|c| match c.to_ascii_lowercase().as_str() {
-            "opus" => crate::media::codec::available(crate::media::codec::CodecKind::Opus)
-                .then(|| CodecSpec::opus(OPUS_PT)),
-            "g722" => Some(CodecSpec::g722()),
-            "pcmu" => Some(CodecSpec::pcmu()),
-            "pcma" => Some(CodecSpec::pcma()),
-            _ => None,
-        })
-        .collect();
+    let mut out: Vec<CodecSpec> = config.codecs.iter().filter_map(|c| codec_spec(c)).collect();
     // RFC 4733 events at each audio clock we offer (8 kHz, and 48 kHz with Opus).
     let opus = out.iter().any(|c| c.name.eq_ignore_ascii_case("opus"));
     out.push(CodecSpec::telephone_event(TELEPHONE_EVENT_PT, 8000));

@@ -29,6 +29,8 @@ use call::{Call, CallState};
 use rng::Rng;
 pub use types::*;
 
+pub use media::codec_spec;
+
 /// The auto-answer policy named by a config value, if it is one.
 pub fn auto_answer_policy(value: &str) -> Option<autoanswer::Policy> {
     autoanswer::Policy::parse(value)
@@ -655,7 +657,7 @@ impl Phone {
 
     fn on_txn_failure(&mut self, now: Instant, id: TxnId, transport: Option<()>) {
         let owner = self.owners.remove(&id);
-        let peer = self.txn_peer(id);
+        let peer = self.txn.peer(id);
         let error = peer.and_then(|p| self.peer_errors.get(&p).cloned());
         match owner {
             Some(Owner::Register(i)) => {
@@ -705,10 +707,6 @@ impl Phone {
                 }
             }
         }
-    }
-
-    fn txn_peer(&self, id: TxnId) -> Option<Peer> {
-        self.txn.peer(id)
     }
 
     fn bad_message(&mut self, peer: Peer, data: &[u8], error: &ParseError) {

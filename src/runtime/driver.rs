@@ -415,14 +415,8 @@ impl Media {
         let name = codec
             .or_else(|| self.codecs.first().cloned())
             .unwrap_or_else(|| "PCMU".into());
-        let spec = match name.to_ascii_lowercase().as_str() {
-            "pcmu" => crate::sdp::CodecSpec::pcmu(),
-            "pcma" => crate::sdp::CodecSpec::pcma(),
-            "g722" => crate::sdp::CodecSpec::g722(),
-            "opus" => crate::sdp::CodecSpec::opus(111),
-            other => {
-                return Reply::err(format!("unknown codec `{other}` (opus, G722, PCMU, PCMA)"));
-            }
+        let Some(spec) = crate::phone::codec_spec(&name) else {
+            return Reply::err(format!("unknown codec `{name}` (opus, G722, PCMU, PCMA)"));
         };
         let secs = seconds.unwrap_or(10).clamp(1, 600);
         if let Some(old) = self.test.take() {
@@ -529,12 +523,8 @@ impl Media {
             .calls
             .get(&id)
             .and_then(|s| s.media.as_ref())
-            .map(|m| match m.codec.name.to_ascii_lowercase().as_str() {
-                "g722" => 16_000,
-                "opus" => 48_000,
-                _ => 8_000,
-            })
-            .unwrap_or(8_000);
+            .and_then(|m| crate::media::codec::CodecKind::from_name(&m.codec.name))
+            .map_or(8_000, |k| k.sample_rate());
         match crate::audio::wav::WavWriter::create_channels(&path, rate, 2) {
             Ok(writer) => {
                 task.record(Some(writer));

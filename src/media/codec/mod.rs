@@ -38,6 +38,14 @@ impl CodecKind {
         CodecKind::Pcma,
     ];
 
+    /// The codec an SDP encoding name or a `[media] codecs` entry names
+    /// (case-insensitive).
+    pub fn from_name(name: &str) -> Option<CodecKind> {
+        CodecKind::ALL
+            .into_iter()
+            .find(|k| k.encoding_name().eq_ignore_ascii_case(name))
+    }
+
     /// Encoding name as used in SDP `a=rtpmap` (RFC 3551, RFC 7587).
     pub fn encoding_name(self) -> &'static str {
         match self {
