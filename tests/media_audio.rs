@@ -39,6 +39,14 @@ fn config_srtp(port: u16, codec: &str, input: &Path, output: &Path, srtp: &str) 
     )
 }
 
+/// A calls B (listening on `pb`) by IP and B answers.
+fn call_and_answer(a: &Phone, b: &Phone, pb: u16) {
+    a.cmd(json!({"cmd": "call", "target": format!("sip:b@127.0.0.1:{pb}")}));
+    b.wait_for(|s| s["calls"][0]["state"] == "ringing", FIVE_S)
+        .unwrap();
+    b.cmd(json!({"cmd": "answer"}));
+}
+
 /// The tone heard in a played-out file, past its first half second.
 fn heard(path: &Path, freq: f64) -> (f64, f64, u32) {
     let w = Wav::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -64,10 +72,7 @@ fn two_way_audio_recorded(codec: &str, record: bool) {
     let (pa, pb) = (free_udp_port(), free_udp_port());
     let a = Phone::start(&config(pa, codec, &a_in, &a_out));
     let b = Phone::start(&config(pb, codec, &b_in, &b_out));
-    a.cmd(json!({"cmd": "call", "target": format!("sip:b@127.0.0.1:{pb}")}));
-    b.wait_for(|s| s["calls"][0]["state"] == "ringing", FIVE_S)
-        .unwrap();
-    b.cmd(json!({"cmd": "answer"}));
+    call_and_answer(&a, &b, pb);
     a.wait_for(|s| s["calls"][0]["state"] == "connected", FIVE_S)
         .unwrap();
     let recording = dir.file("a-call.wav");
@@ -214,10 +219,7 @@ fn srtp_mandatory_call_carries_audio_and_a_plain_phone_refuses_it() {
     );
 
     // A (mandatory) → B (optional): encrypted, and both hear each other.
-    a.cmd(json!({"cmd": "call", "target": format!("sip:b@127.0.0.1:{pb}")}));
-    b.wait_for(|s| s["calls"][0]["state"] == "ringing", FIVE_S)
-        .unwrap();
-    b.cmd(json!({"cmd": "answer"}));
+    call_and_answer(&a, &b, pb);
     std::thread::sleep(Duration::from_secs(2));
     let s = a
         .wait_for(
@@ -255,11 +257,9 @@ fn mute_silences_the_microphone_only() {
     let (pa, pb) = (free_udp_port(), free_udp_port());
     let a = Phone::start(&config(pa, "PCMU", &a_in, &a_out));
     let b = Phone::start(&config(pb, "PCMU", &b_in, &b_out));
-    a.cmd(json!({"cmd": "call", "target": format!("sip:b@127.0.0.1:{pb}")}));
-    b.wait_for(|s| s["calls"][0]["state"] == "ringing", FIVE_S)
-        .unwrap();
-    // Mute as soon as A's media runs (before B answers: nothing of the tone goes out).
-    b.cmd(json!({"cmd": "answer"}));
+    call_and_answer(&a, &b, pb);
+    // Mute as soon as A's media runs (the first half second, skipped below,
+    // may still carry the tone).
     a.wait_for(|s| s["calls"][0]["media"].is_object(), FIVE_S)
         .unwrap();
     let r = a.cmd(json!({"cmd": "mute", "on": true}));
@@ -300,10 +300,7 @@ fn dtmf_digits_reach_the_far_end() {
     let (pa, pb) = (free_udp_port(), free_udp_port());
     let a = Phone::start(&config(pa, "PCMU", &a_in, &dir.file("a-out.wav")));
     let b = Phone::start(&config(pb, "PCMU", &b_in, &dir.file("b-out.wav")));
-    a.cmd(json!({"cmd": "call", "target": format!("sip:b@127.0.0.1:{pb}")}));
-    b.wait_for(|s| s["calls"][0]["state"] == "ringing", FIVE_S)
-        .unwrap();
-    b.cmd(json!({"cmd": "answer"}));
+    call_and_answer(&a, &b, pb);
     a.wait_for(|s| s["calls"][0]["media"].is_object(), FIVE_S)
         .unwrap();
     let r = a.cmd(json!({"cmd": "dtmf", "digits": "1234567890*#"}));
