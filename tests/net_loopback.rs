@@ -1,12 +1,12 @@
 //! Loopback tests of `runtime::net`: real sockets on 127.0.0.1, a TLS server
 //! with certificates made by the `openssl` CLI at test time.
+#![cfg(unix)]
 #![allow(clippy::disallowed_methods)]
 
+mod support;
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rustls_pki_types::pem::PemObject;
@@ -14,6 +14,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 use softline::runtime::net::{NetConfig, NetEvent, Network, SipTarget, TlsClientConfig, resolve};
 use softline::sip::transport::{Peer, TlsCertProblem, TransportError, TransportKind};
+use support::{TestDir, openssl};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
@@ -309,104 +310,13 @@ async fn refused_tcp_port_reports_refused() {
 
 // ------------------------------------------------------------------ TLS ---
 
-static DIR_COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let n = DIR_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("softline-net-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl CLI not found");
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A test CA and server certificates for localhost/127.0.0.1 signed by it:
-/// `leaf.pem` (valid), `expired.pem`, `future.pem`; key `leaf.key`.
-fn make_pki() -> TempDir {
-    let dir = TempDir::new();
-    let d = dir.0.as_path();
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509"];
-    ca.extend(ec);
-    ca.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=Softline Test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign",
-    ]);
-    openssl(d, &ca);
-    let mut csr = vec!["req"];
-    csr.extend(ec);
-    csr.extend([
-        "-keyout",
-        "leaf.key",
-        "-out",
-        "leaf.csr",
-        "-subj",
-        "/CN=localhost",
-    ]);
-    openssl(d, &csr);
-    std::fs::write(
-        d.join("ext.cnf"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "leaf.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
+/// The shared test CA and server certificate for localhost/127.0.0.1
+/// (`ca.pem`, `server.pem`, `server.key`: `support::make_tls_files`), plus
+/// `expired.pem` and `future.pem` for the same key, signed by the same CA.
+fn make_pki() -> TestDir {
+    let dir = TestDir::new("net-tls");
+    let d = dir.path.as_path();
+    support::make_tls_files(d);
     // `openssl ca` can set arbitrary validity dates.
     std::fs::write(
         d.join("ca.cnf"),
@@ -432,7 +342,7 @@ fn make_pki() -> TempDir {
                 "-keyfile",
                 "ca.key",
                 "-in",
-                "leaf.csr",
+                "server.csr",
                 "-out",
                 out,
                 "-startdate",
@@ -440,7 +350,7 @@ fn make_pki() -> TempDir {
                 "-enddate",
                 end,
                 "-extfile",
-                "ext.cnf",
+                "server-ext.cnf",
                 "-notext",
             ],
         );
@@ -448,15 +358,15 @@ fn make_pki() -> TempDir {
     dir
 }
 
-fn cert(dir: &TempDir, name: &str) -> CertificateDer<'static> {
-    CertificateDer::from_pem_file(dir.0.join(name)).unwrap()
+fn cert(dir: &TestDir, name: &str) -> CertificateDer<'static> {
+    CertificateDer::from_pem_file(dir.path.join(name)).unwrap()
 }
 
 /// A TLS server on 127.0.0.1 presenting `cert_file`; it echoes what it
 /// reads on each connection.
-async fn tls_echo_server(dir: &TempDir, cert_file: &str) -> SocketAddr {
+async fn tls_echo_server(dir: &TestDir, cert_file: &str) -> SocketAddr {
     let chain = vec![cert(dir, cert_file)];
-    let key = PrivateKeyDer::from_pem_file(dir.0.join("leaf.key")).unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.path.join("server.key")).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -515,9 +425,9 @@ async fn tls_roundtrip(
     }
 }
 
-fn with_ca(dir: &TempDir) -> TlsClientConfig {
+fn with_ca(dir: &TestDir) -> TlsClientConfig {
     TlsClientConfig {
-        extra_ca_file: Some(dir.0.join("ca.pem")),
+        extra_ca_file: Some(dir.path.join("ca.pem")),
         pinned_sha256: None,
         verify: true,
     }
@@ -530,7 +440,7 @@ fn cert_problem(problem: TlsCertProblem) -> Result<Vec<u8>, TransportError> {
 #[tokio::test]
 async fn tls_certificate_checks() {
     let pki = make_pki();
-    let server = tls_echo_server(&pki, "leaf.pem").await;
+    let server = tls_echo_server(&pki, "server.pem").await;
 
     // Trusted through the extra CA file, by name and by IP.
     assert!(
@@ -554,8 +464,8 @@ async fn tls_certificate_checks() {
         tls_roundtrip(with_ca(&pki), server, Some("sip.example.com")).await,
         cert_problem(TlsCertProblem::WrongHost)
     );
-    // Pin: the leaf's SHA-256 is accepted even without the CA or the name.
-    let pin: [u8; 32] = Sha256::digest(cert(&pki, "leaf.pem").as_ref()).into();
+    // Pin: the server certificate's SHA-256 is accepted even without the CA or the name.
+    let pin: [u8; 32] = Sha256::digest(cert(&pki, "server.pem").as_ref()).into();
     let pinned = |pin| TlsClientConfig {
         extra_ca_file: None,
         pinned_sha256: Some(pin),
@@ -585,7 +495,7 @@ async fn tls_certificate_checks() {
     );
     // An unreadable CA file fails TLS connects with a reason (UDP/TCP unaffected).
     let missing = TlsClientConfig {
-        extra_ca_file: Some(pki.0.join("missing.pem")),
+        extra_ca_file: Some(pki.path.join("missing.pem")),
         pinned_sha256: None,
         verify: true,
     };
@@ -613,7 +523,7 @@ async fn tls_validity_dates() {
 #[tokio::test]
 async fn tls_connection_reused() {
     let pki = make_pki();
-    let server = tls_echo_server(&pki, "leaf.pem").await;
+    let server = tls_echo_server(&pki, "server.pem").await;
     let mut cfg = config(false, false);
     cfg.tls = with_ca(&pki);
     let mut a = Network::bind(cfg).await.unwrap();

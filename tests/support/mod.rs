@@ -196,7 +196,8 @@ pub struct TlsFiles {
     pub key_file: PathBuf,
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
+/// Run the `openssl` CLI in `dir`; panics with its stderr on failure.
+pub fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
         .args(args)
         .current_dir(dir)
