@@ -91,13 +91,25 @@ pub struct Call {
 }
 
 impl Call {
-    pub fn outgoing(id: CallId, account: Option<usize>, target: Uri, local_tag: String) -> Call {
+    /// A call with nothing exchanged yet; the constructors below fill in
+    /// what each direction knows from the start.
+    #[allow(clippy::too_many_arguments)]
+    fn fresh(
+        id: CallId,
+        account: Option<usize>,
+        direction: Direction,
+        state: CallState,
+        remote: String,
+        target: Uri,
+        local_tag: String,
+        local_ip: IpAddr,
+    ) -> Call {
         Call {
             id,
             account,
-            direction: Direction::Outgoing,
-            state: CallState::Resolving,
-            remote: target.to_string(),
+            direction,
+            state,
+            remote,
             target,
             cause: None,
             status_code: None,
@@ -105,7 +117,7 @@ impl Call {
             invite_txn: None,
             server_txn: None,
             peer: None,
-            local_ip: IpAddr::from([127, 0, 0, 1]),
+            local_ip,
             local_tag,
             dialog: None,
             got_provisional: false,
@@ -122,6 +134,21 @@ impl Call {
             auto_answer: None,
             auto_answered: None,
         }
+    }
+
+    pub fn outgoing(id: CallId, account: Option<usize>, target: Uri, local_tag: String) -> Call {
+        let remote = target.to_string();
+        let loopback = IpAddr::from([127, 0, 0, 1]);
+        Call::fresh(
+            id,
+            account,
+            Direction::Outgoing,
+            CallState::Resolving,
+            remote,
+            target,
+            local_tag,
+            loopback,
+        )
     }
 
     pub fn incoming(
@@ -143,35 +170,21 @@ impl Call {
                 None => f.uri.to_string(),
             })
             .unwrap_or_else(|_| "unknown".into());
+        let target = invite.uri.clone();
         Call {
-            id,
-            account,
-            direction: Direction::Incoming,
-            state: CallState::Ringing,
-            remote,
-            target: invite.uri.clone(),
-            cause: None,
-            status_code: None,
             invite: Some(invite),
-            invite_txn: None,
             server_txn: Some(txn),
             peer: Some(source),
-            local_ip,
-            local_tag,
-            dialog: None,
-            got_provisional: false,
-            cancel_pending: false,
-            cancel_deadline: None,
-            acked: false,
-            auth: None,
-            media: CallMedia::new(id),
-            pending_target: None,
-            answer_pending: false,
-            reinvite: None,
-            reinvite_retry: None,
-            remote_hold: false,
-            auto_answer: None,
-            auto_answered: None,
+            ..Call::fresh(
+                id,
+                account,
+                Direction::Incoming,
+                CallState::Ringing,
+                remote,
+                target,
+                local_tag,
+                local_ip,
+            )
         }
     }
 
@@ -181,9 +194,6 @@ impl Call {
 
     pub fn end(&mut self, cause: String, code: Option<u16>) {
         self.state = CallState::Ended;
-        self.reinvite = None;
-        self.reinvite_retry = None;
-        self.auto_answer = None;
         self.reinvite = None;
         self.reinvite_retry = None;
         self.auto_answer = None;
