@@ -18,6 +18,7 @@ use crate::media::aec::{AecConfig, EchoCanceller, echo_canceller};
 use crate::media::limiter::Limiter;
 use crate::media::resample::Resampler;
 use crate::media::session::{MediaConfig, MediaSession, MediaStats};
+use crate::runtime::net::{canonical, udp_destination};
 use crate::sdp::NegotiatedMedia;
 
 /// The bound RTP port (even) and RTCP port (RTP + 1) of a call.
@@ -240,19 +241,6 @@ fn ntp_now() -> u64 {
     (secs << 32) | frac
 }
 
-fn destination(sock: &UdpSocket, to: SocketAddr) -> SocketAddr {
-    match (sock.local_addr(), to.ip()) {
-        (Ok(local), IpAddr::V4(v4)) if local.is_ipv6() => {
-            SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), to.port())
-        }
-        _ => to,
-    }
-}
-
-fn canonical(a: SocketAddr) -> SocketAddr {
-    SocketAddr::new(a.ip().to_canonical(), a.port())
-}
-
 struct Audio {
     source: Box<dyn AudioSource>,
     sink: Box<dyn AudioSink>,
@@ -359,6 +347,10 @@ async fn run(
     let mut audio = Audio::open(&ends, shape(&session), &warning).await;
     let mut tick = tokio::time::interval(session.frame_duration());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    // The sockets' own addresses, read once (not per packet).
+    let unspecified = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0);
+    let rtp_local = rtp.local_addr().unwrap_or(unspecified);
+    let rtcp_local = rtcp.local_addr().unwrap_or(unspecified);
     let mut rtp_buf = vec![0u8; 2048];
     let mut rtcp_buf = vec![0u8; 2048];
     let mut packet = Vec::with_capacity(1500);
@@ -389,7 +381,7 @@ async fn run(
                     audio.mic_codec.fill(0);
                 }
                 if let Some(to) = session.send_frame(now, &audio.mic_codec, &mut packet)
-                    && let Err(e) = rtp.try_send_to(&packet, destination(&rtp, to)) {
+                    && let Err(e) = rtp.try_send_to(&packet, udp_destination(rtp_local, to)) {
                         tracing::debug!(%to, "RTP not sent: {e}");
                     }
                 session.playout(now, &mut audio.play);
@@ -407,8 +399,8 @@ async fn run(
                     tracing::warn!("audio output failed: {e}");
                 }
                 if let Some(to) = session.poll_rtcp(now, ntp_now(), &mut packet) {
-                    let sock = if media.rtcp_mux { &rtp } else { &rtcp };
-                    let _ = sock.try_send_to(&packet, destination(sock, to));
+                    let (sock, local) = if media.rtcp_mux { (&rtp, rtp_local) } else { (&rtcp, rtcp_local) };
+                    let _ = sock.try_send_to(&packet, udp_destination(local, to));
                 }
                 if now.duration_since(last_stats) >= Duration::from_millis(200) {
                     last_stats = now;

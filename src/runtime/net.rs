@@ -208,6 +208,7 @@ impl Network {
                 tokio::spawn(udp_keepalive_loop(
                     shared.clone(),
                     sock.clone(),
+                    local,
                     period,
                     keepalive_rx,
                 ));
@@ -251,14 +252,14 @@ impl Network {
     }
 
     fn send_udp(&mut self, peer: Peer, data: Vec<u8>) {
-        let Some(sock) = &self.udp else {
+        let (Some(sock), Some(local)) = (&self.udp, self.udp_local) else {
             self.pending.push_back(NetEvent::Failed {
                 peer,
                 error: TransportError::Io("UDP is not enabled".into()),
             });
             return;
         };
-        let to = udp_destination(sock, peer.addr);
+        let to = udp_destination(local, peer.addr);
         match sock.try_send_to(&data, to) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -387,16 +388,17 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// An IPv4-mapped IPv6 address as the plain IPv4 address peers are known by.
-fn canonical(addr: SocketAddr) -> SocketAddr {
+pub(crate) fn canonical(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
-/// Where to send to reach `addr` from `sock`: IPv4 peers through a
-/// dual-stack IPv6 socket take the mapped form.
-fn udp_destination(sock: &UdpSocket, addr: SocketAddr) -> SocketAddr {
-    match (sock.local_addr(), addr.ip()) {
-        (Ok(local), std::net::IpAddr::V4(v4)) if local.is_ipv6() => {
-            SocketAddr::new(std::net::IpAddr::V6(v4.to_ipv6_mapped()), addr.port())
+/// Where to send to reach `addr` from a socket bound to `local`: IPv4
+/// peers through a dual-stack IPv6 socket take the mapped form. (The local
+/// address is known from the bind; no system call per packet.)
+pub(crate) fn udp_destination(local: SocketAddr, addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(v4) if local.is_ipv6() => {
+            SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), addr.port())
         }
         _ => addr,
     }
@@ -451,6 +453,7 @@ async fn udp_receive_loop(shared: Arc<Shared>, sock: Arc<UdpSocket>, local: Sock
 async fn udp_keepalive_loop(
     shared: Arc<Shared>,
     sock: Arc<UdpSocket>,
+    local: SocketAddr,
     period: Duration,
     peers: watch::Receiver<Vec<SocketAddr>>,
 ) {
@@ -464,7 +467,7 @@ async fn udp_keepalive_loop(
         }
         let targets = peers.borrow().clone();
         for addr in targets {
-            if let Err(e) = sock.send_to(PING, udp_destination(&sock, addr)).await {
+            if let Err(e) = sock.send_to(PING, udp_destination(local, addr)).await {
                 tracing::debug!(%addr, "UDP keep-alive not sent: {e}");
             }
         }
