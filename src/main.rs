@@ -1,5 +1,5 @@
-//! `softline`: the phone (headless for now: the GUI arrives with its issue)
-//! and `softline ctl`, the command-line client of its control channel.
+//! `softline`: the phone (a window, or `--headless`) and `softline ctl`, the
+//! command-line client of its control channel.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -144,14 +144,28 @@ fn phone(headless: bool, config: Option<PathBuf>, ctl_socket: Option<PathBuf>) -
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    if !headless {
-        tracing::warn!("this build has no GUI yet: running headless");
-    }
+    let dirs = directories::ProjectDirs::from("", "", "softline");
     let path = config.unwrap_or_else(|| {
-        directories::ProjectDirs::from("", "", "softline")
+        dirs.as_ref()
             .map(|d| d.config_dir().join("softline.toml"))
             .unwrap_or_else(|| PathBuf::from("softline.toml"))
     });
+    if !headless {
+        let opts = softline::gui::GuiOptions {
+            config_path: path,
+            ctl_socket: ctl_socket.unwrap_or_else(api::default_socket_path),
+            prefs_path: dirs.map(|d| d.config_dir().join("gui.json")),
+        };
+        return match softline::gui::run(opts) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!(
+                    "softline: {e}\n(no display? `softline --headless` runs the phone without a window)"
+                );
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match Config::load(&path) {
         Ok(c) => c,
         Err(e) => {

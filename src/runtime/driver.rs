@@ -37,7 +37,140 @@ pub fn run_headless(opts: HeadlessOptions) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    rt.block_on(run(opts))
+    let (ctl_tx, ctl_rx) = mpsc::channel::<CtlMessage>(64);
+    let (events_tx, _) = broadcast::channel::<String>(1024);
+    let channels = CoreChannels {
+        ctl_tx,
+        ctl_rx,
+        events_tx,
+        ready: None,
+        watch_signals: true,
+    };
+    rt.block_on(run(opts, channels))
+}
+
+/// The ways into and out of a running core.
+struct CoreChannels {
+    ctl_tx: mpsc::Sender<CtlMessage>,
+    ctl_rx: mpsc::Receiver<CtlMessage>,
+    events_tx: broadcast::Sender<String>,
+    /// Told once the sockets are open (or why they could not be).
+    ready: Option<std::sync::mpsc::Sender<Result<(), String>>>,
+    /// Stop on SIGINT/SIGTERM (headless); a GUI stops when its window closes.
+    watch_signals: bool,
+}
+
+/// A core running on its own thread, as the GUI (or a test) uses it: the same
+/// requests and events as the control channel, without a socket between.
+pub struct CoreHandle {
+    requests: mpsc::Sender<CtlMessage>,
+    events: broadcast::Sender<String>,
+    runtime: tokio::runtime::Handle,
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+}
+
+impl CoreHandle {
+    /// Send a request; `done` gets the reply on the core's thread (it must
+    /// not block). Never blocks the caller.
+    pub fn request(&self, request: Request, done: impl FnOnce(Reply) + Send + 'static) {
+        let to_core = self.requests.clone();
+        self.runtime.spawn(async move {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let reply = if to_core
+                .send(CtlMessage { request, reply: tx })
+                .await
+                .is_err()
+            {
+                Reply::err("the phone has stopped")
+            } else {
+                rx.await
+                    .unwrap_or_else(|_| Reply::err("the phone has stopped"))
+            };
+            done(reply);
+        });
+    }
+
+    /// Call `on_event` with every event (JSON text, as `ctl events` prints
+    /// it) until it returns false or the core stops. `on_event` runs on the
+    /// core's thread and must not block.
+    pub fn subscribe(&self, mut on_event: impl FnMut(Option<String>) -> bool + Send + 'static) {
+        let mut rx = self.events.subscribe();
+        self.runtime.spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(line) => {
+                        if !on_event(Some(line)) {
+                            return;
+                        }
+                    }
+                    // Events were dropped: the face should re-read the status.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        if !on_event(None) {
+                            return;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
+    /// Whether the core's thread has ended (a fatal error, or shut down).
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Ask the core to unregister and end its calls, then wait for it (at
+    /// most the shutdown grace plus a little).
+    pub fn shutdown(mut self) -> Result<(), String> {
+        self.request(Request::Shutdown, |_| {});
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err("the phone's thread panicked".into())),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Start the core on its own thread: sockets, control channel and all. Returns
+/// once the sockets are open, or with the reason they could not be opened.
+pub fn spawn_core(opts: HeadlessOptions) -> Result<CoreHandle, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let runtime = rt.handle().clone();
+    let (ctl_tx, ctl_rx) = mpsc::channel::<CtlMessage>(64);
+    let (events_tx, _) = broadcast::channel::<String>(1024);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let channels = CoreChannels {
+        ctl_tx: ctl_tx.clone(),
+        ctl_rx,
+        events_tx: events_tx.clone(),
+        ready: Some(ready_tx),
+        watch_signals: false,
+    };
+    let thread = std::thread::Builder::new()
+        .name("softline-core".into())
+        .spawn(move || rt.block_on(run(opts, channels)))
+        .map_err(|e| format!("cannot start the phone's thread: {e}"))?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(CoreHandle {
+            requests: ctl_tx,
+            events: events_tx,
+            runtime,
+            thread: Some(thread),
+        }),
+        Ok(Err(e)) => {
+            let _ = thread.join();
+            Err(e)
+        }
+        Err(_) => Err(match thread.join() {
+            Ok(Err(e)) => e,
+            _ => "the phone stopped while starting".into(),
+        }),
+    }
 }
 
 fn net_config(config: &Config) -> NetConfig {
@@ -85,16 +218,41 @@ fn local_ip_towards(peer: SocketAddr) -> IpAddr {
         })
 }
 
+/// Open the SIP sockets and the control socket.
+async fn start_sockets(
+    opts: &HeadlessOptions,
+) -> Result<(Network, interprocess::local_socket::tokio::Listener), String> {
+    let network = Network::bind(net_config(&opts.config))
+        .await
+        .map_err(|e| format!("cannot open the SIP sockets: {e}"))?;
+    let listener = server::bind(&opts.ctl_socket).map_err(|e| {
+        format!(
+            "cannot open the control socket {}: {e}",
+            opts.ctl_socket.display()
+        )
+    })?;
+    Ok((network, listener))
+}
+
 struct Resolution {
     token: u64,
     result: Result<Vec<Resolved>, TransportError>,
 }
 
-async fn run(opts: HeadlessOptions) -> Result<(), String> {
+async fn run(opts: HeadlessOptions, channels: CoreChannels) -> Result<(), String> {
+    let CoreChannels {
+        ctl_tx,
+        mut ctl_rx,
+        events_tx,
+        ready,
+        watch_signals: signals_on,
+    } = channels;
+    let started = start_sockets(&opts).await;
+    if let Some(ready) = &ready {
+        let _ = ready.send(started.as_ref().map(|_| ()).map_err(|e| e.clone()));
+    }
+    let (mut network, listener) = started?;
     let config = opts.config;
-    let mut network = Network::bind(net_config(&config))
-        .await
-        .map_err(|e| format!("cannot open the SIP sockets: {e}"))?;
     let local = LocalAddrs {
         udp: network.local_addr(TransportKind::Udp),
         tcp: network.local_addr(TransportKind::Tcp),
@@ -102,14 +260,6 @@ async fn run(opts: HeadlessOptions) -> Result<(), String> {
     tracing::info!(udp = ?local.udp, tcp = ?local.tcp, "listening");
     let mut trace = Trace::new(&config.trace);
 
-    let listener = server::bind(&opts.ctl_socket).map_err(|e| {
-        format!(
-            "cannot open the control socket {}: {e}",
-            opts.ctl_socket.display()
-        )
-    })?;
-    let (ctl_tx, mut ctl_rx) = mpsc::channel::<CtlMessage>(64);
-    let (events_tx, _) = broadcast::channel::<String>(1024);
     tokio::spawn(server::serve(listener, ctl_tx, events_tx.clone()));
 
     let (resolved_tx, mut resolved_rx) = mpsc::unbounded_channel::<Resolution>();
@@ -121,7 +271,11 @@ async fn run(opts: HeadlessOptions) -> Result<(), String> {
     phone.start(started);
 
     let mut shutdown_deadline: Option<Instant> = None;
-    let mut signals = watch_signals();
+    let mut signals = if signals_on {
+        watch_signals()
+    } else {
+        mpsc::channel(1).1
+    };
     let mut devices_rx = watch_devices(&config);
     let mut media = Media {
         calls: HashMap::new(),

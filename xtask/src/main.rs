@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask deps | run | test | bench [sip]`.
+//! Project tasks: `cargo xtask deps | run | test | bench [sip] | screenshots`.
 //!
 //! Every task installs the system packages it needs first, so a fresh
 //! Debian 12 machine needs only a Rust toolchain.
@@ -7,6 +7,7 @@ use std::process::{Command, ExitCode};
 
 mod bench_quality;
 mod impair;
+mod screenshots;
 
 /// Debian packages needed to build the phone (libopus-dev: the `opus` crate
 /// links the system libopus found by pkg-config, so no cmake build of it).
@@ -15,7 +16,23 @@ const BUILD_PACKAGES: &[&str] = &[
     "pkg-config",
     "libopus-dev",
     "libasound2-dev",
+    // What the window needs at run time (eframe loads them with dlopen):
+    // X11/Wayland client libraries and Mesa's OpenGL, which also renders
+    // without a GPU (llvmpipe).
+    "libxkbcommon-x11-0",
+    "libwayland-client0",
+    "libwayland-egl1",
+    "libxcursor1",
+    "libxrandr2",
+    "libxi6",
+    "libegl1",
+    "libgl1",
+    "libgl1-mesa-dri",
 ];
+
+/// What `cargo xtask screenshots` needs: a virtual X server, a screen grabber
+/// and a way to click.
+const SCREENSHOT_PACKAGES: &[&str] = &["xvfb", "imagemagick", "xdotool"];
 
 /// Debian packages the test suite starts as real peers.
 const TEST_PACKAGES: &[&str] = &[
@@ -36,9 +53,10 @@ fn main() -> ExitCode {
         "run" => run(rest),
         "test" => test(rest),
         "bench" => bench(rest),
+        "screenshots" => screenshots::screenshots(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  deps        install the Debian packages for build and tests\n  run         build and start the phone (headless with the example config until the GUI lands)\n  test        install deps, run every test (unit, integration, doc)\n  bench [sip|audio|audio-quality] run the benchmarks\n              (audio: per-frame cost, then PESQ of Softline vs baresip playout over an\n              impaired link; audio-quality [--seeds N] [--codecs pcmu,g722,opus]\n              [--receivers softline,baresip] [--no-doc]: the PESQ comparison only)"
+                "usage: cargo xtask <task>\n\n  deps        install the Debian packages for build and tests\n  run         build and start the phone (the window; headless with the example config when\n              there is no display)\n  screenshots run the real window under Xvfb and write docs/screenshots/*.png\n  test        install deps, run every test (unit, integration, doc)\n  bench [sip|audio|audio-quality] run the benchmarks\n              (audio: per-frame cost, then PESQ of Softline vs baresip playout over an\n              impaired link; audio-quality [--seeds N] [--codecs pcmu,g722,opus]\n              [--receivers softline,baresip] [--no-doc]: the PESQ comparison only)"
             );
             Err("unknown task".into())
         }
@@ -79,7 +97,7 @@ fn is_installed(pkg: &str) -> bool {
 }
 
 /// Install the missing packages with apt-get (non-interactive, idempotent).
-fn deps(packages: &[&str]) -> Result {
+pub(crate) fn deps(packages: &[&str]) -> Result {
     if Command::new("dpkg-query")
         .arg("--version")
         .output()
@@ -124,7 +142,12 @@ fn run(args: &[String]) -> Result {
     deps(BUILD_PACKAGES)?;
     let mut cmd = cargo();
     cmd.args(["run", "--bin", "softline", "--"]);
-    if args.is_empty() {
+    let display =
+        std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
+    if args.is_empty() && !display {
+        eprintln!(
+            "xtask: no display (DISPLAY/WAYLAND_DISPLAY unset): starting the phone headless with packaging/softline.example.toml"
+        );
         cmd.args(["--headless", "--config", "packaging/softline.example.toml"]);
     } else {
         cmd.args(args);

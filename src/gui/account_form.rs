@@ -1,0 +1,322 @@
+//! The account form of the first run (and of Settings → Account): what the
+//! agent types, checked as they type, and written to the user's own config
+//! file (never to an admin's file).
+
+use std::path::Path;
+
+use crate::config::{Config, HostPort, parse_fingerprint};
+
+/// The form's fields, as typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountForm {
+    pub username: String,
+    pub password: String,
+    /// The SIP domain / server, `host[:port]`.
+    pub server: String,
+    /// `udp`, `tcp` or `tls`.
+    pub transport: String,
+    pub display_name: String,
+    pub auth_username: String,
+    pub outbound_proxy: String,
+    pub tls_ca_file: String,
+    pub tls_pin_sha256: String,
+}
+
+/// One problem with one field (shown beside it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// The id the form's account gets in the config (and in `ctl --account`).
+pub const FORM_ACCOUNT_ID: &str = "main";
+
+impl AccountForm {
+    pub fn new() -> AccountForm {
+        AccountForm {
+            transport: "udp".into(),
+            ..AccountForm::default()
+        }
+    }
+
+    /// Fill the form from the configured account (the first one).
+    pub fn from_config(config: &Config) -> AccountForm {
+        let Some(a) = config.accounts.first() else {
+            return AccountForm::new();
+        };
+        AccountForm {
+            username: a.username.clone(),
+            password: a.password.clone(),
+            server: a.domain.get_ref().clone(),
+            transport: format!("{:?}", a.transport).to_lowercase(),
+            display_name: a.display_name.clone().unwrap_or_default(),
+            auth_username: a.auth_username.clone().unwrap_or_default(),
+            outbound_proxy: a
+                .outbound_proxy
+                .as_ref()
+                .map(|p| p.get_ref().clone())
+                .unwrap_or_default(),
+            tls_ca_file: a
+                .tls_ca_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            tls_pin_sha256: a
+                .tls_pin_sha256
+                .as_ref()
+                .map(|p| p.get_ref().clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Every problem, field by field (empty: the form can connect).
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let mut err = |field, message: String| errors.push(FieldError { field, message });
+        let user = self.username.trim();
+        if user.is_empty() {
+            err("username", "Enter your extension or user name".into());
+        } else if let Some(c) = user
+            .chars()
+            .find(|c| c.is_whitespace() || matches!(c, '@' | ':' | '<' | '>' | '"' | ';'))
+        {
+            err("username", format!("`{c}` is not allowed in a user name"));
+        }
+        if self.password.is_empty() {
+            err("password", "Enter the SIP password (secret)".into());
+        }
+        let server = self.server.trim();
+        if server.is_empty() {
+            err("server", "Enter the server, e.g. pbx.example.com".into());
+        } else if server.chars().any(char::is_whitespace) {
+            err("server", "A server name cannot contain spaces".into());
+        } else if let Err(e) = HostPort::parse(server) {
+            err("server", format!("Not a server address: {e}"));
+        }
+        if !matches!(self.transport.as_str(), "udp" | "tcp" | "tls") {
+            err("transport", "Choose UDP, TCP or TLS".into());
+        }
+        if self.auth_username.trim().chars().any(char::is_whitespace) {
+            err(
+                "auth_username",
+                "An auth user name cannot contain spaces".into(),
+            );
+        }
+        let proxy = self.outbound_proxy.trim();
+        if !proxy.is_empty()
+            && let Err(e) = HostPort::parse(proxy)
+        {
+            err("outbound_proxy", format!("Not a proxy address: {e}"));
+        }
+        let ca = self.tls_ca_file.trim();
+        if !ca.is_empty() && !Path::new(ca).is_file() {
+            err("tls_ca_file", format!("No such file: {ca}"));
+        }
+        let pin = self.tls_pin_sha256.trim();
+        if !pin.is_empty() && parse_fingerprint(pin).is_none() {
+            err(
+                "tls_pin_sha256",
+                "A SHA-256 fingerprint is 64 hex digits (colons allowed)".into(),
+            );
+        }
+        errors
+    }
+
+    /// The first problem with `field`, if any.
+    pub fn error_for(errors: &[FieldError], field: &str) -> Option<String> {
+        errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.clone())
+    }
+
+    fn to_table(&self) -> toml::Table {
+        let mut t = toml::Table::new();
+        let mut put = |k: &str, v: &str| {
+            let v = v.trim();
+            if !v.is_empty() {
+                t.insert(k.into(), toml::Value::String(v.to_string()));
+            }
+        };
+        put("id", FORM_ACCOUNT_ID);
+        put("username", &self.username);
+        put("domain", &self.server);
+        put("transport", &self.transport);
+        put("display_name", &self.display_name);
+        put("auth_username", &self.auth_username);
+        put("outbound_proxy", &self.outbound_proxy);
+        put("tls_ca_file", &self.tls_ca_file);
+        put("tls_pin_sha256", &self.tls_pin_sha256);
+        // Passwords keep their spaces: they are the agent's secret as typed.
+        t.insert(
+            "password".into(),
+            toml::Value::String(self.password.clone()),
+        );
+        t
+    }
+
+    /// The user config text with this account in place of the form's
+    /// account (other accounts and sections are kept), checked by the same
+    /// parser the phone uses.
+    pub fn merged_config(&self, existing: &str, path: &Path) -> Result<(String, Config), String> {
+        let mut doc: toml::Table = if existing.trim().is_empty() {
+            toml::Table::new()
+        } else {
+            existing
+                .parse()
+                .map_err(|e| format!("{}: cannot read the file: {e}", path.display()))?
+        };
+        let mut accounts: Vec<toml::Value> = match doc.remove("account") {
+            Some(toml::Value::Array(a)) => a,
+            _ => Vec::new(),
+        };
+        // The form edits the first account (the one it was filled from).
+        match accounts.first_mut() {
+            Some(first) => {
+                let id_of = |v: &toml::Value| {
+                    v.get("id")
+                        .and_then(toml::Value::as_str)
+                        .map(str::to_string)
+                };
+                let id = id_of(first).unwrap_or_else(|| FORM_ACCOUNT_ID.into());
+                let mut table = self.to_table();
+                table.insert("id".into(), toml::Value::String(id));
+                // Keys the form does not show stay as they were.
+                if let toml::Value::Table(old) = first {
+                    for (k, v) in old.iter() {
+                        if !table.contains_key(k) && !FORM_KEYS.contains(&k.as_str()) {
+                            table.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+                *first = toml::Value::Table(table);
+            }
+            None => accounts.push(toml::Value::Table(self.to_table())),
+        }
+        doc.insert("account".into(), toml::Value::Array(accounts));
+        let text = toml::to_string(&doc).map_err(|e| format!("cannot write the config: {e}"))?;
+        let config = Config::parse(&text, path).map_err(|e| e.to_string())?;
+        Ok((text, config))
+    }
+}
+
+/// Keys the form owns: cleared in the file when the agent clears them.
+const FORM_KEYS: &[&str] = &[
+    "username",
+    "domain",
+    "transport",
+    "display_name",
+    "auth_username",
+    "outbound_proxy",
+    "tls_ca_file",
+    "tls_pin_sha256",
+    "password",
+];
+
+/// Write the user config file: a temporary file renamed over the old one
+/// (a crash never leaves half a file), readable by the user only.
+pub fn write_user_config(path: &Path, text: &str) -> Result<(), String> {
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600));
+    }
+    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filled() -> AccountForm {
+        AccountForm {
+            username: "1001".into(),
+            password: "s3cret word".into(),
+            server: "pbx.example.com".into(),
+            transport: "tls".into(),
+            ..AccountForm::new()
+        }
+    }
+
+    #[test]
+    fn a_filled_form_validates_and_round_trips_through_the_config() {
+        let form = filled();
+        assert_eq!(form.validate(), vec![]);
+        let (text, config) = form.merged_config("", Path::new("user.toml")).unwrap();
+        assert_eq!(config.accounts.len(), 1);
+        assert_eq!(config.accounts[0].id, FORM_ACCOUNT_ID);
+        assert_eq!(config.accounts[0].password, "s3cret word");
+        assert!(text.contains("transport = \"tls\""), "{text}");
+        assert_eq!(AccountForm::from_config(&config), form);
+    }
+
+    #[test]
+    fn other_sections_and_unshown_keys_survive_an_edit() {
+        let existing = "[media]\ncodecs = [\"pcma\"]\n\n[[account]]\nid = \"desk\"\nusername = \"1\"\ndomain = \"old\"\nauto_answer = \"always\"\ndisplay_name = \"Old\"\n";
+        let mut form = filled();
+        form.display_name.clear();
+        let (_, config) = form.merged_config(existing, Path::new("u.toml")).unwrap();
+        assert_eq!(config.media.codecs, vec!["pcma".to_string()]);
+        let a = &config.accounts[0];
+        assert_eq!(a.id, "desk");
+        assert_eq!(a.auto_answer, "always");
+        assert_eq!(a.domain.get_ref(), "pbx.example.com");
+        assert_eq!(
+            a.display_name, None,
+            "a cleared field is cleared in the file"
+        );
+    }
+
+    #[test]
+    fn each_bad_field_gets_its_own_message() {
+        let form = AccountForm {
+            username: "10 01".into(),
+            password: String::new(),
+            server: "pbx example".into(),
+            transport: "sctp".into(),
+            outbound_proxy: "[::1".into(),
+            tls_pin_sha256: "abc".into(),
+            tls_ca_file: "/nonexistent/ca.pem".into(),
+            ..AccountForm::default()
+        };
+        let errors = form.validate();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field).collect();
+        assert_eq!(
+            fields,
+            vec![
+                "username",
+                "password",
+                "server",
+                "transport",
+                "outbound_proxy",
+                "tls_ca_file",
+                "tls_pin_sha256"
+            ]
+        );
+        assert_eq!(
+            AccountForm::error_for(&errors, "username").as_deref(),
+            Some("` ` is not allowed in a user name")
+        );
+        assert_eq!(
+            AccountForm::new().validate()[2].message,
+            "Enter the server, e.g. pbx.example.com"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_existing_file_is_an_error_not_a_loss() {
+        let err = filled()
+            .merged_config("[[account]\nbroken", Path::new("u.toml"))
+            .unwrap_err();
+        assert!(err.starts_with("u.toml: cannot read the file"), "{err}");
+    }
+}

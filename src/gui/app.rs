@@ -1,0 +1,1057 @@
+//! The window: renders the [`ViewModel`] and turns clicks and keys into
+//! requests to the core. It holds no protocol logic: what a call can do is
+//! read off the state the core reports.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use egui::{Color32, Key, KeyboardShortcut, Modifiers, RichText};
+use serde_json::Value;
+
+use super::account_form::{AccountForm, write_user_config};
+use super::dial;
+use super::link::{CoreLink, FromCore, Purpose, Repaint};
+use super::prefs::{GuiPrefs, ThemeChoice};
+use super::view::{CallView, Light, ViewModel, account_words};
+use crate::api::Request;
+use crate::config::Config;
+use crate::runtime::driver::{CoreHandle, HeadlessOptions, spawn_core};
+
+/// How often the window refreshes call figures (timer, codec, loss) while a
+/// call is up. With no call, nothing is polled.
+const LIVE_REFRESH: Duration = Duration::from_secs(1);
+
+/// Keyboard shortcuts (also listed in docs/gui.md and the Help page).
+pub const SHORTCUTS: &[(&str, KeyboardShortcut)] = &[
+    (
+        "Answer the ringing call",
+        KeyboardShortcut::new(Modifiers::CTRL, Key::Enter),
+    ),
+    (
+        "Hang up / reject the call in front",
+        KeyboardShortcut::new(Modifiers::CTRL, Key::E),
+    ),
+    (
+        "Hold / resume the call in front",
+        KeyboardShortcut::new(Modifiers::CTRL, Key::H),
+    ),
+    (
+        "Mute / unmute the microphone",
+        KeyboardShortcut::new(Modifiers::CTRL, Key::M),
+    ),
+    (
+        "Focus the dial field",
+        KeyboardShortcut::new(Modifiers::CTRL, Key::L),
+    ),
+];
+
+/// Which page the window shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    Phone,
+    Account,
+    Settings,
+    Help,
+}
+
+/// Where the window finds its config and its core.
+#[derive(Debug, Clone)]
+pub struct GuiOptions {
+    /// The user's config file (the one the account form writes).
+    pub config_path: PathBuf,
+    pub ctl_socket: PathBuf,
+    /// Where the GUI's own preferences (theme, scale) live; `None`: not saved.
+    pub prefs_path: Option<PathBuf>,
+}
+
+/// The Softline window.
+pub struct SoftlineApp {
+    opts: GuiOptions,
+    repaint: Repaint,
+    link: Option<CoreLink>,
+    /// A core being (re)started in the background.
+    starting: Option<Receiver<Result<CoreHandle, String>>>,
+    pub vm: ViewModel,
+    pub page: Page,
+    config: Option<Config>,
+    /// Why the phone is not running (bad config, port in use).
+    core_error: Option<String>,
+    pub dial: String,
+    dial_error: Option<String>,
+    last_dialled: Option<String>,
+    focus_dial: bool,
+    pub form: AccountForm,
+    form_message: Option<String>,
+    prefs: GuiPrefs,
+    prefs_applied: bool,
+    devices: Option<Value>,
+    keypad_open: bool,
+    /// The agent pressed Connect: show every field's problem, even empty ones.
+    form_tried: bool,
+    /// Status refresh schedule while calls are live.
+    next_refresh: Option<Instant>,
+    /// The ringing call the window already asked attention for.
+    alerted: Option<u64>,
+    /// Set when the agent chose Compact from the menu.
+    compact: bool,
+}
+
+impl SoftlineApp {
+    /// Load the config and start the core. A config that does not load is
+    /// shown in the window (with file, line and key), not a crash; a missing
+    /// user file means a first run: the account form.
+    pub fn new(opts: GuiOptions, repaint: Repaint) -> SoftlineApp {
+        let prefs = opts
+            .prefs_path
+            .as_deref()
+            .map(GuiPrefs::load)
+            .unwrap_or_default();
+        let mut app = SoftlineApp {
+            opts,
+            repaint,
+            link: None,
+            starting: None,
+            vm: ViewModel::default(),
+            page: Page::Phone,
+            config: None,
+            core_error: None,
+            dial: String::new(),
+            dial_error: None,
+            last_dialled: None,
+            focus_dial: true,
+            form: AccountForm::new(),
+            form_message: None,
+            prefs,
+            prefs_applied: false,
+            devices: None,
+            keypad_open: false,
+            form_tried: false,
+            next_refresh: None,
+            alerted: None,
+            compact: false,
+        };
+        let path = app.opts.config_path.clone();
+        let config = if path.exists() {
+            match Config::load(&path) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    app.core_error = Some(format!("The configuration has an error: {e}"));
+                    None
+                }
+            }
+        } else {
+            // First run: no accounts yet, but the phone still works for
+            // direct IP calls and the audio test.
+            Config::parse("", &path).ok()
+        };
+        if let Some(c) = config {
+            if c.accounts.is_empty() {
+                app.page = Page::Account;
+            }
+            app.form = AccountForm::from_config(&c);
+            app.config = Some(c.clone());
+            app.start_core(c);
+        }
+        app
+    }
+
+    /// Start a core with this config on a helper thread; the window picks it
+    /// up when it is ready (see `poll_core_start`).
+    fn start_core(&mut self, config: Config) {
+        let (tx, rx) = channel();
+        let opts = HeadlessOptions {
+            config,
+            ctl_socket: self.opts.ctl_socket.clone(),
+        };
+        let wake = self.repaint.clone();
+        let old = self.link.take();
+        let spawned = std::thread::Builder::new()
+            .name("softline-start".into())
+            .spawn(move || {
+                if let Some(old) = old
+                    && let Err(e) = old.shutdown_blocking()
+                {
+                    tracing::warn!("the previous phone stopped with: {e}");
+                }
+                let _ = tx.send(spawn_core(opts));
+                wake();
+            });
+        match spawned {
+            Ok(_) => self.starting = Some(rx),
+            Err(e) => self.core_error = Some(format!("cannot start the phone: {e}")),
+        }
+    }
+
+    fn poll_core_start(&mut self) {
+        let Some(rx) = &self.starting else { return };
+        match rx.try_recv() {
+            Ok(Ok(handle)) => {
+                self.starting = None;
+                self.core_error = None;
+                let link = CoreLink::new(handle, self.repaint.clone());
+                link.send(Purpose::Status, Request::Status);
+                self.link = Some(link);
+            }
+            Ok(Err(e)) => {
+                self.starting = None;
+                self.core_error = Some(format!("The phone could not start: {e}"));
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => {}
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                self.starting = None;
+                self.core_error = Some("The phone could not start.".into());
+            }
+        }
+    }
+
+    /// Send a user action; a refusal lands in the banner.
+    fn act(&self, label: &str, request: Request) {
+        if let Some(link) = &self.link {
+            link.send(Purpose::Action(label.to_string()), request);
+        }
+    }
+
+    /// Apply what the core sent since the last frame.
+    fn drain_core(&mut self, now: Instant) {
+        let Some(link) = &self.link else { return };
+        let mut want_status = false;
+        for msg in link.drain() {
+            match msg {
+                FromCore::Event(line) => {
+                    self.vm.apply_event(&line, now);
+                    // Media figures and mute state come with the status.
+                    want_status |= line.contains("\"event\":\"call\"");
+                }
+                FromCore::Lagged => want_status = true,
+                FromCore::Reply { what, reply } => match what {
+                    Purpose::Status => {
+                        if let Some(v) = reply.result.filter(|_| reply.ok) {
+                            self.vm.apply_status(&v, now);
+                        }
+                    }
+                    Purpose::Devices => self.devices = reply.result,
+                    Purpose::Action(label) => {
+                        if !reply.ok {
+                            let why = reply.error.unwrap_or_else(|| "failed".into());
+                            self.vm.banner = Some(format!("{label}: {why}"));
+                        }
+                    }
+                },
+            }
+        }
+        if want_status {
+            link.send(Purpose::Status, Request::Status);
+        }
+        if link.core_stopped() && self.starting.is_none() && self.core_error.is_none() {
+            self.core_error = Some("The phone has stopped.".into());
+        }
+    }
+
+    /// Everything the window does in one frame: take in the core's news,
+    /// then draw. Used by eframe and by the tests alike.
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let now = Instant::now();
+        let ctx = ui.ctx().clone();
+        if !self.prefs_applied {
+            self.apply_prefs(&ctx);
+        }
+        self.poll_core_start();
+        self.drain_core(now);
+        self.schedule(&ctx, now);
+        self.alert_incoming(&ctx);
+        self.shortcuts(&ctx);
+
+        if self.compact {
+            self.compact_ui(ui, now);
+            return;
+        }
+        egui::Panel::top("status").show(ui, |ui| self.status_bar(ui));
+        egui::CentralPanel::default().show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| match self.page {
+                Page::Phone => self.phone_page(ui, now),
+                Page::Account => self.account_page(ui),
+                Page::Settings => self.settings_page(ui),
+                Page::Help => help_page(ui),
+            });
+        });
+    }
+
+    /// Repaints only when something is due: the call timer while a call is
+    /// up, an ended tab's removal. Idle: none.
+    fn schedule(&mut self, ctx: &egui::Context, now: Instant) {
+        let prune_due = self.vm.prune(now);
+        if let Some(t) = prune_due {
+            ctx.request_repaint_after(t.saturating_duration_since(now));
+        }
+        if self.vm.has_live_calls() {
+            if self.next_refresh.is_none_or(|t| now >= t) {
+                if let Some(link) = &self.link {
+                    link.send(Purpose::Status, Request::Status);
+                }
+                self.next_refresh = Some(now + LIVE_REFRESH);
+            }
+            ctx.request_repaint_after(LIVE_REFRESH);
+        } else {
+            self.next_refresh = None;
+        }
+    }
+
+    fn alert_incoming(&mut self, ctx: &egui::Context) {
+        let ringing = self.vm.ringing_in().map(|c| c.id);
+        if ringing.is_some() && ringing != self.alerted {
+            // The alert lives on the phone page: bring it to the front.
+            self.page = Page::Phone;
+            ctx.send_viewport_cmd(egui::ViewportCommand::RequestUserAttention(
+                egui::UserAttentionType::Critical,
+            ));
+            ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+        }
+        self.alerted = ringing;
+    }
+
+    fn shortcuts(&mut self, ctx: &egui::Context) {
+        let pressed = |i: usize| ctx.input_mut(|inp| inp.consume_shortcut(&SHORTCUTS[i].1));
+        if pressed(0)
+            && let Some(c) = self.vm.ringing_in()
+        {
+            self.act("Answer", Request::Answer { call: Some(c.id) });
+        }
+        if pressed(1)
+            && let Some(c) = self.vm.selected_call().filter(|c| c.is_live())
+        {
+            self.act("Hang up", Request::Hangup { call: Some(c.id) });
+        }
+        if pressed(2)
+            && let Some(c) = self.vm.selected_call().filter(|c| c.is_live())
+        {
+            match c.state.as_str() {
+                "connected" => self.act("Hold", Request::Hold { call: Some(c.id) }),
+                "held" => self.act("Resume", Request::Resume { call: Some(c.id) }),
+                _ => {}
+            }
+        }
+        if pressed(3)
+            && let Some(c) = self.vm.selected_call().filter(|c| c.is_live())
+        {
+            self.act(
+                "Mute",
+                Request::Mute {
+                    call: Some(c.id),
+                    on: !c.muted,
+                },
+            );
+        }
+        if pressed(4) {
+            self.page = Page::Phone;
+            self.focus_dial = true;
+        }
+        // Alt+1…9 brings that tab to the front.
+        let keys = [
+            Key::Num1,
+            Key::Num2,
+            Key::Num3,
+            Key::Num4,
+            Key::Num5,
+            Key::Num6,
+            Key::Num7,
+            Key::Num8,
+            Key::Num9,
+        ];
+        for (n, key) in keys.iter().enumerate() {
+            if ctx.input_mut(|i| i.consume_key(Modifiers::ALT, *key))
+                && let Some(c) = self.vm.calls.get(n)
+            {
+                self.vm.selected = Some(c.id);
+            }
+        }
+    }
+
+    fn apply_prefs(&mut self, ctx: &egui::Context) {
+        ctx.set_theme(match self.prefs.theme {
+            ThemeChoice::System => egui::ThemePreference::System,
+            ThemeChoice::Dark => egui::ThemePreference::Dark,
+            ThemeChoice::Light => egui::ThemePreference::Light,
+        });
+        ctx.set_zoom_factor(self.prefs.ui_scale);
+        self.prefs_applied = true;
+    }
+
+    fn save_prefs(&mut self) {
+        self.prefs_applied = false;
+        if let Some(path) = &self.opts.prefs_path
+            && let Err(e) = self.prefs.save(path)
+        {
+            self.vm.banner = Some(format!("Settings not saved: {e}"));
+        }
+    }
+
+    // ----- status bar -----
+
+    fn status_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            for (page, label) in [
+                (Page::Phone, "Phone"),
+                (Page::Account, "Account"),
+                (Page::Settings, "Settings"),
+                (Page::Help, "Help"),
+            ] {
+                ui.selectable_value(&mut self.page, page, label);
+            }
+            ui.separator();
+            if ui
+                .button("Compact")
+                .on_hover_text("A small always-on-top window")
+                .clicked()
+            {
+                self.set_compact(ui.ctx(), true);
+            }
+        });
+        if let Some(e) = &self.core_error {
+            ui.colored_label(Color32::from_rgb(0xd0, 0x30, 0x30), e);
+        } else if self.starting.is_some() {
+            ui.label("Starting the phone…");
+        }
+        for a in &self.vm.accounts {
+            let (light, words) = account_words(a);
+            ui.horizontal_wrapped(|ui| {
+                status_dot(ui, light);
+                ui.label(RichText::new(super::view::short_party(&a.aor)).strong());
+                ui.label(words);
+            });
+        }
+        if self.vm.accounts.is_empty() && self.link.is_some() {
+            ui.label("No account: direct IP calls only (sip:user@host)");
+        }
+        let mut dismiss = false;
+        if let Some(b) = &self.vm.banner {
+            ui.horizontal_wrapped(|ui| {
+                ui.colored_label(Color32::from_rgb(0xd0, 0x80, 0x20), b);
+                dismiss = ui.small_button("Dismiss").clicked();
+            });
+        }
+        if dismiss {
+            self.vm.banner = None;
+        }
+    }
+
+    // ----- phone page -----
+
+    fn phone_page(&mut self, ui: &mut egui::Ui, now: Instant) {
+        if let Some(c) = self.vm.ringing_in().cloned() {
+            self.incoming_alert(ui, &c);
+        }
+        self.dial_row(ui);
+        ui.separator();
+        self.call_tabs(ui);
+        if let Some(call) = self.vm.selected_call().cloned() {
+            self.call_panel(ui, &call, now);
+        } else if self.vm.calls.is_empty() {
+            ui.label("No calls.");
+        }
+    }
+
+    fn incoming_alert(&mut self, ui: &mut egui::Ui, c: &CallView) {
+        egui::Frame::group(ui.style())
+            .fill(ui.visuals().extreme_bg_color)
+            .show(ui, |ui| {
+                ui.heading(format!("Incoming call from {}", c.remote_short()));
+                if let Some(why) = &c.auto_answered {
+                    ui.label(format!("Answering automatically ({why})"));
+                }
+                ui.horizontal(|ui| {
+                    if ui
+                        .button(RichText::new("Answer").strong())
+                        .on_hover_text("Ctrl+Enter")
+                        .clicked()
+                    {
+                        self.act("Answer", Request::Answer { call: Some(c.id) });
+                    }
+                    if ui.button("Reject").on_hover_text("Ctrl+E").clicked() {
+                        self.act("Reject", Request::Hangup { call: Some(c.id) });
+                    }
+                });
+            });
+    }
+
+    fn dial_row(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            let label = ui.label("Number");
+            let edit = ui
+                .add(
+                    egui::TextEdit::singleline(&mut self.dial)
+                        .hint_text("number or sip:user@host")
+                        .desired_width(220.0),
+                )
+                .labelled_by(label.id);
+            if self.focus_dial {
+                edit.request_focus();
+                self.focus_dial = false;
+            }
+            if edit.changed() {
+                self.dial_error = None;
+            }
+            let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
+            if ui.button("Call").clicked() || enter {
+                self.place_call();
+            }
+            if let Some(last) = self.last_dialled.clone()
+                && ui
+                    .button("Redial")
+                    .on_hover_text(format!("Call {last} again"))
+                    .clicked()
+            {
+                self.dial = last;
+                self.place_call();
+            }
+            let pad = if self.keypad_open {
+                "Hide keypad"
+            } else {
+                "Keypad"
+            };
+            if ui.button(pad).clicked() {
+                self.keypad_open = !self.keypad_open;
+            }
+        });
+        if let Some(e) = &self.dial_error {
+            ui.colored_label(Color32::from_rgb(0xd0, 0x30, 0x30), e);
+        }
+        if self.keypad_open {
+            let in_call = self
+                .vm
+                .selected_call()
+                .filter(|c| c.is_live() && c.state == "connected")
+                .map(|c| c.id);
+            if let Some(d) = keypad(ui) {
+                match in_call {
+                    // In a call the keypad sends DTMF.
+                    Some(id) => self.act(
+                        "DTMF",
+                        Request::Dtmf {
+                            call: Some(id),
+                            digits: d.to_string(),
+                        },
+                    ),
+                    None => self.dial.push(d),
+                }
+            }
+        }
+    }
+
+    fn place_call(&mut self) {
+        match dial::normalize(&self.dial) {
+            Ok(target) => {
+                self.dial_error = None;
+                self.last_dialled = Some(target.clone());
+                self.act(
+                    "Call",
+                    Request::Call {
+                        target,
+                        account: None,
+                    },
+                );
+            }
+            // What the agent typed stays in the field.
+            Err(e) => self.dial_error = Some(e),
+        }
+    }
+
+    fn call_tabs(&mut self, ui: &mut egui::Ui) {
+        if self.vm.calls.is_empty() {
+            return;
+        }
+        ui.horizontal_wrapped(|ui| {
+            for (n, c) in self.vm.calls.iter().enumerate() {
+                let text = format!("{} · {} · {}", n + 1, c.remote_short(), state_words(c));
+                let mut rt = RichText::new(text);
+                if c.is_ringing_in() {
+                    rt = rt.strong().color(Color32::from_rgb(0x30, 0x90, 0xe0));
+                }
+                if ui
+                    .selectable_label(self.vm.selected == Some(c.id), rt)
+                    .on_hover_text(format!("Line {} (Alt+{})", n + 1, n + 1))
+                    .clicked()
+                {
+                    self.vm.selected = Some(c.id);
+                }
+            }
+        });
+        ui.separator();
+    }
+
+    fn call_panel(&mut self, ui: &mut egui::Ui, c: &CallView, now: Instant) {
+        ui.heading(c.remote_short());
+        ui.horizontal_wrapped(|ui| {
+            ui.label(state_words(c));
+            if let Some(t) = c.talk_time(now) {
+                ui.label(format_duration(t));
+            }
+            if let Some(m) = &c.media {
+                ui.label(format!("codec {}", m.codec));
+                if m.srtp {
+                    ui.label(RichText::new("SRTP").strong())
+                        .on_hover_text("Media is encrypted (SRTP)");
+                }
+                ui.label(format!(
+                    "loss {:.1} % · jitter {:.0} ms",
+                    m.loss_pct(),
+                    m.jitter_ms
+                ))
+                .on_hover_text(format!(
+                    "packets received {}, lost {}, jitter buffer {} ms, round trip {}",
+                    m.packets_received,
+                    m.packets_lost,
+                    m.jitter_buffer_ms,
+                    m.rtt_ms
+                        .map(|r| format!("{r:.0} ms"))
+                        .unwrap_or_else(|| "unknown".into())
+                ));
+            }
+            if c.muted {
+                ui.label(RichText::new("Muted").strong());
+            }
+            if let Some(why) = &c.auto_answered {
+                ui.label(format!("Auto-answered ({why})"));
+            }
+        });
+        // Problems with this call, where the agent looks.
+        let warning = c
+            .media
+            .as_ref()
+            .and_then(|m| m.warning.clone())
+            .or_else(|| c.audio_warning.clone());
+        if let Some(w) = warning {
+            ui.colored_label(Color32::from_rgb(0xd0, 0x80, 0x20), w);
+        }
+        if let Some(cause) = c.cause.as_ref().filter(|_| !c.is_live()) {
+            let code = c.status_code.map(|s| format!(" ({s})")).unwrap_or_default();
+            ui.label(format!("Ended: {cause}{code}"));
+        }
+        if !c.is_live() {
+            return;
+        }
+        ui.horizontal_wrapped(|ui| {
+            let id = Some(c.id);
+            match c.state.as_str() {
+                "ringing" if c.incoming => {
+                    if ui.button("Answer").clicked() {
+                        self.act("Answer", Request::Answer { call: id });
+                    }
+                    if ui.button("Reject").clicked() {
+                        self.act("Reject", Request::Hangup { call: id });
+                    }
+                }
+                "connected" | "held" => {
+                    if ui.button("Hang up").on_hover_text("Ctrl+E").clicked() {
+                        self.act("Hang up", Request::Hangup { call: id });
+                    }
+                    if c.state == "connected" {
+                        if ui.button("Hold").on_hover_text("Ctrl+H").clicked() {
+                            self.act("Hold", Request::Hold { call: id });
+                        }
+                    } else if ui.button("Resume").on_hover_text("Ctrl+H").clicked() {
+                        self.act("Resume", Request::Resume { call: id });
+                    }
+                    let mute = if c.muted { "Unmute" } else { "Mute" };
+                    if ui.button(mute).on_hover_text("Ctrl+M").clicked() {
+                        self.act(
+                            "Mute",
+                            Request::Mute {
+                                call: id,
+                                on: !c.muted,
+                            },
+                        );
+                    }
+                    let rec = if c.recording {
+                        "Stop recording"
+                    } else {
+                        "Record"
+                    };
+                    if ui.button(rec).clicked() {
+                        let on = !c.recording;
+                        self.act(
+                            "Record",
+                            Request::Record {
+                                call: id,
+                                on,
+                                file: None,
+                            },
+                        );
+                        if let Some(v) = self.vm.call_mut(c.id) {
+                            v.recording = on;
+                        }
+                    }
+                }
+                _ => {
+                    if ui.button("Hang up").on_hover_text("Ctrl+E").clicked() {
+                        self.act("Hang up", Request::Hangup { call: id });
+                    }
+                }
+            }
+        });
+    }
+
+    // ----- account page -----
+
+    fn account_page(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Account");
+        ui.label(format!(
+            "Saved to {} (your own settings; an admin's file is never changed).",
+            self.opts.config_path.display()
+        ));
+        let errors = self.form.validate();
+        let field = |ui: &mut egui::Ui, label: &str, value: &mut String, password: bool| {
+            ui.horizontal(|ui| {
+                let l = ui.add_sized([140.0, 18.0], egui::Label::new(label));
+                ui.add(
+                    egui::TextEdit::singleline(value)
+                        .password(password)
+                        .desired_width(260.0),
+                )
+                .labelled_by(l.id);
+            });
+        };
+        let red = Color32::from_rgb(0xd0, 0x30, 0x30);
+        // A field's problem shows once the agent typed in it (or tried to
+        // connect): an untouched empty form is not a wall of red.
+        let tried = self.form_tried;
+        let show_err = |ui: &mut egui::Ui, key: &str, typed: bool| {
+            if (tried || typed)
+                && let Some(e) = AccountForm::error_for(&errors, key)
+            {
+                ui.colored_label(red, e);
+            }
+        };
+        field(ui, "User name", &mut self.form.username, false);
+        show_err(ui, "username", !self.form.username.is_empty());
+        field(ui, "Password", &mut self.form.password, true);
+        show_err(ui, "password", false);
+        field(ui, "Server", &mut self.form.server, false);
+        show_err(ui, "server", !self.form.server.is_empty());
+        ui.horizontal(|ui| {
+            ui.add_sized([140.0, 18.0], egui::Label::new("Transport"));
+            for t in ["udp", "tcp", "tls"] {
+                ui.radio_value(&mut self.form.transport, t.to_string(), t.to_uppercase());
+            }
+        });
+        show_err(ui, "transport", true);
+        egui::CollapsingHeader::new("Advanced").show(ui, |ui| {
+            field(ui, "Display name", &mut self.form.display_name, false);
+            field(ui, "Auth user name", &mut self.form.auth_username, false);
+            show_err(ui, "auth_username", true);
+            field(ui, "Outbound proxy", &mut self.form.outbound_proxy, false);
+            show_err(ui, "outbound_proxy", true);
+            field(ui, "TLS CA file", &mut self.form.tls_ca_file, false);
+            show_err(ui, "tls_ca_file", true);
+            field(
+                ui,
+                "TLS pin (SHA-256)",
+                &mut self.form.tls_pin_sha256,
+                false,
+            );
+            show_err(ui, "tls_pin_sha256", true);
+        });
+        ui.add_space(6.0);
+        if ui.button("Connect").clicked() {
+            if errors.is_empty() {
+                self.connect();
+            } else {
+                self.form_tried = true;
+                self.form_message = Some("Fix the fields marked in red first.".into());
+            }
+        }
+        if let Some(m) = &self.form_message {
+            ui.label(m);
+        }
+        // The registration result, in the same words as the status bar.
+        for a in &self.vm.accounts {
+            let (light, words) = account_words(a);
+            ui.colored_label(light_colour(light), words);
+        }
+    }
+
+    /// Save the form to the user config and restart the core with it.
+    fn connect(&mut self) {
+        let path = self.opts.config_path.clone();
+        let existing = std::fs::read_to_string(&path).unwrap_or_default();
+        match self.form.merged_config(&existing, &path) {
+            Ok((text, config)) => {
+                if let Err(e) = write_user_config(&path, &text) {
+                    self.form_message = Some(e);
+                    return;
+                }
+                self.form_message = Some("Saved. Connecting…".into());
+                self.vm.accounts.clear();
+                self.config = Some(config.clone());
+                self.start_core(config);
+            }
+            Err(e) => self.form_message = Some(e),
+        }
+    }
+
+    // ----- settings page -----
+
+    fn settings_page(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Appearance");
+        let mut changed = false;
+        ui.horizontal(|ui| {
+            ui.label("Theme");
+            for (t, label) in [
+                (ThemeChoice::System, "System"),
+                (ThemeChoice::Dark, "Dark"),
+                (ThemeChoice::Light, "Light"),
+            ] {
+                changed |= ui.radio_value(&mut self.prefs.theme, t, label).changed();
+            }
+        });
+        ui.horizontal(|ui| {
+            let l = ui.label("UI scale");
+            let r = ui
+                .add(egui::Slider::new(&mut self.prefs.ui_scale, 0.75..=2.5).step_by(0.05))
+                .labelled_by(l.id);
+            // Apply when the drag ends, so the slider does not move under
+            // the pointer while it rescales.
+            changed |= r.drag_stopped() || (r.changed() && !r.dragged());
+        });
+        if changed {
+            self.save_prefs();
+        }
+        ui.separator();
+        ui.heading("Audio");
+        if ui.button("List sound devices").clicked()
+            && let Some(link) = &self.link
+        {
+            link.send(Purpose::Devices, Request::Devices);
+        }
+        if let Some(d) = &self.devices {
+            devices_view(ui, d);
+        }
+        ui.horizontal(|ui| {
+            if ui
+                .button("Audio test (10 s)")
+                .on_hover_text(
+                    "Hear yourself as the far end would: microphone, codec, jitter buffer, speaker",
+                )
+                .clicked()
+            {
+                self.act(
+                    "Audio test",
+                    Request::TestAudio {
+                        seconds: Some(10),
+                        codec: None,
+                    },
+                );
+            }
+        });
+        if let Some(c) = &self.config {
+            ui.label(format!(
+                "Codecs in order: {} · echo cancellation {} · noise suppression {}",
+                c.media.codecs.join(", "),
+                on_off(c.audio.echo_cancellation),
+                on_off(c.audio.noise_suppression),
+            ));
+            ui.label(format!(
+                "Devices: input {}, output {} (set in {})",
+                c.audio.input,
+                c.audio.output,
+                self.opts.config_path.display()
+            ));
+        }
+    }
+
+    // ----- compact mode -----
+
+    fn set_compact(&mut self, ctx: &egui::Context, on: bool) {
+        self.compact = on;
+        ctx.send_viewport_cmd(egui::ViewportCommand::WindowLevel(if on {
+            egui::WindowLevel::AlwaysOnTop
+        } else {
+            egui::WindowLevel::Normal
+        }));
+        let size = if on { [360.0, 140.0] } else { [720.0, 560.0] };
+        ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(size.into()));
+    }
+
+    fn compact_ui(&mut self, ui: &mut egui::Ui, now: Instant) {
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui.horizontal(|ui| {
+                for a in &self.vm.accounts {
+                    let (light, words) = account_words(a);
+                    status_dot(ui, light).on_hover_text(words);
+                }
+                if ui.button("Full window").clicked() {
+                    self.set_compact(ui.ctx(), false);
+                }
+            });
+            if let Some(c) = self.vm.ringing_in().cloned() {
+                self.incoming_alert(ui, &c);
+            } else if let Some(c) = self.vm.selected_call().cloned() {
+                self.call_panel(ui, &c, now);
+            } else {
+                self.dial_row(ui);
+            }
+        });
+    }
+}
+
+/// eframe drives the window through this.
+pub struct EframeApp(pub SoftlineApp);
+
+impl eframe::App for EframeApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.0.show(ui);
+    }
+
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        // Unregister and end calls before the process goes.
+        if let Some(link) = self.0.link.take()
+            && let Err(e) = link.shutdown_blocking()
+        {
+            tracing::warn!("the phone stopped with: {e}");
+        }
+    }
+}
+
+impl SoftlineApp {
+    /// Stop the core (tests; the window does it on exit).
+    pub fn shutdown(&mut self) {
+        if let Some(link) = self.link.take() {
+            let _ = link.shutdown_blocking();
+        }
+    }
+
+    /// The phone is running and has reported its first status.
+    pub fn core_ready(&self) -> bool {
+        self.link.is_some()
+    }
+
+    pub fn core_error(&self) -> Option<&str> {
+        self.core_error.as_deref()
+    }
+}
+
+fn keypad(ui: &mut egui::Ui) -> Option<char> {
+    let mut pressed = None;
+    egui::Grid::new("keypad").show(ui, |ui| {
+        for row in ["123", "456", "789", "*0#"] {
+            for d in row.chars() {
+                if ui
+                    .add_sized([36.0, 28.0], egui::Button::new(d.to_string()))
+                    .clicked()
+                {
+                    pressed = Some(d);
+                }
+            }
+            ui.end_row();
+        }
+    });
+    pressed
+}
+
+fn devices_view(ui: &mut egui::Ui, d: &Value) {
+    let list = d.get("devices").and_then(Value::as_array);
+    match list {
+        Some(list) if !list.is_empty() => {
+            for dev in list {
+                let name = dev.get("name").and_then(Value::as_str).unwrap_or("?");
+                let dir = match (
+                    dev.get("input").and_then(Value::as_bool).unwrap_or(false),
+                    dev.get("output").and_then(Value::as_bool).unwrap_or(false),
+                ) {
+                    (true, true) => "microphone + speaker",
+                    (true, false) => "microphone",
+                    (false, true) => "speaker",
+                    _ => "",
+                };
+                let default = if dev.get("default").and_then(Value::as_bool) == Some(true) {
+                    " (default)"
+                } else {
+                    ""
+                };
+                ui.label(format!("{name} — {dir}{default}"));
+            }
+        }
+        _ => {
+            ui.colored_label(
+                Color32::from_rgb(0xd0, 0x80, 0x20),
+                "No sound device found: calls will have no audio until one is connected",
+            );
+        }
+    }
+}
+
+fn help_page(ui: &mut egui::Ui) {
+    ui.heading("Keyboard shortcuts");
+    egui::Grid::new("shortcuts").show(ui, |ui| {
+        for (what, s) in SHORTCUTS {
+            ui.label(ui.ctx().format_shortcut(s));
+            ui.label(*what);
+            ui.end_row();
+        }
+        ui.label("Alt+1 … Alt+9");
+        ui.label("Bring line 1–9 to the front");
+        ui.end_row();
+        ui.label("Enter (in the number field)");
+        ui.label("Call");
+        ui.end_row();
+    });
+}
+
+/// A coloured dot for a registration state (drawn, so no font needs the glyph).
+fn status_dot(ui: &mut egui::Ui, light: Light) -> egui::Response {
+    let (rect, response) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
+    ui.painter()
+        .circle_filled(rect.center(), 5.0, light_colour(light));
+    response
+}
+
+fn light_colour(l: Light) -> Color32 {
+    match l {
+        Light::Green => Color32::from_rgb(0x2e, 0xa0, 0x43),
+        Light::Amber => Color32::from_rgb(0xd0, 0x90, 0x20),
+        Light::Red => Color32::from_rgb(0xd0, 0x30, 0x30),
+        Light::Grey => Color32::GRAY,
+    }
+}
+
+/// A call's state as the agent reads it.
+pub fn state_words(c: &CallView) -> String {
+    let s = match c.state.as_str() {
+        "calling" => "Calling…",
+        "ringing" if c.incoming => "Ringing",
+        "ringing" => "Ringing…",
+        "early" => "Ringing (early media)",
+        "connected" if c.remote_hold => "On hold by the other side",
+        "connected" => "Connected",
+        "held" => "On hold",
+        "ending" => "Ending…",
+        "ended" => "Ended",
+        other => other,
+    };
+    s.to_string()
+}
+
+fn format_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{:02}:{:02}", s / 60, s % 60)
+    }
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b { "on" } else { "off" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_a_clock() {
+        assert_eq!(format_duration(Duration::from_secs(0)), "00:00");
+        assert_eq!(format_duration(Duration::from_secs(75)), "01:15");
+        assert_eq!(format_duration(Duration::from_secs(3725)), "1:02:05");
+    }
+}

@@ -1,0 +1,260 @@
+//! The real GUI driven through its AccessKit tree (egui_kittest), against
+//! the real core it starts in-process, talking to a real Kamailio or a
+//! second `softline --headless` on 127.0.0.1. Widgets are found by their
+//! labels, as a screen reader would find them.
+#![allow(clippy::disallowed_methods)]
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui::{Key, Modifiers};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use serde_json::json;
+
+use softline::gui::{GuiOptions, Page, SoftlineApp};
+use support::{Kamailio, KamailioOpts, Phone, TestDir, free_udp_port};
+
+const TEN_S: Duration = Duration::from_secs(10);
+
+/// A user config with no account yet (the first run), on loopback, with
+/// null audio (CI has no sound card).
+fn base_config(port: u16) -> String {
+    format!(
+        "[sip]\nlisten_udp = \"127.0.0.1:{port}\"\n\n[audio]\ninput = \"null\"\noutput = \"null\"\n\n[media]\nrtp_port_min = {}\nrtp_port_max = {}\n",
+        30000 + (port % 1000) * 10,
+        30000 + (port % 1000) * 10 + 9,
+    )
+}
+
+fn gui(dir: &TestDir, config: &str) -> Harness<'static, SoftlineApp> {
+    let config_path = dir.file("softline.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let opts = GuiOptions {
+        config_path,
+        ctl_socket: dir.file("gui-ctl.sock"),
+        prefs_path: None,
+    };
+    let app = SoftlineApp::new(opts, Arc::new(|| {}));
+    let mut h = Harness::builder()
+        .with_size([820.0, 760.0])
+        .build_ui_state(|ui, app: &mut SoftlineApp| app.show(ui), app);
+    wait(&mut h, "the core to start", |h| h.state().core_ready());
+    h
+}
+
+/// Step frames until `pred` holds (the core answers on its own thread).
+fn wait(
+    h: &mut Harness<'static, SoftlineApp>,
+    what: &str,
+    pred: impl Fn(&Harness<'static, SoftlineApp>) -> bool,
+) {
+    let deadline = Instant::now() + TEN_S;
+    loop {
+        h.step();
+        if pred(h) {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "timed out waiting for {what}; view: {:#?}; core error: {:?}",
+                h.state().vm,
+                h.state().core_error()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn has_text(h: &Harness<'static, SoftlineApp>, text: &str) -> bool {
+    h.query_all_by_label_contains(text).next().is_some()
+}
+
+fn type_into(h: &mut Harness<'static, SoftlineApp>, label: &str, text: &str) {
+    h.get_by_label(label).focus();
+    h.step();
+    h.get_by_label(label).type_text(text);
+    // One frame takes the input, the next shows what it caused.
+    h.run_steps(2);
+}
+
+fn click(h: &mut Harness<'static, SoftlineApp>, label: &str) {
+    h.get_by_label(label).click();
+    h.run_steps(2);
+}
+
+fn fill_form(h: &mut Harness<'static, SoftlineApp>, user: &str, password: &str, server: &str) {
+    assert_eq!(
+        h.state().page,
+        Page::Account,
+        "a first run opens the account form"
+    );
+    type_into(h, "User name", user);
+    type_into(h, "Password", password);
+    type_into(h, "Server", server);
+    click(h, "Connect");
+}
+
+#[test]
+fn first_run_form_registers_and_the_status_says_so() {
+    let k = Kamailio::start(KamailioOpts::default());
+    let dir = TestDir::new("gui-form");
+    let mut h = gui(&dir, &base_config(free_udp_port()));
+    // Validation as the agent types: a user name with a space is refused
+    // beside the field, and nothing is written.
+    type_into(&mut h, "User name", "ali ce");
+    assert!(has_text(&h, "` ` is not allowed in a user name"));
+    h.state_mut().form.username.clear();
+    fill_form(&mut h, "alice", "secret", &k.domain());
+    wait(&mut h, "registered", |h| has_text(h, "Registered over UDP"));
+    // The form went to the user's file, with the other sections kept.
+    let written = std::fs::read_to_string(dir.file("softline.toml")).unwrap();
+    assert!(written.contains("username = \"alice\""), "{written}");
+    assert!(written.contains("input = \"null\""), "{written}");
+    assert_eq!(k.bindings("alice").len(), 1, "{}", k.ul_dump());
+    h.state_mut().shutdown();
+}
+
+#[test]
+fn a_wrong_password_reads_as_plain_words() {
+    let k = Kamailio::start(KamailioOpts::default());
+    let dir = TestDir::new("gui-badpw");
+    let mut h = gui(&dir, &base_config(free_udp_port()));
+    fill_form(&mut h, "alice", "not-the-secret", &k.domain());
+    wait(&mut h, "the failure", |h| has_text(h, "Password rejected"));
+    assert!(has_text(&h, "check the user name and password"));
+    h.state_mut().shutdown();
+}
+
+#[test]
+fn an_empty_form_explains_every_missing_field_and_keeps_what_was_typed() {
+    let dir = TestDir::new("gui-empty");
+    let mut h = gui(&dir, &base_config(free_udp_port()));
+    type_into(&mut h, "User name", "alice");
+    click(&mut h, "Connect");
+    assert!(has_text(&h, "Enter the SIP password"));
+    assert!(has_text(&h, "Enter the server"));
+    assert!(has_text(&h, "Fix the fields marked in red first."));
+    assert_eq!(h.state().form.username, "alice");
+    // Nothing reached the file.
+    let written = std::fs::read_to_string(dir.file("softline.toml")).unwrap();
+    assert!(!written.contains("[[account]]"), "{written}");
+    h.state_mut().shutdown();
+}
+
+/// A second phone, headless, that the GUI calls or that calls the GUI.
+fn peer(port: u16) -> Phone {
+    Phone::start(&base_config(port))
+}
+
+fn peer_state(p: &Phone) -> String {
+    p.status()["calls"][0]["state"]
+        .as_str()
+        .unwrap_or("none")
+        .to_string()
+}
+
+#[test]
+fn dial_hold_resume_and_hang_up_from_the_call_tab() {
+    let pb = free_udp_port();
+    let b = peer(pb);
+    let dir = TestDir::new("gui-dial");
+    let mut h = gui(&dir, &base_config(free_udp_port()));
+    click(&mut h, "Phone");
+    // A pasted number with junk is refused beside the field, text kept.
+    type_into(&mut h, "Number", "12;3");
+    click(&mut h, "Call");
+    assert!(has_text(&h, "`;` cannot be dialled"));
+    assert_eq!(h.state().dial, "12;3");
+    assert!(h.state().vm.calls.is_empty());
+
+    h.state_mut().dial.clear();
+    type_into(&mut h, "Number", &format!("sip:b@127.0.0.1:{pb}"));
+    click(&mut h, "Call");
+    wait(&mut h, "a tab for the call", |h| {
+        h.state().vm.calls.len() == 1 && has_text(h, "1 · b ·")
+    });
+    b.wait_for(|s| s["calls"][0]["state"] == "ringing", TEN_S)
+        .unwrap();
+    b.cmd(json!({"cmd": "answer"}));
+    wait(&mut h, "connected", |h| has_text(h, "Connected"));
+    click(&mut h, "Hold");
+    wait(&mut h, "on hold", |h| has_text(h, "On hold"));
+    b.wait_for(|s| s["calls"][0]["remote_hold"] == true, TEN_S)
+        .unwrap();
+    click(&mut h, "Resume");
+    wait(&mut h, "resumed", |h| has_text(h, "Connected"));
+    b.wait_for(|s| s["calls"][0]["remote_hold"] == false, TEN_S)
+        .unwrap();
+    // Ctrl+M mutes (local only): the tab says so.
+    h.key_press_modifiers(Modifiers::CTRL, Key::M);
+    wait(&mut h, "muted", |h| has_text(h, "Muted"));
+    click(&mut h, "Hang up");
+    wait(&mut h, "ended", |h| has_text(h, "Ended"));
+    b.wait_for(
+        |s| {
+            s["calls"].as_array().is_some_and(|c| c.is_empty()) || s["calls"][0]["state"] == "ended"
+        },
+        TEN_S,
+    )
+    .unwrap();
+    h.state_mut().shutdown();
+}
+
+#[test]
+fn incoming_call_alerts_and_ctrl_enter_answers() {
+    let pa = free_udp_port();
+    let dir = TestDir::new("gui-incoming");
+    let mut h = gui(&dir, &base_config(pa));
+    let b = peer(free_udp_port());
+    b.cmd(json!({"cmd": "call", "target": format!("sip:agent@127.0.0.1:{pa}")}));
+    wait(&mut h, "the alert", |h| has_text(h, "Incoming call from"));
+    assert_eq!(
+        h.state().page,
+        Page::Phone,
+        "the alert brings the phone page to the front (it opened on the account form)"
+    );
+    h.key_press_modifiers(Modifiers::CTRL, Key::Enter);
+    wait(&mut h, "answered", |h| {
+        h.state()
+            .vm
+            .calls
+            .first()
+            .is_some_and(|c| c.state == "connected")
+    });
+    b.wait_for(|s| s["calls"][0]["state"] == "connected", TEN_S)
+        .unwrap();
+    assert_eq!(peer_state(&b), "connected");
+    // The far end hangs up: the tab shows how it ended.
+    b.cmd(json!({"cmd": "hangup"}));
+    wait(&mut h, "ended", |h| has_text(h, "Ended"));
+    h.state_mut().shutdown();
+}
+
+#[test]
+fn a_config_error_is_shown_in_the_window_with_its_line() {
+    let dir = TestDir::new("gui-badconf");
+    let config_path = dir.file("softline.toml");
+    std::fs::write(&config_path, "[sip]\nlisten_udp = 5\n").unwrap();
+    let opts = GuiOptions {
+        config_path: config_path.clone(),
+        ctl_socket: dir.file("ctl.sock"),
+        prefs_path: None,
+    };
+    let app = SoftlineApp::new(opts, Arc::new(|| {}));
+    let mut h = Harness::builder()
+        .with_size([820.0, 400.0])
+        .build_ui_state(|ui, app: &mut SoftlineApp| app.show(ui), app);
+    h.step();
+    let err = h.state().core_error().unwrap_or_default().to_string();
+    assert!(err.contains("The configuration has an error"), "{err}");
+    assert!(err.contains(":2"), "names the line: {err}");
+    assert!(has_text(&h, "The configuration has an error"));
+    assert!(
+        Path::new(&config_path).exists(),
+        "the file is left as it was"
+    );
+}
