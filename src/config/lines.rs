@@ -101,7 +101,11 @@ pub(super) fn validate(
         ("forward_no_answer", &phone.forward_no_answer),
     ] {
         if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
-            return Err(err("phone", key, "is empty: remove it or give a number or URI".into()));
+            return Err(err(
+                "phone",
+                key,
+                "is empty: remove it or give a number or URI".into(),
+            ));
         }
     }
     if phone.forward_no_answer_secs == 0 {

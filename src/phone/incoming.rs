@@ -10,9 +10,7 @@ use serde::Serialize;
 use super::Phone;
 use super::call::{self, CallState};
 use super::history::{Disposition, HistoryEntry};
-use super::types::{
-    CallId, CommandError, Direction, Event, ForwardMode, Output, Reply,
-};
+use super::types::{CallId, CommandError, Direction, Event, ForwardMode, Output, Reply};
 use crate::config::{AccountConfig, Config};
 use crate::sip::dialog;
 use crate::sip::headers::TypedHeaders;
@@ -101,11 +99,22 @@ impl Phone {
                     .calls
                     .iter()
                     .any(|c| matches!(c.state, CallState::Connected | CallState::Held)));
-        let forward = |t: &Option<String>| t.as_ref().and_then(|t| self.forward_uri(t, account).ok());
+        let forward =
+            |t: &Option<String>| t.as_ref().and_then(|t| self.forward_uri(t, account).ok());
         let (code, disposition, cause, contact) = if s.dnd {
-            (s.dnd_code, Disposition::Rejected, "do not disturb".to_string(), None)
+            (
+                s.dnd_code,
+                Disposition::Rejected,
+                "do not disturb".to_string(),
+                None,
+            )
         } else if let Some(uri) = forward(&s.forward_always) {
-            (302, Disposition::Forwarded, format!("forwarded to {uri}"), Some(uri))
+            (
+                302,
+                Disposition::Forwarded,
+                format!("forwarded to {uri}"),
+                Some(uri),
+            )
         } else if busy {
             match forward(&s.forward_busy) {
                 Some(uri) => (
@@ -287,7 +296,11 @@ impl Phone {
             if at > now {
                 continue;
             }
-            let account = self.calls.iter().find(|c| c.id == id).and_then(|c| c.account);
+            let account = self
+                .calls
+                .iter()
+                .find(|c| c.id == id)
+                .and_then(|c| c.account);
             let target = self.settings.forward_no_answer.clone();
             let uri = target.and_then(|t| match self.forward_uri(&t, account) {
                 Ok(u) => Some(u),

@@ -225,7 +225,11 @@ fn disposition(c: &Call, info: &LineInfo) -> Disposition {
             Some(486 | 600) => Disposition::Busy,
             Some(603) => Disposition::Rejected,
             Some(487) => Disposition::Cancelled,
-            _ if c.cause.as_deref().is_some_and(|w| w.starts_with("cancelled")) => {
+            _ if c
+                .cause
+                .as_deref()
+                .is_some_and(|w| w.starts_with("cancelled")) =>
+            {
                 Disposition::Cancelled
             }
             _ => Disposition::Failed,
