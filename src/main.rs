@@ -59,11 +59,19 @@ enum CtlAction {
         target: String,
         #[arg(long)]
         account: Option<String>,
+        /// Switch to this line first (holding the other calls) and call on it.
+        #[arg(long)]
+        line: Option<u8>,
     },
     /// Answer the ringing call (or the one with this id).
     Answer { call: Option<u64> },
     /// Hang up, cancel or reject the call (or the one with this id).
-    Hangup { call: Option<u64> },
+    Hangup {
+        call: Option<u64>,
+        /// End every call.
+        #[arg(long, conflicts_with = "call")]
+        all: bool,
+    },
     /// Send DTMF digits (RFC 4733), e.g. `softline ctl dtmf 1234#`.
     Dtmf {
         digits: String,
@@ -113,6 +121,39 @@ enum CtlAction {
     },
     /// Unregister, end calls and stop the phone.
     Shutdown,
+    /// Reject the ringing call: 486 Busy Here (default) or 603 Decline.
+    Reject {
+        #[arg(long)]
+        call: Option<u64>,
+        #[arg(long, value_parser = ["486", "603"])]
+        code: Option<String>,
+    },
+    /// Stop ringing locally; the caller keeps ringing until it gives up.
+    Ignore {
+        #[arg(long)]
+        call: Option<u64>,
+    },
+    /// Make line N active: hold the other calls, resume/answer the call on N.
+    Line { line: u8 },
+    /// Do not disturb.
+    Dnd {
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
+    /// Forward calls: `forward always|busy|no-answer URI`, `forward MODE` to
+    /// clear one rule, `forward off` to clear all.
+    Forward {
+        #[arg(value_parser = ["always", "busy", "no-answer", "off"])]
+        mode: String,
+        target: Option<String>,
+    },
+    /// The call history, newest first.
+    History {
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -177,9 +218,43 @@ fn ctl(socket: PathBuf, action: CtlAction) -> ExitCode {
         CtlAction::Status { json } => (Request::Status, json),
         CtlAction::Register { account } => (Request::Register { account }, false),
         CtlAction::Unregister { account } => (Request::Unregister { account }, false),
-        CtlAction::Call { target, account } => (Request::Call { target, account }, false),
+        CtlAction::Call {
+            target,
+            account,
+            line,
+        } => (
+            Request::Call {
+                target,
+                account,
+                line,
+            },
+            false,
+        ),
         CtlAction::Answer { call } => (Request::Answer { call }, false),
-        CtlAction::Hangup { call } => (Request::Hangup { call }, false),
+        CtlAction::Hangup { all: true, .. } => (Request::HangupAll, false),
+        CtlAction::Hangup { call, .. } => (Request::Hangup { call }, false),
+        CtlAction::Reject { call, code } => (
+            Request::Reject {
+                call,
+                code: code.and_then(|c| c.parse().ok()),
+            },
+            false,
+        ),
+        CtlAction::Ignore { call } => (Request::Ignore { call }, false),
+        CtlAction::Line { line } => (Request::Line { line }, false),
+        CtlAction::Dnd { state } => (Request::Dnd { on: state == "on" }, false),
+        CtlAction::Forward { mode, target } => {
+            let mode = match mode.as_str() {
+                "always" => softline::phone::ForwardMode::Always,
+                "busy" => softline::phone::ForwardMode::Busy,
+                "no-answer" => softline::phone::ForwardMode::NoAnswer,
+                _ => softline::phone::ForwardMode::Off,
+            };
+            (Request::Forward { mode, target }, false)
+        }
+        CtlAction::History { limit, json } => {
+            return print_history(&socket, limit, json);
+        }
         CtlAction::Hold { call } => (Request::Hold { call }, false),
         CtlAction::Dtmf { digits, call } => (Request::Dtmf { call, digits }, false),
         CtlAction::Mute { state, call } => (
@@ -246,6 +321,53 @@ fn ctl(socket: PathBuf, action: CtlAction) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `ctl history`: JSON lines with `--json`, else one line per call.
+fn print_history(socket: &std::path::Path, limit: Option<usize>, json: bool) -> ExitCode {
+    let reply = match api::client::request(socket, &Request::History { limit }) {
+        Ok(r) if r.ok => r,
+        Ok(r) => {
+            let why = r.error.unwrap_or_else(|| "failed".into());
+            eprintln!("softline ctl: {why}");
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("softline ctl: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    for e in reply
+        .result
+        .as_ref()
+        .and_then(|r| r.as_array())
+        .into_iter()
+        .flatten()
+    {
+        if json {
+            println!("{e}");
+            continue;
+        }
+        let arrow = if s(&e["direction"]) == "incoming" {
+            "<-"
+        } else {
+            "->"
+        };
+        println!(
+            "{} {arrow} {} {} ({}s talk, {}s ring){}",
+            s(&e["start"]),
+            s(&e["remote"]),
+            s(&e["disposition"]),
+            e["talk_secs"],
+            e["ring_secs"],
+            e["status_code"]
+                .as_u64()
+                .map(|c| format!(" {c}"))
+                .unwrap_or_default()
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 fn human_status(v: &serde_json::Value) -> String {

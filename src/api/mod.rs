@@ -25,6 +25,9 @@ pub enum Request {
     Call {
         target: String,
         account: Option<String>,
+        /// Make this line active first (holding the others), then call on it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<u8>,
     },
     Answer {
         call: Option<u64>,
@@ -73,6 +76,34 @@ pub enum Request {
     Events,
     /// Unregister, end calls and exit.
     Shutdown,
+    /// Make a line active (holds the other calls, resumes/answers its call).
+    Line {
+        line: u8,
+    },
+    /// End every call.
+    HangupAll,
+    /// Reject a ringing call with 486 (default) or 603.
+    Reject {
+        call: Option<u64>,
+        code: Option<u16>,
+    },
+    /// Stop alerting for a ringing call (the caller keeps ringing).
+    Ignore {
+        call: Option<u64>,
+    },
+    /// Do not disturb on or off.
+    Dnd {
+        on: bool,
+    },
+    /// Set or clear call forwarding (`mode`: always, busy, no-answer, off).
+    Forward {
+        mode: crate::phone::ForwardMode,
+        target: Option<String>,
+    },
+    /// The call history, newest first.
+    History {
+        limit: Option<usize>,
+    },
 }
 
 /// The reply to a request: `{"ok":true,"result":...}` or

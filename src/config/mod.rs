@@ -10,6 +10,9 @@ use toml::Spanned;
 
 use crate::sip::transport::TransportKind;
 
+mod lines;
+pub use lines::{HistorySection, PhoneSection};
+
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,6 +27,10 @@ pub struct Config {
     pub media: MediaSection,
     #[serde(default)]
     pub trace: TraceConfig,
+    #[serde(default)]
+    pub phone: PhoneSection,
+    #[serde(default)]
+    pub history: HistorySection,
 }
 
 /// `[media]`: codecs, packetization, RTP ports, jitter buffer.
@@ -489,6 +496,7 @@ impl Config {
                 "must not be below jitter_min_ms".into(),
             ));
         }
+        lines::validate(&self.phone, &self.history, text, path)?;
         let mut ids = std::collections::HashSet::new();
         for (i, acc) in self.accounts.iter().enumerate() {
             let k = |name: &str| format!("account[{i}].{name}");

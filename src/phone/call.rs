@@ -382,6 +382,8 @@ impl Call {
             status_code: self.status_code,
             remote_hold: self.remote_hold,
             auto_answered: self.auto_answered.clone(),
+            line: None,
+            ignored: false,
         }
     }
 }

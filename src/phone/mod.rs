@@ -7,6 +7,9 @@
 mod account;
 mod autoanswer;
 mod call;
+mod history;
+mod incoming;
+mod lines;
 mod media;
 mod rng;
 pub mod types;
@@ -29,6 +32,8 @@ use call::{Call, CallState};
 use rng::Rng;
 pub use types::*;
 
+pub use history::{Disposition, HistoryEntry};
+pub use incoming::PhoneSettings;
 pub use media::codec_spec;
 
 /// The auto-answer policy named by a config value, if it is one.
@@ -84,6 +89,10 @@ pub struct Phone {
     next_call_id: CallId,
     next_token: u64,
     shutting_down: bool,
+    /// DND, forwarding, lines (src/phone/incoming.rs).
+    settings: PhoneSettings,
+    /// Calls' lines and history instants (src/phone/lines.rs).
+    lines: lines::Lines,
 }
 
 impl Phone {
@@ -120,6 +129,11 @@ impl Phone {
             next_call_id: 1,
             next_token: 1,
             shutting_down: false,
+            settings: PhoneSettings::from_config(config),
+            lines: lines::Lines {
+                hold_on_switch: config.phone.hold_on_line_switch,
+                ..Default::default()
+            },
         }
     }
 
@@ -334,6 +348,7 @@ impl Phone {
                 tracing::info!("re-INVITE retry failed: {e}");
             }
         }
+        self.incoming_timers(now);
         self.pump(now);
     }
 
@@ -356,7 +371,9 @@ impl Phone {
                 }
                 Ok(Reply::Done)
             }
-            Command::Call { account, target } => self.start_call(now, account.as_deref(), &target),
+            Command::Call { account, target } => self
+                .check_free_line()
+                .and_then(|()| self.start_call(now, account.as_deref(), &target)),
             Command::Answer { call } => self.answer(now, call),
             Command::Hold { call } => self.hold(now, call, true),
             Command::Resume { call } => self.hold(now, call, false),
@@ -377,6 +394,12 @@ impl Phone {
                 }
                 Ok(Reply::Done)
             }
+            Command::Line { line } => self.switch_line(now, line),
+            Command::HangupAll => self.hangup_all(now),
+            Command::Reject { call, code } => self.reject(now, call, code),
+            Command::Ignore { call } => self.ignore(call),
+            Command::Dnd { on } => self.set_dnd(on),
+            Command::Forward { mode, target } => self.set_forward(mode, target),
         };
         self.pump(now);
         reply
@@ -404,6 +427,7 @@ impl Phone {
                 t = min_opt(t, c.auto_answer.as_ref().map(|(at, _)| *at));
             }
         }
+        t = min_opt(t, self.incoming_deadline());
         t
     }
 
@@ -414,8 +438,9 @@ impl Phone {
             calls: self
                 .calls
                 .iter()
-                .map(|c| c.status(&self.accounts))
+                .map(|c| self.annotate(c.status(&self.accounts)))
                 .collect(),
+            settings: self.settings.clone(),
         }
     }
 
@@ -519,6 +544,7 @@ impl Phone {
             }
         }
         self.update_keepalives();
+        self.track_calls(now);
     }
 
     fn update_keepalives(&mut self) {
@@ -553,8 +579,9 @@ impl Phone {
     }
 
     fn emit_call(&mut self, id: CallId) {
+        self.assign_line(id);
         if let Some(c) = self.calls.iter().find(|c| c.id == id) {
-            let status = c.status(&self.accounts);
+            let status = self.annotate(c.status(&self.accounts));
             self.outputs.push_back(Output::Event(Event::Call(status)));
         }
     }
@@ -892,6 +919,9 @@ impl Phone {
                 420,
                 &[("Unsupported", unsupported.join(", "))],
             );
+            return;
+        }
+        if self.screen_incoming(now, id, &request) {
             return;
         }
         let account = call::account_for(&request, &self.accounts);

@@ -33,6 +33,35 @@ pub enum Command {
     Resume { call: Option<CallId> },
     /// Unregister and end every call before the process exits.
     Shutdown,
+    /// Make a line the active one: hold the other connected call(s) (when
+    /// `hold_on_line_switch`), resume or answer the call on that line.
+    Line { line: u8 },
+    /// End every call (hang up, cancel, reject).
+    HangupAll,
+    /// Reject a ringing incoming call with 486 (default) or 603.
+    Reject {
+        call: Option<CallId>,
+        code: Option<u16>,
+    },
+    /// Stop alerting locally; the caller keeps ringing until it gives up.
+    Ignore { call: Option<CallId> },
+    /// Do not disturb on or off.
+    Dnd { on: bool },
+    /// Set (or clear, with no target) a forwarding rule; `Off` clears all.
+    Forward {
+        mode: ForwardMode,
+        target: Option<String>,
+    },
+}
+
+/// Which forwarding rule [`Command::Forward`] changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardMode {
+    Always,
+    Busy,
+    NoAnswer,
+    Off,
 }
 
 /// What a command returned: `"Done"` or `{"call": ID}` on the wire.
@@ -117,6 +146,10 @@ pub enum Event {
         error: String,
         answered: bool,
     },
+    /// DND, forwarding, busy handling or the active line changed.
+    Settings(super::incoming::PhoneSettings),
+    /// A call ended: its record for the call history.
+    History(super::history::HistoryEntry),
 }
 
 /// Registration state as the faces see it.
@@ -155,6 +188,11 @@ pub struct CallStatus {
     pub remote_hold: bool,
     /// Answered automatically, and why (the header or policy).
     pub auto_answered: Option<String>,
+    /// The line (1..=N) the call occupies.
+    pub line: Option<u8>,
+    /// The user ignored the ringing call (no local alert; still ringing
+    /// at the caller).
+    pub ignored: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -169,6 +207,8 @@ pub enum Direction {
 pub struct Status {
     pub accounts: Vec<AccountStatus>,
     pub calls: Vec<CallStatus>,
+    /// DND, forwarding, lines.
+    pub settings: super::incoming::PhoneSettings,
 }
 
 /// Local addresses the runtime listens on (for Via and Contact).

@@ -120,6 +120,7 @@ async fn run(opts: HeadlessOptions) -> Result<(), String> {
     let started = Instant::now();
     phone.start(started);
 
+    let mut history = crate::runtime::history::History::new(&config.history);
     let mut shutdown_deadline: Option<Instant> = None;
     let mut signals = watch_signals();
     let mut devices_rx = watch_devices(&config);
@@ -139,6 +140,7 @@ async fn run(opts: HeadlessOptions) -> Result<(), String> {
         events: &events_tx,
         resolved: &resolved_tx,
         media: &mut media,
+        history: &mut history,
     };
     ctx.drain(&mut phone);
 
@@ -178,7 +180,10 @@ async fn run(opts: HeadlessOptions) -> Result<(), String> {
             Some(msg) = ctl_rx.recv() => {
                 let now = Instant::now();
                 let shutting = matches!(msg.request, Request::Shutdown);
-                let reply = handle_ctl(&mut phone, ctx.trace, &*ctx.network, ctx.media, now, msg.request);
+                let reply = match msg.request {
+                    Request::History { limit } => Reply::ok(serde_json::json!(ctx.history.list(limit))),
+                    request => handle_ctl(&mut phone, ctx.trace, &*ctx.network, ctx.media, now, request),
+                };
                 let _ = msg.reply.send(reply);
                 if shutting && shutdown_deadline.is_none() {
                     shutdown_deadline = Some(now + SHUTDOWN_GRACE);
@@ -214,6 +219,7 @@ struct Pump<'a> {
     events: &'a broadcast::Sender<String>,
     resolved: &'a mpsc::UnboundedSender<Resolution>,
     media: &'a mut Media,
+    history: &'a mut crate::runtime::history::History,
 }
 
 /// The calls' media: bound sockets waiting for their stream, running tasks.
@@ -612,6 +618,9 @@ impl Pump<'_> {
                 Output::StartMedia { call, media } => self.media.start(call, media),
                 Output::StopMedia { call } => self.media.stop(call),
                 Output::Event(ev) => {
+                    if let crate::phone::Event::History(entry) = &ev {
+                        self.history.append(entry, std::time::SystemTime::now());
+                    }
                     if let Ok(line) = serde_json::to_string(&ev) {
                         tracing::debug!("event {line}");
                         let _ = self.events.send(line);
@@ -673,12 +682,30 @@ fn handle_ctl(
         }
         Request::Register { account } => Command::Register { account },
         Request::Unregister { account } => Command::Unregister { account },
-        Request::Call { target, account } => Command::Call { account, target },
+        Request::Call {
+            target,
+            account,
+            line,
+        } => {
+            if let Some(line) = line
+                && let Err(e) = phone.handle_command(now, Command::Line { line })
+            {
+                return Reply::err(e.0);
+            }
+            Command::Call { account, target }
+        }
         Request::Answer { call } => Command::Answer { call },
         Request::Hangup { call } => Command::Hangup { call },
         Request::Hold { call } => Command::Hold { call },
         Request::Resume { call } => Command::Resume { call },
         Request::Shutdown => Command::Shutdown,
+        Request::Line { line } => Command::Line { line },
+        Request::HangupAll => Command::HangupAll,
+        Request::Reject { call, code } => Command::Reject { call, code },
+        Request::Ignore { call } => Command::Ignore { call },
+        Request::Dnd { on } => Command::Dnd { on },
+        Request::Forward { mode, target } => Command::Forward { mode, target },
+        Request::History { .. } => return Reply::err("history is handled by the driver"),
     };
     match phone.handle_command(now, command) {
         Ok(r) => Reply::ok(serde_json::to_value(r).unwrap_or_default()),
