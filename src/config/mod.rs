@@ -24,6 +24,22 @@ pub struct Config {
     pub media: MediaSection,
     #[serde(default)]
     pub trace: TraceConfig,
+    #[serde(default)]
+    pub phone: PhoneSection,
+}
+
+/// `[phone]`: call-control policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PhoneSection {
+    /// Act on a REFER from the far end (be transferred); false → 603.
+    pub accept_refer: bool,
+}
+
+impl Default for PhoneSection {
+    fn default() -> Self {
+        PhoneSection { accept_refer: true }
+    }
 }
 
 /// `[media]`: codecs, packetization, RTP ports, jitter buffer.

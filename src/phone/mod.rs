@@ -9,6 +9,7 @@ mod autoanswer;
 mod call;
 mod media;
 mod rng;
+mod transfer;
 pub mod types;
 
 use std::collections::{HashMap, VecDeque};
@@ -47,10 +48,14 @@ enum Owner {
     Reinvite(CallId),
     /// BYE ending a dialog we did not want (a second fork's 2xx).
     Stray,
+    /// Our REFER (transfer) in the call's dialog.
+    Refer(CallId),
+    /// Our NOTIFY of a transfer's progress in the call's dialog.
+    Notify(CallId),
 }
 
 /// Extensions we support (`Require` of anything else gets 420).
-const SUPPORTED: &[&str] = &[];
+const SUPPORTED: &[&str] = &["replaces"];
 
 /// What a pending DNS lookup is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +89,8 @@ pub struct Phone {
     next_call_id: CallId,
     next_token: u64,
     shutting_down: bool,
+    /// `[phone] accept_refer`: act on a REFER from the far end.
+    accept_refer: bool,
 }
 
 impl Phone {
@@ -120,6 +127,7 @@ impl Phone {
             next_call_id: 1,
             next_token: 1,
             shutting_down: false,
+            accept_refer: config.phone.accept_refer,
         }
     }
 
@@ -361,6 +369,10 @@ impl Phone {
             Command::Hold { call } => self.hold(now, call, true),
             Command::Resume { call } => self.hold(now, call, false),
             Command::Hangup { call } => self.hangup(now, call),
+            Command::Transfer { call, target } => self.transfer_blind(now, call, &target),
+            Command::TransferAttended { call, to_call } => {
+                self.transfer_attended(now, call, to_call)
+            }
             Command::Shutdown => {
                 self.shutting_down = true;
                 let ids: Vec<CallId> = self
@@ -404,6 +416,7 @@ impl Phone {
                 t = min_opt(t, c.auto_answer.as_ref().map(|(at, _)| *at));
             }
         }
+        t = min_opt(t, self.transfer_deadline());
         t
     }
 
@@ -514,6 +527,7 @@ impl Phone {
                     }
                 }
             }
+            progress |= self.transfer_poll(now);
             if !progress {
                 break;
             }
@@ -593,6 +607,17 @@ impl Phone {
                 }
                 Some(Owner::Stray) if response.code >= 200 => {
                     self.owners.remove(&id);
+                }
+                Some(Owner::Refer(call)) => {
+                    if response.code >= 200 {
+                        self.owners.remove(&id);
+                    }
+                    self.on_refer_response(call, &response);
+                }
+                Some(Owner::Notify(_)) => {
+                    if response.code >= 200 {
+                        self.owners.remove(&id);
+                    }
                 }
                 Some(Owner::Bye(_)) | Some(Owner::Cancel(_)) | Some(Owner::Stray) | None => {}
             },
@@ -684,7 +709,8 @@ impl Phone {
                 // Nobody answers our CANCEL: give the call up.
                 self.end_call(call, "cancelled (no answer to CANCEL)".into(), None)
             }
-            Some(Owner::Stray) => {}
+            Some(Owner::Stray) | Some(Owner::Notify(_)) => {}
+            Some(Owner::Refer(call)) => self.on_refer_timeout(call),
             Some(Owner::Reinvite(call)) => {
                 // No answer to our re-INVITE: the session is in doubt
                 // (RFC 3261 §14.1 lets us end it).
@@ -765,6 +791,10 @@ impl Phone {
                     ("User-Agent", self.user_agent.clone()),
                 ];
                 self.respond(now, id, &request, 200, &extra);
+            }
+            Method::Refer => self.on_refer(now, id, request, source),
+            Method::Notify if transfer::is_refer_event(&request) => {
+                self.on_refer_notify(now, id, request)
             }
             Method::Other(_) => {
                 self.respond(now, id, &request, 501, &[("Allow", ALLOW.to_string())]);
@@ -894,6 +924,13 @@ impl Phone {
             );
             return;
         }
+        let replaces = match self.invite_replaces(&request) {
+            Ok(r) => r,
+            Err(code) => {
+                self.respond(now, id, &request, code, &[]);
+                return;
+            }
+        };
         let account = call::account_for(&request, &self.accounts);
         let call_id = self.next_call_id;
         self.next_call_id += 1;
@@ -955,6 +992,9 @@ impl Phone {
                 );
                 call.auto_answer = Some((now + delay, reason));
             }
+        }
+        if let Some(old) = replaces {
+            transfer::mark_replacing(&mut call, old);
         }
         self.push_call(call);
         self.open_media(call_id);
@@ -1653,6 +1693,7 @@ impl Phone {
     }
 
     fn end_call(&mut self, id: CallId, cause: String, code: Option<u16>) {
+        let cause = self.transfer_end_cause(id).unwrap_or(cause);
         if let Some(c) = self.calls.iter_mut().find(|c| c.id == id) {
             if c.is_ended() {
                 return;

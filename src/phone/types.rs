@@ -33,6 +33,18 @@ pub enum Command {
     Resume { call: Option<CallId> },
     /// Unregister and end every call before the process exits.
     Shutdown,
+    /// Blind transfer (REFER, RFC 3515): the far end of `call` is sent to
+    /// `target` (number or URI).
+    Transfer {
+        call: Option<CallId>,
+        target: String,
+    },
+    /// Attended transfer (REFER with Replaces, RFC 3891): the far end of
+    /// `call` takes over `to_call`.
+    TransferAttended {
+        call: Option<CallId>,
+        to_call: CallId,
+    },
 }
 
 /// What a command returned: `"Done"` or `{"call": ID}` on the wire.
@@ -155,6 +167,10 @@ pub struct CallStatus {
     pub remote_hold: bool,
     /// Answered automatically, and why (the header or policy).
     pub auto_answered: Option<String>,
+    /// Transfer progress: `requested`, `trying`, `ringing`, `accepted`,
+    /// `failed: 486 Busy Here` (transferor); `transferring to URI`,
+    /// `transferred` (transferee).
+    pub transfer: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
