@@ -154,6 +154,20 @@ enum CtlAction {
         #[arg(long)]
         json: bool,
     },
+    /// Transfer a call: `--blind URI` (REFER) or `--attended CALL` (REFER
+    /// with Replaces: the far end takes over that other call).
+    #[command(group(clap::ArgGroup::new("kind").required(true).args(["blind", "attended"])))]
+    Transfer {
+        /// Number or URI to send the far end to.
+        #[arg(long)]
+        blind: Option<String>,
+        /// The other call (its id) whose party the far end is connected to.
+        #[arg(long)]
+        attended: Option<u64>,
+        /// The call to transfer (default: the only connected one).
+        #[arg(long)]
+        call: Option<u64>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -277,6 +291,18 @@ fn ctl(socket: PathBuf, action: CtlAction) -> ExitCode {
             false,
         ),
         CtlAction::Shutdown => (Request::Shutdown, false),
+        CtlAction::Transfer {
+            blind,
+            attended,
+            call,
+        } => match (blind, attended) {
+            (Some(target), _) => (Request::Transfer { call, target }, false),
+            (None, Some(to_call)) => (Request::TransferAttended { call, to_call }, false),
+            (None, None) => {
+                eprintln!("softline ctl: transfer needs --blind URI or --attended CALL");
+                return ExitCode::FAILURE;
+            }
+        },
         CtlAction::Events => {
             use std::io::Write;
             let result = api::client::stream_events(&socket, |line| {

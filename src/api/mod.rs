@@ -104,6 +104,17 @@ pub enum Request {
     History {
         limit: Option<usize>,
     },
+    /// Blind transfer of a call to a number or URI (REFER).
+    Transfer {
+        call: Option<u64>,
+        target: String,
+    },
+    /// Attended transfer: the far end of `call` takes over `to_call`
+    /// (REFER with Replaces).
+    TransferAttended {
+        call: Option<u64>,
+        to_call: u64,
+    },
 }
 
 /// The reply to a request: `{"ok":true,"result":...}` or

@@ -1,5 +1,5 @@
-//! `[phone]` (lines and incoming-call policies) and `[history]` (the call
-//! history file).
+//! `[phone]` (lines, incoming-call policies, transfer policy) and
+//! `[history]` (the call history file).
 
 use std::path::{Path, PathBuf};
 
@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::{ConfigError, key_line};
 
-/// `[phone]`: lines, busy handling, DND, forwarding, ring timeout.
+/// `[phone]`: lines, busy handling, DND, forwarding, ring timeout, REFER.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PhoneSection {
@@ -30,6 +30,8 @@ pub struct PhoneSection {
     pub forward_no_answer_secs: u64,
     /// Answer 480 to a ringing incoming call after this many seconds; 0 = off.
     pub ring_timeout_secs: u64,
+    /// Act on a REFER from the far end (be transferred); false → 603.
+    pub accept_refer: bool,
 }
 
 impl Default for PhoneSection {
@@ -45,6 +47,7 @@ impl Default for PhoneSection {
             forward_no_answer: None,
             forward_no_answer_secs: 20,
             ring_timeout_secs: 0,
+            accept_refer: true,
         }
     }
 }

@@ -88,6 +88,8 @@ pub struct Call {
     pub auto_answer: Option<(std::time::Instant, String)>,
     /// Why the call was answered automatically, once it was.
     pub auto_answered: Option<String>,
+    /// Its part in a transfer (REFER, NOTIFY, Replaces).
+    pub transfer: super::transfer::CallTransfer,
 }
 
 impl Call {
@@ -133,6 +135,7 @@ impl Call {
             remote_hold: false,
             auto_answer: None,
             auto_answered: None,
+            transfer: Default::default(),
         }
     }
 
@@ -244,6 +247,9 @@ impl Call {
         headers.push("Contact", contact.to_string());
         headers.push("Allow", ALLOW);
         headers.push("User-Agent", user_agent.to_string());
+        for (name, value) in &self.transfer.invite_headers {
+            headers.push(name.clone(), value.clone());
+        }
         let mut req = Request {
             method: Method::Invite,
             uri: self.target.clone(),
@@ -384,6 +390,7 @@ impl Call {
             auto_answered: self.auto_answered.clone(),
             line: None,
             ignored: false,
+            transfer: self.transfer.status.clone(),
         }
     }
 }

@@ -12,6 +12,7 @@ mod incoming;
 mod lines;
 mod media;
 mod rng;
+mod transfer;
 pub mod types;
 
 use std::collections::{HashMap, VecDeque};
@@ -52,10 +53,14 @@ enum Owner {
     Reinvite(CallId),
     /// BYE ending a dialog we did not want (a second fork's 2xx).
     Stray,
+    /// Our REFER (transfer) in the call's dialog.
+    Refer(CallId),
+    /// Our NOTIFY of a transfer's progress in the call's dialog.
+    Notify(CallId),
 }
 
 /// Extensions we support (`Require` of anything else gets 420).
-const SUPPORTED: &[&str] = &[];
+const SUPPORTED: &[&str] = &["replaces"];
 
 /// What a pending DNS lookup is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +98,8 @@ pub struct Phone {
     settings: PhoneSettings,
     /// Calls' lines and history instants (src/phone/lines.rs).
     lines: lines::Lines,
+    /// `[phone] accept_refer`: act on a REFER from the far end.
+    accept_refer: bool,
 }
 
 impl Phone {
@@ -134,6 +141,7 @@ impl Phone {
                 hold_on_switch: config.phone.hold_on_line_switch,
                 ..Default::default()
             },
+            accept_refer: config.phone.accept_refer,
         }
     }
 
@@ -378,6 +386,10 @@ impl Phone {
             Command::Hold { call } => self.hold(now, call, true),
             Command::Resume { call } => self.hold(now, call, false),
             Command::Hangup { call } => self.hangup(now, call),
+            Command::Transfer { call, target } => self.transfer_blind(now, call, &target),
+            Command::TransferAttended { call, to_call } => {
+                self.transfer_attended(now, call, to_call)
+            }
             Command::Shutdown => {
                 self.shutting_down = true;
                 let ids: Vec<CallId> = self
@@ -428,6 +440,7 @@ impl Phone {
             }
         }
         t = min_opt(t, self.incoming_deadline());
+        t = min_opt(t, self.transfer_deadline());
         t
     }
 
@@ -539,6 +552,7 @@ impl Phone {
                     }
                 }
             }
+            progress |= self.transfer_poll(now);
             if !progress {
                 break;
             }
@@ -620,6 +634,17 @@ impl Phone {
                 }
                 Some(Owner::Stray) if response.code >= 200 => {
                     self.owners.remove(&id);
+                }
+                Some(Owner::Refer(call)) => {
+                    if response.code >= 200 {
+                        self.owners.remove(&id);
+                    }
+                    self.on_refer_response(call, &response);
+                }
+                Some(Owner::Notify(_)) => {
+                    if response.code >= 200 {
+                        self.owners.remove(&id);
+                    }
                 }
                 Some(Owner::Bye(_)) | Some(Owner::Cancel(_)) | Some(Owner::Stray) | None => {}
             },
@@ -711,7 +736,8 @@ impl Phone {
                 // Nobody answers our CANCEL: give the call up.
                 self.end_call(call, "cancelled (no answer to CANCEL)".into(), None)
             }
-            Some(Owner::Stray) => {}
+            Some(Owner::Stray) | Some(Owner::Notify(_)) => {}
+            Some(Owner::Refer(call)) => self.on_refer_timeout(call),
             Some(Owner::Reinvite(call)) => {
                 // No answer to our re-INVITE: the session is in doubt
                 // (RFC 3261 §14.1 lets us end it).
@@ -792,6 +818,10 @@ impl Phone {
                     ("User-Agent", self.user_agent.clone()),
                 ];
                 self.respond(now, id, &request, 200, &extra);
+            }
+            Method::Refer => self.on_refer(now, id, request, source),
+            Method::Notify if transfer::is_refer_event(&request) => {
+                self.on_refer_notify(now, id, request)
             }
             Method::Other(_) => {
                 self.respond(now, id, &request, 501, &[("Allow", ALLOW.to_string())]);
@@ -924,6 +954,13 @@ impl Phone {
         if self.screen_incoming(now, id, &request) {
             return;
         }
+        let replaces = match self.invite_replaces(&request) {
+            Ok(r) => r,
+            Err(code) => {
+                self.respond(now, id, &request, code, &[]);
+                return;
+            }
+        };
         let account = call::account_for(&request, &self.accounts);
         let call_id = self.next_call_id;
         self.next_call_id += 1;
@@ -985,6 +1022,9 @@ impl Phone {
                 );
                 call.auto_answer = Some((now + delay, reason));
             }
+        }
+        if let Some(old) = replaces {
+            transfer::mark_replacing(&mut call, old);
         }
         self.push_call(call);
         self.open_media(call_id);
@@ -1683,6 +1723,7 @@ impl Phone {
     }
 
     fn end_call(&mut self, id: CallId, cause: String, code: Option<u16>) {
+        let cause = self.transfer_end_cause(id).unwrap_or(cause);
         if let Some(c) = self.calls.iter_mut().find(|c| c.id == id) {
             if c.is_ended() {
                 return;

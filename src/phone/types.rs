@@ -52,6 +52,18 @@ pub enum Command {
         mode: ForwardMode,
         target: Option<String>,
     },
+    /// Blind transfer (REFER, RFC 3515): the far end of `call` is sent to
+    /// `target` (number or URI).
+    Transfer {
+        call: Option<CallId>,
+        target: String,
+    },
+    /// Attended transfer (REFER with Replaces, RFC 3891): the far end of
+    /// `call` takes over `to_call`.
+    TransferAttended {
+        call: Option<CallId>,
+        to_call: CallId,
+    },
 }
 
 /// Which forwarding rule [`Command::Forward`] changes.
@@ -193,6 +205,10 @@ pub struct CallStatus {
     /// The user ignored the ringing call (no local alert; still ringing
     /// at the caller).
     pub ignored: bool,
+    /// Transfer progress: `requested`, `trying`, `ringing`, `accepted`,
+    /// `failed: 486 Busy Here` (transferor); `transferring to URI`,
+    /// `transferred` (transferee).
+    pub transfer: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -698,6 +698,8 @@ fn handle_ctl(
         Request::Hangup { call } => Command::Hangup { call },
         Request::Hold { call } => Command::Hold { call },
         Request::Resume { call } => Command::Resume { call },
+        Request::Transfer { call, target } => Command::Transfer { call, target },
+        Request::TransferAttended { call, to_call } => Command::TransferAttended { call, to_call },
         Request::Shutdown => Command::Shutdown,
         Request::Line { line } => Command::Line { line },
         Request::HangupAll => Command::HangupAll,
