@@ -1,7 +1,8 @@
 //! Call transfer in the phone core, deterministic: three `Phone`s (A, B,
 //! C) exchange messages in memory on a fake clock. Blind transfer (REFER,
 //! RFC 3515), attended transfer (REFER with Replaces, RFC 3891), a busy
-//! target, refused REFERs and INVITEs whose Replaces matches nothing.
+//! target, refused REFERs and INVITEs whose Replaces matches nothing, and
+//! how transfers meet lines, DND and the call history.
 #![allow(clippy::disallowed_methods)]
 
 use std::net::SocketAddr;
@@ -9,7 +10,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use softline::config::Config;
-use softline::phone::{CallStatus, Command, Event, LocalAddrs, Output, Phone, Reply, Resolved};
+use softline::phone::{
+    CallStatus, Command, Disposition, Event, HistoryEntry, LocalAddrs, Output, Phone, Reply,
+    Resolved,
+};
 use softline::sip::transport::{Peer, TransportKind};
 
 const NAMES: [&str; 3] = ["A", "B", "C"];
@@ -55,6 +59,8 @@ struct Net {
     now: Instant,
     log: Vec<Delivered>,
     events: [Vec<CallStatus>; 3],
+    /// The call-history entries each phone emitted.
+    history: [Vec<HistoryEntry>; 3],
     /// Messages to `to` whose first line starts with this are lost.
     drop_to: Option<(usize, String)>,
 }
@@ -68,6 +74,7 @@ impl Net {
             now: Instant::now(),
             log: Vec::new(),
             events: Default::default(),
+            history: Default::default(),
             drop_to: None,
         }
     }
@@ -83,6 +90,7 @@ impl Net {
                 match o {
                     Output::Transmit { peer, data, .. } => sent.push((peer, data)),
                     Output::Event(Event::Call(c)) => self.events[i].push(c),
+                    Output::Event(Event::History(h)) => self.history[i].push(h),
                     Output::Resolve {
                         token, host, port, ..
                     } => resolves.push((token, host, port)),
@@ -710,5 +718,102 @@ fn invite_with_replaces_for_no_dialog_of_ours_is_refused() {
     // Only the B–C call exists at C, still connected.
     assert_eq!(n.live(C).len(), 1);
     assert_eq!(n.call(C, c_b).state, "connected");
+    n.hang_up_all_and_check_idle();
+}
+
+/// Transfers and lines/policies/history together: single-line phones with
+/// DND on at the target. A's call placed for the REFER takes over the line
+/// of the call it continues (no free line is needed); C's INVITE with
+/// Replaces is not refused by DND or busy and takes the replaced call's
+/// line; every transferred or replaced call goes to the history as
+/// answered, with its cause.
+#[test]
+fn attended_transfer_on_single_line_phones_with_dnd() {
+    let one_line = "[phone]\nlines = 1\n";
+    let mut n = Net::new([one_line, "", one_line]);
+    let (b_a, a_b) = n.connect(B, A, ALICE);
+    n.cmd(B, Command::Hold { call: Some(b_a) }).unwrap();
+    let (b_c, c_b) = n.connect(B, C, CAROL);
+    n.cmd(C, Command::Dnd { on: true }).unwrap();
+    assert_eq!(n.call(A, a_b).line, Some(1));
+    assert_eq!(n.call(C, c_b).line, Some(1));
+    n.cmd(
+        B,
+        Command::TransferAttended {
+            call: Some(b_a),
+            to_call: b_c,
+        },
+    )
+    .unwrap();
+
+    // C took the INVITE with Replaces despite DND and its one busy line.
+    assert!(
+        n.sent(C, A, "SIP/2.0 486").is_empty() && n.sent(C, A, "SIP/2.0 603").is_empty(),
+        "{}",
+        n.trace()
+    );
+    let c_live = n.live(C);
+    assert_eq!(c_live.len(), 1, "{c_live:?}");
+    assert_eq!(
+        (c_live[0].state, c_live[0].line),
+        ("connected", Some(1)),
+        "{:?}",
+        c_live[0]
+    );
+    assert_eq!(n.call(C, c_b).cause.as_deref(), Some("replaced"));
+    // A's new call is on line 1, from its first event on.
+    let a_live = n.live(A);
+    assert_eq!(a_live.len(), 1, "{a_live:?}");
+    let a_c = a_live[0].id;
+    assert_eq!((a_live[0].state, a_live[0].line), ("connected", Some(1)));
+    assert!(
+        n.events[A]
+            .iter()
+            .filter(|e| e.id == a_c)
+            .all(|e| e.line == Some(1)),
+        "{:?}",
+        n.events[A]
+    );
+    assert_eq!(n.call(A, a_b).cause.as_deref(), Some("transferred"));
+
+    // History: no call refused by a policy; the transferred and replaced
+    // calls were answered.
+    fn entry(n: &Net, i: usize, id: u64) -> HistoryEntry {
+        n.history[i]
+            .iter()
+            .find(|h| h.call == Some(id))
+            .unwrap_or_else(|| panic!("{} has no history of call {id}", NAMES[i]))
+            .clone()
+    }
+    for (i, id, cause) in [
+        (A, a_b, "transferred"),
+        (B, b_a, "transferred"),
+        (B, b_c, "transferred"),
+        (C, c_b, "replaced"),
+    ] {
+        let h = entry(&n, i, id);
+        assert_eq!(
+            (h.disposition, h.cause.as_deref(), h.line.is_some()),
+            (Disposition::Answered, Some(cause), true),
+            "{} call {id}: {h:?}",
+            NAMES[i]
+        );
+    }
+    assert!(
+        n.history[C].iter().all(|h| h.call.is_some()),
+        "{:?}",
+        n.history[C]
+    );
+
+    // Line 1 switches to the new call, not the ended one.
+    n.cmd(A, Command::Line { line: 1 }).unwrap();
+    assert_eq!(n.call(A, a_c).state, "connected");
+    n.hang_up_all_and_check_idle();
+    let h = entry(&n, A, a_c);
+    assert_eq!((h.disposition, h.line), (Disposition::Answered, Some(1)));
+    // The lines are free again: A's next call takes line 1.
+    n.cmd(C, Command::Dnd { on: false }).unwrap();
+    let (a_next, _) = n.connect(A, C, CAROL);
+    assert_eq!(n.call(A, a_next).line, Some(1));
     n.hang_up_all_and_check_idle();
 }

@@ -61,6 +61,17 @@ impl Phone {
         if call.is_ended() || self.lines.info.get(&id).is_some_and(|i| i.line.is_some()) {
             return;
         }
+        // A call that continues another takes over its line (even when all
+        // lines are busy): the transferee's call placed for a REFER, an
+        // incoming INVITE with Replaces (src/phone/transfer.rs).
+        let continues = call.transfer.notify_to.or(call.transfer.replaces);
+        if let Some(line) = continues
+            .and_then(|old| self.lines.info.get(&old))
+            .and_then(|i| i.line)
+        {
+            self.lines.info.entry(id).or_default().line = Some(line);
+            return;
+        }
         let used: Vec<u8> = self
             .calls
             .iter()
@@ -134,18 +145,22 @@ impl Phone {
                 self.settings.lines
             )));
         }
+        let line_of = |c: &Call| self.lines.info.get(&c.id).and_then(|i| i.line);
+        // The newest live call on the line: while a transfer or Replaces
+        // completes, the old call still shares the line with its successor.
         let target = self
             .calls
             .iter()
+            .rev()
             .filter(|c| !c.is_ended())
-            .find(|c| self.lines.info.get(&c.id).and_then(|i| i.line) == Some(line))
+            .find(|c| line_of(c) == Some(line))
             .map(|c| (c.id, c.state, c.direction));
         if self.lines.hold_on_switch {
             let others: Vec<CallId> = self
                 .calls
                 .iter()
                 .filter(|c| c.state == CallState::Connected)
-                .filter(|c| Some(c.id) != target.map(|t| t.0))
+                .filter(|c| line_of(c) != Some(line))
                 .map(|c| c.id)
                 .collect();
             for id in others {

@@ -951,9 +951,6 @@ impl Phone {
             );
             return;
         }
-        if self.screen_incoming(now, id, &request) {
-            return;
-        }
         let replaces = match self.invite_replaces(&request) {
             Ok(r) => r,
             Err(code) => {
@@ -961,6 +958,12 @@ impl Phone {
                 return;
             }
         };
+        // An INVITE with Replaces takes over a call we already have (RFC
+        // 3891): DND, forwarding and busy do not apply to it, and it uses
+        // the replaced call's line.
+        if replaces.is_none() && self.screen_incoming(now, id, &request) {
+            return;
+        }
         let account = call::account_for(&request, &self.accounts);
         let call_id = self.next_call_id;
         self.next_call_id += 1;
@@ -1137,6 +1140,18 @@ impl Phone {
         account: Option<&str>,
         target: &str,
     ) -> Result<Reply, CommandError> {
+        self.start_call_with(now, account, target, |_| {})
+    }
+
+    /// [`Self::start_call`], with `setup` filling in the new call before it
+    /// is announced (and given its line) or its INVITE goes out.
+    fn start_call_with(
+        &mut self,
+        now: Instant,
+        account: Option<&str>,
+        target: &str,
+        setup: impl FnOnce(&mut Call),
+    ) -> Result<Reply, CommandError> {
         if self.shutting_down {
             return Err(CommandError("the phone is shutting down".into()));
         }
@@ -1150,7 +1165,8 @@ impl Phone {
         let uri = call::normalize_target(target, cfg).map_err(CommandError)?;
         let id = self.next_call_id;
         self.next_call_id += 1;
-        let call = Call::outgoing(id, account, uri.clone(), self.rng.tag());
+        let mut call = Call::outgoing(id, account, uri.clone(), self.rng.tag());
+        setup(&mut call);
         self.push_call(call);
         self.open_media(id);
         // Through the account's first hop when it has one, else straight to

@@ -509,7 +509,14 @@ impl Phone {
             .account
             .and_then(|i| self.accounts.get(i))
             .map(|a| a.config.id.clone());
-        let y = match self.start_call(now, account.as_deref(), &target.to_string()) {
+        // The new call knows its transferor from the start, so that it
+        // takes over the line of the call it continues.
+        let setup = |c: &mut Call| {
+            c.transfer.notify_to = Some(x);
+            c.transfer.notified = Some(100);
+            c.transfer.invite_headers = invite_headers;
+        };
+        let y = match self.start_call_with(now, account.as_deref(), &target.to_string(), setup) {
             Ok(Reply::Call { call }) => call,
             Ok(Reply::Done) => {
                 self.respond(now, txn, &request, 500, &[]);
@@ -524,12 +531,6 @@ impl Phone {
             }
         };
         tracing::info!(call = x, new_call = y, "transferred to {target} by REFER");
-        if let Some(p) = self.call_pos(y) {
-            let t = &mut self.calls[p].transfer;
-            t.notify_to = Some(x);
-            t.notified = Some(100);
-            t.invite_headers = invite_headers;
-        }
         if let Some(p) = self.call_pos(x) {
             self.calls[p].transfer.child = Some(y);
         }
