@@ -154,9 +154,10 @@ enum CtlAction {
         #[arg(long)]
         json: bool,
     },
-    /// Transfer a call: `--blind URI` (REFER) or `--attended CALL` (REFER
-    /// with Replaces: the far end takes over that other call).
-    #[command(group(clap::ArgGroup::new("kind").required(true).args(["blind", "attended"])))]
+    /// Transfer a call: `--blind URI` (REFER) or `--attended CALL` /
+    /// `--attended-line N` (REFER with Replaces: the far end takes over that
+    /// other call).
+    #[command(group(clap::ArgGroup::new("kind").required(true).args(["blind", "attended", "attended_line"])))]
     Transfer {
         /// Number or URI to send the far end to.
         #[arg(long)]
@@ -164,6 +165,9 @@ enum CtlAction {
         /// The other call (its id) whose party the far end is connected to.
         #[arg(long)]
         attended: Option<u64>,
+        /// The other call, by its line (the live call on line N).
+        #[arg(long)]
+        attended_line: Option<u8>,
         /// The call to transfer (default: the only connected one).
         #[arg(long)]
         call: Option<u64>,
@@ -294,12 +298,22 @@ fn ctl(socket: PathBuf, action: CtlAction) -> ExitCode {
         CtlAction::Transfer {
             blind,
             attended,
+            attended_line,
             call,
-        } => match (blind, attended) {
-            (Some(target), _) => (Request::Transfer { call, target }, false),
-            (None, Some(to_call)) => (Request::TransferAttended { call, to_call }, false),
-            (None, None) => {
-                eprintln!("softline ctl: transfer needs --blind URI or --attended CALL");
+        } => match (blind, attended, attended_line) {
+            (Some(target), _, _) => (Request::Transfer { call, target }, false),
+            (None, Some(to_call), _) => (Request::TransferAttended { call, to_call }, false),
+            (None, None, Some(line)) => match call_on_line(&socket, line) {
+                Ok(to_call) => (Request::TransferAttended { call, to_call }, false),
+                Err(e) => {
+                    eprintln!("softline ctl: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            (None, None, None) => {
+                eprintln!(
+                    "softline ctl: transfer needs --blind URI, --attended CALL or --attended-line N"
+                );
                 return ExitCode::FAILURE;
             }
         },
@@ -347,6 +361,25 @@ fn ctl(socket: PathBuf, action: CtlAction) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The id of the live call on `line` (the newest, should a transfer's old
+/// and new call briefly share it), from `status`.
+fn call_on_line(socket: &std::path::Path, line: u8) -> Result<u64, String> {
+    let reply = api::client::request(socket, &Request::Status)?;
+    if !reply.ok {
+        return Err(reply.error.unwrap_or_else(|| "status failed".into()));
+    }
+    let status = reply.result.unwrap_or_default();
+    status["calls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["line"].as_u64() == Some(u64::from(line)))
+        .filter(|c| !matches!(c["state"].as_str(), Some("ended" | "ending")))
+        .filter_map(|c| c["id"].as_u64())
+        .max()
+        .ok_or_else(|| format!("no call on line {line}"))
 }
 
 /// `ctl history`: JSON lines with `--json`, else one line per call.
