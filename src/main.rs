@@ -64,7 +64,7 @@ enum CtlAction {
     Answer { call: Option<u64> },
     /// Hang up, cancel or reject the call (or the one with this id).
     Hangup { call: Option<u64> },
-    /// Send DTMF digits (RFC 4733), e.g. `softline ctl dtmf 1234#`.
+    /// Send DTMF digits (RFC 4733 or SIP INFO), e.g. `softline ctl dtmf 1234#`.
     Dtmf {
         digits: String,
         #[arg(long)]
@@ -113,6 +113,14 @@ enum CtlAction {
     },
     /// Unregister, end calls and stop the phone.
     Shutdown,
+    /// Send an instant message (SIP MESSAGE); prints the message id.
+    Message {
+        /// Number or SIP URI.
+        target: String,
+        text: String,
+        #[arg(long)]
+        account: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -202,6 +210,18 @@ fn ctl(socket: PathBuf, action: CtlAction) -> ExitCode {
             false,
         ),
         CtlAction::Shutdown => (Request::Shutdown, false),
+        CtlAction::Message {
+            target,
+            text,
+            account,
+        } => (
+            Request::Message {
+                target,
+                text,
+                account,
+            },
+            false,
+        ),
         CtlAction::Events => {
             use std::io::Write;
             let result = api::client::stream_events(&socket, |line| {
@@ -264,6 +284,20 @@ fn human_status(v: &serde_json::Value) -> String {
         }
         if !s(&a["reason"]).is_empty() && s(&a["state"]) != "registered" {
             out.push_str(&format!(" — {}", s(&a["reason"])));
+        }
+        let vm = &a["voicemail"];
+        if vm.is_object() {
+            out.push_str(&format!(
+                "; voicemail: {} new, {} old ({} urgent new){}",
+                vm["new"],
+                vm["old"],
+                vm["urgent_new"],
+                if vm["waiting"] == true {
+                    ", waiting"
+                } else {
+                    ""
+                }
+            ));
         }
         out.push('\n');
     }

@@ -32,7 +32,8 @@ pub enum Request {
     Hangup {
         call: Option<u64>,
     },
-    /// Send DTMF digits in a call (RFC 4733).
+    /// Send DTMF digits in a call (RFC 4733 or SIP INFO, per the account's
+    /// `dtmf` setting).
     Dtmf {
         call: Option<u64>,
         digits: String,
@@ -73,6 +74,12 @@ pub enum Request {
     Events,
     /// Unregister, end calls and exit.
     Shutdown,
+    /// Send an instant message (SIP MESSAGE).
+    Message {
+        target: String,
+        text: String,
+        account: Option<String>,
+    },
 }
 
 /// The reply to a request: `{"ok":true,"result":...}` or

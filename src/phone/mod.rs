@@ -7,7 +7,10 @@
 mod account;
 mod autoanswer;
 mod call;
+mod info_dtmf;
 mod media;
+mod messaging;
+mod mwi;
 mod rng;
 pub mod types;
 
@@ -47,6 +50,12 @@ enum Owner {
     Reinvite(CallId),
     /// BYE ending a dialog we did not want (a second fork's 2xx).
     Stray,
+    /// An instant message (MESSAGE) by its id.
+    Message(u64),
+    /// The MWI SUBSCRIBE of an account.
+    Subscribe(usize),
+    /// INFO carrying a DTMF digit in a call.
+    Info(CallId),
 }
 
 /// Extensions we support (`Require` of anything else gets 420).
@@ -57,6 +66,7 @@ const SUPPORTED: &[&str] = &[];
 enum ResolveFor {
     Account(usize),
     Call(CallId),
+    Message(u64),
 }
 
 /// Ended calls kept in the status for the faces to read.
@@ -84,6 +94,8 @@ pub struct Phone {
     next_call_id: CallId,
     next_token: u64,
     shutting_down: bool,
+    /// MESSAGE, MWI and INFO DTMF state (see `messaging.rs`).
+    msg: messaging::State,
 }
 
 impl Phone {
@@ -120,6 +132,7 @@ impl Phone {
             next_call_id: 1,
             next_token: 1,
             shutting_down: false,
+            msg: messaging::State::default(),
         }
     }
 
@@ -277,6 +290,7 @@ impl Phone {
                 Ok(_) => self.end_call(id, "no address for the called host".into(), None),
                 Err(e) => self.end_call(id, format!("cannot reach the called host: {e}"), None),
             },
+            ResolveFor::Message(id) => self.message_resolved(now, id, result),
         }
         self.pump(now);
     }
@@ -334,6 +348,7 @@ impl Phone {
                 tracing::info!("re-INVITE retry failed: {e}");
             }
         }
+        self.messaging_timeout(now);
         self.pump(now);
     }
 
@@ -377,6 +392,7 @@ impl Phone {
                 }
                 Ok(Reply::Done)
             }
+            c @ (Command::Message { .. } | Command::Dtmf { .. }) => self.messaging_command(now, c),
         };
         self.pump(now);
         reply
@@ -404,7 +420,7 @@ impl Phone {
                 t = min_opt(t, c.auto_answer.as_ref().map(|(at, _)| *at));
             }
         }
-        t
+        min_opt(t, self.messaging_poll_timeout())
     }
 
     /// Snapshot for `status`.
@@ -468,6 +484,7 @@ impl Phone {
                 .iter()
                 .find(|c| c.id == id)
                 .map(|c| c.target.host.to_string()),
+            ResolveFor::Message(id) => self.message_server_name(id),
         }
     }
 
@@ -514,6 +531,7 @@ impl Phone {
                     }
                 }
             }
+            progress |= self.mwi_update(now);
             if !progress {
                 break;
             }
@@ -593,6 +611,9 @@ impl Phone {
                 }
                 Some(Owner::Stray) if response.code >= 200 => {
                     self.owners.remove(&id);
+                }
+                Some(o @ (Owner::Message(_) | Owner::Subscribe(_) | Owner::Info(_))) => {
+                    self.messaging_response(now, id, o, response)
                 }
                 Some(Owner::Bye(_)) | Some(Owner::Cancel(_)) | Some(Owner::Stray) | None => {}
             },
@@ -685,6 +706,9 @@ impl Phone {
                 self.end_call(call, "cancelled (no answer to CANCEL)".into(), None)
             }
             Some(Owner::Stray) => {}
+            Some(o @ (Owner::Message(_) | Owner::Subscribe(_) | Owner::Info(_))) => {
+                self.messaging_failure(now, id, o, error, transport.is_some())
+            }
             Some(Owner::Reinvite(call)) => {
                 // No answer to our re-INVITE: the session is in doubt
                 // (RFC 3261 §14.1 lets us end it).
@@ -766,6 +790,9 @@ impl Phone {
                 ];
                 self.respond(now, id, &request, 200, &extra);
             }
+            Method::Message => self.on_message(now, id, request),
+            Method::Notify => self.on_notify(now, id, request, source),
+            Method::Info => self.on_info(now, id, request),
             Method::Other(_) => {
                 self.respond(now, id, &request, 501, &[("Allow", ALLOW.to_string())]);
             }

@@ -611,6 +611,12 @@ impl Pump<'_> {
                 }
                 Output::StartMedia { call, media } => self.media.start(call, media),
                 Output::StopMedia { call } => self.media.stop(call),
+                Output::SendDtmf { call, digits } => {
+                    let reply = self.media.dtmf(Some(call), digits);
+                    if let Some(e) = reply.error {
+                        tracing::warn!(call, "DTMF not sent: {e}");
+                    }
+                }
                 Output::Event(ev) => {
                     if let Ok(line) = serde_json::to_string(&ev) {
                         tracing::debug!("event {line}");
@@ -657,7 +663,6 @@ fn handle_ctl(
         Request::Events => return Reply::err("events is handled by the server"),
         Request::Record { call, on, file } => return media.record(call, on, file),
         Request::Mute { call, on } => return media.mute(call, on),
-        Request::Dtmf { call, digits } => return media.dtmf(call, digits),
         Request::TestAudio { seconds, codec } => return media.test_audio(seconds, codec),
         Request::Devices => {
             let list: Vec<serde_json::Value> = crate::audio::device::list_devices()
@@ -679,6 +684,16 @@ fn handle_ctl(
         Request::Hold { call } => Command::Hold { call },
         Request::Resume { call } => Command::Resume { call },
         Request::Shutdown => Command::Shutdown,
+        Request::Dtmf { call, digits } => Command::Dtmf { call, digits },
+        Request::Message {
+            target,
+            text,
+            account,
+        } => Command::Message {
+            account,
+            target,
+            text,
+        },
     };
     match phone.handle_command(now, command) {
         Ok(r) => Reply::ok(serde_json::to_value(r).unwrap_or_default()),
