@@ -21,8 +21,9 @@ use super::types::{CallId, Command, CommandError, Event, Output, Reply, Resolved
 use super::{Owner, Phone, ResolveFor, info_dtmf, mwi};
 
 /// Largest MESSAGE body we accept or send (RFC 3428 §7: larger ones are
-/// answered 413).
-pub const MAX_MESSAGE_BODY: usize = 64 * 1024;
+/// answered 413). Below 64 KiB so that the 413 is reachable: a whole
+/// message over 65 535 bytes is already refused by the parser (513).
+pub const MAX_MESSAGE_BODY: usize = 60 * 1024;
 
 /// Over UDP a MESSAGE must stay below 1300 bytes (RFC 3428 §9), so the
 /// text alone may not exceed this.
