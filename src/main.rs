@@ -72,7 +72,7 @@ enum CtlAction {
         #[arg(long, conflicts_with = "call")]
         all: bool,
     },
-    /// Send DTMF digits (RFC 4733), e.g. `softline ctl dtmf 1234#`.
+    /// Send DTMF digits (RFC 4733 or SIP INFO), e.g. `softline ctl dtmf 1234#`.
     Dtmf {
         digits: String,
         #[arg(long)]
@@ -171,6 +171,14 @@ enum CtlAction {
         /// The call to transfer (default: the only connected one).
         #[arg(long)]
         call: Option<u64>,
+    },
+    /// Send an instant message (SIP MESSAGE); prints the message id.
+    Message {
+        /// Number or SIP URI.
+        target: String,
+        text: String,
+        #[arg(long)]
+        account: Option<String>,
     },
 }
 
@@ -317,6 +325,18 @@ fn ctl(socket: PathBuf, action: CtlAction) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         },
+        CtlAction::Message {
+            target,
+            text,
+            account,
+        } => (
+            Request::Message {
+                target,
+                text,
+                account,
+            },
+            false,
+        ),
         CtlAction::Events => {
             use std::io::Write;
             let result = api::client::stream_events(&socket, |line| {
@@ -445,6 +465,20 @@ fn human_status(v: &serde_json::Value) -> String {
         }
         if !s(&a["reason"]).is_empty() && s(&a["state"]) != "registered" {
             out.push_str(&format!(" — {}", s(&a["reason"])));
+        }
+        let vm = &a["voicemail"];
+        if vm.is_object() {
+            out.push_str(&format!(
+                "; voicemail: {} new, {} old ({} urgent new){}",
+                vm["new"],
+                vm["old"],
+                vm["urgent_new"],
+                if vm["waiting"] == true {
+                    ", waiting"
+                } else {
+                    ""
+                }
+            ));
         }
         out.push('\n');
     }

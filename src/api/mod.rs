@@ -35,7 +35,8 @@ pub enum Request {
     Hangup {
         call: Option<u64>,
     },
-    /// Send DTMF digits in a call (RFC 4733).
+    /// Send DTMF digits in a call (RFC 4733 or SIP INFO, per the account's
+    /// `dtmf` setting).
     Dtmf {
         call: Option<u64>,
         digits: String,
@@ -114,6 +115,12 @@ pub enum Request {
     TransferAttended {
         call: Option<u64>,
         to_call: u64,
+    },
+    /// Send an instant message (SIP MESSAGE).
+    Message {
+        target: String,
+        text: String,
+        account: Option<String>,
     },
 }
 

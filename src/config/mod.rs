@@ -164,6 +164,17 @@ pub struct AccountConfig {
     /// Auto-answer even while another call is active.
     #[serde(default)]
     pub auto_answer_over_active: bool,
+    /// Subscribe to voicemail notifications (RFC 3842) while registered.
+    #[serde(default = "default_true")]
+    pub mwi: bool,
+    /// How DTMF is sent: `auto` (RFC 4733 when the call negotiated
+    /// telephone-event, else SIP INFO), `rfc4733` or `info`.
+    #[serde(default = "default_dtmf")]
+    pub dtmf: String,
+}
+
+fn default_dtmf() -> String {
+    "auto".into()
 }
 
 fn default_auto_answer() -> String {
@@ -515,6 +526,13 @@ impl Config {
                     acc.domain.span(),
                     &k("auto_answer"),
                     format!("`{}`: use off, when-requested or always", acc.auto_answer),
+                ));
+            }
+            if !["auto", "rfc4733", "info"].contains(&acc.dtmf.as_str()) {
+                return Err(err(
+                    acc.domain.span(),
+                    &k("dtmf"),
+                    format!("`{}`: use auto, rfc4733 or info", acc.dtmf),
                 ));
             }
             if let Some(p) = acc.srtp.as_deref()

@@ -9,8 +9,11 @@ mod autoanswer;
 mod call;
 mod history;
 mod incoming;
+mod info_dtmf;
 mod lines;
 mod media;
+mod messaging;
+mod mwi;
 mod rng;
 mod transfer;
 pub mod types;
@@ -57,6 +60,12 @@ enum Owner {
     Refer(CallId),
     /// Our NOTIFY of a transfer's progress in the call's dialog.
     Notify(CallId),
+    /// An instant message (MESSAGE) by its id.
+    Message(u64),
+    /// The MWI SUBSCRIBE of an account.
+    Subscribe(usize),
+    /// INFO carrying a DTMF digit in a call.
+    Info(CallId),
 }
 
 /// Extensions we support (`Require` of anything else gets 420).
@@ -67,6 +76,7 @@ const SUPPORTED: &[&str] = &["replaces"];
 enum ResolveFor {
     Account(usize),
     Call(CallId),
+    Message(u64),
 }
 
 /// Ended calls kept in the status for the faces to read.
@@ -100,6 +110,8 @@ pub struct Phone {
     lines: lines::Lines,
     /// `[phone] accept_refer`: act on a REFER from the far end.
     accept_refer: bool,
+    /// MESSAGE, MWI and INFO DTMF state (see `messaging.rs`).
+    msg: messaging::State,
 }
 
 impl Phone {
@@ -142,6 +154,7 @@ impl Phone {
                 ..Default::default()
             },
             accept_refer: config.phone.accept_refer,
+            msg: messaging::State::default(),
         }
     }
 
@@ -299,6 +312,7 @@ impl Phone {
                 Ok(_) => self.end_call(id, "no address for the called host".into(), None),
                 Err(e) => self.end_call(id, format!("cannot reach the called host: {e}"), None),
             },
+            ResolveFor::Message(id) => self.message_resolved(now, id, result),
         }
         self.pump(now);
     }
@@ -357,6 +371,7 @@ impl Phone {
             }
         }
         self.incoming_timers(now);
+        self.messaging_timeout(now);
         self.pump(now);
     }
 
@@ -412,6 +427,7 @@ impl Phone {
             Command::Ignore { call } => self.ignore(call),
             Command::Dnd { on } => self.set_dnd(on),
             Command::Forward { mode, target } => self.set_forward(mode, target),
+            c @ (Command::Message { .. } | Command::Dtmf { .. }) => self.messaging_command(now, c),
         };
         self.pump(now);
         reply
@@ -441,7 +457,7 @@ impl Phone {
         }
         t = min_opt(t, self.incoming_deadline());
         t = min_opt(t, self.transfer_deadline());
-        t
+        min_opt(t, self.messaging_poll_timeout())
     }
 
     /// Snapshot for `status`.
@@ -506,6 +522,7 @@ impl Phone {
                 .iter()
                 .find(|c| c.id == id)
                 .map(|c| c.target.host.to_string()),
+            ResolveFor::Message(id) => self.message_server_name(id),
         }
     }
 
@@ -553,6 +570,7 @@ impl Phone {
                 }
             }
             progress |= self.transfer_poll(now);
+            progress |= self.mwi_update(now);
             if !progress {
                 break;
             }
@@ -646,6 +664,9 @@ impl Phone {
                         self.owners.remove(&id);
                     }
                 }
+                Some(o @ (Owner::Message(_) | Owner::Subscribe(_) | Owner::Info(_))) => {
+                    self.messaging_response(now, id, o, response)
+                }
                 Some(Owner::Bye(_)) | Some(Owner::Cancel(_)) | Some(Owner::Stray) | None => {}
             },
             TxnEvent::Timeout { id } => self.on_txn_failure(now, id, None),
@@ -738,6 +759,9 @@ impl Phone {
             }
             Some(Owner::Stray) | Some(Owner::Notify(_)) => {}
             Some(Owner::Refer(call)) => self.on_refer_timeout(call),
+            Some(o @ (Owner::Message(_) | Owner::Subscribe(_) | Owner::Info(_))) => {
+                self.messaging_failure(now, id, o, error, transport.is_some())
+            }
             Some(Owner::Reinvite(call)) => {
                 // No answer to our re-INVITE: the session is in doubt
                 // (RFC 3261 §14.1 lets us end it).
@@ -823,6 +847,9 @@ impl Phone {
             Method::Notify if transfer::is_refer_event(&request) => {
                 self.on_refer_notify(now, id, request)
             }
+            Method::Message => self.on_message(now, id, request),
+            Method::Notify => self.on_notify(now, id, request, source),
+            Method::Info => self.on_info(now, id, request),
             Method::Other(_) => {
                 self.respond(now, id, &request, 501, &[("Allow", ALLOW.to_string())]);
             }

@@ -518,7 +518,7 @@ impl Phone {
         };
         let y = match self.start_call_with(now, account.as_deref(), &target.to_string(), setup) {
             Ok(Reply::Call { call }) => call,
-            Ok(Reply::Done) => {
+            Ok(_) => {
                 self.respond(now, txn, &request, 500, &[]);
                 return;
             }

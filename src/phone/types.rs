@@ -64,6 +64,19 @@ pub enum Command {
         call: Option<CallId>,
         to_call: CallId,
     },
+    /// Send an instant message (SIP MESSAGE, RFC 3428) through the account's
+    /// server (the first account when `None`).
+    Message {
+        account: Option<String>,
+        target: String,
+        text: String,
+    },
+    /// Send DTMF digits in a call: RFC 4733 in the media or SIP INFO, as
+    /// the account's `dtmf` setting and the negotiated SDP decide.
+    Dtmf {
+        call: Option<CallId>,
+        digits: String,
+    },
 }
 
 /// Which forwarding rule [`Command::Forward`] changes.
@@ -80,7 +93,19 @@ pub enum ForwardMode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     Done,
-    Call { call: CallId },
+    Call {
+        call: CallId,
+    },
+    /// A MESSAGE went out; its final status comes as `Event::MessageStatus`.
+    Message {
+        message: u64,
+    },
+    /// DTMF digits queued, and how they are sent (`rfc4733` or `info`).
+    Dtmf {
+        call: CallId,
+        digits: String,
+        method: &'static str,
+    },
 }
 
 impl Serialize for Reply {
@@ -91,6 +116,22 @@ impl Serialize for Reply {
             Reply::Call { call } => {
                 let mut m = s.serialize_map(Some(1))?;
                 m.serialize_entry("call", call)?;
+                m.end()
+            }
+            Reply::Message { message } => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("message", message)?;
+                m.end()
+            }
+            Reply::Dtmf {
+                call,
+                digits,
+                method,
+            } => {
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("call", call)?;
+                m.serialize_entry("digits", digits)?;
+                m.serialize_entry("method", method)?;
                 m.end()
             }
         }
@@ -136,6 +177,11 @@ pub enum Output {
         call: CallId,
     },
     Event(Event),
+    /// Send these DTMF digits as RFC 4733 events in the call's media.
+    SendDtmf {
+        call: CallId,
+        digits: String,
+    },
 }
 
 /// One resolved target: where to send and which local IP faces it.
@@ -162,6 +208,31 @@ pub enum Event {
     Settings(super::incoming::PhoneSettings),
     /// A call ended: its record for the call history.
     History(super::history::HistoryEntry),
+    /// The final outcome of a MESSAGE we sent (`sent` when it left,
+    /// then `delivered` on a 2xx or `failed`).
+    MessageStatus {
+        id: u64,
+        state: &'static str,
+        code: Option<u16>,
+        reason: String,
+    },
+    /// A MESSAGE arrived (answered 200). `text` is the body for
+    /// `text/plain`; other types are reported by type with an empty text.
+    MessageReceived {
+        from: String,
+        to: String,
+        account: Option<String>,
+        /// The call whose dialog carried it, for in-dialog messages.
+        call: Option<CallId>,
+        content_type: String,
+        text: String,
+    },
+    /// A DTMF digit received (`method`: `info`).
+    Dtmf {
+        call: CallId,
+        digit: String,
+        method: &'static str,
+    },
 }
 
 /// Registration state as the faces see it.
@@ -181,6 +252,8 @@ pub struct AccountStatus {
     pub transport: TransportKind,
     /// The server we talk to, when resolved.
     pub server: Option<SocketAddr>,
+    /// Voicemail summary (RFC 3842 message-summary), once the server told.
+    pub voicemail: Option<Voicemail>,
 }
 
 /// Call state as the faces see it.
@@ -256,4 +329,15 @@ pub fn transport_cause(e: &TransportError) -> &'static str {
         TransportError::Closed => "closed",
         TransportError::Io(_) => "io",
     }
+}
+
+/// Voicemail counts from a message-summary body (RFC 3842).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Voicemail {
+    /// `Messages-Waiting: yes`.
+    pub waiting: bool,
+    pub new: u32,
+    pub old: u32,
+    pub urgent_new: u32,
+    pub urgent_old: u32,
 }

@@ -617,6 +617,12 @@ impl Pump<'_> {
                 }
                 Output::StartMedia { call, media } => self.media.start(call, media),
                 Output::StopMedia { call } => self.media.stop(call),
+                Output::SendDtmf { call, digits } => {
+                    let reply = self.media.dtmf(Some(call), digits);
+                    if let Some(e) = reply.error {
+                        tracing::warn!(call, "DTMF not sent: {e}");
+                    }
+                }
                 Output::Event(ev) => {
                     if let crate::phone::Event::History(entry) = &ev {
                         self.history.append(entry, std::time::SystemTime::now());
@@ -666,7 +672,6 @@ fn handle_ctl(
         Request::Events => return Reply::err("events is handled by the server"),
         Request::Record { call, on, file } => return media.record(call, on, file),
         Request::Mute { call, on } => return media.mute(call, on),
-        Request::Dtmf { call, digits } => return media.dtmf(call, digits),
         Request::TestAudio { seconds, codec } => return media.test_audio(seconds, codec),
         Request::Devices => {
             let list: Vec<serde_json::Value> = crate::audio::device::list_devices()
@@ -708,6 +713,16 @@ fn handle_ctl(
         Request::Dnd { on } => Command::Dnd { on },
         Request::Forward { mode, target } => Command::Forward { mode, target },
         Request::History { .. } => return Reply::err("history is handled by the driver"),
+        Request::Dtmf { call, digits } => Command::Dtmf { call, digits },
+        Request::Message {
+            target,
+            text,
+            account,
+        } => Command::Message {
+            account,
+            target,
+            text,
+        },
     };
     match phone.handle_command(now, command) {
         Ok(r) => Reply::ok(serde_json::to_value(r).unwrap_or_default()),
