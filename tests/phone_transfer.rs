@@ -817,3 +817,99 @@ fn attended_transfer_on_single_line_phones_with_dnd() {
     assert_eq!(n.call(A, a_next).line, Some(1));
     n.hang_up_all_and_check_idle();
 }
+
+/// The transferee between its new call's answer and the transferor's BYE
+/// (lost here): the old call shows `transferred` and takes no more INFO
+/// DTMF or MESSAGE (481); `dtmf` without a call id goes to the new call,
+/// and naming the old one is refused. The fallback BYE still ends it.
+#[test]
+fn transferred_dialog_takes_no_info_or_message() {
+    let mut n = Net::new(["", "", ""]);
+    let (a_b, b_a) = n.connect(A, B, BOB);
+    n.drop_to = Some((A, "BYE ".into()));
+    n.cmd(
+        B,
+        Command::Transfer {
+            call: Some(b_a),
+            target: CAROL.into(),
+        },
+    )
+    .unwrap();
+    let c_new = n.ringing(C);
+    n.cmd(C, Command::Answer { call: Some(c_new) }).unwrap();
+    let old = n.call(A, a_b);
+    assert_eq!(
+        (old.state, old.transfer.as_deref()),
+        ("connected", Some("transferred"))
+    );
+    let a_c = n
+        .live(A)
+        .into_iter()
+        .find(|c| c.remote == CAROL)
+        .expect("A talks to C")
+        .id;
+    // B's requests in the old dialog.
+    let refer = n.sent(B, A, "REFER ")[0].to_string();
+    let in_dialog = |n: &mut Net, cseq: u32, method: &str, ctype: &str, body: &str| {
+        let data = format!(
+            "{method} {ALICE} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKlate{cseq}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{body}",
+            ADDRS[B],
+            header(&refer, "From").unwrap(),
+            header(&refer, "To").unwrap(),
+            header(&refer, "Call-ID").unwrap(),
+            body.len()
+        );
+        let local = ADDRS[A].parse().unwrap();
+        let now = n.now;
+        n.p[A].handle_received(now, udp(ADDRS[B]), local, data.as_bytes());
+        n.drain(A)
+            .iter()
+            .map(|(_, d)| {
+                String::from_utf8_lossy(d)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        in_dialog(&mut n, 90, "INFO", "application/dtmf-relay", "Signal=5\r\n"),
+        ["SIP/2.0 481 Call/Transaction Does Not Exist"]
+    );
+    assert_eq!(
+        in_dialog(&mut n, 91, "MESSAGE", "text/plain", "hello?"),
+        ["SIP/2.0 481 Call/Transaction Does Not Exist"]
+    );
+    let r = n.cmd(
+        A,
+        Command::Dtmf {
+            call: None,
+            digits: "1".into(),
+        },
+    );
+    assert!(
+        matches!(r, Ok(Reply::Dtmf { call, .. }) if call == a_c),
+        "{r:?}"
+    );
+    let r = n.cmd(
+        A,
+        Command::Dtmf {
+            call: Some(a_b),
+            digits: "1".into(),
+        },
+    );
+    assert!(
+        r.as_ref().is_err_and(|e| e.contains("transferred")),
+        "{r:?}"
+    );
+    // The fallback BYE ends the old call.
+    n.drop_to = None;
+    n.advance(Duration::from_secs(3));
+    let old = n.call(A, a_b);
+    assert_eq!(
+        (old.state, old.cause.as_deref()),
+        ("ended", Some("transferred"))
+    );
+    n.hang_up_all_and_check_idle();
+}

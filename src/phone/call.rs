@@ -359,6 +359,14 @@ impl Call {
         }
     }
 
+    /// True when the call's dialog takes no new business (INFO, MESSAGE,
+    /// DTMF): we sent its BYE (a hang-up, a completed transfer, a call
+    /// replaced by RFC 3891), or as transferee the new call was answered
+    /// and only the transferor's BYE (or our own fallback one) is awaited.
+    pub fn is_retiring(&self) -> bool {
+        matches!(self.state, CallState::Ending | CallState::Ended) || self.transfer.bye_at.is_some()
+    }
+
     /// True when a response (e.g. a retransmitted 2xx) belongs to our INVITE.
     pub fn matches_response(&self, response: &Response) -> bool {
         let Some(invite) = &self.invite else {

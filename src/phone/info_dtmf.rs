@@ -110,12 +110,17 @@ impl Phone {
             return Err(CommandError("no digits to send".into()));
         }
         let pos = self.pick_call(call, |c| {
-            matches!(c.state, CallState::Connected | CallState::Early)
+            matches!(c.state, CallState::Connected | CallState::Early) && !c.is_retiring()
         })?;
         let c = &self.calls[pos];
         let id = c.id;
         if !matches!(c.state, CallState::Connected | CallState::Early) {
             return Err(CommandError(format!("call {id} is not connected")));
+        }
+        if c.is_retiring() {
+            return Err(CommandError(format!(
+                "call {id} was transferred and is ending: DTMF not sent"
+            )));
         }
         let setting = c
             .account
@@ -238,10 +243,12 @@ impl Phone {
 
     /// An incoming INFO.
     pub(super) fn on_info(&mut self, now: Instant, id: TxnId, request: Request) {
+        // A call on its way out (hung up, transferred, replaced) takes no
+        // more digits: its dialog is as good as gone.
         let Some(call) = self
             .calls
             .iter()
-            .find(|c| c.dialog_matches(&request))
+            .find(|c| c.dialog_matches(&request) && !c.is_retiring())
             .map(|c| c.id)
         else {
             self.respond(now, id, &request, 481, &[]);

@@ -16,7 +16,7 @@ use crate::sip::transport::{Peer, TransportError, TransportKind};
 use crate::sip::txn::TxnId;
 use crate::sip::uri::{Host, Uri};
 
-use super::call::{self, CallState};
+use super::call;
 use super::types::{CallId, Command, CommandError, Event, Output, Reply, Resolved};
 use super::{Owner, Phone, ResolveFor, info_dtmf, mwi};
 
@@ -457,8 +457,10 @@ impl Phone {
             .map(|a| a.tag().is_some())
             .unwrap_or(false);
         let (call, account) = if in_dialog {
+            // A call on its way out (hung up, transferred, replaced)
+            // takes no more messages in its dialog.
             match self.calls.iter().find(|c| c.dialog_matches(&request)) {
-                Some(c) if c.state != CallState::Ended => (Some(c.id), c.account),
+                Some(c) if !c.is_retiring() => (Some(c.id), c.account),
                 _ => {
                     self.respond(now, id, &request, 481, &[]);
                     return;
