@@ -1005,3 +1005,240 @@ fn incoming_info_edge_cases() {
     assert!(r.starts_with("SIP/2.0 481"), "{r}");
     assert_eq!(p.status().calls[0].state, "connected");
 }
+
+// ----- with transfer and DND ------------------------------------------------
+
+/// A 200 to `invite` with bob's Contact and an SDP answer (PCMU only).
+fn ok_with_sdp(invite: &Request) -> Vec<u8> {
+    let sdp = "v=0\r\no=- 1 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    String::from_utf8(reply(
+        invite,
+        "200 OK",
+        "Contact: <sip:bob@10.0.0.2:5060>\r\nContent-Type: application/sdp\r\n",
+    ))
+    .unwrap()
+    .replace(
+        "Content-Length: 0\r\n\r\n",
+        &format!("Content-Length: {}\r\n\r\n{sdp}", sdp.len()),
+    )
+    .into_bytes()
+}
+
+/// One phone with an MWI subscription and a call it transfers: NOTIFYs of
+/// the `refer` package reach the transfer, `message-summary` ones (in the
+/// subscription or unsolicited from the server) reach MWI, neither takes
+/// the other's, and other packages get 489 naming both. Once the transfer
+/// succeeded and the phone hung up, INFO and MESSAGE in the old dialog
+/// get 481 and no event.
+#[test]
+fn refer_and_message_summary_notifies_reach_their_parts() {
+    let mut t = Mwi::new("");
+    t.serve(&mut |req: &Request| ok_3600(req));
+    assert_eq!(t.subscribes.len(), 1);
+    let sub = t.subscribes[0].1.clone();
+    let sub_call_id = sub.headers.call_id().unwrap().to_string();
+    let sub_tag = sub.headers.from_addr().unwrap().tag().unwrap().to_string();
+    let now = t.now;
+    // A call through the server, answered by bob.
+    let Reply::Call { call } =
+        t.p.handle_command(
+            now,
+            Command::Call {
+                account: None,
+                target: "bob".into(),
+            },
+        )
+        .unwrap()
+    else {
+        panic!()
+    };
+    let mut d = drain(&mut t.p, now);
+    if let Some((token, _, _)) = d.resolves.first().cloned() {
+        resolve_to(&mut t.p, now, token, SERVER);
+        d = drain(&mut t.p, now);
+    }
+    let invite = d.requests().remove(0);
+    assert_eq!(invite.method, Method::Invite);
+    deliver(&mut t.p, now, SERVER, &ok_with_sdp(&invite));
+    drain(&mut t.p, now);
+    let state = |p: &Phone| {
+        let c = p.status().calls.into_iter().find(|c| c.id == call).unwrap();
+        (c.state, c.transfer)
+    };
+    assert_eq!(state(&t.p).0, "connected");
+    // Blind transfer: REFER to bob, 202.
+    t.p.handle_command(
+        now,
+        Command::Transfer {
+            call: None,
+            target: "sip:carol@10.0.0.3".into(),
+        },
+    )
+    .unwrap();
+    let refer = drain(&mut t.p, now).requests().remove(0);
+    assert_eq!(refer.method, Method::Refer);
+    deliver(
+        &mut t.p,
+        now,
+        "10.0.0.2:5060",
+        &reply(&refer, "202 Accepted", ""),
+    );
+    drain(&mut t.p, now);
+    // Requests from bob in the call's dialog.
+    let mut cseq = 100;
+    let mut from_bob = |p: &mut Phone, method: &str, headers: &str, body: &str| {
+        cseq += 1;
+        let data = format!(
+            "{method} sip:1001@10.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKbob{cseq}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\nContact: <sip:bob@10.0.0.2:5060>\r\nMax-Forwards: 70\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+            refer.headers.get("To").unwrap(),
+            refer.headers.get("From").unwrap(),
+            refer.headers.call_id().unwrap(),
+            body.len()
+        );
+        deliver(p, now, "10.0.0.2:5060", data.as_bytes());
+        let d = drain(p, now);
+        (d.first_lines(), d.requests(), d.events)
+    };
+    let sipfrag = |state: &str| {
+        format!("Event: refer\r\nSubscription-State: {state}\r\nContent-Type: message/sipfrag\r\n")
+    };
+    let (r, _, _) = from_bob(
+        &mut t.p,
+        "NOTIFY",
+        &sipfrag("active;expires=60"),
+        "SIP/2.0 100 Trying\r\n",
+    );
+    assert_eq!(r, vec!["SIP/2.0 200 OK"]);
+    assert_eq!(state(&t.p).1.as_deref(), Some("trying"));
+    // message-summary, unsolicited and in the subscription: MWI's, the
+    // transfer is untouched.
+    let r = t.notify(
+        SERVER,
+        None,
+        "u1",
+        "",
+        "Messages-Waiting: yes\r\nVoice-Message: 3/1\r\n",
+    );
+    assert_eq!(r, "SIP/2.0 200 OK");
+    assert_eq!(voicemail(&t.p).map(|v| (v.waiting, v.new)), Some((true, 3)));
+    let r = t.notify(
+        SERVER,
+        Some(&sub_tag),
+        &sub_call_id,
+        "Subscription-State: active;expires=3600\r\n",
+        "Messages-Waiting: yes\r\nVoice-Message: 4/1\r\n",
+    );
+    assert_eq!(r, "SIP/2.0 200 OK");
+    assert_eq!(voicemail(&t.p).map(|v| v.new), Some(4));
+    assert_eq!(state(&t.p), ("connected", Some("trying".into())));
+    // message-summary in the call's dialog is no subscription of ours, a
+    // refer NOTIFY outside it no transfer of ours: 481 each.
+    let (r, _, _) = from_bob(
+        &mut t.p,
+        "NOTIFY",
+        "Event: message-summary\r\nSubscription-State: active\r\nContent-Type: application/simple-message-summary\r\n",
+        "Messages-Waiting: no\r\n",
+    );
+    assert_eq!(r, vec!["SIP/2.0 481 Call/Transaction Does Not Exist"]);
+    assert_eq!(voicemail(&t.p).map(|v| v.new), Some(4));
+    let stray = format!(
+        "NOTIFY sip:1001@10.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKstray\r\nFrom: <sip:bob@10.0.0.2>;tag=x\r\nTo: <sip:1001@10.0.0.1>;tag=y\r\nCall-ID: stray\r\nCSeq: 1 NOTIFY\r\nMax-Forwards: 70\r\n{}Content-Length: 16\r\n\r\nSIP/2.0 200 OK\r\n",
+        sipfrag("terminated")
+    );
+    deliver(&mut t.p, now, "10.0.0.2:5060", stray.as_bytes());
+    assert_eq!(
+        drain(&mut t.p, now).first_lines(),
+        vec!["SIP/2.0 481 Call/Transaction Does Not Exist"]
+    );
+    assert_eq!(state(&t.p), ("connected", Some("trying".into())));
+    // Another package: 489, and Allow-Events names what we take.
+    deliver(
+        &mut t.p,
+        now,
+        "10.0.0.2:5060",
+        stray
+            .replace("Event: refer", "Event: presence")
+            .replace("Call-ID: stray", "Call-ID: pres")
+            .replace("z9hG4bKstray", "z9hG4bKpres")
+            .as_bytes(),
+    );
+    let d = drain(&mut t.p, now);
+    assert_eq!(d.first_lines(), vec!["SIP/2.0 489 Bad Event"]);
+    let resp = String::from_utf8_lossy(&d.sent[0].1).into_owned();
+    assert!(
+        resp.contains("Allow-Events: message-summary, refer\r\n"),
+        "{resp}"
+    );
+    // The transfer succeeds: 200, then our BYE.
+    let (r, reqs, _) = from_bob(
+        &mut t.p,
+        "NOTIFY",
+        &sipfrag("terminated;reason=noresource"),
+        "SIP/2.0 200 OK\r\n",
+    );
+    assert_eq!(r[0], "SIP/2.0 200 OK");
+    let bye = reqs.into_iter().find(|r| r.method == Method::Bye).unwrap();
+    assert_eq!(state(&t.p), ("ending", Some("accepted".into())));
+    // INFO and MESSAGE in the dialog we are ending: 481, no event.
+    let (r, _, ev) = from_bob(
+        &mut t.p,
+        "INFO",
+        "Content-Type: application/dtmf-relay\r\n",
+        "Signal=5\r\nDuration=160\r\n",
+    );
+    assert_eq!(r, vec!["SIP/2.0 481 Call/Transaction Does Not Exist"]);
+    assert!(ev.is_empty(), "{ev:?}");
+    let (r, _, ev) = from_bob(
+        &mut t.p,
+        "MESSAGE",
+        "Content-Type: text/plain\r\n",
+        "still there?",
+    );
+    assert_eq!(r, vec!["SIP/2.0 481 Call/Transaction Does Not Exist"]);
+    assert!(ev.is_empty(), "{ev:?}");
+    deliver(&mut t.p, now, "10.0.0.2:5060", &reply(&bye, "200 OK", ""));
+    drain(&mut t.p, now);
+    assert_eq!(state(&t.p).0, "ended");
+    // MWI goes on after the call.
+    let r = t.notify(SERVER, None, "u2", "", "Messages-Waiting: no\r\n");
+    assert_eq!(r, "SIP/2.0 200 OK");
+    assert_eq!(voicemail(&t.p).map(|v| v.waiting), Some(false));
+}
+
+/// DND screens calls only: with it on, an INVITE is answered 486 while
+/// the server's message-summary NOTIFY and an incoming MESSAGE are still
+/// taken (200) and reported.
+#[test]
+fn dnd_refuses_calls_but_not_voicemail_news_or_messages() {
+    let mut t = Mwi::new("mwi = false\n");
+    t.serve(&mut |req: &Request| ok_3600(req));
+    t.p.handle_command(t.now, Command::Dnd { on: true })
+        .unwrap();
+    drain(&mut t.p, t.now);
+    let invite = "INVITE sip:1001@10.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bKdnd1\r\nFrom: <sip:x@10.0.0.9>;tag=c1\r\nTo: <sip:1001@10.0.0.1>\r\nCall-ID: dnd-call\r\nCSeq: 1 INVITE\r\nContact: <sip:x@10.0.0.9:5060>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+    deliver(&mut t.p, t.now, "10.0.0.9:5060", invite.as_bytes());
+    let d = drain(&mut t.p, t.now);
+    assert_eq!(d.first_lines(), vec!["SIP/2.0 486 Busy Here"]);
+    let r = t.notify(
+        SERVER,
+        None,
+        "d1",
+        "",
+        "Messages-Waiting: yes\r\nVoice-Message: 1/0\r\n",
+    );
+    assert_eq!(r, "SIP/2.0 200 OK");
+    assert_eq!(voicemail(&t.p).map(|v| v.new), Some(1));
+    deliver(
+        &mut t.p,
+        t.now,
+        "10.0.0.9:5060",
+        &message_request(1, "", "text/plain", b"call back"),
+    );
+    let d = drain(&mut t.p, t.now);
+    assert_eq!(d.first_lines(), vec!["SIP/2.0 200 OK"]);
+    assert!(
+        matches!(&d.events[..], [Event::MessageReceived { text, .. }] if text == "call back"),
+        "{:?}",
+        d.events
+    );
+}

@@ -449,7 +449,9 @@ impl Phone {
     }
 
     /// A NOTIFY: `message-summary` in our subscription's dialog, or
-    /// unsolicited from an account's server; other packages get 489.
+    /// unsolicited from an account's server. `refer` NOTIFYs never come
+    /// here (the core hands them to the transfer part first); other
+    /// packages get 489 with the two we take in Allow-Events.
     pub(super) fn on_notify(&mut self, now: Instant, id: TxnId, request: Request, source: Peer) {
         let event = request.headers.get("Event").map(|e| {
             e.split(';')
@@ -464,7 +466,7 @@ impl Phone {
                 id,
                 &request,
                 489,
-                &[("Allow-Events", EVENT.to_string())],
+                &[("Allow-Events", format!("{EVENT}, refer"))],
             );
             return;
         }
