@@ -59,12 +59,20 @@ enum CtlAction {
         target: String,
         #[arg(long)]
         account: Option<String>,
+        /// Switch to this line first (holding the other calls) and call on it.
+        #[arg(long)]
+        line: Option<u8>,
     },
     /// Answer the ringing call (or the one with this id).
     Answer { call: Option<u64> },
     /// Hang up, cancel or reject the call (or the one with this id).
-    Hangup { call: Option<u64> },
-    /// Send DTMF digits (RFC 4733), e.g. `softline ctl dtmf 1234#`.
+    Hangup {
+        call: Option<u64>,
+        /// End every call.
+        #[arg(long, conflicts_with = "call")]
+        all: bool,
+    },
+    /// Send DTMF digits (RFC 4733 or SIP INFO), e.g. `softline ctl dtmf 1234#`.
     Dtmf {
         digits: String,
         #[arg(long)]
@@ -113,6 +121,65 @@ enum CtlAction {
     },
     /// Unregister, end calls and stop the phone.
     Shutdown,
+    /// Reject the ringing call: 486 Busy Here (default) or 603 Decline.
+    Reject {
+        #[arg(long)]
+        call: Option<u64>,
+        #[arg(long, value_parser = ["486", "603"])]
+        code: Option<String>,
+    },
+    /// Stop ringing locally; the caller keeps ringing until it gives up.
+    Ignore {
+        #[arg(long)]
+        call: Option<u64>,
+    },
+    /// Make line N active: hold the other calls, resume/answer the call on N.
+    Line { line: u8 },
+    /// Do not disturb.
+    Dnd {
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
+    /// Forward calls: `forward always|busy|no-answer URI`, `forward MODE` to
+    /// clear one rule, `forward off` to clear all.
+    Forward {
+        #[arg(value_parser = ["always", "busy", "no-answer", "off"])]
+        mode: String,
+        target: Option<String>,
+    },
+    /// The call history, newest first.
+    History {
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Transfer a call: `--blind URI` (REFER) or `--attended CALL` /
+    /// `--attended-line N` (REFER with Replaces: the far end takes over that
+    /// other call).
+    #[command(group(clap::ArgGroup::new("kind").required(true).args(["blind", "attended", "attended_line"])))]
+    Transfer {
+        /// Number or URI to send the far end to.
+        #[arg(long)]
+        blind: Option<String>,
+        /// The other call (its id) whose party the far end is connected to.
+        #[arg(long)]
+        attended: Option<u64>,
+        /// The other call, by its line (the live call on line N).
+        #[arg(long)]
+        attended_line: Option<u8>,
+        /// The call to transfer (default: the only connected one).
+        #[arg(long)]
+        call: Option<u64>,
+    },
+    /// Send an instant message (SIP MESSAGE); prints the message id.
+    Message {
+        /// Number or SIP URI.
+        target: String,
+        text: String,
+        #[arg(long)]
+        account: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -191,9 +258,43 @@ fn ctl(socket: PathBuf, action: CtlAction) -> ExitCode {
         CtlAction::Status { json } => (Request::Status, json),
         CtlAction::Register { account } => (Request::Register { account }, false),
         CtlAction::Unregister { account } => (Request::Unregister { account }, false),
-        CtlAction::Call { target, account } => (Request::Call { target, account }, false),
+        CtlAction::Call {
+            target,
+            account,
+            line,
+        } => (
+            Request::Call {
+                target,
+                account,
+                line,
+            },
+            false,
+        ),
         CtlAction::Answer { call } => (Request::Answer { call }, false),
-        CtlAction::Hangup { call } => (Request::Hangup { call }, false),
+        CtlAction::Hangup { all: true, .. } => (Request::HangupAll, false),
+        CtlAction::Hangup { call, .. } => (Request::Hangup { call }, false),
+        CtlAction::Reject { call, code } => (
+            Request::Reject {
+                call,
+                code: code.and_then(|c| c.parse().ok()),
+            },
+            false,
+        ),
+        CtlAction::Ignore { call } => (Request::Ignore { call }, false),
+        CtlAction::Line { line } => (Request::Line { line }, false),
+        CtlAction::Dnd { state } => (Request::Dnd { on: state == "on" }, false),
+        CtlAction::Forward { mode, target } => {
+            let mode = match mode.as_str() {
+                "always" => softline::phone::ForwardMode::Always,
+                "busy" => softline::phone::ForwardMode::Busy,
+                "no-answer" => softline::phone::ForwardMode::NoAnswer,
+                _ => softline::phone::ForwardMode::Off,
+            };
+            (Request::Forward { mode, target }, false)
+        }
+        CtlAction::History { limit, json } => {
+            return print_history(&socket, limit, json);
+        }
         CtlAction::Hold { call } => (Request::Hold { call }, false),
         CtlAction::Dtmf { digits, call } => (Request::Dtmf { call, digits }, false),
         CtlAction::Mute { state, call } => (
@@ -216,6 +317,40 @@ fn ctl(socket: PathBuf, action: CtlAction) -> ExitCode {
             false,
         ),
         CtlAction::Shutdown => (Request::Shutdown, false),
+        CtlAction::Transfer {
+            blind,
+            attended,
+            attended_line,
+            call,
+        } => match (blind, attended, attended_line) {
+            (Some(target), _, _) => (Request::Transfer { call, target }, false),
+            (None, Some(to_call), _) => (Request::TransferAttended { call, to_call }, false),
+            (None, None, Some(line)) => match call_on_line(&socket, line) {
+                Ok(to_call) => (Request::TransferAttended { call, to_call }, false),
+                Err(e) => {
+                    eprintln!("softline ctl: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            (None, None, None) => {
+                eprintln!(
+                    "softline ctl: transfer needs --blind URI, --attended CALL or --attended-line N"
+                );
+                return ExitCode::FAILURE;
+            }
+        },
+        CtlAction::Message {
+            target,
+            text,
+            account,
+        } => (
+            Request::Message {
+                target,
+                text,
+                account,
+            },
+            false,
+        ),
         CtlAction::Events => {
             use std::io::Write;
             let result = api::client::stream_events(&socket, |line| {
@@ -262,6 +397,72 @@ fn ctl(socket: PathBuf, action: CtlAction) -> ExitCode {
     }
 }
 
+/// The id of the live call on `line` (the newest, should a transfer's old
+/// and new call briefly share it), from `status`.
+fn call_on_line(socket: &std::path::Path, line: u8) -> Result<u64, String> {
+    let reply = api::client::request(socket, &Request::Status)?;
+    if !reply.ok {
+        return Err(reply.error.unwrap_or_else(|| "status failed".into()));
+    }
+    let status = reply.result.unwrap_or_default();
+    status["calls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["line"].as_u64() == Some(u64::from(line)))
+        .filter(|c| !matches!(c["state"].as_str(), Some("ended" | "ending")))
+        .filter_map(|c| c["id"].as_u64())
+        .max()
+        .ok_or_else(|| format!("no call on line {line}"))
+}
+
+/// `ctl history`: JSON lines with `--json`, else one line per call.
+fn print_history(socket: &std::path::Path, limit: Option<usize>, json: bool) -> ExitCode {
+    let reply = match api::client::request(socket, &Request::History { limit }) {
+        Ok(r) if r.ok => r,
+        Ok(r) => {
+            let why = r.error.unwrap_or_else(|| "failed".into());
+            eprintln!("softline ctl: {why}");
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("softline ctl: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    for e in reply
+        .result
+        .as_ref()
+        .and_then(|r| r.as_array())
+        .into_iter()
+        .flatten()
+    {
+        if json {
+            println!("{e}");
+            continue;
+        }
+        let arrow = if s(&e["direction"]) == "incoming" {
+            "<-"
+        } else {
+            "->"
+        };
+        println!(
+            "{} {arrow} {} {} ({}s talk, {}s ring){}",
+            s(&e["start"]),
+            s(&e["remote"]),
+            s(&e["disposition"]),
+            e["talk_secs"],
+            e["ring_secs"],
+            e["status_code"]
+                .as_u64()
+                .map(|c| format!(" {c}"))
+                .unwrap_or_default()
+        );
+    }
+    ExitCode::SUCCESS
+}
+
 fn human_status(v: &serde_json::Value) -> String {
     let mut out = String::new();
     let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
@@ -278,6 +479,20 @@ fn human_status(v: &serde_json::Value) -> String {
         }
         if !s(&a["reason"]).is_empty() && s(&a["state"]) != "registered" {
             out.push_str(&format!(" — {}", s(&a["reason"])));
+        }
+        let vm = &a["voicemail"];
+        if vm.is_object() {
+            out.push_str(&format!(
+                "; voicemail: {} new, {} old ({} urgent new){}",
+                vm["new"],
+                vm["old"],
+                vm["urgent_new"],
+                if vm["waiting"] == true {
+                    ", waiting"
+                } else {
+                    ""
+                }
+            ));
         }
         out.push('\n');
     }

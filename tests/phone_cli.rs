@@ -59,6 +59,21 @@ fn ctl_status_prints_text_and_json() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(!out.stderr.is_empty());
+    // `transfer --attended-line N` looks the call up by its line first.
+    let out = Command::new(SOFTLINE)
+        .args([
+            "ctl",
+            "--socket",
+            socket,
+            "transfer",
+            "--attended-line",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no call on line 2"), "{err}");
 }
 
 #[test]

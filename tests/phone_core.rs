@@ -59,6 +59,7 @@ fn drain(p: &mut Phone, now: Instant) -> Drained {
                 Output::OpenMedia { call } => opened.push(call),
                 Output::StartMedia { call, media } => d.media_started.push((call, media)),
                 Output::StopMedia { call } => d.media_stopped.push(call),
+                Output::SendDtmf { .. } => {}
             }
         }
         if opened.is_empty() {

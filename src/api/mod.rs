@@ -25,6 +25,9 @@ pub enum Request {
     Call {
         target: String,
         account: Option<String>,
+        /// Make this line active first (holding the others), then call on it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<u8>,
     },
     Answer {
         call: Option<u64>,
@@ -32,7 +35,8 @@ pub enum Request {
     Hangup {
         call: Option<u64>,
     },
-    /// Send DTMF digits in a call (RFC 4733).
+    /// Send DTMF digits in a call (RFC 4733 or SIP INFO, per the account's
+    /// `dtmf` setting).
     Dtmf {
         call: Option<u64>,
         digits: String,
@@ -73,6 +77,51 @@ pub enum Request {
     Events,
     /// Unregister, end calls and exit.
     Shutdown,
+    /// Make a line active (holds the other calls, resumes/answers its call).
+    Line {
+        line: u8,
+    },
+    /// End every call.
+    HangupAll,
+    /// Reject a ringing call with 486 (default) or 603.
+    Reject {
+        call: Option<u64>,
+        code: Option<u16>,
+    },
+    /// Stop alerting for a ringing call (the caller keeps ringing).
+    Ignore {
+        call: Option<u64>,
+    },
+    /// Do not disturb on or off.
+    Dnd {
+        on: bool,
+    },
+    /// Set or clear call forwarding (`mode`: always, busy, no-answer, off).
+    Forward {
+        mode: crate::phone::ForwardMode,
+        target: Option<String>,
+    },
+    /// The call history, newest first.
+    History {
+        limit: Option<usize>,
+    },
+    /// Blind transfer of a call to a number or URI (REFER).
+    Transfer {
+        call: Option<u64>,
+        target: String,
+    },
+    /// Attended transfer: the far end of `call` takes over `to_call`
+    /// (REFER with Replaces).
+    TransferAttended {
+        call: Option<u64>,
+        to_call: u64,
+    },
+    /// Send an instant message (SIP MESSAGE).
+    Message {
+        target: String,
+        text: String,
+        account: Option<String>,
+    },
 }
 
 /// The reply to a request: `{"ok":true,"result":...}` or

@@ -10,6 +10,9 @@ use toml::Spanned;
 
 use crate::sip::transport::TransportKind;
 
+mod lines;
+pub use lines::{HistorySection, PhoneSection};
+
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,6 +27,10 @@ pub struct Config {
     pub media: MediaSection,
     #[serde(default)]
     pub trace: TraceConfig,
+    #[serde(default)]
+    pub phone: PhoneSection,
+    #[serde(default)]
+    pub history: HistorySection,
 }
 
 /// `[media]`: codecs, packetization, RTP ports, jitter buffer.
@@ -157,6 +164,17 @@ pub struct AccountConfig {
     /// Auto-answer even while another call is active.
     #[serde(default)]
     pub auto_answer_over_active: bool,
+    /// Subscribe to voicemail notifications (RFC 3842) while registered.
+    #[serde(default = "default_true")]
+    pub mwi: bool,
+    /// How DTMF is sent: `auto` (RFC 4733 when the call negotiated
+    /// telephone-event, else SIP INFO), `rfc4733` or `info`.
+    #[serde(default = "default_dtmf")]
+    pub dtmf: String,
+}
+
+fn default_dtmf() -> String {
+    "auto".into()
 }
 
 fn default_auto_answer() -> String {
@@ -489,6 +507,7 @@ impl Config {
                 "must not be below jitter_min_ms".into(),
             ));
         }
+        lines::validate(&self.phone, &self.history, text, path)?;
         let mut ids = std::collections::HashSet::new();
         for (i, acc) in self.accounts.iter().enumerate() {
             let k = |name: &str| format!("account[{i}].{name}");
@@ -507,6 +526,13 @@ impl Config {
                     acc.domain.span(),
                     &k("auto_answer"),
                     format!("`{}`: use off, when-requested or always", acc.auto_answer),
+                ));
+            }
+            if !["auto", "rfc4733", "info"].contains(&acc.dtmf.as_str()) {
+                return Err(err(
+                    acc.domain.span(),
+                    &k("dtmf"),
+                    format!("`{}`: use auto, rfc4733 or info", acc.dtmf),
                 ));
             }
             if let Some(p) = acc.srtp.as_deref()

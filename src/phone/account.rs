@@ -48,6 +48,8 @@ pub struct Account {
     public_addr: Option<(IpAddr, u16)>,
     seed: u64,
     outputs: Vec<AccountOutput>,
+    /// Voicemail counts the server last reported (MWI).
+    pub voicemail: Option<super::types::Voicemail>,
 }
 
 impl Account {
@@ -62,6 +64,7 @@ impl Account {
             public_addr: None,
             seed,
             outputs: Vec::new(),
+            voicemail: None,
         }
     }
 
@@ -402,6 +405,7 @@ impl Account {
             expires,
             transport: self.config.transport,
             server: self.current_peer().map(|p| p.addr),
+            voicemail: self.voicemail,
         }
     }
 }

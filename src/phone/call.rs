@@ -88,6 +88,8 @@ pub struct Call {
     pub auto_answer: Option<(std::time::Instant, String)>,
     /// Why the call was answered automatically, once it was.
     pub auto_answered: Option<String>,
+    /// Its part in a transfer (REFER, NOTIFY, Replaces).
+    pub transfer: super::transfer::CallTransfer,
 }
 
 impl Call {
@@ -133,6 +135,7 @@ impl Call {
             remote_hold: false,
             auto_answer: None,
             auto_answered: None,
+            transfer: Default::default(),
         }
     }
 
@@ -244,6 +247,9 @@ impl Call {
         headers.push("Contact", contact.to_string());
         headers.push("Allow", ALLOW);
         headers.push("User-Agent", user_agent.to_string());
+        for (name, value) in &self.transfer.invite_headers {
+            headers.push(name.clone(), value.clone());
+        }
         let mut req = Request {
             method: Method::Invite,
             uri: self.target.clone(),
@@ -353,6 +359,14 @@ impl Call {
         }
     }
 
+    /// True when the call's dialog takes no new business (INFO, MESSAGE,
+    /// DTMF): we sent its BYE (a hang-up, a completed transfer, a call
+    /// replaced by RFC 3891), or as transferee the new call was answered
+    /// and only the transferor's BYE (or our own fallback one) is awaited.
+    pub fn is_retiring(&self) -> bool {
+        matches!(self.state, CallState::Ending | CallState::Ended) || self.transfer.bye_at.is_some()
+    }
+
     /// True when a response (e.g. a retransmitted 2xx) belongs to our INVITE.
     pub fn matches_response(&self, response: &Response) -> bool {
         let Some(invite) = &self.invite else {
@@ -382,6 +396,9 @@ impl Call {
             status_code: self.status_code,
             remote_hold: self.remote_hold,
             auto_answered: self.auto_answered.clone(),
+            line: None,
+            ignored: false,
+            transfer: self.transfer.status.clone(),
         }
     }
 }

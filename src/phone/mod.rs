@@ -7,8 +7,15 @@
 mod account;
 mod autoanswer;
 mod call;
+mod history;
+mod incoming;
+mod info_dtmf;
+mod lines;
 mod media;
+mod messaging;
+mod mwi;
 mod rng;
+mod transfer;
 pub mod types;
 
 use std::collections::{HashMap, VecDeque};
@@ -29,6 +36,8 @@ use call::{Call, CallState};
 use rng::Rng;
 pub use types::*;
 
+pub use history::{Disposition, HistoryEntry};
+pub use incoming::PhoneSettings;
 pub use media::codec_spec;
 
 /// The auto-answer policy named by a config value, if it is one.
@@ -47,16 +56,27 @@ enum Owner {
     Reinvite(CallId),
     /// BYE ending a dialog we did not want (a second fork's 2xx).
     Stray,
+    /// Our REFER (transfer) in the call's dialog.
+    Refer(CallId),
+    /// Our NOTIFY of a transfer's progress in the call's dialog.
+    Notify(CallId),
+    /// An instant message (MESSAGE) by its id.
+    Message(u64),
+    /// The MWI SUBSCRIBE of an account.
+    Subscribe(usize),
+    /// INFO carrying a DTMF digit in a call.
+    Info(CallId),
 }
 
 /// Extensions we support (`Require` of anything else gets 420).
-const SUPPORTED: &[&str] = &[];
+const SUPPORTED: &[&str] = &["replaces"];
 
 /// What a pending DNS lookup is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ResolveFor {
     Account(usize),
     Call(CallId),
+    Message(u64),
 }
 
 /// Ended calls kept in the status for the faces to read.
@@ -84,6 +104,14 @@ pub struct Phone {
     next_call_id: CallId,
     next_token: u64,
     shutting_down: bool,
+    /// DND, forwarding, lines (src/phone/incoming.rs).
+    settings: PhoneSettings,
+    /// Calls' lines and history instants (src/phone/lines.rs).
+    lines: lines::Lines,
+    /// `[phone] accept_refer`: act on a REFER from the far end.
+    accept_refer: bool,
+    /// MESSAGE, MWI and INFO DTMF state (see `messaging.rs`).
+    msg: messaging::State,
 }
 
 impl Phone {
@@ -120,6 +148,13 @@ impl Phone {
             next_call_id: 1,
             next_token: 1,
             shutting_down: false,
+            settings: PhoneSettings::from_config(config),
+            lines: lines::Lines {
+                hold_on_switch: config.phone.hold_on_line_switch,
+                ..Default::default()
+            },
+            accept_refer: config.phone.accept_refer,
+            msg: messaging::State::default(),
         }
     }
 
@@ -277,6 +312,7 @@ impl Phone {
                 Ok(_) => self.end_call(id, "no address for the called host".into(), None),
                 Err(e) => self.end_call(id, format!("cannot reach the called host: {e}"), None),
             },
+            ResolveFor::Message(id) => self.message_resolved(now, id, result),
         }
         self.pump(now);
     }
@@ -334,6 +370,8 @@ impl Phone {
                 tracing::info!("re-INVITE retry failed: {e}");
             }
         }
+        self.incoming_timers(now);
+        self.messaging_timeout(now);
         self.pump(now);
     }
 
@@ -356,11 +394,17 @@ impl Phone {
                 }
                 Ok(Reply::Done)
             }
-            Command::Call { account, target } => self.start_call(now, account.as_deref(), &target),
+            Command::Call { account, target } => self
+                .check_free_line()
+                .and_then(|()| self.start_call(now, account.as_deref(), &target)),
             Command::Answer { call } => self.answer(now, call),
             Command::Hold { call } => self.hold(now, call, true),
             Command::Resume { call } => self.hold(now, call, false),
             Command::Hangup { call } => self.hangup(now, call),
+            Command::Transfer { call, target } => self.transfer_blind(now, call, &target),
+            Command::TransferAttended { call, to_call } => {
+                self.transfer_attended(now, call, to_call)
+            }
             Command::Shutdown => {
                 self.shutting_down = true;
                 let ids: Vec<CallId> = self
@@ -377,6 +421,13 @@ impl Phone {
                 }
                 Ok(Reply::Done)
             }
+            Command::Line { line } => self.switch_line(now, line),
+            Command::HangupAll => self.hangup_all(now),
+            Command::Reject { call, code } => self.reject(now, call, code),
+            Command::Ignore { call } => self.ignore(call),
+            Command::Dnd { on } => self.set_dnd(on),
+            Command::Forward { mode, target } => self.set_forward(mode, target),
+            c @ (Command::Message { .. } | Command::Dtmf { .. }) => self.messaging_command(now, c),
         };
         self.pump(now);
         reply
@@ -404,7 +455,9 @@ impl Phone {
                 t = min_opt(t, c.auto_answer.as_ref().map(|(at, _)| *at));
             }
         }
-        t
+        t = min_opt(t, self.incoming_deadline());
+        t = min_opt(t, self.transfer_deadline());
+        min_opt(t, self.messaging_poll_timeout())
     }
 
     /// Snapshot for `status`.
@@ -414,8 +467,9 @@ impl Phone {
             calls: self
                 .calls
                 .iter()
-                .map(|c| c.status(&self.accounts))
+                .map(|c| self.annotate(c.status(&self.accounts)))
                 .collect(),
+            settings: self.settings.clone(),
         }
     }
 
@@ -468,6 +522,7 @@ impl Phone {
                 .iter()
                 .find(|c| c.id == id)
                 .map(|c| c.target.host.to_string()),
+            ResolveFor::Message(id) => self.message_server_name(id),
         }
     }
 
@@ -514,11 +569,14 @@ impl Phone {
                     }
                 }
             }
+            progress |= self.transfer_poll(now);
+            progress |= self.mwi_update(now);
             if !progress {
                 break;
             }
         }
         self.update_keepalives();
+        self.track_calls(now);
     }
 
     fn update_keepalives(&mut self) {
@@ -553,8 +611,9 @@ impl Phone {
     }
 
     fn emit_call(&mut self, id: CallId) {
+        self.assign_line(id);
         if let Some(c) = self.calls.iter().find(|c| c.id == id) {
-            let status = c.status(&self.accounts);
+            let status = self.annotate(c.status(&self.accounts));
             self.outputs.push_back(Output::Event(Event::Call(status)));
         }
     }
@@ -593,6 +652,20 @@ impl Phone {
                 }
                 Some(Owner::Stray) if response.code >= 200 => {
                     self.owners.remove(&id);
+                }
+                Some(Owner::Refer(call)) => {
+                    if response.code >= 200 {
+                        self.owners.remove(&id);
+                    }
+                    self.on_refer_response(call, &response);
+                }
+                Some(Owner::Notify(_)) => {
+                    if response.code >= 200 {
+                        self.owners.remove(&id);
+                    }
+                }
+                Some(o @ (Owner::Message(_) | Owner::Subscribe(_) | Owner::Info(_))) => {
+                    self.messaging_response(now, id, o, response)
                 }
                 Some(Owner::Bye(_)) | Some(Owner::Cancel(_)) | Some(Owner::Stray) | None => {}
             },
@@ -684,7 +757,11 @@ impl Phone {
                 // Nobody answers our CANCEL: give the call up.
                 self.end_call(call, "cancelled (no answer to CANCEL)".into(), None)
             }
-            Some(Owner::Stray) => {}
+            Some(Owner::Stray) | Some(Owner::Notify(_)) => {}
+            Some(Owner::Refer(call)) => self.on_refer_timeout(call),
+            Some(o @ (Owner::Message(_) | Owner::Subscribe(_) | Owner::Info(_))) => {
+                self.messaging_failure(now, id, o, error, transport.is_some())
+            }
             Some(Owner::Reinvite(call)) => {
                 // No answer to our re-INVITE: the session is in doubt
                 // (RFC 3261 §14.1 lets us end it).
@@ -766,6 +843,13 @@ impl Phone {
                 ];
                 self.respond(now, id, &request, 200, &extra);
             }
+            Method::Refer => self.on_refer(now, id, request, source),
+            Method::Notify if transfer::is_refer_event(&request) => {
+                self.on_refer_notify(now, id, request)
+            }
+            Method::Message => self.on_message(now, id, request),
+            Method::Notify => self.on_notify(now, id, request, source),
+            Method::Info => self.on_info(now, id, request),
             Method::Other(_) => {
                 self.respond(now, id, &request, 501, &[("Allow", ALLOW.to_string())]);
             }
@@ -894,6 +978,19 @@ impl Phone {
             );
             return;
         }
+        let replaces = match self.invite_replaces(&request) {
+            Ok(r) => r,
+            Err(code) => {
+                self.respond(now, id, &request, code, &[]);
+                return;
+            }
+        };
+        // An INVITE with Replaces takes over a call we already have (RFC
+        // 3891): DND, forwarding and busy do not apply to it, and it uses
+        // the replaced call's line.
+        if replaces.is_none() && self.screen_incoming(now, id, &request) {
+            return;
+        }
         let account = call::account_for(&request, &self.accounts);
         let call_id = self.next_call_id;
         self.next_call_id += 1;
@@ -955,6 +1052,9 @@ impl Phone {
                 );
                 call.auto_answer = Some((now + delay, reason));
             }
+        }
+        if let Some(old) = replaces {
+            transfer::mark_replacing(&mut call, old);
         }
         self.push_call(call);
         self.open_media(call_id);
@@ -1067,6 +1167,18 @@ impl Phone {
         account: Option<&str>,
         target: &str,
     ) -> Result<Reply, CommandError> {
+        self.start_call_with(now, account, target, |_| {})
+    }
+
+    /// [`Self::start_call`], with `setup` filling in the new call before it
+    /// is announced (and given its line) or its INVITE goes out.
+    fn start_call_with(
+        &mut self,
+        now: Instant,
+        account: Option<&str>,
+        target: &str,
+        setup: impl FnOnce(&mut Call),
+    ) -> Result<Reply, CommandError> {
         if self.shutting_down {
             return Err(CommandError("the phone is shutting down".into()));
         }
@@ -1080,7 +1192,8 @@ impl Phone {
         let uri = call::normalize_target(target, cfg).map_err(CommandError)?;
         let id = self.next_call_id;
         self.next_call_id += 1;
-        let call = Call::outgoing(id, account, uri.clone(), self.rng.tag());
+        let mut call = Call::outgoing(id, account, uri.clone(), self.rng.tag());
+        setup(&mut call);
         self.push_call(call);
         self.open_media(id);
         // Through the account's first hop when it has one, else straight to
@@ -1653,6 +1766,7 @@ impl Phone {
     }
 
     fn end_call(&mut self, id: CallId, cause: String, code: Option<u16>) {
+        let cause = self.transfer_end_cause(id).unwrap_or(cause);
         if let Some(c) = self.calls.iter_mut().find(|c| c.id == id) {
             if c.is_ended() {
                 return;

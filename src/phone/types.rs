@@ -33,13 +33,79 @@ pub enum Command {
     Resume { call: Option<CallId> },
     /// Unregister and end every call before the process exits.
     Shutdown,
+    /// Make a line the active one: hold the other connected call(s) (when
+    /// `hold_on_line_switch`), resume or answer the call on that line.
+    Line { line: u8 },
+    /// End every call (hang up, cancel, reject).
+    HangupAll,
+    /// Reject a ringing incoming call with 486 (default) or 603.
+    Reject {
+        call: Option<CallId>,
+        code: Option<u16>,
+    },
+    /// Stop alerting locally; the caller keeps ringing until it gives up.
+    Ignore { call: Option<CallId> },
+    /// Do not disturb on or off.
+    Dnd { on: bool },
+    /// Set (or clear, with no target) a forwarding rule; `Off` clears all.
+    Forward {
+        mode: ForwardMode,
+        target: Option<String>,
+    },
+    /// Blind transfer (REFER, RFC 3515): the far end of `call` is sent to
+    /// `target` (number or URI).
+    Transfer {
+        call: Option<CallId>,
+        target: String,
+    },
+    /// Attended transfer (REFER with Replaces, RFC 3891): the far end of
+    /// `call` takes over `to_call`.
+    TransferAttended {
+        call: Option<CallId>,
+        to_call: CallId,
+    },
+    /// Send an instant message (SIP MESSAGE, RFC 3428) through the account's
+    /// server (the first account when `None`).
+    Message {
+        account: Option<String>,
+        target: String,
+        text: String,
+    },
+    /// Send DTMF digits in a call: RFC 4733 in the media or SIP INFO, as
+    /// the account's `dtmf` setting and the negotiated SDP decide.
+    Dtmf {
+        call: Option<CallId>,
+        digits: String,
+    },
+}
+
+/// Which forwarding rule [`Command::Forward`] changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardMode {
+    Always,
+    Busy,
+    NoAnswer,
+    Off,
 }
 
 /// What a command returned: `"Done"` or `{"call": ID}` on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     Done,
-    Call { call: CallId },
+    Call {
+        call: CallId,
+    },
+    /// A MESSAGE went out; its final status comes as `Event::MessageStatus`.
+    Message {
+        message: u64,
+    },
+    /// DTMF digits queued, and how they are sent (`rfc4733` or `info`).
+    Dtmf {
+        call: CallId,
+        digits: String,
+        method: &'static str,
+    },
 }
 
 impl Serialize for Reply {
@@ -50,6 +116,22 @@ impl Serialize for Reply {
             Reply::Call { call } => {
                 let mut m = s.serialize_map(Some(1))?;
                 m.serialize_entry("call", call)?;
+                m.end()
+            }
+            Reply::Message { message } => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("message", message)?;
+                m.end()
+            }
+            Reply::Dtmf {
+                call,
+                digits,
+                method,
+            } => {
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("call", call)?;
+                m.serialize_entry("digits", digits)?;
+                m.serialize_entry("method", method)?;
                 m.end()
             }
         }
@@ -95,6 +177,11 @@ pub enum Output {
         call: CallId,
     },
     Event(Event),
+    /// Send these DTMF digits as RFC 4733 events in the call's media.
+    SendDtmf {
+        call: CallId,
+        digits: String,
+    },
 }
 
 /// One resolved target: where to send and which local IP faces it.
@@ -117,6 +204,35 @@ pub enum Event {
         error: String,
         answered: bool,
     },
+    /// DND, forwarding, busy handling or the active line changed.
+    Settings(super::incoming::PhoneSettings),
+    /// A call ended: its record for the call history.
+    History(super::history::HistoryEntry),
+    /// The final outcome of a MESSAGE we sent (`sent` when it left,
+    /// then `delivered` on a 2xx or `failed`).
+    MessageStatus {
+        id: u64,
+        state: &'static str,
+        code: Option<u16>,
+        reason: String,
+    },
+    /// A MESSAGE arrived (answered 200). `text` is the body for
+    /// `text/plain`; other types are reported by type with an empty text.
+    MessageReceived {
+        from: String,
+        to: String,
+        account: Option<String>,
+        /// The call whose dialog carried it, for in-dialog messages.
+        call: Option<CallId>,
+        content_type: String,
+        text: String,
+    },
+    /// A DTMF digit received (`method`: `info`).
+    Dtmf {
+        call: CallId,
+        digit: String,
+        method: &'static str,
+    },
 }
 
 /// Registration state as the faces see it.
@@ -136,6 +252,8 @@ pub struct AccountStatus {
     pub transport: TransportKind,
     /// The server we talk to, when resolved.
     pub server: Option<SocketAddr>,
+    /// Voicemail summary (RFC 3842 message-summary), once the server told.
+    pub voicemail: Option<Voicemail>,
 }
 
 /// Call state as the faces see it.
@@ -155,6 +273,15 @@ pub struct CallStatus {
     pub remote_hold: bool,
     /// Answered automatically, and why (the header or policy).
     pub auto_answered: Option<String>,
+    /// The line (1..=N) the call occupies.
+    pub line: Option<u8>,
+    /// The user ignored the ringing call (no local alert; still ringing
+    /// at the caller).
+    pub ignored: bool,
+    /// Transfer progress: `requested`, `trying`, `ringing`, `accepted`,
+    /// `failed: 486 Busy Here` (transferor); `transferring to URI`,
+    /// `transferred` (transferee).
+    pub transfer: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -169,6 +296,8 @@ pub enum Direction {
 pub struct Status {
     pub accounts: Vec<AccountStatus>,
     pub calls: Vec<CallStatus>,
+    /// DND, forwarding, lines.
+    pub settings: super::incoming::PhoneSettings,
 }
 
 /// Local addresses the runtime listens on (for Via and Contact).
@@ -200,4 +329,15 @@ pub fn transport_cause(e: &TransportError) -> &'static str {
         TransportError::Closed => "closed",
         TransportError::Io(_) => "io",
     }
+}
+
+/// Voicemail counts from a message-summary body (RFC 3842).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Voicemail {
+    /// `Messages-Waiting: yes`.
+    pub waiting: bool,
+    pub new: u32,
+    pub old: u32,
+    pub urgent_new: u32,
+    pub urgent_old: u32,
 }

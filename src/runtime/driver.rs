@@ -270,6 +270,7 @@ async fn run(opts: HeadlessOptions, channels: CoreChannels) -> Result<(), String
     let started = Instant::now();
     phone.start(started);
 
+    let mut history = crate::runtime::history::History::new(&config.history);
     let mut shutdown_deadline: Option<Instant> = None;
     let mut signals = if signals_on {
         watch_signals()
@@ -293,6 +294,7 @@ async fn run(opts: HeadlessOptions, channels: CoreChannels) -> Result<(), String
         events: &events_tx,
         resolved: &resolved_tx,
         media: &mut media,
+        history: &mut history,
     };
     ctx.drain(&mut phone);
 
@@ -332,7 +334,10 @@ async fn run(opts: HeadlessOptions, channels: CoreChannels) -> Result<(), String
             Some(msg) = ctl_rx.recv() => {
                 let now = Instant::now();
                 let shutting = matches!(msg.request, Request::Shutdown);
-                let reply = handle_ctl(&mut phone, ctx.trace, &*ctx.network, ctx.media, now, msg.request);
+                let reply = match msg.request {
+                    Request::History { limit } => Reply::ok(serde_json::json!(ctx.history.list(limit))),
+                    request => handle_ctl(&mut phone, ctx.trace, &*ctx.network, ctx.media, now, request),
+                };
                 let _ = msg.reply.send(reply);
                 if shutting && shutdown_deadline.is_none() {
                     shutdown_deadline = Some(now + SHUTDOWN_GRACE);
@@ -368,6 +373,7 @@ struct Pump<'a> {
     events: &'a broadcast::Sender<String>,
     resolved: &'a mpsc::UnboundedSender<Resolution>,
     media: &'a mut Media,
+    history: &'a mut crate::runtime::history::History,
 }
 
 /// The calls' media: bound sockets waiting for their stream, running tasks.
@@ -765,7 +771,16 @@ impl Pump<'_> {
                 }
                 Output::StartMedia { call, media } => self.media.start(call, media),
                 Output::StopMedia { call } => self.media.stop(call),
+                Output::SendDtmf { call, digits } => {
+                    let reply = self.media.dtmf(Some(call), digits);
+                    if let Some(e) = reply.error {
+                        tracing::warn!(call, "DTMF not sent: {e}");
+                    }
+                }
                 Output::Event(ev) => {
+                    if let crate::phone::Event::History(entry) = &ev {
+                        self.history.append(entry, std::time::SystemTime::now());
+                    }
                     if let Ok(line) = serde_json::to_string(&ev) {
                         tracing::debug!("event {line}");
                         let _ = self.events.send(line);
@@ -811,7 +826,6 @@ fn handle_ctl(
         Request::Events => return Reply::err("events is handled by the server"),
         Request::Record { call, on, file } => return media.record(call, on, file),
         Request::Mute { call, on } => return media.mute(call, on),
-        Request::Dtmf { call, digits } => return media.dtmf(call, digits),
         Request::TestAudio { seconds, codec } => return media.test_audio(seconds, codec),
         Request::Devices => {
             let list: Vec<serde_json::Value> = crate::audio::device::list_devices()
@@ -827,12 +841,42 @@ fn handle_ctl(
         }
         Request::Register { account } => Command::Register { account },
         Request::Unregister { account } => Command::Unregister { account },
-        Request::Call { target, account } => Command::Call { account, target },
+        Request::Call {
+            target,
+            account,
+            line,
+        } => {
+            if let Some(line) = line
+                && let Err(e) = phone.handle_command(now, Command::Line { line })
+            {
+                return Reply::err(e.0);
+            }
+            Command::Call { account, target }
+        }
         Request::Answer { call } => Command::Answer { call },
         Request::Hangup { call } => Command::Hangup { call },
         Request::Hold { call } => Command::Hold { call },
         Request::Resume { call } => Command::Resume { call },
+        Request::Transfer { call, target } => Command::Transfer { call, target },
+        Request::TransferAttended { call, to_call } => Command::TransferAttended { call, to_call },
         Request::Shutdown => Command::Shutdown,
+        Request::Line { line } => Command::Line { line },
+        Request::HangupAll => Command::HangupAll,
+        Request::Reject { call, code } => Command::Reject { call, code },
+        Request::Ignore { call } => Command::Ignore { call },
+        Request::Dnd { on } => Command::Dnd { on },
+        Request::Forward { mode, target } => Command::Forward { mode, target },
+        Request::History { .. } => return Reply::err("history is handled by the driver"),
+        Request::Dtmf { call, digits } => Command::Dtmf { call, digits },
+        Request::Message {
+            target,
+            text,
+            account,
+        } => Command::Message {
+            account,
+            target,
+            text,
+        },
     };
     match phone.handle_command(now, command) {
         Ok(r) => Reply::ok(serde_json::to_value(r).unwrap_or_default()),

@@ -3,6 +3,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod driver;
+pub mod history;
 pub mod media;
 pub mod net;
 pub mod trace;
