@@ -23,8 +23,10 @@ const TEN_S: Duration = Duration::from_secs(10);
 /// A user config with no account yet (the first run), on loopback, with
 /// null audio (CI has no sound card).
 fn base_config(port: u16) -> String {
+    // The call history goes to the fixture's directory (`{dir}` for the
+    // headless peers; the GUI's file is rewritten in `gui`).
     format!(
-        "[sip]\nlisten_udp = \"127.0.0.1:{port}\"\n\n[audio]\ninput = \"null\"\noutput = \"null\"\n\n[media]\nrtp_port_min = {}\nrtp_port_max = {}\n",
+        "[sip]\nlisten_udp = \"127.0.0.1:{port}\"\n\n[audio]\ninput = \"null\"\noutput = \"null\"\n\n[media]\nrtp_port_min = {}\nrtp_port_max = {}\n\n[history]\nfile = \"{{dir}}/history.jsonl\"\n",
         30000 + (port % 1000) * 10,
         30000 + (port % 1000) * 10 + 9,
     )
@@ -32,7 +34,11 @@ fn base_config(port: u16) -> String {
 
 fn gui(dir: &TestDir, config: &str) -> Harness<'static, SoftlineApp> {
     let config_path = dir.file("softline.toml");
-    std::fs::write(&config_path, config).unwrap();
+    std::fs::write(
+        &config_path,
+        config.replace("{dir}", &dir.path.display().to_string()),
+    )
+    .unwrap();
     let opts = GuiOptions {
         config_path,
         ctl_socket: dir.file("gui-ctl.sock"),
@@ -257,4 +263,108 @@ fn a_config_error_is_shown_in_the_window_with_its_line() {
         Path::new(&config_path).exists(),
         "the file is left as it was"
     );
+}
+
+#[test]
+fn dnd_turns_callers_away_and_history_calls_back() {
+    let pa = free_udp_port();
+    let dir = TestDir::new("gui-dnd");
+    let mut h = gui(&dir, &base_config(pa));
+    let pb = free_udp_port();
+    let b = peer(pb);
+    click(&mut h, "Phone");
+    wait(&mut h, "the DND switch", |h| has_text(h, "Do not disturb"));
+    click(&mut h, "Do not disturb");
+    wait(&mut h, "DND on", |h| {
+        h.state().vm.settings.as_ref().is_some_and(|s| s.dnd)
+    });
+    b.cmd(json!({"cmd": "call", "target": format!("sip:agent@127.0.0.1:{pa}")}));
+    let ended = b
+        .wait_for(
+            |s| {
+                s["calls"].as_array().is_some_and(|c| c.is_empty())
+                    || s["calls"][0]["state"] == "ended"
+            },
+            TEN_S,
+        )
+        .unwrap();
+    // No alert ever reached the window.
+    for _ in 0..10 {
+        h.step();
+    }
+    assert!(!has_text(&h, "Incoming call from"), "{ended}");
+    // History shows the refused call; "Call back" dials its caller.
+    click(&mut h, "History");
+    wait(&mut h, "the history list", |h| has_text(h, "Call back"));
+    assert!(has_text(&h, "busy") || has_text(&h, "rejected"));
+    click(&mut h, "Call back");
+    wait(&mut h, "the call back", |h| !h.state().vm.calls.is_empty());
+    assert_eq!(h.state().page, Page::Phone);
+    b.wait_for(
+        |s| {
+            s["calls"]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|x| x["state"] == "ringing"))
+        },
+        TEN_S,
+    )
+    .unwrap();
+    h.state_mut().shutdown();
+}
+
+#[test]
+fn blind_transfer_from_the_call_tab_connects_the_other_two() {
+    let pa = free_udp_port();
+    let dir = TestDir::new("gui-xfer");
+    let mut h = gui(&dir, &base_config(pa));
+    let (pb, pc) = (free_udp_port(), free_udp_port());
+    let b = peer(pb);
+    let c = peer(pc);
+    b.cmd(json!({"cmd": "call", "target": format!("sip:agent@127.0.0.1:{pa}")}));
+    wait(&mut h, "the alert", |h| has_text(h, "Incoming call from"));
+    // The alert's Answer (the call tab has one too).
+    h.get_all_by_label("Answer").next().unwrap().click();
+    h.run_steps(2);
+    wait(&mut h, "connected", |h| has_text(h, "Connected"));
+    type_into(&mut h, "Transfer to", &format!("sip:c@127.0.0.1:{pc}"));
+    click(&mut h, "Blind transfer");
+    c.wait_for(|s| s["calls"][0]["state"] == "ringing", TEN_S)
+        .unwrap();
+    c.cmd(json!({"cmd": "answer"}));
+    b.wait_for(
+        |s| {
+            s["calls"].as_array().is_some_and(|l| {
+                l.iter().any(|x| {
+                    x["state"] == "connected"
+                        && x["remote"]
+                            .as_str()
+                            .is_some_and(|r| r.contains(&pc.to_string()))
+                })
+            })
+        },
+        TEN_S,
+    )
+    .unwrap();
+    wait(&mut h, "our call ended as transferred", |h| {
+        h.state().vm.calls.first().is_some_and(|x| !x.is_live())
+    });
+    h.state_mut().shutdown();
+}
+
+#[test]
+fn messages_arrive_and_go_out() {
+    let pa = free_udp_port();
+    let dir = TestDir::new("gui-msg");
+    let mut h = gui(&dir, &base_config(pa));
+    let pb = free_udp_port();
+    let b = peer(pb);
+    b.cmd(json!({"cmd": "message", "target": format!("sip:agent@127.0.0.1:{pa}"), "text": "break at three"}));
+    wait(&mut h, "the unread count", |h| has_text(h, "Messages (1)"));
+    click(&mut h, "Messages (1)");
+    assert!(has_text(&h, "break at three"));
+    type_into(&mut h, "To", &format!("sip:b@127.0.0.1:{pb}"));
+    type_into(&mut h, "Message", "on my way");
+    click(&mut h, "Send");
+    wait(&mut h, "delivered", |h| has_text(h, "(delivered)"));
+    h.state_mut().shutdown();
 }

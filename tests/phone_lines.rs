@@ -246,7 +246,7 @@ fn dnd_answers_486_by_default_and_603_when_configured() {
     assert_eq!(h[0].disposition, Disposition::Rejected);
     assert_eq!(h[0].status_code, Some(486));
     assert_eq!(h[0].cause.as_deref(), Some("do not disturb"));
-    assert_eq!(h[0].remote, "sip:softline@10.0.0.1");
+    assert_eq!(h[0].remote, "sip:softline@10.0.0.1:5060");
     let ha = history(&t.ev_a);
     assert_eq!(ha[0].disposition, Disposition::Busy, "the caller saw busy");
     assert!(t.b.status().settings.dnd);
@@ -573,7 +573,7 @@ fn history_entries_carry_ring_and_talk_time() {
     t.run();
     for (events, dir, remote) in [
         (&t.ev_a, "outgoing", "sip:bob@10.0.0.2:5060"),
-        (&t.ev_b, "incoming", "sip:softline@10.0.0.1"),
+        (&t.ev_b, "incoming", "sip:softline@10.0.0.1:5060"),
     ] {
         let h = history(events);
         assert_eq!(h.len(), 1, "{dir}");

@@ -50,6 +50,8 @@ pub const SHORTCUTS: &[(&str, KeyboardShortcut)] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Page {
     Phone,
+    History,
+    Messages,
     Account,
     Settings,
     Help,
@@ -87,6 +89,8 @@ pub struct SoftlineApp {
     prefs_applied: bool,
     devices: Option<Value>,
     keypad_open: bool,
+    /// The blind-transfer target being typed.
+    transfer_to: String,
     /// The agent pressed Connect: show every field's problem, even empty ones.
     form_tried: bool,
     /// Status refresh schedule while calls are live.
@@ -95,6 +99,14 @@ pub struct SoftlineApp {
     alerted: Option<u64>,
     /// Set when the agent chose Compact from the menu.
     compact: bool,
+    /// Call history as the core's store returned it (newest first).
+    history: Vec<Value>,
+    /// The History page has asked for the list since it was last shown.
+    history_requested: bool,
+    pub message_to: String,
+    pub message_text: String,
+    /// The first frame has been drawn (logged once, for the start-up benchmark).
+    drawn: bool,
 }
 
 impl SoftlineApp {
@@ -127,9 +139,15 @@ impl SoftlineApp {
             devices: None,
             keypad_open: false,
             form_tried: false,
+            transfer_to: String::new(),
             next_refresh: None,
             alerted: None,
             compact: false,
+            drawn: false,
+            history: Vec::new(),
+            history_requested: false,
+            message_to: String::new(),
+            message_text: String::new(),
         };
         let path = app.opts.config_path.clone();
         let config = if path.exists() {
@@ -231,6 +249,34 @@ impl SoftlineApp {
                         }
                     }
                     Purpose::Devices => self.devices = reply.result,
+                    Purpose::History => match reply.result.filter(|_| reply.ok) {
+                        Some(Value::Array(list)) => self.history = list,
+                        _ => {
+                            let why = reply.error.unwrap_or_else(|| "no answer".into());
+                            self.vm.banner = Some(format!("History: {why}"));
+                        }
+                    },
+                    Purpose::Message(i) => {
+                        let status = if reply.ok {
+                            let id = reply
+                                .result
+                                .as_ref()
+                                .and_then(|r| r.get("message"))
+                                .and_then(Value::as_u64);
+                            if let Some(m) = self.vm.messages.get_mut(i) {
+                                m.id = id;
+                            }
+                            None
+                        } else {
+                            Some(format!(
+                                "failed: {}",
+                                reply.error.unwrap_or_else(|| "refused".into())
+                            ))
+                        };
+                        if let (Some(st), Some(m)) = (status, self.vm.messages.get_mut(i)) {
+                            m.status = st;
+                        }
+                    }
                     Purpose::Action(label) => {
                         if !reply.ok {
                             let why = reply.error.unwrap_or_else(|| "failed".into());
@@ -262,6 +308,10 @@ impl SoftlineApp {
         self.alert_incoming(&ctx);
         self.shortcuts(&ctx);
 
+        if !self.drawn {
+            self.drawn = true;
+            tracing::info!("first frame");
+        }
         if self.compact {
             self.compact_ui(ui, now);
             return;
@@ -270,6 +320,8 @@ impl SoftlineApp {
         egui::CentralPanel::default().show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| match self.page {
                 Page::Phone => self.phone_page(ui, now),
+                Page::History => self.history_page(ui),
+                Page::Messages => self.messages_page(ui),
                 Page::Account => self.account_page(ui),
                 Page::Settings => self.settings_page(ui),
                 Page::Help => help_page(ui),
@@ -327,7 +379,10 @@ impl SoftlineApp {
         {
             match c.state.as_str() {
                 "connected" => self.act("Hold", Request::Hold { call: Some(c.id) }),
-                "held" => self.act("Resume", Request::Resume { call: Some(c.id) }),
+                "held" => {
+                    let c = c.clone();
+                    self.resume(&c);
+                }
                 _ => {}
             }
         }
@@ -390,11 +445,18 @@ impl SoftlineApp {
 
     fn status_bar(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
+            let messages = if self.vm.unread > 0 {
+                format!("Messages ({})", self.vm.unread)
+            } else {
+                "Messages".to_string()
+            };
             for (page, label) in [
-                (Page::Phone, "Phone"),
-                (Page::Account, "Account"),
-                (Page::Settings, "Settings"),
-                (Page::Help, "Help"),
+                (Page::Phone, "Phone".to_string()),
+                (Page::History, "History".to_string()),
+                (Page::Messages, messages),
+                (Page::Account, "Account".to_string()),
+                (Page::Settings, "Settings".to_string()),
+                (Page::Help, "Help".to_string()),
             ] {
                 ui.selectable_value(&mut self.page, page, label);
             }
@@ -418,6 +480,37 @@ impl SoftlineApp {
                 status_dot(ui, light);
                 ui.label(RichText::new(super::view::short_party(&a.aor)).strong());
                 ui.label(words);
+                if let Some(vm) = a.voicemail.as_ref().filter(|v| v.waiting || v.new > 0) {
+                    ui.label(
+                        RichText::new(format!("Voicemail: {} new, {} old", vm.new, vm.old))
+                            .strong(),
+                    );
+                }
+            });
+        }
+        if let Some(st) = self.vm.settings.clone() {
+            ui.horizontal_wrapped(|ui| {
+                let mut dnd = st.dnd;
+                if ui
+                    .checkbox(&mut dnd, "Do not disturb")
+                    .on_hover_text("Incoming calls are turned away while this is on")
+                    .changed()
+                {
+                    self.act("Do not disturb", Request::Dnd { on: dnd });
+                }
+                let fwd = [
+                    ("always", &st.forward_always),
+                    ("when busy", &st.forward_busy),
+                    ("on no answer", &st.forward_no_answer),
+                ];
+                for (when, to) in fwd {
+                    if let Some(to) = to {
+                        ui.label(format!(
+                            "Forwarding {when} to {}",
+                            super::view::short_party(to)
+                        ));
+                    }
+                }
             });
         }
         if self.vm.accounts.is_empty() && self.link.is_some() {
@@ -467,8 +560,25 @@ impl SoftlineApp {
                     {
                         self.act("Answer", Request::Answer { call: Some(c.id) });
                     }
-                    if ui.button("Reject").on_hover_text("Ctrl+E").clicked() {
-                        self.act("Reject", Request::Hangup { call: Some(c.id) });
+                    if ui
+                        .button("Reject")
+                        .on_hover_text("Ctrl+E: busy (486)")
+                        .clicked()
+                    {
+                        self.act(
+                            "Reject",
+                            Request::Reject {
+                                call: Some(c.id),
+                                code: None,
+                            },
+                        );
+                    }
+                    if ui
+                        .button("Ignore")
+                        .on_hover_text("Stop ringing here; the caller keeps ringing")
+                        .clicked()
+                    {
+                        self.act("Ignore", Request::Ignore { call: Some(c.id) });
                     }
                 });
             });
@@ -548,6 +658,7 @@ impl SoftlineApp {
                     Request::Call {
                         target,
                         account: None,
+                        line: None,
                     },
                 );
             }
@@ -562,7 +673,8 @@ impl SoftlineApp {
         }
         ui.horizontal_wrapped(|ui| {
             for (n, c) in self.vm.calls.iter().enumerate() {
-                let text = format!("{} · {} · {}", n + 1, c.remote_short(), state_words(c));
+                let line = c.line.map(|l| l as usize).unwrap_or(n + 1);
+                let text = format!("{line} · {} · {}", c.remote_short(), state_words(c));
                 let mut rt = RichText::new(text);
                 if c.is_ringing_in() {
                     rt = rt.strong().color(Color32::from_rgb(0x30, 0x90, 0xe0));
@@ -579,8 +691,28 @@ impl SoftlineApp {
         ui.separator();
     }
 
+    /// Take a held call back. With another call connected, switch lines
+    /// (the core holds the other one first), so two calls never talk at once.
+    fn resume(&self, c: &CallView) {
+        let other_connected = self
+            .vm
+            .calls
+            .iter()
+            .any(|o| o.id != c.id && o.is_live() && o.state == "connected");
+        match c.line {
+            Some(line) if other_connected => self.act("Resume", Request::Line { line }),
+            _ => self.act("Resume", Request::Resume { call: Some(c.id) }),
+        }
+    }
+
     fn call_panel(&mut self, ui: &mut egui::Ui, c: &CallView, now: Instant) {
-        ui.heading(c.remote_short());
+        match c.line {
+            Some(l) => ui.heading(format!("Line {l}: {}", c.remote_short())),
+            None => ui.heading(c.remote_short()),
+        };
+        if let Some(t) = &c.transfer {
+            ui.label(format!("Transfer: {t}"));
+        }
         ui.horizontal_wrapped(|ui| {
             ui.label(state_words(c));
             if let Some(t) = c.talk_time(now) {
@@ -638,7 +770,13 @@ impl SoftlineApp {
                         self.act("Answer", Request::Answer { call: id });
                     }
                     if ui.button("Reject").clicked() {
-                        self.act("Reject", Request::Hangup { call: id });
+                        self.act(
+                            "Reject",
+                            Request::Reject {
+                                call: id,
+                                code: None,
+                            },
+                        );
                     }
                 }
                 "connected" | "held" => {
@@ -650,7 +788,7 @@ impl SoftlineApp {
                             self.act("Hold", Request::Hold { call: id });
                         }
                     } else if ui.button("Resume").on_hover_text("Ctrl+H").clicked() {
-                        self.act("Resume", Request::Resume { call: id });
+                        self.resume(c);
                     }
                     let mute = if c.muted { "Unmute" } else { "Mute" };
                     if ui.button(mute).on_hover_text("Ctrl+M").clicked() {
@@ -689,6 +827,185 @@ impl SoftlineApp {
                 }
             }
         });
+        if matches!(c.state.as_str(), "connected" | "held") {
+            self.transfer_controls(ui, c);
+        }
+    }
+
+    /// Blind transfer to a typed number; attended transfer to another line.
+    fn transfer_controls(&mut self, ui: &mut egui::Ui, c: &CallView) {
+        ui.horizontal_wrapped(|ui| {
+            let l = ui.label("Transfer to");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.transfer_to)
+                    .hint_text("number")
+                    .desired_width(140.0),
+            )
+            .labelled_by(l.id);
+            if ui
+                .button("Blind transfer")
+                .on_hover_text("Hand this caller to the number and leave the call")
+                .clicked()
+            {
+                match dial::normalize(&self.transfer_to) {
+                    Ok(target) => self.act(
+                        "Transfer",
+                        Request::Transfer {
+                            call: Some(c.id),
+                            target,
+                        },
+                    ),
+                    Err(e) => self.vm.banner = Some(format!("Transfer: {e}")),
+                }
+            }
+            let others: Vec<(u64, String)> = self
+                .vm
+                .calls
+                .iter()
+                .filter(|o| {
+                    o.id != c.id && o.is_live() && matches!(o.state.as_str(), "connected" | "held")
+                })
+                .map(|o| {
+                    let line = o
+                        .line
+                        .map(|l| format!("line {l}"))
+                        .unwrap_or_else(|| format!("call {}", o.id));
+                    (o.id, format!("Connect with {line} ({})", o.remote_short()))
+                })
+                .collect();
+            for (other, label) in others {
+                if ui
+                    .button(label)
+                    .on_hover_text("Attended transfer: the two parties talk, you leave both calls")
+                    .clicked()
+                {
+                    self.act(
+                        "Transfer",
+                        Request::TransferAttended {
+                            call: Some(c.id),
+                            to_call: other,
+                        },
+                    );
+                }
+            }
+        });
+    }
+
+    // ----- history page -----
+
+    fn history_page(&mut self, ui: &mut egui::Ui) {
+        if (!self.history_requested || self.vm.history_stale)
+            && let Some(link) = &self.link
+        {
+            link.send(Purpose::History, Request::History { limit: Some(200) });
+            self.history_requested = true;
+            self.vm.history_stale = false;
+        }
+        ui.heading("History");
+        if self.history.is_empty() {
+            ui.label("No calls yet.");
+            return;
+        }
+        let mut redial = None;
+        egui::Grid::new("history").striped(true).show(ui, |ui| {
+            for e in &self.history {
+                let s = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                let when = s("start").replace('T', " ");
+                ui.label(when.get(..16).unwrap_or(&when).to_string());
+                ui.label(if s("direction") == "incoming" {
+                    "in"
+                } else {
+                    "out"
+                });
+                let remote = s("remote");
+                ui.label(super::view::short_party(&remote));
+                let talk = e.get("talk_secs").and_then(Value::as_f64).unwrap_or(0.0);
+                let how = match s("disposition").as_str() {
+                    "answered" => format!(
+                        "answered, {}",
+                        format_duration(Duration::from_secs_f64(talk.max(0.0)))
+                    ),
+                    other => other.to_string(),
+                };
+                ui.label(how);
+                if ui.button("Call back").clicked() {
+                    redial = Some(remote);
+                }
+                ui.end_row();
+            }
+        });
+        if let Some(remote) = redial {
+            self.dial = redial_target(&remote);
+            self.page = Page::Phone;
+            self.place_call();
+        }
+    }
+
+    // ----- messages page -----
+
+    fn messages_page(&mut self, ui: &mut egui::Ui) {
+        self.vm.unread = 0;
+        ui.heading("Messages");
+        for m in &self.vm.messages {
+            ui.horizontal_wrapped(|ui| {
+                if m.incoming {
+                    ui.label(RichText::new(format!("{}:", m.party)).strong());
+                } else {
+                    ui.label(RichText::new(format!("to {}:", m.party)).weak());
+                }
+                ui.label(&m.text);
+                if !m.incoming {
+                    ui.label(RichText::new(format!("({})", m.status)).weak());
+                }
+            });
+        }
+        ui.separator();
+        ui.horizontal(|ui| {
+            let l = ui.label("To");
+            ui.add(egui::TextEdit::singleline(&mut self.message_to).desired_width(160.0))
+                .labelled_by(l.id);
+        });
+        ui.horizontal(|ui| {
+            let l = ui.label("Message");
+            ui.add(egui::TextEdit::singleline(&mut self.message_text).desired_width(320.0))
+                .labelled_by(l.id);
+            if ui.button("Send").clicked() {
+                self.send_message();
+            }
+        });
+    }
+
+    fn send_message(&mut self) {
+        let target = match dial::normalize(&self.message_to) {
+            Ok(t) => t,
+            Err(e) => {
+                self.vm.banner = Some(format!("Message: {e}"));
+                return;
+            }
+        };
+        if self.message_text.trim().is_empty() {
+            self.vm.banner = Some("Message: write something first".into());
+            return;
+        }
+        let text = std::mem::take(&mut self.message_text);
+        self.vm.messages.push(super::view::MessageView {
+            incoming: false,
+            party: super::view::short_party(&target),
+            text: text.clone(),
+            status: "sending".into(),
+            id: None,
+        });
+        let index = self.vm.messages.len() - 1;
+        if let Some(link) = &self.link {
+            link.send(
+                Purpose::Message(index),
+                Request::Message {
+                    target,
+                    text,
+                    account: None,
+                },
+            );
+        }
     }
 
     // ----- account page -----
@@ -930,6 +1247,16 @@ impl SoftlineApp {
     }
 }
 
+/// What to dial to call a history entry back: its SIP URI without the
+/// display name and tags (`"Bob" <sip:201@pbx>;tag=1` → `sip:201@pbx`).
+fn redial_target(remote: &str) -> String {
+    let inner = match (remote.find('<'), remote.find('>')) {
+        (Some(a), Some(b)) if a < b => &remote[a + 1..b],
+        _ => remote.split(';').next().unwrap_or(remote),
+    };
+    inner.trim().to_string()
+}
+
 fn keypad(ui: &mut egui::Ui) -> Option<char> {
     let mut pressed = None;
     egui::Grid::new("keypad").show(ui, |ui| {
@@ -1047,6 +1374,16 @@ fn on_off(b: bool) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn history_entries_redial_their_uri() {
+        assert_eq!(redial_target("\"Bob\" <sip:201@pbx>;tag=1"), "sip:201@pbx");
+        assert_eq!(redial_target("sip:600@pbx;tag=x"), "sip:600@pbx");
+        assert_eq!(
+            redial_target("<sip:7@10.0.0.1:5060>"),
+            "sip:7@10.0.0.1:5060"
+        );
+    }
 
     #[test]
     fn durations_read_like_a_clock() {

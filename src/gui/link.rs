@@ -28,6 +28,9 @@ pub enum FromCore {
 pub enum Purpose {
     Status,
     Devices,
+    History,
+    /// An instant message: its index in the view's message list.
+    Message(usize),
     /// A user action: a failure goes to the banner, prefixed with this.
     Action(String),
 }

@@ -26,6 +26,48 @@ pub struct AccountView {
     pub server: Option<String>,
     #[serde(default)]
     pub expires: Option<u32>,
+    /// Message-waiting indication (MWI), when the server sends it.
+    #[serde(default)]
+    pub voicemail: Option<VoicemailView>,
+}
+
+/// Voicemail counts from MWI.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct VoicemailView {
+    #[serde(default)]
+    pub waiting: bool,
+    #[serde(default)]
+    pub new: u32,
+    #[serde(default)]
+    pub old: u32,
+}
+
+/// The phone-wide settings the core reports (DND, forwarding).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct SettingsView {
+    #[serde(default)]
+    pub dnd: bool,
+    #[serde(default)]
+    pub forward_always: Option<String>,
+    #[serde(default)]
+    pub forward_busy: Option<String>,
+    #[serde(default)]
+    pub forward_no_answer: Option<String>,
+    #[serde(default)]
+    pub lines: u8,
+}
+
+/// One instant message, sent or received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageView {
+    pub incoming: bool,
+    /// The other party (From for incoming, the target for outgoing).
+    pub party: String,
+    pub text: String,
+    /// Outgoing: `sending`, `sent`, `delivered`, `failed: ...`.
+    pub status: String,
+    /// The core's id of an outgoing message (for its status events).
+    pub id: Option<u64>,
 }
 
 /// Live media figures of a call (from `status`).
@@ -86,6 +128,12 @@ struct CallWire {
     media: Option<MediaView>,
     #[serde(default)]
     audio_warning: Option<String>,
+    #[serde(default)]
+    line: Option<u8>,
+    #[serde(default)]
+    ignored: bool,
+    #[serde(default)]
+    transfer: Option<String>,
 }
 
 /// One call tab.
@@ -104,6 +152,12 @@ pub struct CallView {
     pub recording: bool,
     pub media: Option<MediaView>,
     pub audio_warning: Option<String>,
+    /// The line the core put the call on.
+    pub line: Option<u8>,
+    /// The agent silenced this ringing call (the caller still hears ringing).
+    pub ignored: bool,
+    /// Transfer progress, in the core's words.
+    pub transfer: Option<String>,
     /// When the GUI first saw the call.
     pub seen_at: Instant,
     /// When it was first seen connected (for the call timer).
@@ -113,7 +167,7 @@ pub struct CallView {
 
 impl CallView {
     pub fn is_ringing_in(&self) -> bool {
-        self.incoming && self.state == "ringing"
+        self.incoming && self.state == "ringing" && self.ended_at.is_none()
     }
     pub fn is_live(&self) -> bool {
         self.ended_at.is_none()
@@ -171,6 +225,13 @@ pub struct ViewModel {
     pub listen: Option<String>,
     /// The core needs a fresh status (events were dropped).
     pub stale: bool,
+    pub settings: Option<SettingsView>,
+    /// Instant messages of this session, oldest first.
+    pub messages: Vec<MessageView>,
+    /// Incoming messages not yet seen on the Messages page.
+    pub unread: usize,
+    /// A call ended since the History page last loaded.
+    pub history_stale: bool,
 }
 
 impl ViewModel {
@@ -189,6 +250,54 @@ impl ViewModel {
             Some("call") => {
                 if let Ok(c) = serde_json::from_value::<CallWire>(v) {
                     self.upsert_call(c, now);
+                }
+            }
+            Some("settings") => {
+                if let Ok(st) = serde_json::from_value::<SettingsView>(v) {
+                    self.settings = Some(st);
+                }
+            }
+            Some("history") => self.history_stale = true,
+            Some("message_received") => {
+                let text = v.get("text").and_then(Value::as_str).unwrap_or("");
+                let kind = v.get("content_type").and_then(Value::as_str).unwrap_or("");
+                let text = if text.is_empty() && !kind.is_empty() {
+                    format!("(a {kind} message)")
+                } else {
+                    text.to_string()
+                };
+                self.messages.push(MessageView {
+                    incoming: true,
+                    party: v
+                        .get("from")
+                        .and_then(Value::as_str)
+                        .map(short_party)
+                        .unwrap_or_default(),
+                    text,
+                    status: "received".into(),
+                    id: None,
+                });
+                self.unread += 1;
+            }
+            Some("message_status") => {
+                let id = v.get("id").and_then(Value::as_u64);
+                let state = v.get("state").and_then(Value::as_str).unwrap_or("");
+                let status = if state == "failed" {
+                    let code = v.get("code").and_then(Value::as_u64);
+                    let reason = v.get("reason").and_then(Value::as_str).unwrap_or("");
+                    match code {
+                        Some(c) => format!("failed: {c} {reason}"),
+                        None => format!("failed: {reason}"),
+                    }
+                } else {
+                    state.to_string()
+                };
+                if let Some(m) = self
+                    .messages
+                    .iter_mut()
+                    .find(|m| m.id.is_some() && m.id == id)
+                {
+                    m.status = status;
                 }
             }
             _ => {}
@@ -222,6 +331,11 @@ impl ViewModel {
                     }
                 }
             }
+        }
+        if let Some(st) = v.get("settings")
+            && let Ok(st) = serde_json::from_value::<SettingsView>(st.clone())
+        {
+            self.settings = Some(st);
         }
         if let Some(l) = v.get("listen") {
             let udp = l.get("udp").and_then(Value::as_str);
@@ -263,6 +377,9 @@ impl ViewModel {
                     recording: false,
                     media: None,
                     audio_warning: None,
+                    line: None,
+                    ignored: false,
+                    transfer: None,
                     seen_at: now,
                     connected_at: None,
                     ended_at: None,
@@ -294,6 +411,11 @@ impl ViewModel {
         if c.audio_warning.is_some() {
             call.audio_warning = c.audio_warning;
         }
+        if c.line.is_some() {
+            call.line = c.line;
+        }
+        call.ignored = c.ignored;
+        call.transfer = c.transfer;
         if connected && call.connected_at.is_none() {
             call.connected_at = Some(now);
         }
@@ -311,9 +433,10 @@ impl ViewModel {
         self.calls.iter_mut().find(|c| c.id == id)
     }
 
-    /// The first incoming call still ringing (the alert shows it).
+    /// The first incoming call still ringing that the agent has not
+    /// silenced (the alert shows it).
     pub fn ringing_in(&self) -> Option<&CallView> {
-        self.calls.iter().find(|c| c.is_ringing_in())
+        self.calls.iter().find(|c| c.is_ringing_in() && !c.ignored)
     }
 
     /// Drop tabs of calls that ended a while ago; returns when the next one
@@ -492,6 +615,7 @@ mod tests {
             transport: "tls".into(),
             server: Some("10.0.0.5:5061".into()),
             expires: None,
+            voicemail: None,
         };
         assert_eq!(
             account_words(&a).1,
@@ -509,6 +633,44 @@ mod tests {
             account_words(&a),
             (Light::Green, "Registered over TLS".into())
         );
+    }
+
+    #[test]
+    fn settings_messages_and_ignored_calls() {
+        let t0 = epoch();
+        let mut vm = ViewModel::default();
+        vm.apply_event(
+            r#"{"event":"settings","dnd":true,"dnd_code":486,"lines":8}"#,
+            t0,
+        );
+        assert!(vm.settings.as_ref().is_some_and(|s| s.dnd && s.lines == 8));
+        vm.apply_event(
+            r#"{"event":"message_received","from":"\"Sup\" <sip:900@pbx>","to":"sip:100@pbx","content_type":"text/plain","text":"break at 3"}"#,
+            t0,
+        );
+        assert_eq!(vm.unread, 1);
+        assert_eq!(vm.messages[0].party, "Sup (900)");
+        vm.messages.push(MessageView {
+            incoming: false,
+            party: "900".into(),
+            text: "ok".into(),
+            status: "sending".into(),
+            id: Some(7),
+        });
+        vm.apply_event(
+            r#"{"event":"message_status","id":7,"state":"failed","code":404,"reason":"Not Found"}"#,
+            t0,
+        );
+        assert_eq!(vm.messages[1].status, "failed: 404 Not Found");
+        vm.apply_event(
+            r#"{"event":"call","id":4,"direction":"incoming","state":"ringing","remote":"<sip:7@pbx>","line":2,"ignored":true}"#,
+            t0,
+        );
+        assert_eq!(vm.calls[0].line, Some(2));
+        assert!(vm.calls[0].is_ringing_in());
+        assert!(vm.ringing_in().is_none(), "an ignored call raises no alert");
+        vm.apply_event(r#"{"event":"history"}"#, t0);
+        assert!(vm.history_stale);
     }
 
     #[test]

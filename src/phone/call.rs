@@ -231,6 +231,11 @@ impl Call {
                     self.local_tag
                 )
             }
+            // A direct IP call has no address of record: our Contact (with
+            // its port) is the address the far end can call back.
+            None if contact.starts_with('<') && contact.ends_with('>') => {
+                format!("{contact};tag={}", self.local_tag)
+            }
             None => format!(
                 "<sip:softline@{}>;tag={}",
                 ip_text(self.local_ip),

@@ -5,6 +5,7 @@
 
 use std::process::{Command, ExitCode};
 
+mod bench_gui;
 mod bench_quality;
 mod impair;
 mod screenshots;
@@ -56,7 +57,7 @@ fn main() -> ExitCode {
         "screenshots" => screenshots::screenshots(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  deps        install the Debian packages for build and tests\n  run         build and start the phone (the window; headless with the example config when\n              there is no display)\n  screenshots run the real window under Xvfb and write docs/screenshots/*.png\n  test        install deps, run every test (unit, integration, doc)\n  bench [sip|audio|audio-quality] run the benchmarks\n              (audio: per-frame cost, then PESQ of Softline vs baresip playout over an\n              impaired link; audio-quality [--seeds N] [--codecs pcmu,g722,opus]\n              [--receivers softline,baresip] [--no-doc]: the PESQ comparison only)"
+                "usage: cargo xtask <task>\n\n  deps        install the Debian packages for build and tests\n  run         build and start the phone (the window; headless with the example config when\n              there is no display)\n  screenshots run the real window under Xvfb and write docs/screenshots/*.png\n  test        install deps, run every test (unit, integration, doc)\n  bench [sip|audio|audio-quality|gui] run the benchmarks\n              (gui: start to first frame, RSS and CPU idle and in a call, under Xvfb)\n              (audio: per-frame cost, then PESQ of Softline vs baresip playout over an\n              impaired link; audio-quality [--seeds N] [--codecs pcmu,g722,opus]\n              [--receivers softline,baresip] [--no-doc]: the PESQ comparison only)"
             );
             Err("unknown task".into())
         }
@@ -166,6 +167,9 @@ fn test(args: &[String]) -> Result {
 fn bench(args: &[String]) -> Result {
     deps(BUILD_PACKAGES)?;
     let which = args.first().map(String::as_str).unwrap_or("all");
+    if which == "gui" {
+        return bench_gui::bench_gui();
+    }
     if which == "audio-quality" {
         return bench_quality::bench_quality(args.get(1..).unwrap_or(&[]));
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::{BUILD_PACKAGES, Result, SCREENSHOT_PACKAGES, cargo, deps, status};
 
 /// Kills its process on drop, so a failed step leaves nothing running.
-struct Proc(Child);
+pub(crate) struct Proc(pub(crate) Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -24,14 +24,14 @@ impl Drop for Proc {
     }
 }
 
-fn free_udp_port() -> u16 {
+pub(crate) fn free_udp_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
         .map(|a| a.port())
         .unwrap_or(47000)
 }
 
-fn spawn(cmd: &mut Command, log: &Path) -> std::result::Result<Proc, String> {
+pub(crate) fn spawn(cmd: &mut Command, log: &Path) -> std::result::Result<Proc, String> {
     let out = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
     cmd.stdin(Stdio::null())
         .stdout(out.try_clone().map_err(|e| e.to_string())?)
@@ -41,12 +41,12 @@ fn spawn(cmd: &mut Command, log: &Path) -> std::result::Result<Proc, String> {
         .map_err(|e| format!("cannot start {cmd:?}: {e}"))
 }
 
-fn sleep_ms(ms: u64) {
+pub(crate) fn sleep_ms(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
 }
 
 /// The window's X id (xdotool), waiting for it to appear.
-fn window_id(display: &str) -> std::result::Result<String, String> {
+pub(crate) fn window_id(display: &str) -> std::result::Result<String, String> {
     for _ in 0..100 {
         let out = Command::new("xdotool")
             .args(["search", "--name", "^Softline$"])
@@ -73,7 +73,7 @@ fn shoot(display: &str, window: &str, file: &Path) -> Result {
     Ok(())
 }
 
-fn ctl(bin: &Path, socket: &Path, args: &[&str]) -> Result {
+pub(crate) fn ctl(bin: &Path, socket: &Path, args: &[&str]) -> Result {
     status(
         Command::new(bin)
             .arg("ctl")
@@ -83,7 +83,7 @@ fn ctl(bin: &Path, socket: &Path, args: &[&str]) -> Result {
     )
 }
 
-fn gui(
+pub(crate) fn gui(
     bin: &Path,
     display: &str,
     home: &Path,
