@@ -315,3 +315,78 @@ fn dtmf_digits_reach_the_far_end() {
     assert!(a.try_ctl(&json!({"cmd": "dtmf", "digits": "12x"})).unwrap()["ok"] == json!(false));
     a.cmd(json!({"cmd": "hangup"}));
 }
+
+/// The ring device rings with the incoming call (440 + 480 Hz cadence),
+/// stops when the agent silences it, starts again for the next call, and
+/// stops at the answer. The ring goes to its own device, not the call's.
+#[test]
+fn incoming_calls_ring_the_ring_device_until_answered_or_ignored() {
+    let dir = TestDir::new("ring");
+    let ring = dir.file("ring.wav");
+    let (pa, pb) = (free_udp_port(), free_udp_port());
+    let a = Phone::start(&format!(
+        "[sip]\nlisten_udp = \"127.0.0.1:{pa}\"\n\n[audio]\ninput = \"null\"\noutput = \"null\"\nring = \"file:{}\"\n",
+        ring.display()
+    ));
+    let b = Phone::start(&format!(
+        "[sip]\nlisten_udp = \"127.0.0.1:{pb}\"\n\n[audio]\ninput = \"null\"\noutput = \"null\"\n"
+    ));
+    let ring_len = || Wav::read(&ring).map(|w| w.samples.len()).unwrap_or(0);
+    let stopped = |what: &str| {
+        std::thread::sleep(Duration::from_millis(300));
+        let n = ring_len();
+        std::thread::sleep(Duration::from_millis(600));
+        assert_eq!(ring_len(), n, "the ring stops when {what}");
+    };
+
+    b.cmd(json!({"cmd": "call", "target": format!("sip:a@127.0.0.1:{pa}")}));
+    a.wait_for(|s| s["calls"][0]["state"] == "ringing", FIVE_S)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let w = Wav::read(&ring).unwrap();
+    assert!(
+        w.samples.len() >= (w.sample_rate / 2) as usize,
+        "{} samples",
+        w.samples.len()
+    );
+    let share =
+        tone_share(&w.samples, w.sample_rate, 440.0) + tone_share(&w.samples, w.sample_rate, 480.0);
+    assert!(share > 0.8, "440+480 Hz ring, share {share}");
+    assert!(
+        rms_dbfs(&w.samples) > -25.0,
+        "{} dBFS",
+        rms_dbfs(&w.samples)
+    );
+
+    a.cmd(json!({"cmd": "ignore"}));
+    stopped("the agent ignores the call");
+    b.cmd(json!({"cmd": "hangup"}));
+    a.wait_for(
+        |s| {
+            s["calls"]
+                .as_array()
+                .is_none_or(|c| c.iter().all(|x| x["state"] == "ended"))
+        },
+        FIVE_S,
+    )
+    .unwrap();
+
+    b.cmd(json!({"cmd": "call", "target": format!("sip:a@127.0.0.1:{pa}")}));
+    a.wait_for(
+        |s| {
+            s["calls"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|x| x["state"] == "ringing"))
+        },
+        FIVE_S,
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    let again = Wav::read(&ring).unwrap();
+    assert!(
+        tone_share(&again.samples, again.sample_rate, 440.0) > 0.3,
+        "the next call rings again"
+    );
+    a.cmd(json!({"cmd": "answer"}));
+    stopped("the call is answered");
+}

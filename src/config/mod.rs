@@ -232,9 +232,27 @@ pub struct AudioConfig {
     pub noise_suppression: bool,
     /// Bring the microphone level to a steady speech level.
     pub auto_gain: bool,
+    /// Where incoming calls ring: `default`, a device name, `file:PATH.wav`,
+    /// `null`. Unset: the `output` device when that is a sound device (no
+    /// ring when `output` is a file or `null`).
+    pub ring: Option<String>,
+    /// A WAV file to loop as the ring instead of the built-in cadence.
+    pub ringtone: Option<PathBuf>,
 }
 
 impl AudioConfig {
+    /// Where the ring plays (`None`: nowhere), per `ring` and `output`.
+    pub fn ring_device(&self) -> Option<crate::audio::AudioSpec> {
+        use crate::audio::AudioSpec;
+        match &self.ring {
+            Some(r) => AudioSpec::parse(r).ok().filter(|s| *s != AudioSpec::Null),
+            None => match AudioSpec::parse(&self.output).ok()? {
+                s @ (AudioSpec::Default | AudioSpec::Device(_)) => Some(s),
+                AudioSpec::File { .. } | AudioSpec::Null => None,
+            },
+        }
+    }
+
     /// The microphone processing these keys ask for.
     pub fn aec(&self) -> crate::media::aec::AecConfig {
         crate::media::aec::AecConfig {
@@ -258,6 +276,8 @@ impl Default for AudioConfig {
             echo_cancellation: true,
             noise_suppression: true,
             auto_gain: false,
+            ring: None,
+            ringtone: None,
         }
     }
 }

@@ -1242,6 +1242,10 @@ impl SoftlineApp {
         self.link.is_some()
     }
 
+    pub fn options(&self) -> &GuiOptions {
+        &self.opts
+    }
+
     pub fn core_error(&self) -> Option<&str> {
         self.core_error.as_deref()
     }

@@ -288,6 +288,10 @@ async fn run(opts: HeadlessOptions, channels: CoreChannels) -> Result<(), String
         range: (config.media.rtp_port_min, config.media.rtp_port_max),
         seed,
     };
+    let mut ringer = crate::runtime::ringer::Ringer::new(crate::runtime::ringer::RingConfig {
+        device: config.audio.ring_device(),
+        ringtone: config.audio.ringtone.clone(),
+    });
     let mut ctx = Pump {
         network: &mut network,
         trace: &mut trace,
@@ -295,6 +299,7 @@ async fn run(opts: HeadlessOptions, channels: CoreChannels) -> Result<(), String
         resolved: &resolved_tx,
         media: &mut media,
         history: &mut history,
+        ringer: &mut ringer,
     };
     ctx.drain(&mut phone);
 
@@ -374,6 +379,7 @@ struct Pump<'a> {
     resolved: &'a mpsc::UnboundedSender<Resolution>,
     media: &'a mut Media,
     history: &'a mut crate::runtime::history::History,
+    ringer: &'a mut crate::runtime::ringer::Ringer,
 }
 
 /// The calls' media: bound sockets waiting for their stream, running tasks.
@@ -726,6 +732,7 @@ impl Media {
 impl Pump<'_> {
     /// Carry out everything the core asked for.
     fn drain(&mut self, phone: &mut Phone) {
+        let mut calls_changed = false;
         while let Some(out) = phone.poll_output() {
             match out {
                 Output::Transmit {
@@ -781,12 +788,30 @@ impl Pump<'_> {
                     if let crate::phone::Event::History(entry) = &ev {
                         self.history.append(entry, std::time::SystemTime::now());
                     }
+                    if matches!(ev, crate::phone::Event::Call(_)) {
+                        calls_changed = true;
+                    }
                     if let Ok(line) = serde_json::to_string(&ev) {
                         tracing::debug!("event {line}");
                         let _ = self.events.send(line);
                     }
                 }
             }
+        }
+        if calls_changed {
+            // Ring while a call rings in (not silenced by the agent) and no
+            // call is connected: during a call the waiting call is signalled
+            // in the earpiece instead, not on the speakers.
+            let calls = phone.status().calls;
+            let ringing = calls.iter().any(|c| {
+                c.direction == crate::phone::Direction::Incoming
+                    && c.state == "ringing"
+                    && !c.ignored
+            });
+            let talking = calls
+                .iter()
+                .any(|c| matches!(c.state, "connected" | "held"));
+            self.ringer.set(ringing && !talking);
         }
     }
 }

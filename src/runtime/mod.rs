@@ -6,6 +6,7 @@ pub mod driver;
 pub mod history;
 pub mod media;
 pub mod net;
+pub mod ringer;
 pub mod trace;
 
 /// The one base `Instant` the unit tests of the sans-IO core start their
