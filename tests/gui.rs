@@ -402,7 +402,9 @@ fn every_control_has_an_accessible_name_on_every_page() {
     wait(&mut h, "connected", |h| has_text(h, "Connected"));
     click(&mut h, "Keypad");
     h.check_accessibility();
-    for page in ["History", "Messages", "Account", "Settings", "Help", "Phone"] {
+    for page in [
+        "History", "Messages", "Account", "Settings", "Help", "Phone",
+    ] {
         click(&mut h, page);
         h.check_accessibility();
     }
@@ -411,5 +413,31 @@ fn every_control_has_an_accessible_name_on_every_page() {
     click(&mut h, "Advanced");
     h.check_accessibility();
     assert!(h.query_by_label("TLS CA file").is_some());
+    h.state_mut().shutdown();
+}
+
+#[test]
+fn settings_change_codec_order_and_processing_and_restart_the_phone() {
+    let dir = TestDir::new("gui-settings");
+    let mut h = gui(&dir, &base_config(free_udp_port()));
+    click(&mut h, "Settings");
+    // The device list arrives later and pushes the form down: wait for it.
+    wait(&mut h, "the device list", |h| h.state().devices_listed());
+    h.run_steps(2);
+    click(&mut h, "Move PCMU up");
+    click(&mut h, "Echo cancellation");
+    click(&mut h, "G722");
+    click(&mut h, "Apply");
+    wait(&mut h, "the restart", |h| {
+        has_text(h, "Saved; the phone restarted")
+    });
+    let written = std::fs::read_to_string(dir.file("softline.toml")).unwrap();
+    let c = softline::config::Config::parse(&written, Path::new("x")).unwrap();
+    assert_eq!(c.media.codecs, ["opus", "PCMU", "PCMA"], "{written}");
+    assert!(!c.audio.echo_cancellation);
+    assert_eq!(c.audio.input, "null", "untouched keys stay");
+    wait(&mut h, "the restarted core", |h| {
+        h.state().core_ready() && h.state().vm.settings.is_some()
+    });
     h.state_mut().shutdown();
 }

@@ -13,6 +13,7 @@ use super::account_form::{AccountForm, write_user_config};
 use super::dial;
 use super::link::{CoreLink, FromCore, Purpose, Repaint};
 use super::prefs::{GuiPrefs, ThemeChoice};
+use super::settings_form::{ALL_CODECS, SettingsForm};
 use super::view::{CallView, Light, ViewModel, account_words};
 use crate::api::Request;
 use crate::config::Config;
@@ -105,6 +106,10 @@ pub struct SoftlineApp {
     history_requested: bool,
     pub message_to: String,
     pub message_text: String,
+    /// The devices/codecs settings being edited (from the config).
+    pub settings: Option<SettingsForm>,
+    settings_message: Option<String>,
+    devices_requested: bool,
     /// The first frame has been drawn (logged once, for the start-up benchmark).
     drawn: bool,
 }
@@ -144,6 +149,9 @@ impl SoftlineApp {
             alerted: None,
             compact: false,
             drawn: false,
+            settings: None,
+            settings_message: None,
+            devices_requested: false,
             history: Vec::new(),
             history_requested: false,
             message_to: String::new(),
@@ -168,6 +176,7 @@ impl SoftlineApp {
                 app.page = Page::Account;
             }
             app.form = AccountForm::from_config(&c);
+            app.settings = Some(SettingsForm::from_config(&c));
             app.config = Some(c.clone());
             app.start_core(c);
         }
@@ -512,6 +521,9 @@ impl SoftlineApp {
                     }
                 }
             });
+        }
+        for alert in self.vm.device_alerts.values() {
+            ui.colored_label(Color32::from_rgb(0xd0, 0x30, 0x30), alert);
         }
         if self.vm.accounts.is_empty() && self.link.is_some() {
             ui.label("No account: direct IP calls only (sip:user@host)");
@@ -1135,44 +1147,125 @@ impl SoftlineApp {
         }
         ui.separator();
         ui.heading("Audio");
-        if ui.button("List sound devices").clicked()
+        if (!self.devices_requested || ui.button("Refresh devices").clicked())
             && let Some(link) = &self.link
         {
             link.send(Purpose::Devices, Request::Devices);
+            self.devices_requested = true;
         }
         if let Some(d) = &self.devices {
             devices_view(ui, d);
         }
-        ui.horizontal(|ui| {
-            if ui
-                .button("Audio test (10 s)")
-                .on_hover_text(
-                    "Hear yourself as the far end would: microphone, codec, jitter buffer, speaker",
-                )
-                .clicked()
+        if ui
+            .button("Audio test (10 s)")
+            .on_hover_text(
+                "Hear yourself as the far end would: microphone, codec, jitter buffer, speaker",
+            )
+            .clicked()
+        {
+            self.act(
+                "Audio test",
+                Request::TestAudio {
+                    seconds: Some(10),
+                    codec: None,
+                },
+            );
+        }
+        let Some(mut form) = self.settings.clone() else {
+            return;
+        };
+        let names = |want_input: bool| -> Vec<String> {
+            let mut v = vec!["default".to_string()];
+            if let Some(list) = self
+                .devices
+                .as_ref()
+                .and_then(|d| d.get("devices"))
+                .and_then(Value::as_array)
             {
-                self.act(
-                    "Audio test",
-                    Request::TestAudio {
-                        seconds: Some(10),
-                        codec: None,
-                    },
-                );
+                for dev in list {
+                    let key = if want_input { "input" } else { "output" };
+                    if dev.get(key).and_then(Value::as_bool) == Some(true)
+                        && let Some(n) = dev.get("name").and_then(Value::as_str)
+                        && !v.iter().any(|x| x == n)
+                    {
+                        v.push(n.to_string());
+                    }
+                }
+            }
+            v.push("null".to_string());
+            v
+        };
+        let (inputs, outputs) = (names(true), names(false));
+        device_picker(ui, "Microphone", &mut form.input, &inputs);
+        device_picker(ui, "Speaker", &mut form.output, &outputs);
+        let mut ring_choices = vec![String::new()];
+        ring_choices.extend(outputs.iter().cloned());
+        device_picker(ui, "Ring on", &mut form.ring, &ring_choices);
+        ui.checkbox(&mut form.echo_cancellation, "Echo cancellation");
+        ui.checkbox(&mut form.noise_suppression, "Noise suppression");
+        ui.checkbox(&mut form.auto_gain, "Automatic microphone gain");
+        ui.label("Codecs, preferred first:");
+        let mut up = None;
+        for (i, c) in form.codecs.iter().enumerate() {
+            ui.horizontal(|ui| {
+                ui.label(format!("{}. {c}", i + 1));
+                if i > 0 && ui.small_button(format!("Move {c} up")).clicked() {
+                    up = Some(i);
+                }
+            });
+        }
+        if let Some(i) = up {
+            form.codec_up(i);
+        }
+        ui.horizontal_wrapped(|ui| {
+            for c in ALL_CODECS {
+                let mut on = form.codecs.iter().any(|x| x.eq_ignore_ascii_case(c));
+                if ui.checkbox(&mut on, *c).changed() {
+                    form.toggle_codec(c);
+                }
             }
         });
-        if let Some(c) = &self.config {
-            ui.label(format!(
-                "Codecs in order: {} · echo cancellation {} · noise suppression {}",
-                c.media.codecs.join(", "),
-                on_off(c.audio.echo_cancellation),
-                on_off(c.audio.noise_suppression),
-            ));
-            ui.label(format!(
-                "Devices: input {}, output {} (set in {})",
-                c.audio.input,
-                c.audio.output,
-                self.opts.config_path.display()
-            ));
+        let changed = self
+            .config
+            .as_ref()
+            .is_none_or(|c| SettingsForm::from_config(c) != form);
+        self.settings = Some(form);
+        let busy = self.vm.has_live_calls();
+        ui.horizontal(|ui| {
+            let apply = ui
+                .add_enabled(changed && !busy, egui::Button::new("Apply"))
+                .on_disabled_hover_text(if busy {
+                    "Applies when no call is up"
+                } else {
+                    "Nothing changed"
+                });
+            if apply.clicked() {
+                self.apply_settings();
+            }
+        });
+        if let Some(m) = &self.settings_message {
+            ui.label(m);
+        }
+    }
+
+    /// Save the settings to the user config and restart the phone with them.
+    fn apply_settings(&mut self) {
+        let Some(form) = self.settings.clone() else {
+            return;
+        };
+        let path = self.opts.config_path.clone();
+        let existing = std::fs::read_to_string(&path).unwrap_or_default();
+        match form
+            .merged_config(&existing, &path)
+            .and_then(|(text, config)| write_user_config(&path, &text).map(|_| config))
+        {
+            Ok(config) => {
+                self.settings_message = Some("Saved; the phone restarted with them.".into());
+                self.config = Some(config.clone());
+                self.vm.accounts.clear();
+                self.start_core(config);
+            }
+            Err(e) => self.settings_message = Some(e),
         }
     }
 
@@ -1240,6 +1333,11 @@ impl SoftlineApp {
     /// The phone is running and has reported its first status.
     pub fn core_ready(&self) -> bool {
         self.link.is_some()
+    }
+
+    /// The sound-device list has arrived (Settings shows it).
+    pub fn devices_listed(&self) -> bool {
+        self.devices.is_some()
     }
 
     pub fn options(&self) -> &GuiOptions {
@@ -1311,6 +1409,36 @@ fn devices_view(ui: &mut egui::Ui, d: &Value) {
     }
 }
 
+fn device_picker(ui: &mut egui::Ui, label: &str, value: &mut String, choices: &[String]) {
+    ui.horizontal(|ui| {
+        let l = ui.add_sized([100.0, 18.0], egui::Label::new(label));
+        let shown = |v: &str| {
+            if v.is_empty() {
+                "same as speaker".to_string()
+            } else if v == "null" {
+                "none".to_string()
+            } else {
+                v.to_string()
+            }
+        };
+        egui::ComboBox::from_id_salt(label)
+            .selected_text(shown(value))
+            .show_ui(ui, |ui| {
+                for c in choices {
+                    ui.selectable_value(value, c.clone(), shown(c));
+                }
+                // A configured device that is not present now stays
+                // choosable, marked as such.
+                if !choices.contains(value) {
+                    let v = value.clone();
+                    ui.selectable_value(value, v.clone(), format!("{} (not present)", shown(&v)));
+                }
+            })
+            .response
+            .labelled_by(l.id);
+    });
+}
+
 fn help_page(ui: &mut egui::Ui) {
     ui.heading("Keyboard shortcuts");
     egui::Grid::new("shortcuts").show(ui, |ui| {
@@ -1369,10 +1497,6 @@ fn format_duration(d: Duration) -> String {
     } else {
         format!("{:02}:{:02}", s / 60, s % 60)
     }
-}
-
-fn on_off(b: bool) -> &'static str {
-    if b { "on" } else { "off" }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod app;
 pub mod dial;
 pub mod link;
 pub mod prefs;
+pub mod settings_form;
 pub mod view;
 
 use std::sync::{Arc, Mutex};

@@ -232,6 +232,8 @@ pub struct ViewModel {
     pub unread: usize,
     /// A call ended since the History page last loaded.
     pub history_stale: bool,
+    /// Sound-device problems by direction (`input`/`output`), in words.
+    pub device_alerts: std::collections::BTreeMap<String, String>,
 }
 
 impl ViewModel {
@@ -258,6 +260,7 @@ impl ViewModel {
                 }
             }
             Some("history") => self.history_stale = true,
+            Some("audio_device") => self.apply_device(&v),
             Some("message_received") => {
                 let text = v.get("text").and_then(Value::as_str).unwrap_or("");
                 let kind = v.get("content_type").and_then(Value::as_str).unwrap_or("");
@@ -332,6 +335,13 @@ impl ViewModel {
                 }
             }
         }
+        if let Some(d) = v.get("audio_devices") {
+            for dir in ["input", "output"] {
+                if let Some(ev) = d.get(dir).filter(|e| !e.is_null()) {
+                    self.apply_device(ev);
+                }
+            }
+        }
         if let Some(st) = v.get("settings")
             && let Ok(st) = serde_json::from_value::<SettingsView>(st.clone())
         {
@@ -348,6 +358,26 @@ impl ViewModel {
             };
         }
         self.stale = false;
+    }
+
+    /// The admin's device ranking found no device: say so where the agent
+    /// looks; clear it when one is back.
+    fn apply_device(&mut self, ev: &Value) {
+        let dir = ev.get("direction").and_then(Value::as_str).unwrap_or("");
+        let state = ev.get("state").and_then(Value::as_str).unwrap_or("");
+        if !matches!(dir, "input" | "output") {
+            return;
+        }
+        if state == "muted" {
+            let what = if dir == "input" {
+                "No approved microphone is connected: you are muted until it is back"
+            } else {
+                "No approved headset or speaker is connected: call audio is off until it is back"
+            };
+            self.device_alerts.insert(dir.to_string(), what.to_string());
+        } else {
+            self.device_alerts.remove(dir);
+        }
     }
 
     fn upsert_account(&mut self, a: AccountView) {
@@ -671,6 +701,16 @@ mod tests {
         assert!(vm.ringing_in().is_none(), "an ignored call raises no alert");
         vm.apply_event(r#"{"event":"history"}"#, t0);
         assert!(vm.history_stale);
+        vm.apply_event(
+            r#"{"event":"audio_device","direction":"input","state":"muted","device":null}"#,
+            t0,
+        );
+        assert!(vm.device_alerts["input"].contains("you are muted"));
+        vm.apply_event(
+            r#"{"event":"audio_device","direction":"input","state":"using","device":"Jabra"}"#,
+            t0,
+        );
+        assert!(vm.device_alerts.is_empty());
     }
 
     #[test]
