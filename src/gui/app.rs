@@ -923,7 +923,8 @@ impl SoftlineApp {
             for e in &self.history {
                 let s = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_string();
                 let when = s("start").replace('T', " ");
-                ui.label(when.get(..16).unwrap_or(&when).to_string());
+                // The store keeps UTC (RFC 3339); say so rather than guess a zone.
+                ui.label(format!("{} UTC", when.get(..16).unwrap_or(&when)));
                 ui.label(if s("direction") == "incoming" {
                     "in"
                 } else {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::screenshots::{Proc, ctl, free_udp_port, gui, sleep_ms, spawn, window_id};
+use crate::screenshots::{ctl, free_udp_port, gui, sleep_ms, spawn, start_xvfb, window_id};
 use crate::{BUILD_PACKAGES, Result, SCREENSHOT_PACKAGES, cargo, deps, status};
 
 fn proc_field(pid: u32, file: &str) -> std::result::Result<String, String> {
@@ -82,19 +82,7 @@ pub fn bench_gui() -> Result {
     let work = std::env::temp_dir().join(format!("softline-bench-gui-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
-    let display = format!(":{}", 80 + std::process::id() % 9);
-    let _xvfb: Proc = spawn(
-        Command::new("Xvfb").args([
-            display.as_str(),
-            "-screen",
-            "0",
-            "1280x900x24",
-            "-nolisten",
-            "tcp",
-        ]),
-        &work.join("xvfb.log"),
-    )?;
-    sleep_ms(800);
+    let (display, _xvfb) = start_xvfb(&work)?;
     let (pa, pb) = (free_udp_port(), free_udp_port());
     let config = work.join("softline.toml");
     let audio = "[audio]\ninput = \"null\"\noutput = \"null\"\n";

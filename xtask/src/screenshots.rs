@@ -6,7 +6,7 @@
 //! 2. `registration-failed.png`: an account whose server refuses, in words;
 //! 3. `incoming.png`: a second (headless) Softline calls the window;
 //! 4. `call.png`: the call answered through the window's own control socket;
-//! 5. `settings.png`: the settings page (clicked with xdotool).
+//! 5. `history.png`, `settings.png`: those pages (tabs clicked with xdotool).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -39,6 +39,36 @@ pub(crate) fn spawn(cmd: &mut Command, log: &Path) -> std::result::Result<Proc, 
         .spawn()
         .map(Proc)
         .map_err(|e| format!("cannot start {cmd:?}: {e}"))
+}
+
+/// A private X server on a free display number, up and accepting clients.
+pub(crate) fn start_xvfb(work: &Path) -> std::result::Result<(String, Proc), String> {
+    let n = (90..200)
+        .find(|n| {
+            !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+                && !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+        })
+        .ok_or("no free X display number")?;
+    let display = format!(":{n}");
+    let xvfb = spawn(
+        Command::new("Xvfb").args([
+            display.as_str(),
+            "-screen",
+            "0",
+            "1280x900x24",
+            "-nolisten",
+            "tcp",
+        ]),
+        &work.join("xvfb.log"),
+    )?;
+    for _ in 0..100 {
+        if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+            sleep_ms(200);
+            return Ok((display, xvfb));
+        }
+        sleep_ms(50);
+    }
+    Err(format!("Xvfb did not start on {display}"))
 }
 
 pub(crate) fn sleep_ms(ms: u64) {
@@ -188,14 +218,18 @@ pub fn screenshots() -> Result {
     shoot(&display, &w, &out_dir.join("call.png"))?;
     ctl(&bin, &gui_sock, &["hangup"])?;
     sleep_ms(5000);
-    // The "Settings" tab sits third in the top bar.
-    status(
-        Command::new("xdotool")
-            .args(["mousemove", "--window", &w, "172", "12", "click", "1"])
-            .env("DISPLAY", &display),
-    )?;
-    sleep_ms(800);
-    shoot(&display, &w, &out_dir.join("settings.png"))?;
+    // Pages by their tab in the top bar (x of the tab's centre at scale 1:
+    // Phone, History, Messages, Account, Settings, Help). Update these when
+    // the tab row changes.
+    for (x, name) in [("97", "history.png"), ("318", "settings.png")] {
+        status(
+            Command::new("xdotool")
+                .args(["mousemove", "--window", &w, x, "12", "click", "1"])
+                .env("DISPLAY", &display),
+        )?;
+        sleep_ms(1200);
+        shoot(&display, &w, &out_dir.join(name))?;
+    }
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
 }
