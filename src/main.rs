@@ -13,7 +13,8 @@ use softline::config::Config;
 #[command(
     name = "softline",
     version,
-    about = "SIP softphone for call-centre agents"
+    about = "SIP softphone for call-centre agents",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
     /// Run without any GUI: the core, the network and the control channel.
@@ -25,6 +26,10 @@ struct Cli {
     /// Control socket path (default: under the XDG runtime dir).
     #[arg(long, value_name = "PATH")]
     ctl_socket: Option<PathBuf>,
+    /// A number or a `sip:`, `sips:`, `tel:` or `callto:` link to call. When
+    /// a Softline is already running, it makes the call and this one exits.
+    #[arg(value_name = "URL")]
+    url: Option<String>,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -198,11 +203,69 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        None => phone(cli.headless, cli.config, cli.ctl_socket),
+        None => {
+            let socket = cli.ctl_socket.unwrap_or_else(api::default_socket_path);
+            // One phone per user: a second launch (a click on a sip: link)
+            // hands its work to the running one and leaves.
+            if let Ok(reply) = api::client::request(&socket, &Request::Status)
+                && reply.ok
+            {
+                return forward_to_running(&socket, cli.url.as_deref());
+            }
+            phone(cli.headless, cli.config, socket, cli.url)
+        }
     }
 }
 
-fn phone(headless: bool, config: Option<PathBuf>, ctl_socket: Option<PathBuf>) -> ExitCode {
+/// Give a running phone our URL to call (or ask it to come forward).
+fn forward_to_running(socket: &std::path::Path, url: Option<&str>) -> ExitCode {
+    let request = match url {
+        Some(u) => match softline::gui::dial::normalize(u) {
+            Ok(target) => Request::Call {
+                target,
+                account: None,
+                line: None,
+            },
+            Err(e) => {
+                eprintln!("softline: {u}: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Request::Focus,
+    };
+    match api::client::request(socket, &request) {
+        Ok(r) if r.ok => {
+            eprintln!(
+                "softline: already running ({}): {}",
+                socket.display(),
+                if url.is_some() {
+                    "it is making the call"
+                } else {
+                    "brought it to the front"
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(r) => {
+            eprintln!(
+                "softline: the running phone refused: {}",
+                r.error.unwrap_or_default()
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("softline: cannot reach the running phone: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn phone(
+    headless: bool,
+    config: Option<PathBuf>,
+    ctl_socket: PathBuf,
+    url: Option<String>,
+) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -220,8 +283,9 @@ fn phone(headless: bool, config: Option<PathBuf>, ctl_socket: Option<PathBuf>) -
     if !headless {
         let opts = softline::gui::GuiOptions {
             config_path: path,
-            ctl_socket: ctl_socket.unwrap_or_else(api::default_socket_path),
+            ctl_socket,
             prefs_path: dirs.map(|d| d.config_dir().join("gui.json")),
+            dial_on_start: url,
         };
         return match softline::gui::run(opts) {
             Ok(()) => ExitCode::SUCCESS,
@@ -240,10 +304,13 @@ fn phone(headless: bool, config: Option<PathBuf>, ctl_socket: Option<PathBuf>) -
             return ExitCode::FAILURE;
         }
     };
-    let opts = softline::runtime::driver::HeadlessOptions {
-        config,
-        ctl_socket: ctl_socket.unwrap_or_else(api::default_socket_path),
-    };
+    if url.is_some() {
+        eprintln!(
+            "softline: a URL to call needs the window (or `softline ctl call` once the phone runs)"
+        );
+        return ExitCode::FAILURE;
+    }
+    let opts = softline::runtime::driver::HeadlessOptions { config, ctl_socket };
     match softline::runtime::driver::run_headless(opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -43,6 +43,7 @@ fn gui(dir: &TestDir, config: &str) -> Harness<'static, SoftlineApp> {
         config_path,
         ctl_socket: dir.file("gui-ctl.sock"),
         prefs_path: None,
+        dial_on_start: None,
     };
     let app = SoftlineApp::new(opts, Arc::new(|| {}));
     let mut h = Harness::builder()
@@ -266,6 +267,7 @@ fn a_config_error_is_shown_in_the_window_with_its_line() {
         config_path: config_path.clone(),
         ctl_socket: dir.file("ctl.sock"),
         prefs_path: None,
+        dial_on_start: None,
     };
     let app = SoftlineApp::new(opts, Arc::new(|| {}));
     let mut h = Harness::builder()

@@ -200,3 +200,58 @@ fn ranked_headset_missing_means_muted_and_said_so() {
     assert!(devices["devices"].is_array(), "{devices}");
     assert_eq!(devices["chosen"]["input"]["state"], json!("muted"));
 }
+
+/// A second launch (e.g. a click on a `sip:` or `tel:` link) hands its URL
+/// to the phone already running on the socket, which makes the call; with
+/// no URL it only asks the running phone to come forward. Neither starts a
+/// second phone (without a display a second window could not even open).
+#[test]
+fn a_second_launch_forwards_its_link_to_the_running_phone() {
+    let (pa, pb) = (free_udp_port(), free_udp_port());
+    let cfg = |p: u16| {
+        format!(
+            "[sip]\nlisten_udp = \"127.0.0.1:{p}\"\n\n[audio]\ninput = \"null\"\noutput = \"null\"\n"
+        )
+    };
+    let a = Phone::start(&cfg(pa));
+    let b = Phone::start(&cfg(pb));
+    let run = |args: &[&str]| {
+        Command::new(SOFTLINE)
+            .args(["--ctl-socket", a.socket.to_str().unwrap()])
+            .args(args)
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[&format!("sip:b@127.0.0.1:{pb}")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already running"));
+    b.wait_for(
+        |s| s["calls"][0]["state"] == "ringing",
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(a.status()["calls"][0]["direction"], "outgoing");
+
+    let out = run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("brought it to the front"));
+
+    // A link that cannot be dialled is refused by the second launch itself.
+    let out = run(&["callto:12;3"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot be dialled"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -122,6 +122,8 @@ pub enum Request {
         text: String,
         account: Option<String>,
     },
+    /// Bring the phone's window to the front (a second launch sends this).
+    Focus,
 }
 
 /// The reply to a request: `{"ok":true,"result":...}` or

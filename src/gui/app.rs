@@ -66,6 +66,8 @@ pub struct GuiOptions {
     pub ctl_socket: PathBuf,
     /// Where the GUI's own preferences (theme, scale) live; `None`: not saved.
     pub prefs_path: Option<PathBuf>,
+    /// A number or link to call once the phone is up (`softline sip:600@pbx`).
+    pub dial_on_start: Option<String>,
 }
 
 /// The Softline window.
@@ -313,6 +315,19 @@ impl SoftlineApp {
         }
         self.poll_core_start();
         self.drain_core(now);
+        if self.vm.focus_requested {
+            self.vm.focus_requested = false;
+            ctx.send_viewport_cmd(egui::ViewportCommand::Visible(true));
+            ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
+            ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+        }
+        if self.vm.settings.is_some()
+            && let Some(url) = self.opts.dial_on_start.take()
+        {
+            self.page = Page::Phone;
+            self.dial = url;
+            self.place_call();
+        }
         self.schedule(&ctx, now);
         self.alert_incoming(&ctx);
         self.shortcuts(&ctx);

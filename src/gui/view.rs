@@ -232,6 +232,8 @@ pub struct ViewModel {
     pub unread: usize,
     /// A call ended since the History page last loaded.
     pub history_stale: bool,
+    /// Someone (a second launch) asked the window to come forward.
+    pub focus_requested: bool,
     /// Sound-device problems by direction (`input`/`output`), in words.
     pub device_alerts: std::collections::BTreeMap<String, String>,
 }
@@ -260,6 +262,7 @@ impl ViewModel {
                 }
             }
             Some("history") => self.history_stale = true,
+            Some("focus") => self.focus_requested = true,
             Some("audio_device") => self.apply_device(&v),
             Some("message_received") => {
                 let text = v.get("text").and_then(Value::as_str).unwrap_or("");

@@ -341,6 +341,12 @@ async fn run(opts: HeadlessOptions, channels: CoreChannels) -> Result<(), String
                 let shutting = matches!(msg.request, Request::Shutdown);
                 let reply = match msg.request {
                     Request::History { limit } => Reply::ok(serde_json::json!(ctx.history.list(limit))),
+                    // A second launch asks the running phone to show itself:
+                    // the window (if any) takes this event and comes forward.
+                    Request::Focus => {
+                        let _ = ctx.events.send(r#"{"event":"focus"}"#.to_string());
+                        Reply::ok(serde_json::json!("Done"))
+                    }
                     request => handle_ctl(&mut phone, ctx.trace, &*ctx.network, ctx.media, now, request),
                 };
                 let _ = msg.reply.send(reply);
@@ -849,6 +855,7 @@ fn handle_ctl(
             return Reply::ok(serde_json::json!({"enabled": on, "file": trace.path()}));
         }
         Request::Events => return Reply::err("events is handled by the server"),
+        Request::Focus => return Reply::err("focus is handled by the driver"),
         Request::Record { call, on, file } => return media.record(call, on, file),
         Request::Mute { call, on } => return media.mute(call, on),
         Request::TestAudio { seconds, codec } => return media.test_audio(seconds, codec),
