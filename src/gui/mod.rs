@@ -32,8 +32,13 @@ pub fn run(opts: GuiOptions) -> Result<(), String> {
             ctx.request_repaint();
         }
     });
+    let mut viewport = egui::ViewportBuilder::default();
+    match eframe::icon_data::from_png_bytes(include_bytes!("../../assets/icons/softline-64.png")) {
+        Ok(icon) => viewport = viewport.with_icon(icon),
+        Err(e) => tracing::warn!("window icon: {e}"),
+    }
     let native = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
+        viewport: viewport
             .with_title("Softline")
             .with_app_id("softline")
             .with_inner_size([720.0, 560.0])
