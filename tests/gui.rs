@@ -205,6 +205,8 @@ fn dial_hold_resume_and_hang_up_from_the_call_tab() {
         .unwrap();
     b.cmd(json!({"cmd": "answer"}));
     wait(&mut h, "connected", |h| has_text(h, "Connected"));
+    // Media flows (silence from null audio): the tab shows the estimate.
+    wait(&mut h, "the quality estimate", |h| has_text(h, "MOS 4."));
     click(&mut h, "Hold");
     wait(&mut h, "on hold", |h| has_text(h, "On hold"));
     b.wait_for(|s| s["calls"][0]["remote_hold"] == true, TEN_S)

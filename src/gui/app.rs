@@ -745,6 +745,19 @@ impl SoftlineApp {
             if let Some(t) = c.talk_time(now) {
                 ui.label(format_duration(t));
             }
+            if let Some(q) = &c.quality {
+                let light = match q.light.as_str() {
+                    "green" => Light::Green,
+                    "amber" => Light::Amber,
+                    _ => Light::Red,
+                };
+                status_dot(ui, light).on_hover_text("Estimated listening quality (E-model)");
+                ui.label(format!("MOS {:.1}", q.mos))
+                    .on_hover_text(format!(
+                        "Estimated from loss and delay ({:.0} ms one way): 4.0 and above is good, below 3.6 is poor",
+                        q.delay_ms
+                    ));
+            }
             if let Some(m) = &c.media {
                 ui.label(format!("codec {}", m.codec));
                 if m.srtp {

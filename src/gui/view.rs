@@ -104,6 +104,16 @@ impl MediaView {
     }
 }
 
+/// The core's quality estimate of a call (E-model).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct QualityView {
+    pub mos: f64,
+    /// `green`, `amber` or `red`.
+    pub light: String,
+    #[serde(default)]
+    pub delay_ms: f64,
+}
+
 /// The fields of a call event / status entry the GUI reads.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 struct CallWire {
@@ -131,6 +141,8 @@ struct CallWire {
     #[serde(default)]
     line: Option<u8>,
     #[serde(default)]
+    quality: Option<QualityView>,
+    #[serde(default)]
     ignored: bool,
     #[serde(default)]
     transfer: Option<String>,
@@ -154,6 +166,7 @@ pub struct CallView {
     pub audio_warning: Option<String>,
     /// The line the core put the call on.
     pub line: Option<u8>,
+    pub quality: Option<QualityView>,
     /// The agent silenced this ringing call (the caller still hears ringing).
     pub ignored: bool,
     /// Transfer progress, in the core's words.
@@ -411,6 +424,7 @@ impl ViewModel {
                     media: None,
                     audio_warning: None,
                     line: None,
+                    quality: None,
                     ignored: false,
                     transfer: None,
                     seen_at: now,
@@ -446,6 +460,9 @@ impl ViewModel {
         }
         if c.line.is_some() {
             call.line = c.line;
+        }
+        if c.quality.is_some() {
+            call.quality = c.quality;
         }
         call.ignored = c.ignored;
         call.transfer = c.transfer;

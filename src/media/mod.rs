@@ -6,6 +6,7 @@ pub mod codec;
 pub mod jitter;
 pub mod limiter;
 pub mod plc;
+pub mod quality;
 pub mod resample;
 pub mod session;
 pub mod tone;

@@ -725,7 +725,20 @@ impl Media {
                 continue;
             };
             if let Some(task) = self.calls.get(&id).and_then(|s| s.task.as_ref()) {
-                c["media"] = serde_json::to_value(task.stats()).unwrap_or_default();
+                let stats = task.stats();
+                // Estimated listening quality (E-model) once media flows.
+                if let Some(m) = stats.as_ref().filter(|m| m.packets_received > 0) {
+                    let lost = m.packets_lost.max(0) as f64;
+                    let loss_pct = 100.0 * lost / (m.packets_received as f64 + lost);
+                    let delay = m.rtt_ms.map(|r| r / 2.0).unwrap_or(0.0)
+                        + f64::from(m.jitter_buffer_ms)
+                        + 20.0;
+                    c["quality"] = serde_json::to_value(crate::media::quality::estimate(
+                        &m.codec, loss_pct, delay,
+                    ))
+                    .unwrap_or_default();
+                }
+                c["media"] = serde_json::to_value(stats).unwrap_or_default();
                 c["muted"] = serde_json::json!(task.is_muted());
                 if let Some(w) = task.audio_warning() {
                     c["audio_warning"] = serde_json::json!(w);
