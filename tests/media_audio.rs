@@ -105,7 +105,10 @@ fn two_way_audio_recorded(codec: &str, record: bool) {
     // A clean loopback call rates green on the E-model estimate.
     let quality = &status["calls"][0]["quality"];
     assert_eq!(quality["light"], "green", "{quality:#}");
-    assert!(quality["mos"].as_f64().is_some_and(|m| m > 4.0), "{quality:#}");
+    assert!(
+        quality["mos"].as_f64().is_some_and(|m| m > 4.0),
+        "{quality:#}"
+    );
     a.cmd(json!({"cmd": "hangup"}));
     b.wait_for(|s| s["calls"][0]["state"] == "ended", FIVE_S)
         .unwrap();

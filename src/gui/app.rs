@@ -330,6 +330,7 @@ impl SoftlineApp {
         }
         self.schedule(&ctx, now);
         self.alert_incoming(&ctx);
+        self.notify_missed();
         self.shortcuts(&ctx);
 
         if !self.drawn {
@@ -378,12 +379,30 @@ impl SoftlineApp {
         if ringing.is_some() && ringing != self.alerted {
             // The alert lives on the phone page: bring it to the front.
             self.page = Page::Phone;
+            let in_front = ctx.input(|i| i.viewport().focused) == Some(true);
+            if self.prefs.notifications
+                && !in_front
+                && let Some(c) = self.vm.ringing_in()
+            {
+                super::notify::show(super::notify::incoming(
+                    &c.remote_short(),
+                    c.auto_answered.as_deref(),
+                ));
+            }
             ctx.send_viewport_cmd(egui::ViewportCommand::RequestUserAttention(
                 egui::UserAttentionType::Critical,
             ));
             ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
         }
         self.alerted = ringing;
+    }
+
+    fn notify_missed(&mut self) {
+        for party in std::mem::take(&mut self.vm.missed) {
+            if self.prefs.notifications {
+                super::notify::show(super::notify::missed(&party));
+            }
+        }
     }
 
     fn shortcuts(&mut self, ctx: &egui::Context) {
@@ -1171,6 +1190,30 @@ impl SoftlineApp {
             // the pointer while it rescales.
             changed |= r.drag_stopped() || (r.changed() && !r.dragged());
         });
+        changed |= ui
+            .checkbox(
+                &mut self.prefs.notifications,
+                "Desktop notifications for incoming and missed calls",
+            )
+            .changed();
+        // XDG autostart (Linux desktops); the Windows and macOS installers
+        // own start-at-login there.
+        let xdg = cfg!(all(unix, not(target_os = "macos")));
+        if xdg
+            && ui
+                .checkbox(&mut self.prefs.autostart, "Start Softline when I log in")
+                .changed()
+        {
+            changed = true;
+            match super::prefs::autostart_path() {
+                Some(p) => {
+                    if let Err(e) = super::prefs::set_autostart(&p, self.prefs.autostart) {
+                        self.vm.banner = Some(format!("Autostart: {e}"));
+                    }
+                }
+                None => self.vm.banner = Some("Autostart: no home directory".into()),
+            }
+        }
         if changed {
             self.save_prefs();
         }

@@ -11,6 +11,7 @@ pub mod account_form;
 pub mod app;
 pub mod dial;
 pub mod link;
+pub mod notify;
 pub mod prefs;
 pub mod settings_form;
 pub mod view;

@@ -20,6 +20,11 @@ pub struct GuiPrefs {
     pub theme: ThemeChoice,
     /// egui zoom factor: 1.0 is the platform's own scale.
     pub ui_scale: f32,
+    /// Desktop notifications for incoming calls (when the window is not in
+    /// front) and missed calls.
+    pub notifications: bool,
+    /// Start Softline with the desktop session (Linux: an XDG autostart entry).
+    pub autostart: bool,
 }
 
 impl Default for GuiPrefs {
@@ -27,6 +32,8 @@ impl Default for GuiPrefs {
         GuiPrefs {
             theme: ThemeChoice::System,
             ui_scale: 1.0,
+            notifications: true,
+            autostart: false,
         }
     }
 }
@@ -59,6 +66,35 @@ impl GuiPrefs {
     }
 }
 
+/// The XDG autostart entry's path (`$XDG_CONFIG_HOME/autostart`), where
+/// desktops look for programs to start with the session.
+pub fn autostart_path() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".config"))
+        })?;
+    Some(base.join("autostart").join("softline.desktop"))
+}
+
+/// Write or remove the autostart entry (Linux and other XDG desktops; on
+/// Windows and macOS the installer's recipes own this).
+pub fn set_autostart(path: &Path, on: bool) -> Result<(), String> {
+    if !on {
+        return match std::fs::remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        };
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let entry = "[Desktop Entry]\nType=Application\nName=Softline\nComment=SIP softphone\nExec=softline\nIcon=softline\nTerminal=false\nX-GNOME-Autostart-enabled=true\n";
+    std::fs::write(path, entry).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// Keep the scale usable whatever the file says.
 fn clamp_scale(s: f32) -> f32 {
     if s.is_finite() {
@@ -79,6 +115,8 @@ mod tests {
         let p = GuiPrefs {
             theme: ThemeChoice::Dark,
             ui_scale: 1.5,
+            notifications: false,
+            autostart: true,
         };
         p.save(&path).unwrap();
         assert_eq!(GuiPrefs::load(&path), p);
@@ -86,6 +124,16 @@ mod tests {
         assert_eq!(GuiPrefs::load(&path).ui_scale, 2.5);
         std::fs::write(&path, "{not json").unwrap();
         assert_eq!(GuiPrefs::load(&path), GuiPrefs::default());
+        let auto = dir.join("autostart").join("softline.desktop");
+        set_autostart(&auto, true).unwrap();
+        assert!(
+            std::fs::read_to_string(&auto)
+                .unwrap()
+                .contains("Exec=softline")
+        );
+        set_autostart(&auto, false).unwrap();
+        assert!(!auto.exists());
+        set_autostart(&auto, false).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -245,6 +245,8 @@ pub struct ViewModel {
     pub unread: usize,
     /// A call ended since the History page last loaded.
     pub history_stale: bool,
+    /// Missed calls not yet notified (parties, shortened).
+    pub missed: Vec<String>,
     /// Someone (a second launch) asked the window to come forward.
     pub focus_requested: bool,
     /// Sound-device problems by direction (`input`/`output`), in words.
@@ -274,7 +276,13 @@ impl ViewModel {
                     self.settings = Some(st);
                 }
             }
-            Some("history") => self.history_stale = true,
+            Some("history") => {
+                self.history_stale = true;
+                if v.get("disposition").and_then(Value::as_str) == Some("missed") {
+                    let remote = v.get("remote").and_then(Value::as_str).unwrap_or("");
+                    self.missed.push(short_party(remote));
+                }
+            }
             Some("focus") => self.focus_requested = true,
             Some("audio_device") => self.apply_device(&v),
             Some("message_received") => {
@@ -721,6 +729,11 @@ mod tests {
         assert!(vm.ringing_in().is_none(), "an ignored call raises no alert");
         vm.apply_event(r#"{"event":"history"}"#, t0);
         assert!(vm.history_stale);
+        vm.apply_event(
+            r#"{"event":"history","disposition":"missed","remote":"\"Ann\" <sip:5@pbx>"}"#,
+            t0,
+        );
+        assert_eq!(vm.missed, ["Ann (5)"]);
         vm.apply_event(
             r#"{"event":"audio_device","direction":"input","state":"muted","device":null}"#,
             t0,

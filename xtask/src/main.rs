@@ -44,6 +44,8 @@ const TEST_PACKAGES: &[&str] = &[
     "openssl",
     "iproute2",
     "baresip-core",
+    // A private session bus for the desktop-notification test.
+    "dbus",
 ];
 
 fn main() -> ExitCode {
