@@ -466,7 +466,14 @@ impl Merger {
                 {
                     target.insert(key.clone(), v.clone());
                 }
-                self.origins.insert(path.clone(), layer.origin(&path));
+                if key == "id" {
+                    // Where the account was first defined.
+                    self.origins
+                        .entry(path.clone())
+                        .or_insert_with(|| layer.origin(&path));
+                } else {
+                    self.origins.insert(path.clone(), layer.origin(&path));
+                }
             }
         }
     }
@@ -517,7 +524,8 @@ fn emit(merged: &toml::Table, accounts: &[String]) -> (String, Vec<Option<String
         _ => None,
     };
     for (k, v) in merged {
-        if !v.is_table() && !(k == "account" && account_tables.is_some()) {
+        let section = v.is_table() || (k == "account" && account_tables.is_some());
+        if !section {
             push(format!("{} = {v}", toml_key(k)), Some(k.clone()));
         }
     }
@@ -525,10 +533,7 @@ fn emit(merged: &toml::Table, accounts: &[String]) -> (String, Vec<Option<String
         if let toml::Value::Table(t) = v {
             push(format!("[{}]", toml_key(k)), Some(k.clone()));
             for (key, value) in t {
-                push(
-                    format!("{} = {value}", toml_key(key)),
-                    Some(join(k, key)),
-                );
+                push(format!("{} = {value}", toml_key(key)), Some(join(k, key)));
             }
         }
     }
@@ -555,10 +560,7 @@ fn merge(layers: &[Layer], mut warnings: Vec<String>) -> Result<Config, ConfigEr
         warnings.extend(readable_password_warning(layer));
     }
     let (text, line_paths) = emit(&merger.merged, &merger.accounts);
-    let top = layers
-        .last()
-        .map(|l| l.file.clone())
-        .unwrap_or_default();
+    let top = layers.last().map(|l| l.file.clone()).unwrap_or_default();
     let mut config = Config::parse(&text, &top).map_err(|e| {
         // Name the layer file and line the bad value came from.
         let key = e.key.as_deref().map(|k| account_key(k, &merger.accounts));
@@ -612,9 +614,7 @@ fn holds_secret(table: &toml::Table) -> bool {
     table.iter().any(|(k, v)| match v {
         toml::Value::String(s) => is_secret_key(k) && !s.is_empty(),
         toml::Value::Table(t) => holds_secret(t),
-        toml::Value::Array(items) => items
-            .iter()
-            .any(|i| i.as_table().is_some_and(holds_secret)),
+        toml::Value::Array(items) => items.iter().any(|i| i.as_table().is_some_and(holds_secret)),
         _ => false,
     })
 }
@@ -800,9 +800,7 @@ impl Config {
             .unwrap_or_default();
         leaves(&new)
             .into_iter()
-            .filter(|(key, value)| {
-                self.is_locked(key) && current.get(key) != Some(value)
-            })
+            .filter(|(key, value)| self.is_locked(key) && current.get(key) != Some(value))
             .map(|(key, _)| key)
             .collect()
     }

@@ -26,11 +26,7 @@ pub struct LockSection {
 pub fn matches(pattern: &str, path: &str) -> bool {
     let pat: Vec<&str> = pattern.split('.').collect();
     let key: Vec<&str> = path.split('.').collect();
-    pat.len() <= key.len()
-        && pat
-            .iter()
-            .zip(key.iter())
-            .all(|(p, k)| *p == "*" || p == k)
+    pat.len() <= key.len() && pat.iter().zip(key.iter()).all(|(p, k)| *p == "*" || p == k)
 }
 
 /// The sections a lock may name (the top-level keys of the config).

@@ -689,6 +689,14 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
     let before = text.get(..offset.min(text.len()))?;
     let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
     let line = text.get(line_start..)?.lines().next()?;
+    // A table header (`[[account]]` missing a field): that table.
+    if line.trim_start().starts_with('[') {
+        return Some(
+            line.trim()
+                .trim_matches(|c| c == '[' || c == ']')
+                .to_string(),
+        );
+    }
     let key = line.split_once('=').map(|(k, _)| k.trim().to_string());
     let table = before.lines().rev().find_map(|l| {
         let l = l.trim();
