@@ -516,6 +516,68 @@ fn config_check_and_show_from_the_command_line() {
     assert!(text.contains("# warning: "), "{text}");
 }
 
+/// A headless phone started from the system file alone (no user file):
+/// the admin's account is there, and the ignored locked value was logged.
+#[cfg(unix)]
+#[test]
+fn headless_starts_from_the_system_file_and_logs_lock_warnings() {
+    let d = Dir::new("headless");
+    let system = d.write(
+        "system.toml",
+        "[lock]\nkeys = [\"audio\"]\n\n[sip]\nlisten_udp = \"127.0.0.1:0\"\n\n[audio]\ninput = \"null\"\noutput = \"null\"\n\n[[account]]\nid = \"desk\"\nusername = \"1001\"\ndomain = \"127.0.0.1\"\nregister = false\n",
+    );
+    let socket = d.0.join("ctl.sock");
+    let stderr = d.0.join("stderr.log");
+    let profile = d.write("profile.toml", "[audio]\ninput = \"default\"\n");
+    let mut child = softline()
+        .env("SOFTLINE_SYSTEM_CONFIG", &system)
+        .env("SOFTLINE_PROFILE", &profile)
+        .env("XDG_RUNTIME_DIR", &d.0)
+        .env("XDG_STATE_HOME", &d.0)
+        .env("XDG_DATA_HOME", &d.0)
+        .arg("--headless")
+        .arg("--config")
+        .arg(d.0.join("no-user.toml"))
+        .arg("--ctl-socket")
+        .arg(&socket)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let ctl = |args: &[&str]| {
+        softline()
+            .args(["ctl", "--socket"])
+            .arg(&socket)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let status = loop {
+        if let Ok(Some(exit)) = child.try_wait() {
+            panic!(
+                "softline exited ({exit}):\n{}",
+                std::fs::read_to_string(&stderr).unwrap_or_default()
+            );
+        }
+        let out = ctl(&["status", "--json"]);
+        if out.status.success() {
+            break serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "no control socket");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(status["accounts"][0]["id"], "desk", "{status}");
+    assert!(ctl(&["shutdown"]).status.success());
+    let _ = child.wait();
+    let log = std::fs::read_to_string(&stderr).unwrap();
+    let expected = format!(
+        "{}:2: key `audio.input` is locked by the administrator",
+        profile.display()
+    );
+    assert!(log.contains(&expected), "`{expected}` not in\n{log}");
+}
+
 /// Every key of the config structs has a row in docs/config.md, under its
 /// section's heading: a field added without docs fails here.
 #[test]
