@@ -520,6 +520,7 @@ fn config_check_and_show_from_the_command_line() {
 /// the admin's account is there, and the ignored locked value was logged.
 #[cfg(unix)]
 #[test]
+#[allow(clippy::disallowed_methods)] // a real process: wall-clock polling
 fn headless_starts_from_the_system_file_and_logs_lock_warnings() {
     let d = Dir::new("headless");
     let system = d.write(
