@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use softline::api::{self, Request};
-use softline::config::Config;
+use softline::config::LayerPaths;
 
 #[derive(Parser)]
 #[command(
@@ -44,8 +44,29 @@ enum Cmd {
         #[command(subcommand)]
         action: CtlAction,
     },
-    /// Check a configuration file and report the first error with its line.
+    /// Check a configuration file (same as `config check FILE`).
+    #[command(hide = true)]
     CheckConfig { file: PathBuf },
+    /// The configuration: the merged layers, or one file checked.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Print the merged configuration (system file < profile < user file)
+    /// with the origin of every value; secrets are shown as ***.
+    Show {
+        /// The merged configuration the phone runs with (the only view).
+        #[arg(long)]
+        effective: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate one file: the first error with its file, line and key.
+    Check { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -193,16 +214,13 @@ fn main() -> ExitCode {
         Some(Cmd::Ctl { socket, action }) => {
             ctl(socket.unwrap_or_else(api::default_socket_path), action)
         }
-        Some(Cmd::CheckConfig { file }) => match Config::load(&file) {
-            Ok(c) => {
-                println!("{}: OK ({} account(s))", file.display(), c.accounts.len());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
-        },
+        Some(Cmd::CheckConfig { file })
+        | Some(Cmd::Config {
+            action: ConfigAction::Check { file },
+        }) => check_config(&file),
+        Some(Cmd::Config {
+            action: ConfigAction::Show { effective: _, json },
+        }) => show_config(cli.config, json),
         None => {
             let socket = cli.ctl_socket.unwrap_or_else(api::default_socket_path);
             // One phone per user: a second launch (a click on a sip: link)
@@ -275,11 +293,7 @@ fn phone(
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let dirs = directories::ProjectDirs::from("", "", "softline");
-    let path = config.unwrap_or_else(|| {
-        dirs.as_ref()
-            .map(|d| d.config_dir().join("softline.toml"))
-            .unwrap_or_else(|| PathBuf::from("softline.toml"))
-    });
+    let path = config.unwrap_or_else(user_config_path);
     if !headless {
         let opts = softline::gui::GuiOptions {
             config_path: path,
@@ -297,7 +311,7 @@ fn phone(
             }
         };
     }
-    let config = match Config::load(&path) {
+    let config = match LayerPaths::discover(path).load(true) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("softline: {e}");
@@ -310,11 +324,57 @@ fn phone(
         );
         return ExitCode::FAILURE;
     }
+    for w in &config.provenance.warnings {
+        tracing::warn!("config: {w}");
+    }
     let opts = softline::runtime::driver::HeadlessOptions { config, ctl_socket };
     match softline::runtime::driver::run_headless(opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("softline: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The user's config file: softline.toml in the user config dir.
+fn user_config_path() -> PathBuf {
+    directories::ProjectDirs::from("", "", "softline")
+        .map(|d| d.config_dir().join("softline.toml"))
+        .unwrap_or_else(|| PathBuf::from("softline.toml"))
+}
+
+/// `softline config check FILE` (and `check-config FILE`).
+fn check_config(file: &std::path::Path) -> ExitCode {
+    match softline::config::check_file(file) {
+        Ok((c, warnings)) => {
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+            println!("{}: OK ({} account(s))", file.display(), c.accounts.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `softline config show --effective [--json]`.
+fn show_config(user: Option<PathBuf>, json: bool) -> ExitCode {
+    let paths = LayerPaths::discover(user.unwrap_or_else(user_config_path));
+    match paths.load(false) {
+        Ok(c) if json => {
+            println!("{}", c.show_effective_json());
+            ExitCode::SUCCESS
+        }
+        Ok(c) => {
+            print!("{}", c.show_effective());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
             ExitCode::FAILURE
         }
     }

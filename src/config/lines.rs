@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, key_line};
 
 /// `[phone]`: lines, busy handling, DND, forwarding, ring timeout, REFER.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PhoneSection {
     /// Number of lines (simultaneous calls), 1–32.
@@ -53,7 +53,7 @@ impl Default for PhoneSection {
 }
 
 /// `[history]`: where finished calls are recorded.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HistorySection {
     /// JSON-lines file; default `history.jsonl` under the XDG data dir.

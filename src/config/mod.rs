@@ -1,20 +1,28 @@
-//! Configuration file (TOML). Every error names the file, the line and the
-//! key. Layering and admin locks come with provisioning; this is one file.
+//! Configuration (TOML). Every error names the file, the line and the key.
+//! One file is parsed here; `layers.rs` merges the system file, the
+//! provisioned profile and the user file into one, and `locks.rs` keeps the
+//! admin's locked keys.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::sip::transport::TransportKind;
 
+mod layers;
 mod lines;
+pub mod locks;
+pub use layers::{
+    LayerKind, LayerPaths, Origin, Provenance, ProvisioningSection, check_file, is_secret_key,
+};
 pub use lines::{HistorySection, PhoneSection};
+pub use locks::LockSection;
 
 /// The whole configuration.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -31,10 +39,18 @@ pub struct Config {
     pub phone: PhoneSection,
     #[serde(default)]
     pub history: HistorySection,
+    #[serde(default)]
+    pub provisioning: ProvisioningSection,
+    #[serde(default)]
+    pub lock: LockSection,
+    /// Where each value came from (layers, origins, warnings); filled by
+    /// `LayerPaths::load`, empty for a single parsed file.
+    #[serde(skip)]
+    pub provenance: Provenance,
 }
 
 /// `[media]`: codecs, packetization, RTP ports, jitter buffer.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MediaSection {
     /// Codecs in preference order: `opus`, `G722`, `PCMU`, `PCMA`.
@@ -72,7 +88,7 @@ impl Default for MediaSection {
 }
 
 /// `[sip]`: listening sockets and protocol timers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SipConfig {
     /// UDP listen address, e.g. `0.0.0.0:5060`; port 0 picks a free port.
@@ -113,7 +129,7 @@ impl Default for SipConfig {
 }
 
 /// `[[account]]`: one SIP account.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountConfig {
     /// Short name used by `softline ctl` (`--account ID`).
@@ -207,7 +223,7 @@ fn default_true() -> bool {
 }
 
 /// `[audio]`: devices (used by the media engine).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AudioConfig {
     /// `default`, a device name, `file:PATH.wav` or `null`.
@@ -283,7 +299,7 @@ impl Default for AudioConfig {
 }
 
 /// `[trace]`: the SIP trace file support staff read.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TraceConfig {
     /// Write every SIP message sent and received (secrets redacted).
@@ -528,6 +544,7 @@ impl Config {
             ));
         }
         lines::validate(&self.phone, &self.history, text, path)?;
+        locks::validate(&self.lock, text, path)?;
         let mut ids = std::collections::HashSet::new();
         for (i, acc) in self.accounts.iter().enumerate() {
             let k = |name: &str| format!("account[{i}].{name}");
@@ -601,6 +618,12 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Is this key path (`media.codecs`, `account.main.password`) locked by
+    /// the admin? Faces show locked values read-only.
+    pub fn is_locked(&self, path: &str) -> bool {
+        self.lock.keys.iter().any(|p| locks::matches(p, path))
     }
 
     /// A listen address, `None` when absent or `"none"`.
@@ -686,6 +709,14 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
     let before = text.get(..offset.min(text.len()))?;
     let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
     let line = text.get(line_start..)?.lines().next()?;
+    // A table header (`[[account]]` missing a field): that table.
+    if line.trim_start().starts_with('[') {
+        return Some(
+            line.trim()
+                .trim_matches(|c| c == '[' || c == ']')
+                .to_string(),
+        );
+    }
     let key = line.split_once('=').map(|(k, _)| k.trim().to_string());
     let table = before.lines().rev().find_map(|l| {
         let l = l.trim();

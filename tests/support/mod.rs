@@ -870,6 +870,9 @@ impl Phone {
             .env("XDG_RUNTIME_DIR", &dir.path)
             .env("XDG_STATE_HOME", &dir.path)
             .env("XDG_CONFIG_HOME", &dir.path)
+            // Never the machine's /etc/softline/softline.toml.
+            .env("SOFTLINE_SYSTEM_CONFIG", dir.file("no-system.toml"))
+            .env_remove("SOFTLINE_PROFILE")
             .stdin(Stdio::null())
             .stdout(fs::File::create(dir.file("stdout.log")).unwrap())
             .stderr(fs::File::create(&stderr).unwrap())
