@@ -13,8 +13,7 @@ use softline::config::LayerPaths;
 #[command(
     name = "softline",
     version,
-    about = "SIP softphone for call-centre agents",
-    args_conflicts_with_subcommands = true
+    about = "SIP softphone for call-centre agents"
 )]
 struct Cli {
     /// Run without any GUI: the core, the network and the control channel.
@@ -300,6 +299,7 @@ fn phone(
             ctl_socket,
             prefs_path: dirs.map(|d| d.config_dir().join("gui.json")),
             dial_on_start: url,
+            system_config: None,
         };
         return match softline::gui::run(opts) {
             Ok(()) => ExitCode::SUCCESS,

@@ -44,6 +44,8 @@ fn gui(dir: &TestDir, config: &str) -> Harness<'static, SoftlineApp> {
         ctl_socket: dir.file("gui-ctl.sock"),
         prefs_path: None,
         dial_on_start: None,
+        // No admin layer unless a test brings one.
+        system_config: Some(dir.file("no-system.toml")),
     };
     let app = SoftlineApp::new(opts, Arc::new(|| {}));
     let mut h = Harness::builder()
@@ -270,6 +272,8 @@ fn a_config_error_is_shown_in_the_window_with_its_line() {
         ctl_socket: dir.file("ctl.sock"),
         prefs_path: None,
         dial_on_start: None,
+        // No admin layer unless a test brings one.
+        system_config: Some(dir.file("no-system.toml")),
     };
     let app = SoftlineApp::new(opts, Arc::new(|| {}));
     let mut h = Harness::builder()
@@ -443,5 +447,68 @@ fn settings_change_codec_order_and_processing_and_restart_the_phone() {
     wait(&mut h, "the restarted core", |h| {
         h.state().core_ready() && h.state().vm.settings.is_some()
     });
+    h.state_mut().shutdown();
+}
+
+/// An admin's system file provides the account and locks its server and
+/// the codecs: the form shows them read-only, the agent can still set the
+/// password (in their own file), and a locked change is refused unsaved.
+#[test]
+fn admin_locked_keys_are_read_only_and_never_written() {
+    let k = Kamailio::start(KamailioOpts::default());
+    let dir = TestDir::new("gui-locks");
+    let system = dir.file("system.toml");
+    std::fs::write(
+        &system,
+        format!(
+            "[[account]]\nid = \"desk\"\nusername = \"alice\"\ndomain = \"{}\"\n\n[media]\ncodecs = [\"PCMA\", \"PCMU\"]\n\n[lock]\nkeys = [\"account.*.domain\", \"media.codecs\"]\n",
+            k.domain()
+        ),
+    )
+    .unwrap();
+    let config_path = dir.file("softline.toml");
+    std::fs::write(
+        &config_path,
+        base_config(free_udp_port()).replace("{dir}", &dir.path.display().to_string()),
+    )
+    .unwrap();
+    let opts = GuiOptions {
+        config_path: config_path.clone(),
+        ctl_socket: dir.file("ctl.sock"),
+        prefs_path: None,
+        dial_on_start: None,
+        system_config: Some(system),
+    };
+    let app = SoftlineApp::new(opts, Arc::new(|| {}));
+    let mut h = Harness::builder()
+        .with_size([820.0, 760.0])
+        .build_ui_state(|ui, app: &mut SoftlineApp| app.show(ui), app);
+    wait(&mut h, "the core", |h| {
+        h.state().core_ready() && h.state().vm.settings.is_some()
+    });
+    click(&mut h, "Account");
+    assert!(has_text(&h, "locked by your administrator"));
+    assert_eq!(
+        h.state().form.server,
+        k.domain(),
+        "filled from the admin's file"
+    );
+    // The agent types the password (not locked) and connects: it registers.
+    type_into(&mut h, "Password", "secret");
+    click(&mut h, "Connect");
+    wait(&mut h, "registered", |h| has_text(h, "Registered over UDP"));
+    let written = std::fs::read_to_string(&config_path).unwrap();
+    assert!(
+        written.contains("id = \"desk\""),
+        "merges with the admin's account: {written}"
+    );
+    // A change to a locked key (forced past the read-only field) is refused
+    // and nothing is written.
+    h.state_mut().form.server = "evil.example.com".into();
+    click(&mut h, "Connect");
+    wait(&mut h, "the refusal", |h| {
+        has_text(h, "Your administrator has locked")
+    });
+    assert_eq!(std::fs::read_to_string(&config_path).unwrap(), written);
     h.state_mut().shutdown();
 }

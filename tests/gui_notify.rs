@@ -85,6 +85,8 @@ fn incoming_and_missed_calls_are_notified_on_the_session_bus() {
         ctl_socket: dir.file("ctl.sock"),
         prefs_path: None,
         dial_on_start: None,
+        // No admin layer unless a test brings one.
+        system_config: Some(dir.file("no-system.toml")),
     };
     let mut h = Harness::builder().build_ui_state(
         |ui, app: &mut SoftlineApp| app.show(ui),

@@ -159,7 +159,15 @@ impl AccountForm {
     /// The user config text with this account in place of the form's
     /// account (other accounts and sections are kept), checked by the same
     /// parser the phone uses.
-    pub fn merged_config(&self, existing: &str, path: &Path) -> Result<(String, Config), String> {
+    /// `account_id`: the id of the account the form was filled from (an
+    /// admin-provided account keeps its id, so the user file's entry merges
+    /// with it); `None`: the form's own id.
+    pub fn merged_config(
+        &self,
+        existing: &str,
+        path: &Path,
+        account_id: Option<&str>,
+    ) -> Result<(String, Config), String> {
         let mut doc: toml::Table = if existing.trim().is_empty() {
             toml::Table::new()
         } else {
@@ -192,7 +200,13 @@ impl AccountForm {
                 }
                 *first = toml::Value::Table(table);
             }
-            None => accounts.push(toml::Value::Table(self.to_table())),
+            None => {
+                let mut table = self.to_table();
+                if let Some(id) = account_id {
+                    table.insert("id".into(), toml::Value::String(id.to_string()));
+                }
+                accounts.push(toml::Value::Table(table));
+            }
         }
         doc.insert("account".into(), toml::Value::Array(accounts));
         let text = toml::to_string(&doc).map_err(|e| format!("cannot write the config: {e}"))?;
@@ -251,7 +265,9 @@ mod tests {
     fn a_filled_form_validates_and_round_trips_through_the_config() {
         let form = filled();
         assert_eq!(form.validate(), vec![]);
-        let (text, config) = form.merged_config("", Path::new("user.toml")).unwrap();
+        let (text, config) = form
+            .merged_config("", Path::new("user.toml"), None)
+            .unwrap();
         assert_eq!(config.accounts.len(), 1);
         assert_eq!(config.accounts[0].id, FORM_ACCOUNT_ID);
         assert_eq!(config.accounts[0].password, "s3cret word");
@@ -264,7 +280,9 @@ mod tests {
         let existing = "[media]\ncodecs = [\"pcma\"]\n\n[[account]]\nid = \"desk\"\nusername = \"1\"\ndomain = \"old\"\nauto_answer = \"always\"\ndisplay_name = \"Old\"\n";
         let mut form = filled();
         form.display_name.clear();
-        let (_, config) = form.merged_config(existing, Path::new("u.toml")).unwrap();
+        let (_, config) = form
+            .merged_config(existing, Path::new("u.toml"), None)
+            .unwrap();
         assert_eq!(config.media.codecs, vec!["pcma".to_string()]);
         let a = &config.accounts[0];
         assert_eq!(a.id, "desk");
@@ -315,7 +333,7 @@ mod tests {
     #[test]
     fn an_unreadable_existing_file_is_an_error_not_a_loss() {
         let err = filled()
-            .merged_config("[[account]\nbroken", Path::new("u.toml"))
+            .merged_config("[[account]\nbroken", Path::new("u.toml"), None)
             .unwrap_err();
         assert!(err.starts_with("u.toml: cannot read the file"), "{err}");
     }

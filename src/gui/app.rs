@@ -16,7 +16,7 @@ use super::prefs::{GuiPrefs, ThemeChoice};
 use super::settings_form::{ALL_CODECS, SettingsForm};
 use super::view::{CallView, Light, ViewModel, account_words};
 use crate::api::Request;
-use crate::config::Config;
+use crate::config::{Config, LayerPaths};
 use crate::runtime::driver::{CoreHandle, HeadlessOptions, spawn_core};
 
 /// How often the window refreshes call figures (timer, codec, loss) while a
@@ -68,6 +68,20 @@ pub struct GuiOptions {
     pub prefs_path: Option<PathBuf>,
     /// A number or link to call once the phone is up (`softline sip:600@pbx`).
     pub dial_on_start: Option<String>,
+    /// The admin's system file instead of the platform's (tests; `None`:
+    /// the platform's file or `$SOFTLINE_SYSTEM_CONFIG`).
+    pub system_config: Option<PathBuf>,
+}
+
+impl GuiOptions {
+    /// The config layers the window reads (and writes the user's part of).
+    pub fn layers(&self) -> LayerPaths {
+        let mut layers = LayerPaths::discover(self.config_path.clone());
+        if let Some(system) = &self.system_config {
+            layers.system = Some(system.clone());
+        }
+        layers
+    }
 }
 
 /// The Softline window.
@@ -159,19 +173,20 @@ impl SoftlineApp {
             message_to: String::new(),
             message_text: String::new(),
         };
-        let path = app.opts.config_path.clone();
-        let config = if path.exists() {
-            match Config::load(&path) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    app.core_error = Some(format!("The configuration has an error: {e}"));
-                    None
+        // The admin's layers (system file, provisioned profile) under the
+        // user's file; a missing user file is a first run: no account yet,
+        // but the phone still works for direct IP calls and the audio test.
+        let config = match app.opts.layers().load(false) {
+            Ok(c) => {
+                for w in &c.provenance.warnings {
+                    tracing::warn!("config: {w}");
                 }
+                Some(c)
             }
-        } else {
-            // First run: no accounts yet, but the phone still works for
-            // direct IP calls and the audio test.
-            Config::parse("", &path).ok()
+            Err(e) => {
+                app.core_error = Some(format!("The configuration has an error: {e}"));
+                None
+            }
         };
         if let Some(c) = config {
             if c.accounts.is_empty() {
@@ -1077,15 +1092,49 @@ impl SoftlineApp {
             self.opts.config_path.display()
         ));
         let errors = self.form.validate();
+        let id = self
+            .config
+            .as_ref()
+            .and_then(|c| c.accounts.first())
+            .map(|a| a.id.clone())
+            .unwrap_or_else(|| super::account_form::FORM_ACCOUNT_ID.to_string());
+        let locked_keys: Vec<&'static str> = [
+            "username",
+            "password",
+            "domain",
+            "display_name",
+            "auth_username",
+            "outbound_proxy",
+            "tls_ca_file",
+            "tls_pin_sha256",
+        ]
+        .into_iter()
+        .filter(|k| self.locked(&format!("account.{id}.{k}")))
+        .collect();
         let field = |ui: &mut egui::Ui, label: &str, value: &mut String, password: bool| {
+            let key = match label {
+                "User name" => "username",
+                "Password" => "password",
+                "Server" => "domain",
+                "Display name" => "display_name",
+                "Auth user name" => "auth_username",
+                "Outbound proxy" => "outbound_proxy",
+                "TLS CA file" => "tls_ca_file",
+                _ => "tls_pin_sha256",
+            };
+            let locked = locked_keys.contains(&key);
             ui.horizontal(|ui| {
                 let l = ui.add_sized([140.0, 18.0], egui::Label::new(label));
-                ui.add(
+                ui.add_enabled(
+                    !locked,
                     egui::TextEdit::singleline(value)
                         .password(password)
                         .desired_width(260.0),
                 )
                 .labelled_by(l.id);
+                if locked {
+                    ui.label("locked by your administrator");
+                }
             });
         };
         let red = Color32::from_rgb(0xd0, 0x30, 0x30);
@@ -1151,12 +1200,17 @@ impl SoftlineApp {
     fn connect(&mut self) {
         let path = self.opts.config_path.clone();
         let existing = std::fs::read_to_string(&path).unwrap_or_default();
-        match self.form.merged_config(&existing, &path) {
-            Ok((text, config)) => {
-                if let Err(e) = write_user_config(&path, &text) {
-                    self.form_message = Some(e);
-                    return;
-                }
+        let id = self
+            .config
+            .as_ref()
+            .and_then(|c| c.accounts.first())
+            .map(|a| a.id.clone());
+        let saved = self
+            .form
+            .merged_config(&existing, &path, id.as_deref())
+            .and_then(|(text, _)| self.save_user_config(&text));
+        match saved {
+            Ok(config) => {
                 self.form_message = Some("Saved. Connecting…".into());
                 self.vm.accounts.clear();
                 self.config = Some(config.clone());
@@ -1164,6 +1218,43 @@ impl SoftlineApp {
             }
             Err(e) => self.form_message = Some(e),
         }
+    }
+
+    /// Write the user's config file and load the layers again with it. A
+    /// change to a key the admin locked is refused (nothing is written); a
+    /// file the layers then reject is put back as it was.
+    fn save_user_config(&self, text: &str) -> Result<Config, String> {
+        if let Some(current) = &self.config {
+            let locked = current.locked_changes(text);
+            if !locked.is_empty() {
+                return Err(format!(
+                    "Your administrator has locked {}: nothing was saved",
+                    locked.join(", ")
+                ));
+            }
+        }
+        let path = &self.opts.config_path;
+        let before = std::fs::read_to_string(path).ok();
+        write_user_config(path, text)?;
+        match self.opts.layers().load(false) {
+            Ok(c) => Ok(c),
+            Err(e) => {
+                let restored = match &before {
+                    Some(old) => write_user_config(path, old),
+                    None => std::fs::remove_file(path).map_err(|e| e.to_string()),
+                };
+                if let Err(r) = restored {
+                    tracing::warn!("could not put the config back: {r}");
+                }
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Is this key (`account.main.password`, `media.codecs`) locked by the
+    /// admin? Locked values are shown, not editable.
+    fn locked(&self, key: &str) -> bool {
+        self.config.as_ref().is_some_and(|c| c.is_locked(key))
     }
 
     // ----- settings page -----
@@ -1329,7 +1420,7 @@ impl SoftlineApp {
         let existing = std::fs::read_to_string(&path).unwrap_or_default();
         match form
             .merged_config(&existing, &path)
-            .and_then(|(text, config)| write_user_config(&path, &text).map(|_| config))
+            .and_then(|(text, _)| self.save_user_config(&text))
         {
             Ok(config) => {
                 self.settings_message = Some("Saved; the phone restarted with them.".into());
