@@ -122,6 +122,15 @@ pub enum Request {
         text: String,
         account: Option<String>,
     },
+    /// Join two calls in a local three-way conference.
+    Conference {
+        a: u64,
+        b: u64,
+    },
+    /// End the local conference; `call` stays connected, the other is held.
+    Split {
+        call: Option<u64>,
+    },
 }
 
 /// The reply to a request: `{"ok":true,"result":...}` or
