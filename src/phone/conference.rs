@@ -174,7 +174,14 @@ impl Phone {
     /// ask for the call-waiting and zip tones.
     pub(super) fn conference_update(&mut self, now: Instant) {
         if let Some(conf) = self.conf.current {
-            let live = |id| self.calls.iter().any(|c| c.id == id && !c.is_ended());
+            // Hung up (ending) counts as gone: its media stops soon.
+            let live = |id| {
+                self.calls.iter().any(|c| {
+                    c.id == id
+                        && !c.is_ended()
+                        && matches!(c.state, CallState::Connected | CallState::Held)
+                })
+            };
             if !live(conf.a) || !live(conf.b) {
                 self.dissolve(conf);
             }
