@@ -205,6 +205,17 @@ enum CtlAction {
         #[arg(long)]
         account: Option<String>,
     },
+    /// Join two calls (ids) in a local three-way conference; `--lines`
+    /// takes two line numbers instead.
+    Conference {
+        a: u64,
+        b: u64,
+        #[arg(long)]
+        lines: bool,
+    },
+    /// End the local conference: CALL (default: its first) stays
+    /// connected, the other call is held.
+    Split { call: Option<u64> },
 }
 
 fn main() -> ExitCode {
@@ -478,6 +489,29 @@ fn ctl(socket: PathBuf, action: CtlAction) -> ExitCode {
             },
             false,
         ),
+        CtlAction::Conference { a, b, lines } => {
+            let ids = if lines {
+                u8::try_from(a)
+                    .map_err(|_| format!("no line {a}"))
+                    .and_then(|a| call_on_line(&socket, a))
+                    .and_then(|a| {
+                        u8::try_from(b)
+                            .map_err(|_| format!("no line {b}"))
+                            .and_then(|b| call_on_line(&socket, b))
+                            .map(|b| (a, b))
+                    })
+            } else {
+                Ok((a, b))
+            };
+            match ids {
+                Ok((a, b)) => (Request::Conference { a, b }, false),
+                Err(e) => {
+                    eprintln!("softline ctl: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        CtlAction::Split { call } => (Request::Split { call }, false),
         CtlAction::Events => {
             use std::io::Write;
             let result = api::client::stream_events(&socket, |line| {

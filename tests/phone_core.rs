@@ -60,6 +60,7 @@ fn drain(p: &mut Phone, now: Instant) -> Drained {
                 Output::StartMedia { call, media } => d.media_started.push((call, media)),
                 Output::StopMedia { call } => d.media_stopped.push(call),
                 Output::SendDtmf { .. } => {}
+                _ => {}
             }
         }
         if opened.is_empty() {

@@ -72,6 +72,7 @@ fn drain(p: &mut Phone, now: Instant) -> Drained {
                 Output::KeepAlivePeers(_)
                 | Output::StartMedia { .. }
                 | Output::StopMedia { .. } => {}
+                _ => {}
             }
         }
         if opened.is_empty() {

@@ -124,6 +124,15 @@ pub enum Request {
     },
     /// Bring the phone's window to the front (a second launch sends this).
     Focus,
+    /// Join two calls in a local three-way conference.
+    Conference {
+        a: u64,
+        b: u64,
+    },
+    /// End the local conference; `call` stays connected, the other is held.
+    Split {
+        call: Option<u64>,
+    },
 }
 
 /// The reply to a request: `{"ok":true,"result":...}` or

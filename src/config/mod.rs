@@ -180,6 +180,9 @@ pub struct AccountConfig {
     /// Auto-answer even while another call is active.
     #[serde(default)]
     pub auto_answer_over_active: bool,
+    /// Play a short zip tone to the agent when a call is auto-answered.
+    #[serde(default = "default_true")]
+    pub auto_answer_beep: bool,
     /// Subscribe to voicemail notifications (RFC 3842) while registered.
     #[serde(default = "default_true")]
     pub mwi: bool,

@@ -5,6 +5,7 @@ pub mod aec;
 pub mod codec;
 pub mod jitter;
 pub mod limiter;
+pub mod mixer;
 pub mod plc;
 pub mod quality;
 pub mod resample;

@@ -404,6 +404,7 @@ impl Call {
             line: None,
             ignored: false,
             transfer: self.transfer.status.clone(),
+            conference: None,
         }
     }
 }

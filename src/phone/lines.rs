@@ -94,6 +94,7 @@ impl Phone {
             status.line = info.line;
             status.ignored = info.ignored;
         }
+        status.conference = self.conference_of(status.id);
         status
     }
 

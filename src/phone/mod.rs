@@ -7,6 +7,7 @@
 mod account;
 mod autoanswer;
 mod call;
+mod conference;
 mod history;
 mod incoming;
 mod info_dtmf;
@@ -36,6 +37,7 @@ use call::{Call, CallState};
 use rng::Rng;
 pub use types::*;
 
+pub use conference::Tone;
 pub use history::{Disposition, HistoryEntry};
 pub use incoming::PhoneSettings;
 pub use media::codec_spec;
@@ -112,6 +114,8 @@ pub struct Phone {
     accept_refer: bool,
     /// MESSAGE, MWI and INFO DTMF state (see `messaging.rs`).
     msg: messaging::State,
+    /// Local conference and local tones (see `conference.rs`).
+    conf: conference::State,
 }
 
 impl Phone {
@@ -155,6 +159,7 @@ impl Phone {
             },
             accept_refer: config.phone.accept_refer,
             msg: messaging::State::default(),
+            conf: conference::State::default(),
         }
     }
 
@@ -428,6 +433,8 @@ impl Phone {
             Command::Dnd { on } => self.set_dnd(on),
             Command::Forward { mode, target } => self.set_forward(mode, target),
             c @ (Command::Message { .. } | Command::Dtmf { .. }) => self.messaging_command(now, c),
+            Command::Conference { a, b } => self.conference(now, a, b),
+            Command::Split { call } => self.split(now, call),
         };
         self.pump(now);
         reply
@@ -457,6 +464,7 @@ impl Phone {
         }
         t = min_opt(t, self.incoming_deadline());
         t = min_opt(t, self.transfer_deadline());
+        t = min_opt(t, self.conference_timeout());
         min_opt(t, self.messaging_poll_timeout())
     }
 
@@ -576,6 +584,7 @@ impl Phone {
             }
         }
         self.update_keepalives();
+        self.conference_update(now);
         self.track_calls(now);
     }
 

@@ -77,6 +77,12 @@ pub enum Command {
         call: Option<CallId>,
         digits: String,
     },
+    /// Join two connected or held calls in a local three-way conference
+    /// (a held one is resumed); each party hears the other two.
+    Conference { a: CallId, b: CallId },
+    /// End the local conference: `call` (default: its first) stays
+    /// connected, the other is held.
+    Split { call: Option<CallId> },
 }
 
 /// Which forwarding rule [`Command::Forward`] changes.
@@ -182,6 +188,23 @@ pub enum Output {
         call: CallId,
         digits: String,
     },
+    /// Mix these calls' media as a local three-way conference; `a` keeps
+    /// the local audio endpoints.
+    Conference {
+        a: CallId,
+        b: CallId,
+    },
+    /// Give each of these calls its own audio again (the conference ended).
+    Split {
+        a: CallId,
+        b: CallId,
+    },
+    /// Play a tone to the local user in this call's playout (never sent to
+    /// the far end).
+    PlayTone {
+        call: CallId,
+        tone: super::conference::Tone,
+    },
 }
 
 /// One resolved target: where to send and which local IP faces it.
@@ -282,6 +305,8 @@ pub struct CallStatus {
     /// `failed: 486 Busy Here` (transferor); `transferring to URI`,
     /// `transferred` (transferee).
     pub transfer: Option<String>,
+    /// The local conference (its number) this call is part of.
+    pub conference: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -22,6 +22,8 @@ use crate::runtime::trace::{Dir, Trace};
 use crate::sdp::NegotiatedMedia;
 use crate::sip::transport::{TransportError, TransportKind};
 
+mod conference;
+
 /// How long shutdown waits for un-REGISTER and BYE to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -803,6 +805,9 @@ impl Pump<'_> {
                         tracing::warn!(call, "DTMF not sent: {e}");
                     }
                 }
+                Output::Conference { a, b } => self.media.conference(a, b),
+                Output::Split { a, b } => self.media.split(a, b),
+                Output::PlayTone { call, tone } => self.media.play_tone(call, tone),
                 Output::Event(ev) => {
                     if let crate::phone::Event::History(entry) = &ev {
                         self.history.append(entry, std::time::SystemTime::now());
@@ -922,6 +927,8 @@ fn handle_ctl(
             target,
             text,
         },
+        Request::Conference { a, b } => Command::Conference { a, b },
+        Request::Split { call } => Command::Split { call },
     };
     match phone.handle_command(now, command) {
         Ok(r) => Reply::ok(serde_json::to_value(r).unwrap_or_default()),

@@ -16,8 +16,10 @@ use crate::audio::wav::WavWriter;
 use crate::audio::{self, AudioSink, AudioSource, AudioSpec};
 use crate::media::aec::{AecConfig, EchoCanceller, echo_canceller};
 use crate::media::limiter::Limiter;
+use crate::media::mixer::{Beeps, ToneSpec};
 use crate::media::resample::Resampler;
 use crate::media::session::{MediaConfig, MediaSession, MediaStats};
+use crate::runtime::conference::ConfLink;
 use crate::runtime::net::{canonical, udp_destination};
 use crate::sdp::NegotiatedMedia;
 
@@ -129,6 +131,10 @@ enum Cmd {
     },
     Record(Option<WavWriter>),
     Stop,
+    /// Join (or leave, `None`) a local conference (`runtime::conference`).
+    Conference(Option<ConfLink>),
+    /// Play a tone to the local user (not sent to the far end).
+    Tone(ToneSpec),
 }
 
 /// Handle to a running media task.
@@ -205,6 +211,16 @@ impl MediaTask {
         self.muted.lock().map(|m| *m).unwrap_or(false)
     }
 
+    /// Join a local conference through `link`, or leave it (`None`).
+    pub fn conference(&self, link: Option<ConfLink>) {
+        let _ = self.cmd.send(Cmd::Conference(link));
+    }
+
+    /// Add a tone to what the local user hears in this call.
+    pub fn play_tone(&self, tone: ToneSpec) {
+        let _ = self.cmd.send(Cmd::Tone(tone));
+    }
+
     /// Stop the stream; the output file is finished.
     pub fn stop(&self) {
         let _ = self.cmd.send(Cmd::Stop);
@@ -239,6 +255,20 @@ fn ntp_now() -> u64 {
     let secs = d.as_secs() + 2_208_988_800;
     let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
     (secs << 32) | frac
+}
+
+/// The endpoints a task opens: none while it is a conference's guest
+/// (the host's task plays and records for both calls).
+fn audio_ends(ends: &MediaEndpoints, conf: &Option<ConfLink>) -> MediaEndpoints {
+    if conf.as_ref().is_some_and(ConfLink::is_guest) {
+        MediaEndpoints {
+            input: AudioSpec::Null,
+            output: AudioSpec::Null,
+            ..ends.clone()
+        }
+    } else {
+        ends.clone()
+    }
 }
 
 struct Audio {
@@ -359,12 +389,22 @@ async fn run(
     let mut muted = false;
     let mut rebuild_seed = seed ^ 0x6d65_6469_615f_7265;
     let deadline = ends.stop_after.map(|d| Instant::now() + d);
+    let mut conf: Option<ConfLink> = None;
+    let mut beeps = Beeps::default();
     loop {
         tokio::select! {
             _ = tick.tick() => {
                 let now = Instant::now();
                 if deadline.is_some_and(|d| now >= d) {
                     break;
+                }
+                if conf.as_ref().is_some_and(ConfLink::peer_gone) {
+                    // The other call's media ended: back to our own audio.
+                    let was_guest = conf.take().is_some_and(|c| c.is_guest());
+                    if was_guest {
+                        let _ = audio.sink.finish();
+                        audio = Audio::open(&ends, shape(&session), &warning).await;
+                    }
                 }
                 audio.source.read(&mut audio.mic);
                 audio.up.process(&audio.mic, &mut audio.mic_codec);
@@ -380,11 +420,15 @@ async fn run(
                 if muted {
                     audio.mic_codec.fill(0);
                 }
+                session.playout(now, &mut audio.play);
+                if let Some(link) = conf.as_mut() {
+                    link.tick(&mut audio.mic_codec, &mut audio.play, session.pcm_rate());
+                }
+                beeps.add_to(&mut audio.play, session.pcm_rate());
                 if let Some(to) = session.send_frame(now, &audio.mic_codec, &mut packet)
                     && let Err(e) = rtp.try_send_to(&packet, udp_destination(rtp_local, to)) {
                         tracing::debug!(%to, "RTP not sent: {e}");
                     }
-                session.playout(now, &mut audio.play);
                 audio.aec.far_end(&audio.play); // AEC: far-end reference
                 if let Some(rec) = recorder.as_mut()
                     && let Err(e) = rec.write_stereo(&audio.mic_codec, &audio.play) {
@@ -435,7 +479,7 @@ async fn run(
                             Ok(s) => {
                                 let _ = audio.sink.finish();
                                 session = s;
-                                audio = Audio::open(&ends, shape(&session), &warning).await;
+                                audio = Audio::open(&audio_ends(&ends, &conf), shape(&session), &warning).await;
                                 tick = tokio::time::interval(session.frame_duration());
                                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
                             }
@@ -459,8 +503,17 @@ async fn run(
                     if let Ok(mut w) = warning.lock() {
                         *w = None;
                     }
-                    audio = Audio::open(&ends, shape(&session), &warning).await;
+                    audio = Audio::open(&audio_ends(&ends, &conf), shape(&session), &warning).await;
                 }
+                Some(Cmd::Conference(link)) => {
+                    let was_guest = conf.as_ref().is_some_and(ConfLink::is_guest);
+                    conf = link;
+                    if was_guest != conf.as_ref().is_some_and(ConfLink::is_guest) {
+                        let _ = audio.sink.finish();
+                        audio = Audio::open(&audio_ends(&ends, &conf), shape(&session), &warning).await;
+                    }
+                }
+                Some(Cmd::Tone(tone)) => beeps.play(tone),
                 Some(Cmd::Record(writer)) => {
                     if let Some(mut old) = recorder.take() {
                         let _ = old.finish();

@@ -2,6 +2,7 @@
 //! layer may read the clock or sleep.
 #![allow(clippy::disallowed_methods)]
 
+pub mod conference;
 pub mod driver;
 pub mod history;
 pub mod media;
