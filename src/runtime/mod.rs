@@ -5,6 +5,7 @@
 pub mod driver;
 pub mod history;
 pub mod media;
+pub mod media_watch;
 pub mod net;
 pub mod trace;
 
