@@ -4,7 +4,6 @@
 //! scripted far end whose messages the test writes out.
 #![allow(clippy::disallowed_methods)]
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -846,6 +845,66 @@ fn timer_off_asks_for_nothing() {
     let (_, inv) = s.outgoing();
     assert_eq!(inv.headers.get("Session-Expires"), None);
     assert_eq!(inv.headers.get("Supported"), Some("100rel"));
-    let local: SocketAddr = "10.0.0.1:5060".parse().unwrap();
-    let _ = local;
+}
+
+/// `min_se` below RFC 4028's 90 s, or a session interval below `min_se`,
+/// are refused with the key named.
+#[test]
+fn session_timer_config_is_validated() {
+    let parse = |t: &str| Config::parse(t, Path::new("t.toml"));
+    let e = parse("[phone]\nmin_se = 60\n").unwrap_err().to_string();
+    assert!(e.contains("phone.min_se") && e.contains("90"), "{e}");
+    let e = parse("[phone]\nsession_expires_secs = 100\nmin_se = 120\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("phone.session_expires_secs"), "{e}");
+    assert!(parse("[phone]\nsession_expires_secs = 0\nmin_se = 120\n").is_ok());
+    assert!(parse("[media]\ninactivity_hangup_secs = 30\n").is_ok());
+}
+
+/// An UPDATE asking for a session interval below our Min-SE gets 422.
+#[test]
+fn update_with_too_short_interval_gets_422() {
+    let mut s = Script::new("");
+    let tag = s.incoming_connected("");
+    let update = s.request("UPDATE", Some(&tag), 2, "Session-Expires: 30\r\n", "");
+    let out = s.send(&update);
+    assert!(out[0].starts_with("SIP/2.0 422"), "{out:?}");
+    assert_eq!(header(&out[0], "Min-SE"), Some("90"));
+    // Out of any dialog it is 481 whatever it asks for.
+    let stray = s.request("UPDATE", Some("zzz"), 3, "Session-Expires: 30\r\n", "");
+    assert!(s.send(&stray)[0].starts_with("SIP/2.0 481"));
+}
+
+/// A 401 to an INFO (DTMF by SIP INFO) is retried once with credentials.
+#[test]
+fn info_challenged_is_retried_with_credentials() {
+    let mut s = Script::new(&format!("{ACCOUNT}dtmf = \"info\"\n"));
+    s.incoming_connected("");
+    s.p.handle_command(
+        s.now,
+        Command::Dtmf {
+            call: None,
+            digits: "7".into(),
+        },
+    )
+    .unwrap();
+    let out = s.take();
+    let Message::Request(info) = parse(find(&out, "INFO ").as_bytes()) else {
+        panic!()
+    };
+    let mut r = response_to(&info, 401, None);
+    r.headers
+        .push("WWW-Authenticate", "Digest realm=\"pbx\", nonce=\"n3\"");
+    let out = s.respond(r);
+    let Message::Request(info2) = parse(find(&out, "INFO ").as_bytes()) else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        info2.headers.cseq().unwrap().seq,
+        info.headers.cseq().unwrap().seq + 1
+    );
+    assert!(info2.headers.get("Authorization").is_some());
+    assert_eq!(info2.body, info.body, "same digit");
+    assert!(s.respond(response_to(&info2, 200, None)).is_empty());
 }

@@ -17,9 +17,6 @@ use super::{Phone, answer_error_code};
 
 impl Phone {
     pub(super) fn on_update(&mut self, now: Instant, txn: TxnId, request: Request) {
-        if self.session_timer_check_request(now, txn, &request) {
-            return;
-        }
         if let Some(pos) = self.calls.iter().position(|c| c.dialog_matches(&request)) {
             self.update_confirmed(now, txn, pos, request);
             return;
@@ -63,6 +60,9 @@ impl Phone {
         }
         if let Some(d) = self.calls[pos].dialog.as_mut() {
             d.remote_seq = Some(seq);
+        }
+        if self.session_timer_check_request(now, txn, &request) {
+            return;
         }
         let id = self.calls[pos].id;
         let contact = self.contact_for_call(pos);
