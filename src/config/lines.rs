@@ -32,6 +32,10 @@ pub struct PhoneSection {
     pub ring_timeout_secs: u64,
     /// Act on a REFER from the far end (be transferred); false → 603.
     pub accept_refer: bool,
+    /// Session timer (RFC 4028) asked for in our INVITEs, seconds; 0 = off.
+    pub session_expires_secs: u32,
+    /// Smallest session interval we accept (RFC 4028 Min-SE), seconds.
+    pub min_se: u32,
 }
 
 impl Default for PhoneSection {
@@ -48,6 +52,8 @@ impl Default for PhoneSection {
             forward_no_answer_secs: 20,
             ring_timeout_secs: 0,
             accept_refer: true,
+            session_expires_secs: 1800,
+            min_se: 90,
         }
     }
 }
@@ -116,6 +122,23 @@ pub(super) fn validate(
             "phone",
             "forward_no_answer_secs",
             "must be at least 1 second".into(),
+        ));
+    }
+    if phone.min_se < 90 {
+        return Err(err(
+            "phone",
+            "min_se",
+            format!("{}: RFC 4028 needs at least 90 seconds", phone.min_se),
+        ));
+    }
+    if phone.session_expires_secs != 0 && phone.session_expires_secs < phone.min_se {
+        return Err(err(
+            "phone",
+            "session_expires_secs",
+            format!(
+                "{} is below min_se ({}): use 0 (off) or at least min_se",
+                phone.session_expires_secs, phone.min_se
+            ),
         ));
     }
     if history.max_entries == 0 {

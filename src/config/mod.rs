@@ -66,6 +66,8 @@ pub struct MediaSection {
     pub jitter_max_ms: u32,
     /// Warn when no RTP has arrived for this long (one-way audio).
     pub no_media_warning_secs: u64,
+    /// Hang up a connected call after this many seconds without RTP; 0 = off.
+    pub inactivity_hangup_secs: u64,
     /// SRTP with SDES keys (RFC 4568): `off`, `optional` (offer keys in
     /// RTP/AVP, accept plain RTP), `mandatory` (RTP/SAVP only).
     pub srtp: String,
@@ -82,6 +84,7 @@ impl Default for MediaSection {
             jitter_min_ms: 20,
             jitter_max_ms: 300,
             no_media_warning_secs: 5,
+            inactivity_hangup_secs: 0,
             srtp: "off".into(),
         }
     }

@@ -8,6 +8,7 @@ mod account;
 mod autoanswer;
 mod call;
 mod conference;
+mod dialog_auth;
 mod history;
 mod incoming;
 mod info_dtmf;
@@ -15,9 +16,12 @@ mod lines;
 mod media;
 mod messaging;
 mod mwi;
+mod prack;
 mod rng;
+mod session_timer;
 mod transfer;
 pub mod types;
+mod update;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -68,10 +72,12 @@ enum Owner {
     Subscribe(usize),
     /// INFO carrying a DTMF digit in a call.
     Info(CallId),
+    /// PRACK or session-refresh UPDATE of a call (`session_timer.rs`).
+    Timers(CallId),
 }
 
 /// Extensions we support (`Require` of anything else gets 420).
-const SUPPORTED: &[&str] = &["replaces"];
+const SUPPORTED: &[&str] = &["replaces", "100rel", "timer"];
 
 /// What a pending DNS lookup is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +122,8 @@ pub struct Phone {
     msg: messaging::State,
     /// Local conference and local tones (see `conference.rs`).
     conf: conference::State,
+    /// Session timers, PRACK, in-dialog digest retries (`session_timer.rs`).
+    st: session_timer::State,
 }
 
 impl Phone {
@@ -160,6 +168,7 @@ impl Phone {
             accept_refer: config.phone.accept_refer,
             msg: messaging::State::default(),
             conf: conference::State::default(),
+            st: session_timer::State::new(config),
         }
     }
 
@@ -377,6 +386,7 @@ impl Phone {
         }
         self.incoming_timers(now);
         self.messaging_timeout(now);
+        self.timers_timeout(now);
         self.pump(now);
     }
 
@@ -465,6 +475,7 @@ impl Phone {
         t = min_opt(t, self.incoming_deadline());
         t = min_opt(t, self.transfer_deadline());
         t = min_opt(t, self.conference_timeout());
+        t = min_opt(t, self.timers_poll_timeout());
         min_opt(t, self.messaging_poll_timeout())
     }
 
@@ -586,6 +597,7 @@ impl Phone {
         self.update_keepalives();
         self.conference_update(now);
         self.track_calls(now);
+        self.timers_gc();
     }
 
     fn update_keepalives(&mut self) {
@@ -629,6 +641,9 @@ impl Phone {
 
     fn on_txn_event(&mut self, now: Instant, ev: TxnEvent) {
         match ev {
+            TxnEvent::Response { id, response }
+                if matches!(response.code, 401 | 407)
+                    && self.dialog_auth_retry(now, id, &response) => {}
             TxnEvent::Response { id, response } => match self.owners.get(&id).copied() {
                 Some(Owner::Register(i)) => {
                     if response.code >= 200 {
@@ -676,6 +691,7 @@ impl Phone {
                 Some(o @ (Owner::Message(_) | Owner::Subscribe(_) | Owner::Info(_))) => {
                     self.messaging_response(now, id, o, response)
                 }
+                Some(Owner::Timers(call)) => self.timers_response(now, id, call, response),
                 Some(Owner::Bye(_)) | Some(Owner::Cancel(_)) | Some(Owner::Stray) | None => {}
             },
             TxnEvent::Timeout { id } => self.on_txn_failure(now, id, None),
@@ -767,6 +783,7 @@ impl Phone {
                 self.end_call(call, "cancelled (no answer to CANCEL)".into(), None)
             }
             Some(Owner::Stray) | Some(Owner::Notify(_)) => {}
+            Some(Owner::Timers(call)) => self.timers_failure(now, id, call),
             Some(Owner::Refer(call)) => self.on_refer_timeout(call),
             Some(o @ (Owner::Message(_) | Owner::Subscribe(_) | Owner::Info(_))) => {
                 self.messaging_failure(now, id, o, error, transport.is_some())
@@ -859,6 +876,8 @@ impl Phone {
             Method::Message => self.on_message(now, id, request),
             Method::Notify => self.on_notify(now, id, request, source),
             Method::Info => self.on_info(now, id, request),
+            Method::Update => self.on_update(now, id, request),
+            Method::Prack => self.on_prack(now, id, request),
             Method::Other(_) => {
                 self.respond(now, id, &request, 501, &[("Allow", ALLOW.to_string())]);
             }
@@ -917,6 +936,9 @@ impl Phone {
                         self.respond(now, id, &request, 491, &[]);
                         return;
                     }
+                    if self.session_timer_check_request(now, id, &request) {
+                        return;
+                    }
                     let contact = self.contact_for_call(pos);
                     let media_cfg = self.media_cfg.clone();
                     let srtp = self.call_srtp(pos);
@@ -948,7 +970,8 @@ impl Phone {
                                     .as_ref()
                                     .is_some_and(|n| !n.direction.sends());
                             }
-                            let resp = call.reinvite_response(&request, &contact, sdp);
+                            let mut resp = call.reinvite_response(&request, &contact, sdp);
+                            self.session_timer_on_refresh_request(now, cid, &request, &mut resp);
                             self.txn.send_response(now, id, resp);
                             self.start_media(cid);
                         }
@@ -985,6 +1008,9 @@ impl Phone {
                 420,
                 &[("Unsupported", unsupported.join(", "))],
             );
+            return;
+        }
+        if self.session_timer_check_request(now, id, &request) {
             return;
         }
         let replaces = match self.invite_replaces(&request) {
@@ -1035,6 +1061,7 @@ impl Phone {
             ringing.headers.push("Record-Route", rr.to_string());
         }
         ringing.headers.push("Contact", contact);
+        let ringing = self.prack_reliable_provisional(now, call_id, id, &request, ringing);
         self.txn.send_response(now, id, ringing);
         // Auto-answer (VICIdial): only as the account's policy allows.
         let busy = self
@@ -1280,7 +1307,8 @@ impl Phone {
             crate::sdp::Direction::SendRecv,
             &srtp,
         );
-        let invite = call.build_invite(cfg.as_ref(), &via, &contact, &call_id, &ua, sdp);
+        let mut invite = call.build_invite(cfg.as_ref(), &via, &contact, &call_id, &ua, sdp);
+        self.timers_outgoing_invite(id, &mut invite);
         let txn = self.txn.send_request(now, invite, target.peer);
         self.calls[pos].invite_txn = Some(txn);
         self.owners.insert(txn, Owner::Invite(id));
@@ -1293,6 +1321,9 @@ impl Phone {
         let code = response.code;
         match code {
             100..=199 => {
+                if self.prack_on_provisional(now, pos, &response) {
+                    return; // a reliable 18x we already PRACKed
+                }
                 let call = &mut self.calls[pos];
                 // Any provisional, 100 included, allows a CANCEL (§9.1).
                 call.got_provisional = true;
@@ -1373,6 +1404,7 @@ impl Phone {
                     self.end_call(id, "the answer carried no SDP".into(), Some(code));
                     return;
                 }
+                self.timers_on_invite_2xx(now, id, &response);
                 self.emit_call(id);
             }
             401 | 407 => {
@@ -1401,6 +1433,7 @@ impl Phone {
                 }
                 let _ = txn;
             }
+            422 if self.session_timer_on_422(now, pos, &response) => {}
             _ => {
                 let cancelled = self.calls[pos].state == CallState::Ending;
                 let why = if cancelled && code == 487 {
@@ -1581,7 +1614,8 @@ impl Phone {
                 .answer(&media_cfg, ip, &offer, &srtp)
                 .map_err(|e| CommandError(format!("cannot answer the offer: {e}")))?
         };
-        let (resp, txn) = call.accept(&contact, sdp).map_err(CommandError)?;
+        let (mut resp, txn) = call.accept(&contact, sdp).map_err(CommandError)?;
+        self.session_timer_on_answer(now, pos, &mut resp);
         self.txn.send_response(now, txn, resp);
         self.start_media(cid);
         self.emit_call(cid);
@@ -1659,6 +1693,7 @@ impl Phone {
         };
         call.reinvite = Some(hold);
         call.reinvite_retry = None;
+        self.session_timer_reinvite_headers(id, &mut req);
         let t = self.txn.send_request(now, req, peer);
         self.owners.insert(t, Owner::Reinvite(id));
         Ok(())
@@ -1672,6 +1707,7 @@ impl Phone {
         if code < 200 {
             return;
         }
+        self.session_timer_reinvite_final(now, id, &response);
         let Some(hold) = self.calls[pos].reinvite.take() else {
             // A retransmitted 2xx (our ACK was lost): ACK it again.
             if (200..300).contains(&code) {

@@ -304,6 +304,8 @@ async fn run(opts: HeadlessOptions, channels: CoreChannels) -> Result<(), String
         ringer: &mut ringer,
     };
     ctx.drain(&mut phone);
+    let mut media_watch = crate::runtime::media_watch::MediaWatch::default();
+    let mut media_poll = tokio::time::interval(crate::runtime::media_watch::POLL_EVERY);
 
     loop {
         if let Some(deadline) = shutdown_deadline
@@ -364,6 +366,9 @@ async fn run(opts: HeadlessOptions, channels: CoreChannels) -> Result<(), String
             }
             _ = sleep => {
                 phone.handle_timeout(Instant::now());
+            }
+            _ = media_poll.tick(), if !ctx.media.calls.is_empty() => {
+                media_watch.poll(&mut phone, Instant::now(), ctx.media.call_stats());
             }
             Some(()) = signals.recv(), if shutdown_deadline.is_none() => {
                 let now = Instant::now();
@@ -520,6 +525,14 @@ impl Media {
                 Err(e) => tracing::warn!(call, "media not started: {e}"),
             }
         }
+    }
+
+    /// Statistics of each call with running media.
+    fn call_stats(&self) -> Vec<(CallId, crate::media::session::MediaStats)> {
+        self.calls
+            .iter()
+            .filter_map(|(id, s)| Some((*id, s.task.as_ref()?.stats()?)))
+            .collect()
     }
 
     fn stop(&mut self, call: CallId) {

@@ -6,6 +6,7 @@ pub mod conference;
 pub mod driver;
 pub mod history;
 pub mod media;
+pub mod media_watch;
 pub mod net;
 pub mod ringer;
 pub mod trace;

@@ -10,7 +10,8 @@ use crate::sip::uri::Uri;
 pub const BRANCH_COOKIE: &str = "z9hG4bK";
 
 /// Methods we accept, for `Allow`.
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY, INFO, MESSAGE";
+pub const ALLOW: &str =
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY, INFO, MESSAGE, PRACK, UPDATE";
 
 /// A fresh branch id from a random value.
 pub fn branch(random: u64) -> String {
