@@ -41,6 +41,19 @@ enum Cmd {
     },
     /// Check a configuration file and report the first error with its line.
     CheckConfig { file: PathBuf },
+    /// Check config, DNS, reachability, TLS, registration and NAT in order;
+    /// say what fails and what to do (docs/doctor.md). Uses --config.
+    Doctor {
+        /// The account to check (default: the first).
+        #[arg(long)]
+        account: Option<String>,
+        /// Machine-readable report: an array of {check, status, evidence, advice}.
+        #[arg(long)]
+        json: bool,
+        /// Also write a support bundle (zip, secrets redacted).
+        #[arg(long, value_name = "FILE.zip")]
+        bundle: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -198,6 +211,23 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some(Cmd::Doctor {
+            account,
+            json,
+            bundle,
+        }) => {
+            let opts = softline::doctor::Options {
+                config_path: cli
+                    .config
+                    .unwrap_or_else(softline::doctor::default_config_path),
+                account,
+            };
+            if softline::doctor::main(&opts, json, bundle.as_deref()) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         None => phone(cli.headless, cli.config, cli.ctl_socket),
     }
 }
