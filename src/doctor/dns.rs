@@ -38,8 +38,13 @@ pub(super) async fn check(ctx: &mut Context, limits: Limits) -> CheckResult {
         Ok(Ok(targets)) if !targets.is_empty() => {
             let mut evidence = format!("{hop} ({how}):");
             for (i, (peer, name)) in targets.iter().enumerate() {
+                let tls_name = if peer.transport == crate::sip::transport::TransportKind::Tls {
+                    format!(" (TLS name {name})")
+                } else {
+                    String::new()
+                };
                 evidence.push_str(&format!(
-                    "\n{}. {} {} (TLS name {name}){}",
+                    "\n{}. {} {}{tls_name}{}",
                     i + 1,
                     transport_name(peer.transport),
                     peer.addr,
