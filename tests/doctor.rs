@@ -513,3 +513,34 @@ fn bundle_holds_the_report_and_no_secret() {
         .unwrap();
     assert!(String::from_utf8_lossy(&versions.stdout).starts_with("softline 0."));
 }
+
+#[test]
+fn config_error_names_file_line_and_key_and_unknown_account_lists_ids() {
+    let dir = TestDir::new("doctor-config");
+    let path = config(
+        &dir,
+        "[[account]]\nid = \"a\"\nusername = \"u\"\npassword = \"p\"\ndomain = \"x\"\ntransport = \"sctp\"\n",
+        "",
+    );
+    let (ok, checks, _) = doctor(&path, &[]);
+    assert!(!ok);
+    let c = check(&checks, "config");
+    assert_eq!(c["status"], "failed");
+    let ev = c["evidence"].as_str().unwrap();
+    assert!(ev.starts_with(&format!("{}:", path.display())), "{ev}");
+    assert!(ev.contains("transport"), "{ev}");
+    let advice = c["advice"].as_str().unwrap();
+    assert!(advice.starts_with("Fix `"), "{advice}");
+    assert!(advice.contains(" at line "), "{advice}");
+    assert!(checks[1..].iter().all(|c| c["status"] == "skipped"));
+
+    let path = config(
+        &dir,
+        &account_toml("alice", "pw", "127.0.0.1:5060", "udp", None),
+        "",
+    );
+    let (ok, checks, _) = doctor(&path, &["--account", "nosuch"]);
+    assert!(!ok);
+    let ev = check(&checks, "config")["evidence"].as_str().unwrap();
+    assert!(ev.ends_with("no account `nosuch` (accounts: a)"), "{ev}");
+}
