@@ -7,6 +7,7 @@
 pub mod api;
 pub mod audio;
 pub mod config;
+pub mod doctor;
 pub mod gui;
 pub mod media;
 pub mod phone;

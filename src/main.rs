@@ -46,6 +46,19 @@ enum Cmd {
     /// Check a configuration file (same as `config check FILE`).
     #[command(hide = true)]
     CheckConfig { file: PathBuf },
+    /// Check config, DNS, reachability, TLS, registration and NAT in order;
+    /// say what fails and what to do (docs/doctor.md). Uses --config.
+    Doctor {
+        /// The account to check (default: the first).
+        #[arg(long)]
+        account: Option<String>,
+        /// Machine-readable report: an array of {check, status, evidence, advice}.
+        #[arg(long)]
+        json: bool,
+        /// Also write a support bundle (zip, secrets redacted).
+        #[arg(long, value_name = "FILE.zip")]
+        bundle: Option<PathBuf>,
+    },
     /// The configuration: the merged layers, or one file checked.
     Config {
         #[command(subcommand)]
@@ -231,6 +244,23 @@ fn main() -> ExitCode {
         Some(Cmd::Config {
             action: ConfigAction::Show { effective: _, json },
         }) => show_config(cli.config, json),
+        Some(Cmd::Doctor {
+            account,
+            json,
+            bundle,
+        }) => {
+            let opts = softline::doctor::Options {
+                config_path: cli
+                    .config
+                    .unwrap_or_else(softline::doctor::default_config_path),
+                account,
+            };
+            if softline::doctor::main(&opts, json, bundle.as_deref()) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         None => {
             let socket = cli.ctl_socket.unwrap_or_else(api::default_socket_path);
             // One phone per user: a second launch (a click on a sip: link)

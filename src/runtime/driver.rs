@@ -175,7 +175,7 @@ pub fn spawn_core(opts: HeadlessOptions) -> Result<CoreHandle, String> {
     }
 }
 
-fn net_config(config: &Config) -> NetConfig {
+pub(crate) fn net_config(config: &Config) -> NetConfig {
     let tls_account = config
         .accounts
         .iter()
@@ -199,7 +199,7 @@ fn net_config(config: &Config) -> NetConfig {
 
 /// The local IP the kernel would use to reach `peer` (a UDP connect sends
 /// nothing; it only consults the routing table).
-fn local_ip_towards(peer: SocketAddr) -> IpAddr {
+pub(crate) fn local_ip_towards(peer: SocketAddr) -> IpAddr {
     let bind: SocketAddr = if peer.is_ipv4() {
         "0.0.0.0:0"
     } else {

@@ -566,12 +566,7 @@ async fn connect(
         return Ok((Connected::Tcp(tcp), local));
     };
     let name = match server_name {
-        Some(name) => ServerName::try_from(
-            name.trim_start_matches('[')
-                .trim_end_matches([']', '.'])
-                .to_string(),
-        )
-        .map_err(|_| TransportError::Tls(format!("invalid TLS server name {name:?}")))?,
+        Some(name) => tls_server_name(name)?,
         None => ServerName::IpAddress(peer.addr.ip().into()),
     };
     let stream = tokio_rustls::TlsConnector::from(tls)
@@ -677,6 +672,8 @@ enum NoChainMode {
     AcceptAny,
     /// No trust anchors could be loaded: nothing is trusted.
     NoRoots,
+    /// Accept anything and keep the chain (the doctor's look at a server).
+    Capture(Arc<Mutex<Vec<CertificateDer<'static>>>>),
 }
 
 /// A verifier for pinning / no verification: skips the chain but still
@@ -691,7 +688,7 @@ impl ServerCertVerifier for NoChainVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
+        intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
         _now: UnixTime,
@@ -708,6 +705,12 @@ impl ServerCertVerifier for NoChainVerifier {
                 }
             }
             NoChainMode::AcceptAny => Ok(ServerCertVerified::assertion()),
+            NoChainMode::Capture(seen) => {
+                let mut chain = vec![end_entity.clone().into_owned()];
+                chain.extend(intermediates.iter().map(|c| c.clone().into_owned()));
+                *seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = chain;
+                Ok(ServerCertVerified::assertion())
+            }
             NoChainMode::NoRoots => Err(rustls::Error::InvalidCertificate(
                 CertificateError::UnknownIssuer,
             )),
@@ -751,6 +754,28 @@ fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 /// The rustls client configuration for `cfg` (ring provider).
 fn client_tls_config(cfg: &TlsClientConfig) -> Result<Arc<rustls::ClientConfig>, String> {
     let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = server_verifier(cfg, &provider)?;
+    client_config_with(verifier, &provider)
+}
+
+fn client_config_with(
+    verifier: Arc<dyn ServerCertVerifier>,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// The certificate verifier a TLS connect with `cfg` uses.
+fn server_verifier(
+    cfg: &TlsClientConfig,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<dyn ServerCertVerifier>, String> {
     let no_chain = |mode| -> Arc<dyn ServerCertVerifier> {
         Arc::new(NoChainVerifier {
             mode,
@@ -794,13 +819,75 @@ fn client_tls_config(cfg: &TlsClientConfig) -> Result<Arc<rustls::ClientConfig>,
             }
         }
     };
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+    Ok(verifier)
+}
+
+/// The TLS server name for `name` (host name or IP literal, brackets and
+/// trailing dot allowed).
+fn tls_server_name(name: &str) -> Result<ServerName<'static>, TransportError> {
+    ServerName::try_from(
+        name.trim_start_matches('[')
+            .trim_end_matches([']', '.'])
+            .to_string(),
+    )
+    .map_err(|_| TransportError::Tls(format!("invalid TLS server name {name:?}")))
+}
+
+/// Check a server's certificate chain (end entity first) for `server_name`
+/// exactly as a TLS connect with `cfg` would, with the same error mapping
+/// (used by `softline doctor` to name the reason).
+pub fn verify_server_certificate(
+    cfg: &TlsClientConfig,
+    chain: &[CertificateDer<'static>],
+    server_name: &str,
+) -> Result<(), TransportError> {
+    let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = server_verifier(cfg, &provider).map_err(TransportError::Tls)?;
+    let Some((end_entity, intermediates)) = chain.split_first() else {
+        return Err(TransportError::Tls("the server sent no certificate".into()));
+    };
+    let name = tls_server_name(server_name)?;
+    verifier
+        .verify_server_cert(end_entity, intermediates, &name, &[], UnixTime::now())
+        .map(|_| ())
+        .map_err(|e| rustls_error(&e))
+}
+
+/// Connect to `addr` over TLS with any certificate accepted (the handshake
+/// signature is still checked) and return the chain the server sent, with
+/// the TCP connect time. For diagnosis only: nothing is sent.
+pub async fn fetch_server_certificates(
+    addr: SocketAddr,
+    server_name: &str,
+    timeout: Duration,
+) -> Result<(Vec<CertificateDer<'static>>, Duration), TransportError> {
+    let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let verifier = Arc::new(NoChainVerifier {
+        mode: NoChainMode::Capture(seen.clone()),
+        algorithms: provider.signature_verification_algorithms,
+    });
+    let config = client_config_with(verifier, &provider).map_err(TransportError::Tls)?;
+    let name = tls_server_name(server_name)?;
+    let attempt = async {
+        let started = Instant::now();
+        let tcp = TcpStream::connect(addr).await.map_err(|e| io_error(&e))?;
+        let connect_time = started.elapsed();
+        let mut stream = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| tls_handshake_error(&e))?;
+        let _ = stream.shutdown().await;
+        Ok::<_, TransportError>(connect_time)
+    };
+    let connect_time = tokio::time::timeout(timeout, attempt)
+        .await
+        .map_err(|_| TransportError::Timeout)??;
+    let chain = seen
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    Ok((chain, connect_time))
 }
 
 /// Map a failed TLS handshake to the reason the user acts on.

@@ -225,7 +225,7 @@ fn rotate(path: &Path, keep: u32) -> std::io::Result<()> {
     std::fs::rename(path, path.with_extension("log.1"))
 }
 
-fn default_dir() -> PathBuf {
+pub(crate) fn default_dir() -> PathBuf {
     directories::ProjectDirs::from("", "", "softline")
         .map(|d| d.state_dir().unwrap_or(d.data_local_dir()).to_path_buf())
         .unwrap_or_else(std::env::temp_dir)
