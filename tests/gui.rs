@@ -512,3 +512,53 @@ fn admin_locked_keys_are_read_only_and_never_written() {
     assert_eq!(std::fs::read_to_string(&config_path).unwrap(), written);
     h.state_mut().shutdown();
 }
+
+/// Two lines merged into a local conference from the call tab, then split.
+#[test]
+fn two_lines_merge_into_a_conference_and_split() {
+    let dir = TestDir::new("gui-conf");
+    let mut h = gui(&dir, &base_config(free_udp_port()));
+    let (pb, pc) = (free_udp_port(), free_udp_port());
+    let (b, c) = (peer(pb), peer(pc));
+    click(&mut h, "Phone");
+    for (p, port) in [(&b, pb), (&c, pc)] {
+        h.state_mut().dial = format!("sip:x@127.0.0.1:{port}");
+        click(&mut h, "Call");
+        p.wait_for(|s| s["calls"][0]["state"] == "ringing", TEN_S)
+            .unwrap();
+        p.cmd(json!({"cmd": "answer"}));
+        p.wait_for(|s| s["calls"][0]["state"] == "connected", TEN_S)
+            .unwrap();
+    }
+    wait(&mut h, "two calls up", |h| {
+        h.state().vm.calls.iter().filter(|c| c.is_live()).count() == 2
+            && h.state()
+                .vm
+                .calls
+                .iter()
+                .all(|c| matches!(c.state.as_str(), "connected" | "held"))
+    });
+    let first = h.state().vm.calls[0].id;
+    h.state_mut().vm.selected = Some(first);
+    h.run_steps(2);
+    h.query_all_by_label_contains("Conference with")
+        .next()
+        .expect("a merge button for the other line")
+        .click();
+    h.run_steps(2);
+    wait(&mut h, "the conference", |h| {
+        h.state()
+            .vm
+            .calls
+            .iter()
+            .filter(|c| c.conference.is_some())
+            .count()
+            == 2
+    });
+    assert!(has_text(&h, "In conference"));
+    click(&mut h, "Split conference");
+    wait(&mut h, "the split", |h| {
+        h.state().vm.calls.iter().all(|c| c.conference.is_none())
+    });
+    h.state_mut().shutdown();
+}

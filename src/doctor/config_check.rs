@@ -4,29 +4,35 @@
 use std::path::Path;
 
 use super::{CheckResult, transport_name};
-use crate::config::{AccountConfig, Config};
+use crate::config::{AccountConfig, Config, LayerPaths};
 
 /// The loaded config and the account to check, or the failed check.
 pub(super) fn check(
     path: &Path,
     account: Option<&str>,
 ) -> Result<(CheckResult, Config, AccountConfig), CheckResult> {
-    let config = Config::load(path).map_err(|e| {
-        let place = match (e.line, &e.key) {
-            (Some(line), Some(key)) => format!("`{key}` at line {line} of {}", e.file.display()),
-            (Some(line), None) => format!("line {line} of {}", e.file.display()),
-            (None, Some(key)) => format!("`{key}` in {}", e.file.display()),
-            (None, None) => e.file.display().to_string(),
-        };
-        CheckResult::failed(
-            "config",
-            e.to_string(),
-            format!(
-                "Fix {place} (see docs/config.md); `softline check-config {}` checks it again.",
-                e.file.display()
-            ),
-        )
-    })?;
+    // The layers the phone runs with (the admin's system file and profile
+    // under the user's file), so the doctor checks what the phone will use.
+    let config = LayerPaths::discover(path.to_path_buf())
+        .load(true)
+        .map_err(|e| {
+            let place = match (e.line, &e.key) {
+                (Some(line), Some(key)) => {
+                    format!("`{key}` at line {line} of {}", e.file.display())
+                }
+                (Some(line), None) => format!("line {line} of {}", e.file.display()),
+                (None, Some(key)) => format!("`{key}` in {}", e.file.display()),
+                (None, None) => e.file.display().to_string(),
+            };
+            CheckResult::failed(
+                "config",
+                e.to_string(),
+                format!(
+                    "Fix {place} (see docs/config.md); `softline config check {}` checks it again.",
+                    e.file.display()
+                ),
+            )
+        })?;
     let ids: Vec<&str> = config.accounts.iter().map(|a| a.id.as_str()).collect();
     let chosen = match account {
         Some(id) => config.accounts.iter().find(|a| a.id == id),

@@ -947,7 +947,7 @@ impl SoftlineApp {
                     (o.id, format!("Connect with {line} ({})", o.remote_short()))
                 })
                 .collect();
-            for (other, label) in others {
+            for (other, label) in &others {
                 if ui
                     .button(label)
                     .on_hover_text("Attended transfer: the two parties talk, you leave both calls")
@@ -957,9 +957,53 @@ impl SoftlineApp {
                         "Transfer",
                         Request::TransferAttended {
                             call: Some(c.id),
-                            to_call: other,
+                            to_call: *other,
                         },
                     );
+                }
+            }
+        });
+        // Local three-way conference: merge with another line, or split.
+        ui.horizontal_wrapped(|ui| {
+            if let Some(n) = c.conference {
+                ui.label(RichText::new(format!("In conference {n}")).strong());
+                if ui
+                    .button("Split conference")
+                    .on_hover_text("This call stays with you; the other one is held")
+                    .clicked()
+                {
+                    self.act("Split", Request::Split { call: Some(c.id) });
+                }
+                return;
+            }
+            let others: Vec<(u64, String)> = self
+                .vm
+                .calls
+                .iter()
+                .filter(|o| {
+                    o.id != c.id
+                        && o.is_live()
+                        && o.conference.is_none()
+                        && matches!(o.state.as_str(), "connected" | "held")
+                })
+                .map(|o| {
+                    let line = o
+                        .line
+                        .map(|l| format!("line {l}"))
+                        .unwrap_or_else(|| format!("call {}", o.id));
+                    (
+                        o.id,
+                        format!("Conference with {line} ({})", o.remote_short()),
+                    )
+                })
+                .collect();
+            for (other, label) in others {
+                if ui
+                    .button(label)
+                    .on_hover_text("All three of you hear each other")
+                    .clicked()
+                {
+                    self.act("Conference", Request::Conference { a: c.id, b: other });
                 }
             }
         });

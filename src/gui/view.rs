@@ -143,6 +143,8 @@ struct CallWire {
     #[serde(default)]
     quality: Option<QualityView>,
     #[serde(default)]
+    conference: Option<u32>,
+    #[serde(default)]
     ignored: bool,
     #[serde(default)]
     transfer: Option<String>,
@@ -167,6 +169,8 @@ pub struct CallView {
     /// The line the core put the call on.
     pub line: Option<u8>,
     pub quality: Option<QualityView>,
+    /// The local conference this call is mixed into.
+    pub conference: Option<u32>,
     /// The agent silenced this ringing call (the caller still hears ringing).
     pub ignored: bool,
     /// Transfer progress, in the core's words.
@@ -433,6 +437,7 @@ impl ViewModel {
                     audio_warning: None,
                     line: None,
                     quality: None,
+                    conference: None,
                     ignored: false,
                     transfer: None,
                     seen_at: now,
@@ -473,6 +478,7 @@ impl ViewModel {
             call.quality = c.quality;
         }
         call.ignored = c.ignored;
+        call.conference = c.conference;
         call.transfer = c.transfer;
         if connected && call.connected_at.is_none() {
             call.connected_at = Some(now);

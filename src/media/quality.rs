@@ -103,9 +103,13 @@ mod tests {
         let q = estimate("PCMA", 5.0, 0.0);
         assert!(close(q.r, 93.2 - 95.0 * 5.0 / 30.1), "{q:?}");
         assert_eq!(q.light, Light::Amber);
-        // 300 ms one way: Id = 7.2 + 0.11·122.7 = 20.7.
+        // 300 ms one way: Id = 7.2 + 0.11·122.7 = 20.7, R = 72.5.
         let q = estimate("PCMU", 0.0, 300.0);
         assert!(close(q.r, 93.2 - 7.2 - 0.11 * 122.7), "{q:?}");
+        assert_eq!(q.light, Light::Amber);
+        // 400 ms: Id = 9.6 + 0.11·222.7 = 34.1, R = 59.1.
+        let q = estimate("PCMU", 0.0, 400.0);
+        assert!(close(q.r, 93.2 - 9.6 - 0.11 * 222.7), "{q:?}");
         assert_eq!(q.light, Light::Red);
         // Opus degrades more gently under the same loss.
         assert!(estimate("opus", 5.0, 0.0).r > estimate("PCMU", 5.0, 0.0).r);
