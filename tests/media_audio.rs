@@ -109,6 +109,15 @@ fn two_way_audio_recorded(codec: &str, record: bool) {
         quality["mos"].as_f64().is_some_and(|m| m > 4.0),
         "{quality:#}"
     );
+    // The meters see A's own tone (amplitude 8000: −15 dBFS RMS) going out
+    // and B's tone coming in.
+    let levels = &media["levels"];
+    let db = |v: &serde_json::Value| v.as_f64().unwrap_or(-999.0);
+    assert!(
+        (db(&levels["mic"]["rms_dbfs"]) + 15.2).abs() < 2.0,
+        "{levels:#}"
+    );
+    assert!(db(&levels["speaker"]["rms_dbfs"]) > -30.0, "{levels:#}");
     a.cmd(json!({"cmd": "hangup"}));
     b.wait_for(|s| s["calls"][0]["state"] == "ended", FIVE_S)
         .unwrap();

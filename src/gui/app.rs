@@ -126,6 +126,8 @@ pub struct SoftlineApp {
     pub settings: Option<SettingsForm>,
     settings_message: Option<String>,
     devices_requested: bool,
+    /// The built-in audio test runs until then (its meters are refreshed).
+    audio_test_until: Option<Instant>,
     /// The first frame has been drawn (logged once, for the start-up benchmark).
     drawn: bool,
 }
@@ -165,6 +167,7 @@ impl SoftlineApp {
             alerted: None,
             compact: false,
             drawn: false,
+            audio_test_until: None,
             settings: None,
             settings_message: None,
             devices_requested: false,
@@ -375,6 +378,16 @@ impl SoftlineApp {
         let prune_due = self.vm.prune(now);
         if let Some(t) = prune_due {
             ctx.request_repaint_after(t.saturating_duration_since(now));
+        }
+        let testing = self.audio_test_until.is_some_and(|t| now < t);
+        if testing {
+            // The audio test's meters move: refresh four times a second.
+            if let Some(link) = &self.link {
+                link.send(Purpose::Status, Request::Status);
+            }
+            ctx.request_repaint_after(Duration::from_millis(250));
+        } else if self.audio_test_until.take().is_some() {
+            self.vm.audio_test_levels = None;
         }
         if self.vm.has_live_calls() {
             if self.next_refresh.is_none_or(|t| now >= t) {
@@ -820,6 +833,12 @@ impl SoftlineApp {
                 ui.label(format!("Auto-answered ({why})"));
             }
         });
+        if let Some(levels) = c.media.as_ref().and_then(|m| m.levels) {
+            ui.horizontal(|ui| {
+                meter(ui, "Microphone level", levels.mic.rms_dbfs, c.muted);
+                meter(ui, "Speaker level", levels.speaker.rms_dbfs, false);
+            });
+        }
         // Problems with this call, where the agent looks.
         let warning = c
             .media
@@ -1377,6 +1396,13 @@ impl SoftlineApp {
                     codec: None,
                 },
             );
+            self.audio_test_until = Some(Instant::now() + Duration::from_secs(11));
+        }
+        if let Some(levels) = self.vm.audio_test_levels {
+            ui.horizontal(|ui| {
+                meter(ui, "Microphone level", levels.mic.rms_dbfs, false);
+                meter(ui, "Speaker level", levels.speaker.rms_dbfs, false);
+            });
         }
         let Some(mut form) = self.settings.clone() else {
             return;
@@ -1661,6 +1687,26 @@ fn help_page(ui: &mut egui::Ui) {
         ui.label("Call");
         ui.end_row();
     });
+}
+
+/// A level meter (RMS, −60…0 dBFS) with its label and value for screen readers.
+fn meter(ui: &mut egui::Ui, label: &str, dbfs: f32, muted: bool) {
+    let l = ui.label(if muted {
+        format!("{label} (muted)")
+    } else {
+        label.to_string()
+    });
+    let text = if dbfs <= -60.0 {
+        "silent".to_string()
+    } else {
+        format!("{dbfs:.0} dBFS")
+    };
+    ui.add(
+        egui::ProgressBar::new(super::view::meter_fill(dbfs))
+            .desired_width(120.0)
+            .text(text),
+    )
+    .labelled_by(l.id);
 }
 
 /// A coloured dot for a registration state (drawn, so no font needs the glyph).

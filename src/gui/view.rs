@@ -89,6 +89,29 @@ pub struct MediaView {
     pub jitter_buffer_ms: u32,
     #[serde(default)]
     pub warning: Option<String>,
+    #[serde(default)]
+    pub levels: Option<LevelsView>,
+}
+
+/// Microphone and speaker meters (dBFS).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+pub struct LevelsView {
+    pub mic: LevelView,
+    pub speaker: LevelView,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+pub struct LevelView {
+    pub peak_dbfs: f32,
+    pub rms_dbfs: f32,
+}
+
+/// A meter's fill (0–1) for a level: −60 dBFS and below is empty, 0 full.
+pub fn meter_fill(dbfs: f32) -> f32 {
+    if dbfs.is_nan() {
+        return 0.0;
+    }
+    ((dbfs + 60.0) / 60.0).clamp(0.0, 1.0)
 }
 
 impl MediaView {
@@ -249,6 +272,8 @@ pub struct ViewModel {
     pub unread: usize,
     /// A call ended since the History page last loaded.
     pub history_stale: bool,
+    /// Meters of the running built-in audio test (Settings).
+    pub audio_test_levels: Option<LevelsView>,
     /// Missed calls not yet notified (parties, shortened).
     pub missed: Vec<String>,
     /// Someone (a second launch) asked the window to come forward.
@@ -363,6 +388,11 @@ impl ViewModel {
                 }
             }
         }
+        self.audio_test_levels = v
+            .get("audio_test")
+            .and_then(|t| t.get("media"))
+            .and_then(|m| m.get("levels"))
+            .and_then(|l| serde_json::from_value(l.clone()).ok());
         if let Some(d) = v.get("audio_devices") {
             for dir in ["input", "output"] {
                 if let Some(ev) = d.get(dir).filter(|e| !e.is_null()) {
@@ -750,6 +780,14 @@ mod tests {
             t0,
         );
         assert!(vm.device_alerts.is_empty());
+    }
+
+    #[test]
+    fn meters_span_sixty_db() {
+        assert_eq!(meter_fill(-90.0), 0.0);
+        assert_eq!(meter_fill(-30.0), 0.5);
+        assert_eq!(meter_fill(3.0), 1.0);
+        assert_eq!(meter_fill(f32::NAN), 0.0);
     }
 
     #[test]

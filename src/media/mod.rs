@@ -4,6 +4,7 @@
 pub mod aec;
 pub mod codec;
 pub mod jitter;
+pub mod level;
 pub mod limiter;
 pub mod mixer;
 pub mod plc;

@@ -78,6 +78,10 @@ pub struct MediaStats {
     pub silent_for_ms: u64,
     /// Set when nothing has arrived for the configured time.
     pub warning: Option<String>,
+    /// Microphone and speaker levels since the last reading (set by the
+    /// runtime, which sees the audio endpoints; `None` from the session).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub levels: Option<crate::media::level::AudioLevels>,
 }
 
 /// One digit being sent (RFC 4733 §2.5.1).
@@ -662,6 +666,7 @@ impl MediaSession {
             bad_packets: self.bad_packets,
             silent_for_ms: silent_for.as_millis() as u64,
             warning,
+            levels: None,
         }
     }
 }

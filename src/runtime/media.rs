@@ -4,6 +4,7 @@
 //! file and null backends (a file output receives exactly what a sound card
 //! would have played, concealment included).
 
+use crate::media::level::{AudioLevels, LevelMeter};
 use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -385,6 +386,7 @@ async fn run(
     let mut rtcp_buf = vec![0u8; 2048];
     let mut packet = Vec::with_capacity(1500);
     let mut last_stats = Instant::now();
+    let (mut mic_meter, mut speaker_meter) = (LevelMeter::default(), LevelMeter::default());
     let mut recorder: Option<WavWriter> = None;
     let mut muted = false;
     let mut rebuild_seed = seed ^ 0x6d65_6469_615f_7265;
@@ -417,6 +419,7 @@ async fn run(
                 }
                 audio.mic_codec.extend(audio.mic_fifo.drain(..n));
                 audio.aec.process_near_end(&mut audio.mic_codec); // AEC: near end
+                mic_meter.feed(&audio.mic_codec);
                 if muted {
                     audio.mic_codec.fill(0);
                 }
@@ -439,6 +442,7 @@ async fn run(
                 if let Some(l) = audio.limiter.as_mut() {
                     l.process(&mut audio.play_out);
                 }
+                speaker_meter.feed(&audio.play_out);
                 if let Err(e) = audio.sink.write(&audio.play_out) {
                     tracing::warn!("audio output failed: {e}");
                 }
@@ -454,8 +458,13 @@ async fn run(
                         && let Ok(mut w) = warning.lock() {
                             *w = Some(why);
                         }
+                    let mut st = session.stats(now);
+                    st.levels = Some(AudioLevels {
+                        mic: mic_meter.take(),
+                        speaker: speaker_meter.take(),
+                    });
                     if let Ok(mut s) = stats.lock() {
-                        *s = Some(session.stats(now));
+                        *s = Some(st);
                     }
                 }
             }
