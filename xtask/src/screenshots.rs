@@ -71,6 +71,32 @@ pub(crate) fn start_xvfb(work: &Path) -> std::result::Result<(String, Proc), Str
     Err(format!("Xvfb did not start on {display}"))
 }
 
+/// A mono 16-bit WAV of a sine (the "microphones" of the scripted call, so
+/// the level meters show something).
+fn write_tone(path: &Path, freq: f64, secs: u32) -> Result {
+    let rate = 16_000u32;
+    let n = rate * secs;
+    let mut b = Vec::with_capacity(44 + 2 * n as usize);
+    let data = 2 * n;
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + data).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&rate.to_le_bytes());
+    b.extend_from_slice(&(rate * 2).to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&data.to_le_bytes());
+    for i in 0..n {
+        let v = 6000.0 * (2.0 * std::f64::consts::PI * freq * f64::from(i) / f64::from(rate)).sin();
+        b.extend_from_slice(&(v as i16).to_le_bytes());
+    }
+    std::fs::write(path, b).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 pub(crate) fn sleep_ms(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
 }
@@ -178,18 +204,25 @@ pub fn screenshots() -> Result {
     let home = work.join("agent");
     std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
     let (pa, pb, dead) = (free_udp_port(), free_udp_port(), free_udp_port());
+    let (tone_a, tone_b) = (home.join("a.wav"), home.join("b.wav"));
+    write_tone(&tone_a, 440.0, 2)?;
+    write_tone(&tone_b, 660.0, 2)?;
     let config = home.join("softline.toml");
     std::fs::write(
         &config,
         format!(
-            "[sip]\nlisten_udp = \"127.0.0.1:{pa}\"\n\n[[account]]\nid = \"desk\"\ndisplay_name = \"Agent 1001\"\nusername = \"1001\"\npassword = \"not-shown\"\ndomain = \"127.0.0.1:{dead}\"\ntransport = \"tcp\"\n\n[audio]\ninput = \"null\"\noutput = \"null\"\n"
+            "[sip]\nlisten_udp = \"127.0.0.1:{pa}\"\n\n[[account]]\nid = \"desk\"\ndisplay_name = \"Agent 1001\"\nusername = \"1001\"\npassword = \"not-shown\"\ndomain = \"127.0.0.1:{dead}\"\ntransport = \"tcp\"\n\n[audio]\ninput = \"loop:{}\"\noutput = \"null\"\n",
+            tone_a.display()
         ),
     )
     .map_err(|e| e.to_string())?;
     let peer_config = home.join("peer.toml");
     std::fs::write(
         &peer_config,
-        format!("[sip]\nlisten_udp = \"127.0.0.1:{pb}\"\n\n[audio]\ninput = \"null\"\noutput = \"null\"\n"),
+        format!(
+            "[sip]\nlisten_udp = \"127.0.0.1:{pb}\"\n\n[audio]\ninput = \"loop:{}\"\noutput = \"null\"\n",
+            tone_b.display()
+        ),
     )
     .map_err(|e| e.to_string())?;
     let gui_sock = home.join("gui.sock");
