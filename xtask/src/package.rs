@@ -23,7 +23,8 @@ const MUST_HAVE: &[&str] = &[
 ];
 
 pub fn package() -> Result {
-    deps(&[BUILD_PACKAGES, &["dpkg-dev"]].concat())?;
+    deps(&[BUILD_PACKAGES, &["dpkg-dev", "desktop-file-utils"]].concat())?;
+    status(Command::new("desktop-file-validate").arg("packaging/linux/softline.desktop"))?;
     let have_deb = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["deb", "--version"])
         .output()
@@ -81,5 +82,87 @@ pub fn package() -> Result {
         .map_err(|e| format!("dpkg-deb: {e}"))?;
     println!("{}", deb.display());
     print!("{}", String::from_utf8_lossy(&info.stdout));
-    Ok(())
+    install_check(&deb)
+}
+
+/// Install the package for real (as root: the CI machine and a developer's
+/// test box), start the installed phone headless with the packaged
+/// `/etc/softline/softline.toml`, talk to it, and purge it again.
+fn install_check(deb: &std::path::Path) -> Result {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root {
+        eprintln!("xtask package: not root, so the install check is skipped");
+        return Ok(());
+    }
+    let already = Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", "softline"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"));
+    if already {
+        return Err(
+            "softline is already installed here: the install check would replace it".into(),
+        );
+    }
+    status(Command::new("dpkg").arg("-i").arg(deb))?;
+    let result = (|| -> Result {
+        let v = Command::new("/usr/bin/softline")
+            .arg("--version")
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !v.status.success() {
+            return Err("the installed softline --version failed".into());
+        }
+        let home = std::env::temp_dir().join(format!("softline-pkg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
+        let sock = home.join("ctl.sock");
+        let log = std::fs::File::create(home.join("phone.log")).map_err(|e| e.to_string())?;
+        let mut phone = Command::new("/usr/bin/softline")
+            .arg("--headless")
+            .arg("--ctl-socket")
+            .arg(&sock)
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("XDG_STATE_HOME", home.join("state"))
+            .stderr(log)
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let mut answered = false;
+        for _ in 0..50 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let st = Command::new("/usr/bin/softline")
+                .args(["ctl", "--socket"])
+                .arg(&sock)
+                .args(["status", "--json"])
+                .output();
+            if st.is_ok_and(|o| o.status.success()) {
+                answered = true;
+                break;
+            }
+        }
+        let _ = Command::new("/usr/bin/softline")
+            .args(["ctl", "--socket"])
+            .arg(&sock)
+            .arg("shutdown")
+            .output();
+        let _ = phone.wait();
+        let _ = std::fs::remove_dir_all(&home);
+        if answered {
+            eprintln!(
+                "xtask package: the installed phone started headless from /etc/softline/softline.toml and answered ctl status"
+            );
+            Ok(())
+        } else {
+            Err("the installed phone did not answer ctl status".into())
+        }
+    })();
+    status(Command::new("dpkg").args(["--purge", "softline"]))?;
+    if std::path::Path::new("/usr/bin/softline").exists() {
+        return Err("/usr/bin/softline is still there after dpkg --purge".into());
+    }
+    result
 }
