@@ -23,6 +23,8 @@ use crate::sip::transport::{Peer, TransportKind};
 pub mod bundle;
 mod config_check;
 mod dns;
+mod media;
+mod mic;
 mod reach;
 mod sip;
 mod tls;
@@ -93,7 +95,7 @@ impl CheckResult {
 }
 
 /// Every check, in the order they run.
-pub const CHECKS: [&str; 7] = [
+pub const CHECKS: [&str; 9] = [
     "config",
     "dns",
     "reachability",
@@ -101,6 +103,8 @@ pub const CHECKS: [&str; 7] = [
     "options",
     "register",
     "nat",
+    "microphone",
+    "media",
 ];
 
 /// The doctor's findings.
@@ -179,6 +183,8 @@ pub struct Limits {
     pub udp_probe: Duration,
     pub options: Duration,
     pub register: Duration,
+    /// How long the microphone check listens.
+    pub microphone: Duration,
 }
 
 impl Default for Limits {
@@ -189,6 +195,7 @@ impl Default for Limits {
             udp_probe: Duration::from_secs(3),
             options: Duration::from_secs(4),
             register: Duration::from_secs(10),
+            microphone: Duration::from_secs(3),
         }
     }
 }
@@ -238,7 +245,9 @@ async fn run_checks(opts: &Options, limits: Limits) -> Report {
             "tls" => tls::check(&ctx, limits).await,
             "options" => sip::options_check(&ctx, limits).await,
             "register" => sip::register_check(&mut ctx, limits).await,
-            _ => sip::nat_check(&ctx),
+            "nat" => sip::nat_check(&ctx),
+            "microphone" => mic::check(&ctx.config.audio, limits.microphone),
+            _ => media::check(&ctx).await,
         };
         let failed = result.status == Status::Failed;
         checks.push(result);

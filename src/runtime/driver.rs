@@ -468,7 +468,7 @@ fn recordings_dir() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("softline-recordings"))
 }
 
-fn media_endpoints(config: &Config) -> MediaEndpoints {
+pub(crate) fn media_endpoints(config: &Config) -> MediaEndpoints {
     let spec = |s: &str| AudioSpec::parse(s).unwrap_or(AudioSpec::Null);
     MediaEndpoints {
         media: MediaConfig {
