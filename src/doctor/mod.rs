@@ -202,6 +202,12 @@ impl Default for Limits {
 
 /// Run every check and return the report.
 pub fn run(opts: &Options) -> Report {
+    run_with(opts, &mut |_| {})
+}
+
+/// [`run`], telling `on_check` each check's result as it finishes (the
+/// GUI's check-up page shows the steps as they go).
+pub fn run_with(opts: &Options, on_check: &mut dyn FnMut(&CheckResult)) -> Report {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -217,13 +223,18 @@ pub fn run(opts: &Options) -> Report {
             };
         }
     };
-    rt.block_on(run_checks(opts, Limits::default()))
+    rt.block_on(run_checks(opts, Limits::default(), on_check))
 }
 
-async fn run_checks(opts: &Options, limits: Limits) -> Report {
+async fn run_checks(
+    opts: &Options,
+    limits: Limits,
+    on_check: &mut dyn FnMut(&CheckResult),
+) -> Report {
     let mut checks: Vec<CheckResult> = Vec::new();
     let mut ctx = match config_check::check(&opts.config_path, opts.account.as_deref()) {
         Ok((result, config, account)) => {
+            on_check(&result);
             checks.push(result);
             Context {
                 config,
@@ -234,6 +245,7 @@ async fn run_checks(opts: &Options, limits: Limits) -> Report {
             }
         }
         Err(result) => {
+            on_check(&result);
             checks.push(result);
             return finish(checks);
         }
@@ -250,6 +262,7 @@ async fn run_checks(opts: &Options, limits: Limits) -> Report {
             _ => media::check(&ctx).await,
         };
         let failed = result.status == Status::Failed;
+        on_check(&result);
         checks.push(result);
         if failed {
             break;
