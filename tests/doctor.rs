@@ -112,6 +112,8 @@ fn good_account_passes_over_udp_and_tls_and_leaves_no_binding() {
             ("options", "passed"),
             ("register", "passed"),
             ("nat", "passed"),
+            ("microphone", "skipped"),
+            ("media", "passed"),
         ],
     );
     assert!(ok, "exit code 0 when every check passed");
@@ -184,6 +186,8 @@ fn wrong_password_fails_at_register_with_password_advice() {
             ("options", "passed"),
             ("register", "failed"),
             ("nat", "skipped"),
+            ("microphone", "skipped"),
+            ("media", "skipped"),
         ],
     );
     let reg = check(&checks, "register");
@@ -336,6 +340,8 @@ fn nothing_listening_is_refused_at_reachability() {
                 ("options", "skipped"),
                 ("register", "skipped"),
                 ("nat", "skipped"),
+                ("microphone", "skipped"),
+                ("media", "skipped"),
             ],
         );
         let reach = check(&checks, "reachability");
@@ -543,4 +549,159 @@ fn config_error_names_file_line_and_key_and_unknown_account_lists_ids() {
     assert!(!ok);
     let ev = check(&checks, "config")["evidence"].as_str().unwrap();
     assert!(ev.ends_with("no account `nosuch` (accounts: a)"), "{ev}");
+}
+
+/// A config like [`config`] with the given `[audio]` input and output.
+fn audio_config(
+    dir: &TestDir,
+    name: &str,
+    account: &str,
+    input: &str,
+    extra: &str,
+) -> std::path::PathBuf {
+    let path = dir.file(name);
+    let text = format!(
+        "[sip]\nlisten_udp = \"127.0.0.1:0\"\nudp_keepalive_secs = 25\n\n[audio]\ninput = \"{input}\"\noutput = \"null\"\n{extra}\n{account}"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn write_wav(path: &Path, samples: &[i16]) {
+    let mut w = softline::audio::wav::WavWriter::create(path, 8000).unwrap();
+    w.write(samples).unwrap();
+    w.finish().unwrap();
+}
+
+#[test]
+fn microphone_tone_passes_silence_and_a_missing_device_fail() {
+    let k = kamailio();
+    let dir = TestDir::new("doctor-mic");
+    let account = account_toml("alice", ALICE_PW, &k.domain(), "udp", None);
+    let (tone, silent) = (dir.file("tone.wav"), dir.file("silent.wav"));
+    // −20 dBFS peak 440 Hz tone, one second (looped); a second of zeros.
+    write_wav(
+        &tone,
+        &softline::media::tone::sine(440.0, 8000, 3277.0, 8000),
+    );
+    write_wav(&silent, &[0; 8000]);
+
+    let path = audio_config(
+        &dir,
+        "tone.toml",
+        &account,
+        &format!("loop:{}", tone.display()),
+        "",
+    );
+    let (ok, checks, _) = doctor(&path, &[]);
+    let mic = check(&checks, "microphone");
+    assert_eq!(mic["status"], "passed", "{mic}");
+    let ev = mic["evidence"].as_str().unwrap();
+    assert!(ev.contains("microphone: looped file"), "{ev}");
+    assert!(
+        ev.contains("listened 3.0 s: level -23.0 dBFS RMS, peak -20.0 dBFS"),
+        "{ev}"
+    );
+    assert!(ev.contains("speaker: `null`"), "{ev}");
+    // The media check (built-in loopback) ran after it and passed.
+    let media = check(&checks, "media");
+    assert_eq!(media["status"], "passed", "{media}");
+    let ev = media["evidence"].as_str().unwrap();
+    assert!(ev.contains("built-in loopback (opus"), "{ev}");
+    assert!(ev.contains("tone 1000 Hz back: "), "{ev}");
+    assert!(ok, "{}", serde_json::to_string_pretty(&checks).unwrap());
+
+    let path = audio_config(
+        &dir,
+        "silent.toml",
+        &account,
+        &format!("file:{}", silent.display()),
+        "",
+    );
+    let (ok, checks, _) = doctor(&path, &[]);
+    assert!(!ok);
+    let mic = check(&checks, "microphone");
+    assert_eq!(mic["status"], "failed", "{mic}");
+    let ev = mic["evidence"].as_str().unwrap();
+    assert!(
+        ev.contains("microphone delivers silence (peak -inf dBFS"),
+        "{ev}"
+    );
+    let advice = mic["advice"].as_str().unwrap();
+    assert!(
+        advice.contains("muted, not permitted (OS privacy"),
+        "{advice}"
+    );
+    assert!(advice.contains("or the wrong device"), "{advice}");
+    assert_eq!(check(&checks, "media")["status"], "skipped");
+
+    let path = audio_config(&dir, "missing.toml", &account, "No Such Mic 4711", "");
+    let (ok, checks, _) = doctor(&path, &[]);
+    assert!(!ok);
+    let mic = check(&checks, "microphone");
+    assert_eq!(mic["status"], "failed", "{mic}");
+    let ev = mic["evidence"].as_str().unwrap();
+    assert!(
+        ev.contains("device `No Such Mic 4711` not found; present inputs: "),
+        "{ev}"
+    );
+    assert!(
+        mic["advice"]
+            .as_str()
+            .unwrap()
+            .contains("Plug in `No Such Mic 4711`")
+    );
+
+    // A file that is not there names the file.
+    let path = audio_config(
+        &dir,
+        "nofile.toml",
+        &account,
+        "file:/nonexistent/mic.wav",
+        "",
+    );
+    let (_, checks, _) = doctor(&path, &[]);
+    let mic = check(&checks, "microphone");
+    assert_eq!(mic["status"], "failed", "{mic}");
+    assert!(
+        mic["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/mic.wav"),
+        "{mic}"
+    );
+}
+
+#[test]
+fn echo_extension_test_call_brings_the_tone_back() {
+    // SIPp answers calls to `echo` (relayed by Kamailio) and sends every
+    // RTP packet back to where it came from.
+    let mut uas = support::Sipp::uas_with("uas_answer.xml", &["-rtp_echo"]);
+    let k = Kamailio::start(KamailioOpts {
+        users: vec![("alice".into(), ALICE_PW.into())],
+        echo_target: Some(uas.addr()),
+    });
+    let dir = TestDir::new("doctor-echo");
+    let path = config(
+        &dir,
+        &account_toml("alice", ALICE_PW, &k.domain(), "udp", None),
+        "[doctor]\necho_extension = \"echo\"\n",
+    );
+    let (ok, checks, _) = doctor(&path, &[]);
+    let media = check(&checks, "media");
+    let ev = media["evidence"].as_str().unwrap();
+    assert_eq!(media["status"], "passed", "{media}\n{}", uas.logs());
+    assert!(
+        ev.starts_with("test call to `echo` (echo extension)"),
+        "{ev}"
+    );
+    assert!(ev.contains("answered"), "{ev}");
+    assert!(ev.contains("codec PCMU"), "{ev}");
+    assert!(ev.contains("tone 1000 Hz back: "), "{ev}");
+    assert!(ok);
+    // The call was hung up: SIPp got its BYE and finished.
+    let status = uas
+        .wait(Duration::from_secs(10))
+        .expect("the UAS ends with the BYE");
+    assert!(status.success(), "{}", uas.logs());
 }

@@ -39,6 +39,7 @@ const SECTIONS: &[&str] = &[
     "phone",
     "history",
     "provisioning",
+    "doctor",
 ];
 
 /// Check the lock patterns: non-empty dotted paths over a known section, so

@@ -43,6 +43,8 @@ pub struct Config {
     pub provisioning: ProvisioningSection,
     #[serde(default)]
     pub lock: LockSection,
+    #[serde(default)]
+    pub doctor: DoctorSection,
     /// Where each value came from (layers, origins, warnings); filled by
     /// `LayerPaths::load`, empty for a single parsed file.
     #[serde(skip)]
@@ -302,6 +304,15 @@ impl Default for AudioConfig {
             ringtone: None,
         }
     }
+}
+
+/// `[doctor]`: settings of `softline doctor` and the check-up page.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DoctorSection {
+    /// Extension that echoes audio back (Asterisk `Echo()`, e.g. `600`)
+    /// for the media check's test call; unset: the built-in loopback.
+    pub echo_extension: Option<String>,
 }
 
 /// `[trace]`: the SIP trace file support staff read.

@@ -23,6 +23,8 @@ use crate::sip::transport::{Peer, TransportKind};
 pub mod bundle;
 mod config_check;
 mod dns;
+mod media;
+mod mic;
 mod reach;
 mod sip;
 mod tls;
@@ -93,7 +95,7 @@ impl CheckResult {
 }
 
 /// Every check, in the order they run.
-pub const CHECKS: [&str; 7] = [
+pub const CHECKS: [&str; 9] = [
     "config",
     "dns",
     "reachability",
@@ -101,6 +103,8 @@ pub const CHECKS: [&str; 7] = [
     "options",
     "register",
     "nat",
+    "microphone",
+    "media",
 ];
 
 /// The doctor's findings.
@@ -179,6 +183,8 @@ pub struct Limits {
     pub udp_probe: Duration,
     pub options: Duration,
     pub register: Duration,
+    /// How long the microphone check listens.
+    pub microphone: Duration,
 }
 
 impl Default for Limits {
@@ -189,12 +195,19 @@ impl Default for Limits {
             udp_probe: Duration::from_secs(3),
             options: Duration::from_secs(4),
             register: Duration::from_secs(10),
+            microphone: Duration::from_secs(3),
         }
     }
 }
 
 /// Run every check and return the report.
 pub fn run(opts: &Options) -> Report {
+    run_with(opts, &mut |_| {})
+}
+
+/// [`run`], telling `on_check` each check's result as it finishes (the
+/// GUI's check-up page shows the steps as they go).
+pub fn run_with(opts: &Options, on_check: &mut dyn FnMut(&CheckResult)) -> Report {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -210,13 +223,18 @@ pub fn run(opts: &Options) -> Report {
             };
         }
     };
-    rt.block_on(run_checks(opts, Limits::default()))
+    rt.block_on(run_checks(opts, Limits::default(), on_check))
 }
 
-async fn run_checks(opts: &Options, limits: Limits) -> Report {
+async fn run_checks(
+    opts: &Options,
+    limits: Limits,
+    on_check: &mut dyn FnMut(&CheckResult),
+) -> Report {
     let mut checks: Vec<CheckResult> = Vec::new();
     let mut ctx = match config_check::check(&opts.config_path, opts.account.as_deref()) {
         Ok((result, config, account)) => {
+            on_check(&result);
             checks.push(result);
             Context {
                 config,
@@ -227,6 +245,7 @@ async fn run_checks(opts: &Options, limits: Limits) -> Report {
             }
         }
         Err(result) => {
+            on_check(&result);
             checks.push(result);
             return finish(checks);
         }
@@ -238,9 +257,12 @@ async fn run_checks(opts: &Options, limits: Limits) -> Report {
             "tls" => tls::check(&ctx, limits).await,
             "options" => sip::options_check(&ctx, limits).await,
             "register" => sip::register_check(&mut ctx, limits).await,
-            _ => sip::nat_check(&ctx),
+            "nat" => sip::nat_check(&ctx),
+            "microphone" => mic::check(&ctx.config.audio, limits.microphone),
+            _ => media::check(&ctx).await,
         };
         let failed = result.status == Status::Failed;
+        on_check(&result);
         checks.push(result);
         if failed {
             break;

@@ -73,7 +73,7 @@ pub(super) fn options_request(
 /// The runtime's network for `config`, with an ephemeral UDP port (a
 /// running phone may hold the configured one), no TCP listener, no
 /// keep-alives, and the checked account's certificate policy.
-async fn network(config: &Config, account: &AccountConfig) -> Result<Network, String> {
+pub(super) async fn network(config: &Config, account: &AccountConfig) -> Result<Network, String> {
     let mut cfg = net_config(config);
     let ip = cfg
         .listen_udp

@@ -56,6 +56,7 @@ pub enum Page {
     Account,
     Settings,
     Help,
+    Checkup,
 }
 
 /// Where the window finds its config and its core.
@@ -368,6 +369,7 @@ impl SoftlineApp {
                 Page::Account => self.account_page(ui),
                 Page::Settings => self.settings_page(ui),
                 Page::Help => help_page(ui),
+                Page::Checkup => super::checkup::checkup_page(ui, &self.opts.config_path),
             });
         });
     }
@@ -528,6 +530,7 @@ impl SoftlineApp {
                 (Page::Account, "Account".to_string()),
                 (Page::Settings, "Settings".to_string()),
                 (Page::Help, "Help".to_string()),
+                (Page::Checkup, "Check-up".to_string()),
             ] {
                 ui.selectable_value(&mut self.page, page, label);
             }
@@ -551,6 +554,14 @@ impl SoftlineApp {
                 status_dot(ui, light);
                 ui.label(RichText::new(super::view::short_party(&a.aor)).strong());
                 ui.label(words);
+                if a.state == "failed"
+                    && ui
+                        .button("Run check-up")
+                        .on_hover_text("Find out what fails, step by step")
+                        .clicked()
+                {
+                    self.page = Page::Checkup;
+                }
                 if let Some(vm) = a.voicemail.as_ref().filter(|v| v.waiting || v.new > 0) {
                     ui.label(
                         RichText::new(format!("Voicemail: {} new, {} old", vm.new, vm.old))

@@ -9,6 +9,7 @@
 
 pub mod account_form;
 pub mod app;
+pub mod checkup;
 pub mod dial;
 pub mod link;
 pub mod notify;

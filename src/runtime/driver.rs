@@ -306,6 +306,9 @@ async fn run(opts: HeadlessOptions, channels: CoreChannels) -> Result<(), String
     ctx.drain(&mut phone);
     let mut media_watch = crate::runtime::media_watch::MediaWatch::default();
     let mut media_poll = tokio::time::interval(crate::runtime::media_watch::POLL_EVERY);
+    let mut quality_watch = crate::runtime::quality_watch::QualityWatch::new(Duration::from_secs(
+        config.media.no_media_warning_secs.max(1),
+    ));
 
     loop {
         if let Some(deadline) = shutdown_deadline
@@ -368,7 +371,11 @@ async fn run(opts: HeadlessOptions, channels: CoreChannels) -> Result<(), String
                 phone.handle_timeout(Instant::now());
             }
             _ = media_poll.tick(), if !ctx.media.calls.is_empty() => {
-                media_watch.poll(&mut phone, Instant::now(), ctx.media.call_stats());
+                let stats = ctx.media.call_stats();
+                for ev in quality_watch.poll(Instant::now(), &stats) {
+                    let _ = ctx.events.send(ev);
+                }
+                media_watch.poll(&mut phone, Instant::now(), stats);
             }
             Some(()) = signals.recv(), if shutdown_deadline.is_none() => {
                 let now = Instant::now();
@@ -468,7 +475,7 @@ fn recordings_dir() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("softline-recordings"))
 }
 
-fn media_endpoints(config: &Config) -> MediaEndpoints {
+pub(crate) fn media_endpoints(config: &Config) -> MediaEndpoints {
     let spec = |s: &str| AudioSpec::parse(s).unwrap_or(AudioSpec::Null);
     MediaEndpoints {
         media: MediaConfig {

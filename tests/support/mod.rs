@@ -756,7 +756,12 @@ impl Sipp {
     /// A UAS (e.g. `uas_answer.xml`) over UDP on a free port; returns once
     /// SIPp holds the port.
     pub fn uas(scenario_name: &str) -> Sipp {
-        let mut s = Sipp::spawn(scenario_name, "u1", None, &[]);
+        Sipp::uas_with(scenario_name, &[])
+    }
+
+    /// [`Sipp::uas`] with extra options (e.g. `-rtp_echo`).
+    pub fn uas_with(scenario_name: &str, extra: &[&str]) -> Sipp {
+        let mut s = Sipp::spawn(scenario_name, "u1", None, extra);
         let port = s.port;
         let bound = poll(Duration::from_secs(5), || {
             if let Ok(Some(status)) = s.child.try_wait() {
