@@ -172,6 +172,7 @@ mod tests {
             bad_packets: 0,
             silent_for_ms: silent_ms,
             warning: None,
+            levels: None,
         }
     }
 
