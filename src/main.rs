@@ -64,6 +64,11 @@ enum Cmd {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Provisioning: sign profiles, make keys, fetch now (docs/provisioning.md).
+    Provision {
+        #[command(subcommand)]
+        action: softline::runtime::provisioning::ProvisionCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -261,6 +266,16 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Some(Cmd::Provision { action }) => {
+            let user = cli.config.unwrap_or_else(user_config_path);
+            match softline::runtime::provisioning::run_cli(action, user) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("softline: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         None => {
             let socket = cli.ctl_socket.unwrap_or_else(api::default_socket_path);
             // One phone per user: a second launch (a click on a sip: link)
@@ -334,6 +349,8 @@ fn phone(
         .init();
     let dirs = directories::ProjectDirs::from("", "", "softline");
     let path = config.unwrap_or_else(user_config_path);
+    // The admin's profile first, so this start uses the freshest good one.
+    softline::runtime::provisioning::start(&LayerPaths::discover(path.clone()));
     if !headless {
         let opts = softline::gui::GuiOptions {
             config_path: path,

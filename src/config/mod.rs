@@ -15,11 +15,12 @@ use crate::sip::transport::TransportKind;
 mod layers;
 mod lines;
 pub mod locks;
-pub use layers::{
-    LayerKind, LayerPaths, Origin, Provenance, ProvisioningSection, check_file, is_secret_key,
-};
+pub mod provisioning;
+pub mod secrets;
+pub use layers::{LayerKind, LayerPaths, Origin, Provenance, check_file, is_secret_key};
 pub use lines::{HistorySection, PhoneSection};
 pub use locks::LockSection;
+pub use provisioning::ProvisioningSection;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -551,6 +552,14 @@ impl Config {
         }
         lines::validate(&self.phone, &self.history, text, path)?;
         locks::validate(&self.lock, text, path)?;
+        if let Err((key, message)) = self.provisioning.validate() {
+            return Err(ConfigError {
+                file: path.to_path_buf(),
+                line: key_line(text, "provisioning", key),
+                key: Some(format!("provisioning.{key}")),
+                message,
+            });
+        }
         let mut ids = std::collections::HashSet::new();
         for (i, acc) in self.accounts.iter().enumerate() {
             let k = |name: &str| format!("account[{i}].{name}");

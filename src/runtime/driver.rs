@@ -874,6 +874,9 @@ fn handle_ctl(
                 "enabled": trace.is_enabled(),
                 "file": trace.path(),
             });
+            if let Some(p) = crate::runtime::provisioning::status_json() {
+                value["provisioning"] = p;
+            }
             return Reply::ok(value);
         }
         Request::Trace { on } => {

@@ -752,7 +752,9 @@ fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 }
 
 /// The rustls client configuration for `cfg` (ring provider).
-fn client_tls_config(cfg: &TlsClientConfig) -> Result<Arc<rustls::ClientConfig>, String> {
+pub(crate) fn client_tls_config(
+    cfg: &TlsClientConfig,
+) -> Result<Arc<rustls::ClientConfig>, String> {
     let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = server_verifier(cfg, &provider)?;
     client_config_with(verifier, &provider)

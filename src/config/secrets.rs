@@ -1,0 +1,1 @@
+//! Passwords in the OS keyring (placeholder, filled in below).
