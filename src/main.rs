@@ -84,6 +84,9 @@ enum ConfigAction {
     },
     /// Validate one file: the first error with its file, line and key.
     Check { file: PathBuf },
+    /// Store an account's password in the OS keyring, read from stdin (one
+    /// line); set `password_keyring = true` for the account to use it.
+    Password { account: String },
 }
 
 #[derive(Subcommand)]
@@ -249,6 +252,18 @@ fn main() -> ExitCode {
         Some(Cmd::Config {
             action: ConfigAction::Show { effective: _, json },
         }) => show_config(cli.config, json),
+        Some(Cmd::Config {
+            action: ConfigAction::Password { account },
+        }) => {
+            let paths = LayerPaths::discover(cli.config.unwrap_or_else(user_config_path));
+            match softline::config::secrets::store_from_stdin(&paths, &account) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("softline: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some(Cmd::Doctor {
             account,
             json,

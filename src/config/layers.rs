@@ -124,7 +124,16 @@ impl LayerPaths {
     /// Read, merge and validate the layers. Without a system file or
     /// profile this is exactly `Config::load(user)` (or, when the user file
     /// is missing and `require_user` is false, the built-in defaults).
+    /// Accounts with `password_keyring = true` and no password get the
+    /// keyring's (a missing one is a warning).
     pub fn load(&self, require_user: bool) -> Result<Config, ConfigError> {
+        let mut config = self.load_files(require_user)?;
+        let warnings = super::secrets::fill_from_keyring(&mut config);
+        config.provenance.warnings.extend(warnings);
+        Ok(config)
+    }
+
+    fn load_files(&self, require_user: bool) -> Result<Config, ConfigError> {
         let mut layers = Vec::new();
         let mut warnings = Vec::new();
         if let Some(system) = &self.system

@@ -190,8 +190,11 @@ pub fn https_get(
     parse_response(&raw)
 }
 
-/// The head's end, status and headers (lower-cased names).
-fn parse_head(raw: &[u8]) -> Option<(usize, u16, Vec<(String, String)>)> {
+/// Header (lower-cased name, value) pairs.
+type HeaderList = Vec<(String, String)>;
+
+/// The head's end, status and headers.
+fn parse_head(raw: &[u8]) -> Option<(usize, u16, HeaderList)> {
     let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(raw.get(..end)?).ok()?;
     let mut lines = head.split("\r\n");
@@ -339,8 +342,8 @@ fn fetch_and_install(
         _ => None,
     };
     let get = |url: &str| -> Result<Vec<u8>, Failure> {
-        let r = https_get(url, auth.as_ref(), section.ca_file.as_deref(), timeout)
-            .map_err(|e| offline(e))?;
+        let r =
+            https_get(url, auth.as_ref(), section.ca_file.as_deref(), timeout).map_err(&offline)?;
         if r.status != 200 {
             return Err(offline(format!("{}: HTTP {}", redact_url(url), r.status)));
         }
