@@ -210,9 +210,14 @@ struct Headless {
 
 impl Headless {
     fn start(s: &Setup, name: &str) -> Headless {
+        Headless::start_with(s, name, &[])
+    }
+
+    fn start_with(s: &Setup, name: &str, env: &[(&str, &str)]) -> Headless {
         let socket = s.dir.file(&format!("{name}.sock"));
         let stderr = s.dir.file(&format!("{name}.log"));
         let child = softline(s)
+            .envs(env.iter().copied())
             .arg("--headless")
             .arg("--ctl-socket")
             .arg(&socket)
@@ -423,4 +428,40 @@ fn signed_profiles_verify_and_a_tampered_one_is_refused() {
             .contains("refused: signature does not match"),
         "{shown}"
     );
+}
+
+#[test]
+fn a_profile_fetched_while_running_is_cached_for_the_next_start() {
+    let pki = TestDir::new("prov-pki");
+    let tls = make_tls_files(&pki.path);
+    let server = Server::start(&tls.cert_file, &tls.key_file);
+    let s = setup("prov-refresh", &server, &tls.ca_file, "");
+    let path = format!("/{AGENT}.toml");
+    server.serve(&path, profile("desk").as_bytes());
+    let mut phone = Headless::start_with(
+        &s,
+        "refresh",
+        &[("SOFTLINE_PROVISIONING_REFRESH_SECS", "1")],
+    );
+    let status = phone.status();
+    assert_eq!(status["provisioning"]["pending_restart"], false);
+    server.serve(&path, profile("newdesk").as_bytes());
+    let got = poll(Duration::from_secs(15), || {
+        let status = phone.status();
+        (status["provisioning"]["pending_restart"] == true).then_some(status)
+    })
+    .unwrap_or_else(|| panic!("no refresh:\n{}", phone.log()));
+    // Cached for the next start; this run keeps its accounts.
+    assert_eq!(got["provisioning"]["state"], "fetched");
+    assert_eq!(account_ids(&got), ["desk"]);
+    assert_eq!(
+        std::fs::read_to_string(&s.cache).unwrap(),
+        profile("newdesk")
+    );
+    assert!(
+        phone
+            .log()
+            .contains("a new profile will apply at the next start")
+    );
+    assert!(server.requests().len() >= 2);
 }

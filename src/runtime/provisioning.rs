@@ -29,6 +29,9 @@ const MAX_BODY: usize = 1 << 20;
 /// cached profile.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Seconds between fetches instead of `refresh_hours` (tests).
+pub const REFRESH_SECS_ENV: &str = "SOFTLINE_PROVISIONING_REFRESH_SECS";
+
 /// `status.provisioning`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProvisioningStatus {
@@ -385,13 +388,21 @@ pub fn start(paths: &LayerPaths) {
         .as_deref()
         .and_then(|s| ProvisioningSection::from_system_file(s).ok())
         .map_or(12, |s| s.refresh_hours.max(1));
+    let every = std::env::var(REFRESH_SECS_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map_or(
+            Duration::from_secs(u64::from(hours) * 3600),
+            Duration::from_secs,
+        );
     let paths = paths.clone();
     let pending = Arc::new(Mutex::new(false));
     let spawned = std::thread::Builder::new()
         .name("softline-provisioning".into())
         .spawn(move || {
             loop {
-                std::thread::sleep(Duration::from_secs(u64::from(hours) * 3600));
+                std::thread::sleep(every);
                 if let Some(mut s) = refresh(&paths, START_TIMEOUT) {
                     let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
                     *p |= s.pending_restart;
