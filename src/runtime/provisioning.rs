@@ -524,6 +524,17 @@ mod tests {
     }
 
     #[test]
+    fn auth_headers() {
+        assert_eq!(Auth::Bearer("t0k".into()).header(), "Bearer t0k");
+        let basic = Auth::Basic {
+            user: "Aladdin".into(),
+            password: "open sesame".into(),
+        };
+        // RFC 7617 §2's example.
+        assert_eq!(basic.header(), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+    }
+
+    #[test]
     fn signature_url_goes_before_the_query() {
         assert_eq!(signature_url("https://p/a.toml"), "https://p/a.toml.sig");
         assert_eq!(
