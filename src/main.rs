@@ -64,6 +64,11 @@ enum Cmd {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Provisioning: sign profiles, make keys, fetch now (docs/provisioning.md).
+    Provision {
+        #[command(subcommand)]
+        action: softline::runtime::provisioning::ProvisionCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -79,6 +84,9 @@ enum ConfigAction {
     },
     /// Validate one file: the first error with its file, line and key.
     Check { file: PathBuf },
+    /// Store an account's password in the OS keyring, read from stdin (one
+    /// line); set `password_keyring = true` for the account to use it.
+    Password { account: String },
 }
 
 #[derive(Subcommand)]
@@ -244,6 +252,18 @@ fn main() -> ExitCode {
         Some(Cmd::Config {
             action: ConfigAction::Show { effective: _, json },
         }) => show_config(cli.config, json),
+        Some(Cmd::Config {
+            action: ConfigAction::Password { account },
+        }) => {
+            let paths = LayerPaths::discover(cli.config.unwrap_or_else(user_config_path));
+            match softline::config::secrets::store_from_stdin(&paths, &account) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("softline: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some(Cmd::Doctor {
             account,
             json,
@@ -259,6 +279,16 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
+            }
+        }
+        Some(Cmd::Provision { action }) => {
+            let user = cli.config.unwrap_or_else(user_config_path);
+            match softline::runtime::provisioning::run_cli(action, user) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("softline: {e}");
+                    ExitCode::FAILURE
+                }
             }
         }
         None => {
@@ -334,6 +364,8 @@ fn phone(
         .init();
     let dirs = directories::ProjectDirs::from("", "", "softline");
     let path = config.unwrap_or_else(user_config_path);
+    // The admin's profile first, so this start uses the freshest good one.
+    softline::runtime::provisioning::start(&LayerPaths::discover(path.clone()));
     if !headless {
         let opts = softline::gui::GuiOptions {
             config_path: path,

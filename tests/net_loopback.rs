@@ -428,6 +428,7 @@ async fn tls_roundtrip(
 fn with_ca(dir: &TestDir) -> TlsClientConfig {
     TlsClientConfig {
         extra_ca_file: Some(dir.path.join("ca.pem")),
+        extra_ca_pem: None,
         pinned_sha256: None,
         verify: true,
     }
@@ -454,6 +455,20 @@ async fn tls_certificate_checks() {
             .await
             .is_ok()
     );
+    // Trusted through inline PEM (`tls_ca_pem`, as a profile ships it).
+    let inline = TlsClientConfig {
+        extra_ca_pem: Some(std::fs::read_to_string(pki.path.join("ca.pem")).unwrap()),
+        ..TlsClientConfig::default()
+    };
+    assert!(
+        tls_roundtrip(inline.clone(), server, Some("localhost"))
+            .await
+            .is_ok()
+    );
+    assert_eq!(
+        tls_roundtrip(inline, server, Some("sip.example.com")).await,
+        cert_problem(TlsCertProblem::WrongHost)
+    );
     // Platform roots only: the test CA is unknown.
     assert_eq!(
         tls_roundtrip(TlsClientConfig::default(), server, Some("localhost")).await,
@@ -468,6 +483,7 @@ async fn tls_certificate_checks() {
     let pin: [u8; 32] = Sha256::digest(cert(&pki, "server.pem").as_ref()).into();
     let pinned = |pin| TlsClientConfig {
         extra_ca_file: None,
+        extra_ca_pem: None,
         pinned_sha256: Some(pin),
         verify: true,
     };
@@ -485,6 +501,7 @@ async fn tls_certificate_checks() {
     // verify = false accepts anything.
     let insecure = TlsClientConfig {
         extra_ca_file: None,
+        extra_ca_pem: None,
         pinned_sha256: None,
         verify: false,
     };
@@ -496,6 +513,7 @@ async fn tls_certificate_checks() {
     // An unreadable CA file fails TLS connects with a reason (UDP/TCP unaffected).
     let missing = TlsClientConfig {
         extra_ca_file: Some(pki.path.join("missing.pem")),
+        extra_ca_pem: None,
         pinned_sha256: None,
         verify: true,
     };

@@ -11,19 +11,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use toml::de::{DeTable, DeValue};
 
 use super::{Config, ConfigError, key_at, line_of, locks};
-
-/// `[provisioning]`: where the admin's profile comes from.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ProvisioningSection {
-    /// The provisioned profile (a TOML file), read between the system file
-    /// and the user file. Read from the system file only.
-    pub profile_cache: Option<PathBuf>,
-}
 
 /// Which layer a file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -133,7 +124,16 @@ impl LayerPaths {
     /// Read, merge and validate the layers. Without a system file or
     /// profile this is exactly `Config::load(user)` (or, when the user file
     /// is missing and `require_user` is false, the built-in defaults).
+    /// Accounts with `password_keyring = true` and no password get the
+    /// keyring's (a missing one is a warning).
     pub fn load(&self, require_user: bool) -> Result<Config, ConfigError> {
+        let mut config = self.load_files(require_user)?;
+        let warnings = super::secrets::fill_from_keyring(&mut config);
+        config.provenance.warnings.extend(warnings);
+        Ok(config)
+    }
+
+    fn load_files(&self, require_user: bool) -> Result<Config, ConfigError> {
         let mut layers = Vec::new();
         let mut warnings = Vec::new();
         if let Some(system) = &self.system
@@ -143,21 +143,38 @@ impl LayerPaths {
         }
         let profile = self.profile.clone().or_else(|| {
             let system = layers.first()?;
-            let path = system
-                .table
-                .get("provisioning")?
-                .get("profile_cache")?
-                .as_str()?;
-            let dir = system.file.parent().unwrap_or(Path::new(""));
-            Some(dir.join(path))
+            let section = system.table.get("provisioning")?;
+            match section.get("profile_cache").and_then(|p| p.as_str()) {
+                Some(path) => {
+                    let dir = system.file.parent().unwrap_or(Path::new(""));
+                    Some(dir.join(path))
+                }
+                // A provisioning URL without a cache path: the user's cache dir.
+                None => section
+                    .get("url")
+                    .and_then(|_| super::provisioning::default_cache_path()),
+            }
         });
         if let Some(profile) = profile {
-            match Layer::read(LayerKind::Profile, &profile)? {
+            let key = layers
+                .first()
+                .and_then(|s| s.table.get("provisioning")?.get("public_key")?.as_str());
+            let refused = key.and_then(|k| super::provisioning::check_cached(k, &profile).err());
+            let layer = match refused {
+                Some(_) => None,
+                None => Layer::read(LayerKind::Profile, &profile)?,
+            };
+            match layer {
                 Some(layer) => layers.push(layer),
-                None => warnings.push(format!(
-                    "{}: no provisioned profile there yet; starting without it",
-                    profile.display()
-                )),
+                None => warnings.push(match &refused {
+                    Some(why) => {
+                        format!("{}: refused: {why}; starting without it", profile.display())
+                    }
+                    None => format!(
+                        "{}: no provisioned profile there yet; starting without it",
+                        profile.display()
+                    ),
+                }),
             }
         }
         if layers.is_empty() {

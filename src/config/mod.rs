@@ -15,11 +15,12 @@ use crate::sip::transport::TransportKind;
 mod layers;
 mod lines;
 pub mod locks;
-pub use layers::{
-    LayerKind, LayerPaths, Origin, Provenance, ProvisioningSection, check_file, is_secret_key,
-};
+pub mod provisioning;
+pub mod secrets;
+pub use layers::{LayerKind, LayerPaths, Origin, Provenance, check_file, is_secret_key};
 pub use lines::{HistorySection, PhoneSection};
 pub use locks::LockSection;
+pub use provisioning::ProvisioningSection;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -148,6 +149,10 @@ pub struct AccountConfig {
     pub auth_username: Option<String>,
     #[serde(default)]
     pub password: String,
+    /// Take the password from the OS keyring when `password` is empty
+    /// (`config::secrets`; the GUI stores typed passwords there).
+    #[serde(default)]
+    pub password_keyring: bool,
     /// Domain of the address of record, `sip:username@domain`.
     pub domain: Spanned<String>,
     /// Registrar `host[:port]`; default: the domain.
@@ -164,6 +169,10 @@ pub struct AccountConfig {
     /// PEM file with an extra CA to trust for this account's TLS server.
     #[serde(default)]
     pub tls_ca_file: Option<PathBuf>,
+    /// Inline PEM of CA certificates trusted for this account's TLS server
+    /// (a profile can ship its private CA this way), besides `tls_ca_file`.
+    #[serde(default)]
+    pub tls_ca_pem: Option<String>,
     /// SHA-256 fingerprint of the server certificate to pin (hex, colons allowed).
     #[serde(default)]
     pub tls_pin_sha256: Option<Spanned<String>>,
@@ -562,6 +571,14 @@ impl Config {
         }
         lines::validate(&self.phone, &self.history, text, path)?;
         locks::validate(&self.lock, text, path)?;
+        if let Err((key, message)) = self.provisioning.validate() {
+            return Err(ConfigError {
+                file: path.to_path_buf(),
+                line: key_line(text, "provisioning", key),
+                key: Some(format!("provisioning.{key}")),
+                message,
+            });
+        }
         let mut ids = std::collections::HashSet::new();
         for (i, acc) in self.accounts.iter().enumerate() {
             let k = |name: &str| format!("account[{i}].{name}");
@@ -624,6 +641,11 @@ impl Config {
                     "expected 32 bytes of hex (64 hex digits, colons allowed)".into(),
                 ));
             }
+            if let Some(pem) = &acc.tls_ca_pem
+                && let Err(m) = pem_certificates(pem)
+            {
+                return Err(err(acc.domain.span(), &k("tls_ca_pem"), m));
+            }
             if let Some(ca) = &acc.tls_ca_file
                 && !ca.exists()
             {
@@ -682,6 +704,21 @@ impl AccountConfig {
     pub fn auth_username(&self) -> &str {
         self.auth_username.as_deref().unwrap_or(&self.username)
     }
+}
+
+/// The DER certificates of PEM text (`tls_ca_pem`): at least one, all
+/// well formed.
+pub fn pem_certificates(
+    pem: &str,
+) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, String> {
+    use rustls_pki_types::pem::PemObject;
+    let certs = rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("not PEM certificates: {e}"))?;
+    if certs.is_empty() {
+        return Err("no `-----BEGIN CERTIFICATE-----` block".into());
+    }
+    Ok(certs)
 }
 
 /// Parse a SHA-256 fingerprint written as hex with optional colons.
@@ -883,6 +920,13 @@ tls_pin_sha256 = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23
         .unwrap_err();
         assert_eq!(e.key.as_deref(), Some("account[0].tls_pin_sha256"));
         assert_eq!(e.line, Some(5));
+
+        let e = parse(
+            "[[account]]\nid = \"a\"\nusername = \"1\"\ndomain = \"x\"\ntls_ca_pem = \"not a cert\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("account[0].tls_ca_pem"));
+        assert!(e.message.contains("BEGIN CERTIFICATE"), "{}", e.message);
     }
 
     #[test]

@@ -145,6 +145,7 @@ pub(super) async fn check(ctx: &Context, limits: Limits) -> CheckResult {
 pub(super) fn tls_config(account: &crate::config::AccountConfig) -> TlsClientConfig {
     TlsClientConfig {
         extra_ca_file: account.tls_ca_file.clone(),
+        extra_ca_pem: account.tls_ca_pem.clone(),
         pinned_sha256: account
             .tls_pin_sha256
             .as_ref()

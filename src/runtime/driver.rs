@@ -185,6 +185,7 @@ pub(crate) fn net_config(config: &Config) -> NetConfig {
         listen_tcp: Config::listen(&config.sip.listen_tcp),
         tls: TlsClientConfig {
             extra_ca_file: tls_account.and_then(|a| a.tls_ca_file.clone()),
+            extra_ca_pem: tls_account.and_then(|a| a.tls_ca_pem.clone()),
             pinned_sha256: tls_account
                 .and_then(|a| a.tls_pin_sha256.as_ref())
                 .and_then(|p| crate::config::parse_fingerprint(p.get_ref())),
@@ -881,6 +882,9 @@ fn handle_ctl(
                 "enabled": trace.is_enabled(),
                 "file": trace.path(),
             });
+            if let Some(p) = crate::runtime::provisioning::status_json() {
+                value["provisioning"] = p;
+            }
             return Reply::ok(value);
         }
         Request::Trace { on } => {

@@ -8,6 +8,7 @@ pub mod history;
 pub mod media;
 pub mod media_watch;
 pub mod net;
+pub mod provisioning;
 pub mod quality_watch;
 pub mod ringer;
 pub mod trace;

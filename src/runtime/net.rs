@@ -35,6 +35,8 @@ use crate::sip::transport::{Peer, TlsCertProblem, TransportError, TransportKind}
 pub struct TlsClientConfig {
     /// PEM file of CA certificates trusted in addition to the platform's.
     pub extra_ca_file: Option<PathBuf>,
+    /// PEM text of CA certificates trusted besides the platform's (and the file's).
+    pub extra_ca_pem: Option<String>,
     /// SHA-256 of the server's end-entity certificate (DER). When set, the
     /// certificate is accepted iff it matches; chain and name are not checked.
     pub pinned_sha256: Option<[u8; 32]>,
@@ -46,6 +48,7 @@ impl Default for TlsClientConfig {
     fn default() -> Self {
         TlsClientConfig {
             extra_ca_file: None,
+            extra_ca_pem: None,
             pinned_sha256: None,
             verify: true,
         }
@@ -752,7 +755,9 @@ fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 }
 
 /// The rustls client configuration for `cfg` (ring provider).
-fn client_tls_config(cfg: &TlsClientConfig) -> Result<Arc<rustls::ClientConfig>, String> {
+pub(crate) fn client_tls_config(
+    cfg: &TlsClientConfig,
+) -> Result<Arc<rustls::ClientConfig>, String> {
     let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = server_verifier(cfg, &provider)?;
     client_config_with(verifier, &provider)
@@ -787,8 +792,20 @@ fn server_verifier(
     } else if !cfg.verify {
         tracing::warn!("TLS certificate verification is OFF: any server is accepted");
         no_chain(NoChainMode::AcceptAny)
-    } else if let Some(path) = &cfg.extra_ca_file {
-        let roots = load_ca_file(path)?;
+    } else if cfg.extra_ca_file.is_some() || cfg.extra_ca_pem.is_some() {
+        let mut roots = match &cfg.extra_ca_file {
+            Some(path) => load_ca_file(path)?,
+            None => Vec::new(),
+        };
+        if let Some(pem) = &cfg.extra_ca_pem {
+            roots.extend(
+                crate::config::pem_certificates(pem).map_err(|e| format!("tls_ca_pem: {e}"))?,
+            );
+        }
+        let path = cfg
+            .extra_ca_file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("tls_ca_pem"));
         match rustls_platform_verifier::Verifier::new_with_extra_roots(
             roots.clone(),
             provider.clone(),
@@ -1486,6 +1503,7 @@ mod tests {
     fn unreadable_ca_file_is_an_error_with_the_path() {
         let cfg = TlsClientConfig {
             extra_ca_file: Some(PathBuf::from("/nonexistent/softline-ca.pem")),
+            extra_ca_pem: None,
             pinned_sha256: None,
             verify: true,
         };

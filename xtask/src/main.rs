@@ -46,6 +46,8 @@ const TEST_PACKAGES: &[&str] = &[
     "baresip-core",
     // A private session bus for the desktop-notification test.
     "dbus",
+    // The Secret Service for the keyring test (under dbus-run-session).
+    "gnome-keyring",
 ];
 
 fn main() -> ExitCode {
