@@ -730,6 +730,8 @@ impl Sipp {
             .arg(dir.file("errors.log"))
             .args(["-trace_msg", "-message_file"])
             .arg(dir.file("messages.log"))
+            .arg("-log_file")
+            .arg(dir.file("logs.log"))
             .args(extra);
         if let Some(remote) = remote {
             cmd.arg(remote.to_string());
@@ -759,7 +761,9 @@ impl Sipp {
         Sipp::uas_with(scenario_name, &[])
     }
 
-    /// [`Sipp::uas`] with extra options (e.g. `-rtp_echo`).
+    /// [`Sipp::uas`] with extra arguments, e.g. `["-rtp_echo"]` or
+    /// `["-trace_logs"]` (the scenario's `<log>` lines then go to
+    /// [`Sipp::log_text`]).
     pub fn uas_with(scenario_name: &str, extra: &[&str]) -> Sipp {
         let mut s = Sipp::spawn(scenario_name, "u1", None, extra);
         let port = s.port;
@@ -817,6 +821,11 @@ impl Sipp {
             self.status = poll(timeout, || self.child.try_wait().ok().flatten());
         }
         self.status
+    }
+
+    /// What the scenario's `<log>` actions wrote (run with `-trace_logs`).
+    pub fn log_text(&self) -> String {
+        read_lossy(&self.dir.file("logs.log"))
     }
 
     /// The error log, stderr and the tail of the message trace.
