@@ -33,12 +33,18 @@ fn main() {
         "10.0.0.1:4000".parse().unwrap(),
         "10.0.0.2:5000".parse().unwrap(),
     );
-    for codec in [
-        CodecSpec::pcmu(),
-        CodecSpec::pcma(),
-        CodecSpec::g722(),
-        CodecSpec::opus(111),
-    ] {
+    let only_aec = std::env::var("SOFTLINE_BENCH").is_ok_and(|v| v == "aec");
+    let codecs = if only_aec {
+        Vec::new()
+    } else {
+        vec![
+            CodecSpec::pcmu(),
+            CodecSpec::pcma(),
+            CodecSpec::g722(),
+            CodecSpec::opus(111),
+        ]
+    };
+    for codec in codecs {
         let t0 = Instant::now();
         let cfg = MediaConfig::default();
         let mut a = MediaSession::new(t0, &negotiated(&codec, addr_b), &cfg, 1).unwrap();
@@ -76,27 +82,76 @@ fn main() {
     }
 
     // Echo cancellation + noise suppression (sonora) on the microphone path,
-    // with the far end as reference: one direction of one call.
+    // with the far end as reference: one direction of one call. The far end
+    // talks in turns (3 s on, 3 s off, as in a conversation), or is a steady
+    // signal, or silent; `SOFTLINE_BENCH=aec` skips the codecs.
+    let cases: [AecCase; 5] = [
+        ("defaults, far end steady", AecConfig::default(), |_| true),
+        (
+            "defaults, far end talks in 3 s turns",
+            AecConfig::default(),
+            turns,
+        ),
+        ("defaults, far end silent", AecConfig::default(), |_| false),
+        (
+            "AEC3 only, far end steady",
+            AecConfig {
+                noise_suppression: false,
+                ..AecConfig::default()
+            },
+            |_| true,
+        ),
+        (
+            "NS only",
+            AecConfig {
+                echo_cancellation: false,
+                ..AecConfig::default()
+            },
+            |_| true,
+        ),
+    ];
     for rate in [8_000u32, 16_000, 48_000] {
-        let n = (rate / 50) as usize;
-        let far = sine(180.0, rate, 6000.0, n * 50);
-        let mut aec = echo_canceller(rate, n, &AecConfig::default());
-        let mut mic = vec![0i16; n];
-        let start = Instant::now();
-        for i in 0..frames as usize {
-            let off = (i % 50) * n;
-            let f = &far[off..off + n];
-            mic.copy_from_slice(f);
-            aec.far_end(f);
-            aec.process_near_end(&mut mic);
-            black_box(&mic);
+        for (what, cfg, far_on) in &cases {
+            if rate != 8_000 && !what.starts_with("defaults, far end steady") {
+                continue;
+            }
+            let n = (rate / 50) as usize;
+            let far = sine(180.0, rate, 6000.0, n * 50);
+            let near = sine(310.0, rate, 300.0, n * 50);
+            let silence = vec![0i16; n];
+            let mut aec = echo_canceller(rate, n, cfg);
+            let mut mic = vec![0i16; n];
+            let start = Instant::now();
+            for i in 0..frames as usize {
+                let off = (i % 50) * n;
+                let f = if far_on(i) {
+                    &far[off..off + n]
+                } else {
+                    &silence[..]
+                };
+                // Echo (the far end, 12 dB down) plus a quiet near talker.
+                for ((m, e), s) in mic.iter_mut().zip(f).zip(&near[off..off + n]) {
+                    *m = (e / 4).saturating_add(*s);
+                }
+                aec.process_near_end(&mut mic);
+                aec.far_end(f);
+                black_box(&mic);
+            }
+            let per_frame = start.elapsed() / frames;
+            println!(
+                "{} at {rate} Hz, {what}: {:>6.1} µs per 20 ms frame = {:>5.2} % of one core",
+                aec.name(),
+                per_frame.as_secs_f64() * 1e6,
+                per_frame.as_secs_f64() / 0.020 * 100.0
+            );
         }
-        let per_frame = start.elapsed() / frames;
-        println!(
-            "{} at {rate} Hz: {:>6.1} µs per 20 ms frame = {:>5.2} % of one core",
-            aec.name(),
-            per_frame.as_secs_f64() * 1e6,
-            per_frame.as_secs_f64() / 0.020 * 100.0
-        );
     }
+}
+
+/// What the canceller runs with, and whether the far end talks in frame `i`.
+type AecCase = (&'static str, AecConfig, fn(usize) -> bool);
+
+/// Frame `i` (20 ms) falls in one of the far end's 3 s turns.
+fn turns(i: usize) -> bool {
+    (i / 150).is_multiple_of(2)
 }

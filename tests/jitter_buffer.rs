@@ -391,10 +391,13 @@ fn random_loss_5_percent_conceals_exactly_the_lost_frames() {
     show("loss 5%", &o, &sc);
     assert!((100..=200).contains(&sc.lost), "script lost {}", sc.lost);
     assert_eq!(o.stats.concealed as usize, sc.lost);
-    assert_eq!(o.stats.inserted, 0);
+    // Loss above 2 %: the target takes one frame more (so that Opus finds
+    // the next packet's FEC), inserted once; nothing is dropped.
+    assert_eq!(o.stats.inserted, 1);
+    assert_eq!(o.stats.target_delay_ms, 40);
     assert_eq!(o.stats.dropped_for_latency, 0);
     assert_eq!(o.stats.played as usize, 3000 - sc.lost);
-    assert!(o.max_cur_delay_ms <= 40);
+    assert!(o.max_cur_delay_ms <= 60, "{}", o.max_cur_delay_ms);
 }
 
 #[test]

@@ -149,6 +149,12 @@ const WINDOW_MS: u32 = 4000;
 const GAP_MS: u32 = 60;
 /// Minimum spacing between two frame drops (unless above `max_delay`).
 const DROP_SPACING_MS: u32 = 250;
+/// Frames over which the recent loss rate is averaged (exponential weight).
+const LOSS_WINDOW: u32 = 64;
+/// Above this loss rate (Q16: 2 %) the target gets one frame more, below
+/// [`LOSS_EXTRA_OFF_Q16`] (1 %) it goes back.
+const LOSS_EXTRA_ON_Q16: u32 = 65_536 * 2 / 100;
+const LOSS_EXTRA_OFF_Q16: u32 = 65_536 / 100;
 /// A packet later than this (beyond `2 * max_delay`) is a timestamp jump.
 const JUMP_LATE_MIN_MS: u32 = 1000;
 
@@ -186,8 +192,16 @@ pub struct JitterBuffer {
     win_cap: usize,
     scratch: Vec<i64>,
     min_transit: i64,
+    /// Target from the delay percentile alone.
+    base_target: i64,
     target: i64,
     cur_delay: i64,
+    /// Recent loss (missing slots among played ones), Q16, exponentially
+    /// weighted over about [`LOSS_WINDOW`] frames.
+    loss_q16: u32,
+    /// One frame of extra delay while loss is seen, so that the packet after
+    /// a lost one is usually here when the lost slot is played (Opus FEC).
+    fec_extra: bool,
 
     missing_run: u32,
     since_drop: u32,
@@ -235,7 +249,10 @@ impl JitterBuffer {
             win_cap,
             scratch: Vec::with_capacity(win_cap),
             min_transit: 0,
+            base_target: min_delay.max(spf),
             target: min_delay.max(spf),
+            loss_q16: 0,
+            fec_extra: false,
             cur_delay: 0,
             missing_run: 0,
             since_drop: 0,
@@ -417,7 +434,8 @@ impl JitterBuffer {
         let k = (n * PERCENTILE).div_ceil(100).saturating_sub(1).min(n - 1);
         let (_, &mut p, _) = self.scratch.select_nth_unstable(k);
         self.min_transit = min;
-        self.target = (p - min + self.spf).clamp(self.min_delay, self.max_delay);
+        self.base_target = (p - min + self.spf).clamp(self.min_delay, self.max_delay);
+        self.update_target();
     }
 
     /// Store a packet that fits the timeline.
@@ -633,6 +651,7 @@ impl JitterBuffer {
             self.next_ts += self.spf;
             self.missing_run = 0;
             self.stats.played += 1;
+            self.note_slot(false);
             return Playout::Frame {
                 payload: slot.payload,
                 timestamp: slot.ts,
@@ -654,6 +673,11 @@ impl JitterBuffer {
         }
         self.missing_run += 1;
         self.stats.concealed += 1;
+        if !self.slots.is_empty() {
+            // A later frame is here: this one was lost (or late), not the
+            // end of a talkspurt.
+            self.note_slot(true);
+        }
         let next = match self.find(self.next_ts + self.spf) {
             Some(i) => {
                 let mut v = self.pool.pop().unwrap_or_default();
@@ -667,6 +691,33 @@ impl JitterBuffer {
         };
         self.next_ts += self.spf;
         Playout::Lost { next }
+    }
+
+    /// Follow the loss rate of played slots; switch the extra FEC frame.
+    fn note_slot(&mut self, missing: bool) {
+        let l = self.loss_q16;
+        self.loss_q16 = if missing {
+            l + (65_536 - l) / LOSS_WINDOW
+        } else {
+            l - l / LOSS_WINDOW
+        };
+        let extra = if self.fec_extra {
+            self.loss_q16 >= LOSS_EXTRA_OFF_Q16
+        } else {
+            self.loss_q16 > LOSS_EXTRA_ON_Q16
+        };
+        if extra != self.fec_extra {
+            self.fec_extra = extra;
+            self.update_target();
+        }
+    }
+
+    /// Target = percentile target, plus one frame while loss is seen (the
+    /// frame after a lost one then usually waits in the buffer, and Opus
+    /// rebuilds the lost one from its in-band FEC), within `max_delay`.
+    fn update_target(&mut self) {
+        let extra = if self.fec_extra { self.spf } else { 0 };
+        self.target = (self.base_target + extra).min(self.max_delay);
     }
 
     /// Drop frames whose slot has passed (cannot normally exist).
@@ -739,6 +790,46 @@ mod tests {
             (s.target_delay_ms, s.current_delay_ms, s.played),
             (20, 30, 1)
         );
+    }
+
+    /// A steady stream (arrival = send time + 5 ms) where every packet whose
+    /// index is in `lost` never arrives; returns the target delay after it.
+    fn target_after(frames: u64, lost: impl Fn(u64) -> bool) -> (u32, JitterStats) {
+        let t0 = origin();
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        for k in 0..frames {
+            if !lost(k) {
+                jb.push(
+                    ms(t0, k * 20 + 5),
+                    k as u16,
+                    k as u32 * 160,
+                    9,
+                    k == 0,
+                    b"x",
+                );
+            }
+            let _ = jb.pop(ms(t0, k * 20 + 10));
+        }
+        let s = jb.stats();
+        (s.target_delay_ms, s)
+    }
+
+    #[test]
+    fn loss_above_two_percent_adds_one_frame_for_fec_and_clean_takes_it_back() {
+        // Clean: the percentile target (20 ms, the minimum).
+        let (clean, s) = target_after(500, |_| false);
+        assert_eq!((clean, s.concealed), (20, 0));
+        // 10 % loss (every 10th packet): one frame more, so the packet after
+        // a lost one is buffered when the lost slot plays.
+        let (lossy, s) = target_after(500, |k| k > 20 && k % 10 == 0);
+        assert_eq!(lossy, 40);
+        assert!(s.concealed >= 40, "{s:?}");
+        // 1 % loss: below the threshold, no extra delay.
+        let (light, _) = target_after(1000, |k| k > 20 && k % 100 == 0);
+        assert_eq!(light, 20);
+        // Loss that stops: the extra frame goes once the rate decays below 1 %.
+        let (after, _) = target_after(1000, |k| k > 20 && k < 300 && k % 10 == 0);
+        assert_eq!(after, 20);
     }
 
     #[test]

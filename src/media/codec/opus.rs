@@ -577,6 +577,15 @@ mod tests {
         })
         .unwrap();
         assert_eq!(enc.expected_loss(), Some(0));
+        // What libopus itself runs with (read back from the encoder): in-band
+        // FEC on, DTX off (speech frames are never skipped), 24 kbit/s.
+        assert!(enc.enc.get_inband_fec().unwrap());
+        assert!(!enc.enc.get_dtx().unwrap());
+        assert!(matches!(
+            enc.enc.get_bitrate().unwrap(),
+            ::opus::Bitrate::Bits(24_000)
+        ));
+        assert_eq!(enc.enc.get_packet_loss_perc().unwrap(), 0);
         let x = speechlike(RATE, RATE as usize);
         let mut frames = x.chunks(FRAME);
         let mut lbrr = |enc: &mut OpusEncoder, n: usize| {
@@ -591,6 +600,7 @@ mod tests {
         assert_eq!(lbrr(&mut enc, 20), 0);
         enc.set_expected_loss(10).unwrap();
         assert_eq!(enc.expected_loss(), Some(10));
+        assert_eq!(enc.enc.get_packet_loss_perc().unwrap(), 10);
         assert!(lbrr(&mut enc, 20) >= 10);
         enc.set_expected_loss(0).unwrap();
         // Once LBRR is off the packets stop carrying it (after the one that
