@@ -373,6 +373,7 @@ fn phone(
             prefs_path: dirs.map(|d| d.config_dir().join("gui.json")),
             dial_on_start: url,
             system_config: None,
+            keyring: true,
         };
         return match softline::gui::run(opts) {
             Ok(()) => ExitCode::SUCCESS,

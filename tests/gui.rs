@@ -46,6 +46,7 @@ fn gui(dir: &TestDir, config: &str) -> Harness<'static, SoftlineApp> {
         dial_on_start: None,
         // No admin layer unless a test brings one.
         system_config: Some(dir.file("no-system.toml")),
+        keyring: false,
     };
     let app = SoftlineApp::new(opts, Arc::new(|| {}));
     let mut h = Harness::builder()
@@ -274,6 +275,7 @@ fn a_config_error_is_shown_in_the_window_with_its_line() {
         dial_on_start: None,
         // No admin layer unless a test brings one.
         system_config: Some(dir.file("no-system.toml")),
+        keyring: false,
     };
     let app = SoftlineApp::new(opts, Arc::new(|| {}));
     let mut h = Harness::builder()
@@ -478,6 +480,7 @@ fn admin_locked_keys_are_read_only_and_never_written() {
         prefs_path: None,
         dial_on_start: None,
         system_config: Some(system),
+        keyring: false,
     };
     let app = SoftlineApp::new(opts, Arc::new(|| {}));
     let mut h = Harness::builder()

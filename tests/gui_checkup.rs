@@ -26,6 +26,7 @@ fn gui(dir: &TestDir, config: &str) -> Harness<'static, SoftlineApp> {
         prefs_path: None,
         dial_on_start: None,
         system_config: Some(dir.file("no-system.toml")),
+        keyring: false,
     };
     let app = SoftlineApp::new(opts, Arc::new(|| {}));
     Harness::builder()

@@ -87,6 +87,7 @@ fn incoming_and_missed_calls_are_notified_on_the_session_bus() {
         dial_on_start: None,
         // No admin layer unless a test brings one.
         system_config: Some(dir.file("no-system.toml")),
+        keyring: false,
     };
     let mut h = Harness::builder().build_ui_state(
         |ui, app: &mut SoftlineApp| app.show(ui),

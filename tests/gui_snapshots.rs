@@ -211,6 +211,7 @@ fn harness_at(
         prefs_path: None,
         dial_on_start: None,
         system_config: Some(dir.file("no-system.toml")),
+        keyring: false,
     };
     let app = SoftlineApp::new(opts, Arc::new(|| {}));
     let mut h = Harness::builder()

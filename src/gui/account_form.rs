@@ -215,6 +215,24 @@ impl AccountForm {
     }
 }
 
+/// The user config text with the form account's password taken out and
+/// `password_keyring = true` in its place (the password is in the OS
+/// keyring, stored by the caller first).
+pub fn password_to_keyring(text: &str, account_id: &str) -> Result<String, String> {
+    let mut doc: toml::Table = text.parse().map_err(|e| format!("{e}"))?;
+    if let Some(toml::Value::Array(accounts)) = doc.get_mut("account") {
+        for a in accounts.iter_mut() {
+            if let toml::Value::Table(t) = a
+                && t.get("id").and_then(toml::Value::as_str) == Some(account_id)
+            {
+                t.remove("password");
+                t.insert("password_keyring".into(), toml::Value::Boolean(true));
+            }
+        }
+    }
+    toml::to_string(&doc).map_err(|e| format!("cannot write the config: {e}"))
+}
+
 /// Keys the form owns: cleared in the file when the agent clears them.
 const FORM_KEYS: &[&str] = &[
     "username",
@@ -226,6 +244,7 @@ const FORM_KEYS: &[&str] = &[
     "tls_ca_file",
     "tls_pin_sha256",
     "password",
+    "password_keyring",
 ];
 
 /// Write the user config file: a temporary file renamed over the old one
@@ -328,6 +347,18 @@ mod tests {
             AccountForm::new().validate()[2].message,
             "Enter the server, e.g. pbx.example.com"
         );
+    }
+
+    #[test]
+    fn a_password_in_the_keyring_leaves_the_file() {
+        let (text, _) = filled()
+            .merged_config("", Path::new("u.toml"), None)
+            .unwrap();
+        let moved = password_to_keyring(&text, FORM_ACCOUNT_ID).unwrap();
+        assert!(!moved.contains("s3cret"), "{moved}");
+        assert!(moved.contains("password_keyring = true"), "{moved}");
+        let c = Config::parse(&moved, Path::new("u.toml")).unwrap();
+        assert!(c.accounts[0].password_keyring && c.accounts[0].password.is_empty());
     }
 
     #[test]

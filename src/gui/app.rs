@@ -72,6 +72,10 @@ pub struct GuiOptions {
     /// The admin's system file instead of the platform's (tests; `None`:
     /// the platform's file or `$SOFTLINE_SYSTEM_CONFIG`).
     pub system_config: Option<PathBuf>,
+    /// Keep typed passwords in the OS keyring (the file only says
+    /// `password_keyring = true`); tests turn it off to leave the
+    /// developer's keyring alone.
+    pub keyring: bool,
 }
 
 impl GuiOptions {
@@ -1279,13 +1283,42 @@ impl SoftlineApp {
             .as_ref()
             .and_then(|c| c.accounts.first())
             .map(|a| a.id.clone());
+        let account_id = id
+            .clone()
+            .unwrap_or_else(|| super::account_form::FORM_ACCOUNT_ID.to_string());
+        let mut note = None;
         let saved = self
             .form
             .merged_config(&existing, &path, id.as_deref())
-            .and_then(|(text, _)| self.save_user_config(&text));
+            .and_then(|(text, _)| {
+                if !self.opts.keyring {
+                    return Ok(text);
+                }
+                // The password goes to the OS keyring, not into the file;
+                // without a keyring it stays in the file (readable by the
+                // user only) and the agent is told.
+                let user = if self.form.auth_username.trim().is_empty() {
+                    self.form.username.trim()
+                } else {
+                    self.form.auth_username.trim()
+                };
+                match store_password_briefly(&account_id, user, &self.form.password) {
+                    Ok(()) => super::account_form::password_to_keyring(&text, &account_id),
+                    Err(e) => {
+                        note = Some(format!(
+                            "{e}: the password is kept in your config file, readable only by you."
+                        ));
+                        Ok(text)
+                    }
+                }
+            })
+            .and_then(|text| self.save_user_config(&text));
         match saved {
             Ok(config) => {
-                self.form_message = Some("Saved. Connecting…".into());
+                self.form_message = Some(match note {
+                    Some(n) => format!("Saved. Connecting… ({n})"),
+                    None => "Saved. Connecting…".into(),
+                });
                 self.vm.accounts.clear();
                 self.config = Some(config.clone());
                 self.start_core(config);
@@ -1591,6 +1624,26 @@ impl SoftlineApp {
     pub fn core_error(&self) -> Option<&str> {
         self.core_error.as_deref()
     }
+}
+
+/// Store a password in the OS keyring, giving up after 3 s (a session bus
+/// without a keyring service can otherwise keep the window waiting on
+/// D-Bus activation).
+fn store_password_briefly(account_id: &str, user: &str, password: &str) -> Result<(), String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (a, u, p) = (
+        account_id.to_string(),
+        user.to_string(),
+        password.to_string(),
+    );
+    std::thread::Builder::new()
+        .name("softline-keyring".into())
+        .spawn(move || {
+            let _ = tx.send(crate::config::secrets::store_password(&a, &u, &p));
+        })
+        .map_err(|e| format!("cannot reach the keyring: {e}"))?;
+    rx.recv_timeout(Duration::from_secs(3))
+        .unwrap_or_else(|_| Err("the keyring did not answer".into()))
 }
 
 /// What to dial to call a history entry back: its SIP URI without the
