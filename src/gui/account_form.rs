@@ -179,26 +179,35 @@ impl AccountForm {
             Some(toml::Value::Array(a)) => a,
             _ => Vec::new(),
         };
-        // The form edits the first account (the one it was filled from).
-        match accounts.first_mut() {
-            Some(first) => {
-                let id_of = |v: &toml::Value| {
-                    v.get("id")
-                        .and_then(toml::Value::as_str)
-                        .map(str::to_string)
-                };
-                let id = id_of(first).unwrap_or_else(|| FORM_ACCOUNT_ID.into());
+        // The form edits the account it was filled from: the one with that
+        // id in the user file, else the user file's first account when no
+        // id is known, else a new entry with that id (merged by id with an
+        // admin's account).
+        let id_of = |v: &toml::Value| {
+            v.get("id")
+                .and_then(toml::Value::as_str)
+                .map(str::to_string)
+        };
+        let pos = match account_id {
+            Some(id) => accounts
+                .iter()
+                .position(|a| id_of(a).as_deref() == Some(id)),
+            None => (!accounts.is_empty()).then_some(0),
+        };
+        match pos.and_then(|i| accounts.get_mut(i)) {
+            Some(entry) => {
+                let id = id_of(entry).unwrap_or_else(|| FORM_ACCOUNT_ID.into());
                 let mut table = self.to_table();
                 table.insert("id".into(), toml::Value::String(id));
                 // Keys the form does not show stay as they were.
-                if let toml::Value::Table(old) = first {
+                if let toml::Value::Table(old) = entry {
                     for (k, v) in old.iter() {
                         if !table.contains_key(k) && !FORM_KEYS.contains(&k.as_str()) {
                             table.insert(k.clone(), v.clone());
                         }
                     }
                 }
-                *first = toml::Value::Table(table);
+                *entry = toml::Value::Table(table);
             }
             None => {
                 let mut table = self.to_table();
@@ -257,12 +266,21 @@ pub fn write_user_config(path: &Path, text: &str) -> Result<(), String> {
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     let tmp = path.with_extension("toml.tmp");
-    std::fs::write(&tmp, text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    let _ = std::fs::remove_file(&tmp);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    // Readable by the user only from the first byte (it may hold a password).
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600));
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
     }
+    let written = options.open(&tmp).and_then(|mut f| {
+        use std::io::Write;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()
+    });
+    written.map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
@@ -347,6 +365,39 @@ mod tests {
             AccountForm::new().validate()[2].message,
             "Enter the server, e.g. pbx.example.com"
         );
+    }
+
+    #[test]
+    fn the_form_edits_the_account_it_came_from() {
+        let existing = "[[account]]\nid = \"main\"\nusername = \"1\"\ndomain = \"old\"\n";
+        // Filled from an admin's account `corp`: a new entry with that id,
+        // the user's own `main` untouched.
+        let (_, c) = filled()
+            .merged_config(existing, Path::new("u.toml"), Some("corp"))
+            .unwrap();
+        let ids: Vec<&str> = c.accounts.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["main", "corp"]);
+        assert_eq!(c.accounts[0].domain.get_ref(), "old");
+        assert_eq!(c.accounts[1].domain.get_ref(), "pbx.example.com");
+        // Filled from `main`: that entry changes.
+        let (_, c) = filled()
+            .merged_config(existing, Path::new("u.toml"), Some("main"))
+            .unwrap();
+        assert_eq!(c.accounts.len(), 1);
+        assert_eq!(c.accounts[0].domain.get_ref(), "pbx.example.com");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_user_file_is_private_from_the_start() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("softline-form-{}", std::process::id()));
+        let path = dir.join("softline.toml");
+        write_user_config(&path, "x = 1\n").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(!path.with_extension("toml.tmp").exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

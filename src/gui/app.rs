@@ -211,6 +211,19 @@ impl SoftlineApp {
     /// Start a core with this config on a helper thread; the window picks it
     /// up when it is ready (see `poll_core_start`).
     fn start_core(&mut self, config: Config) {
+        if self.starting.is_some() {
+            // One restart at a time (the buttons are disabled meanwhile).
+            return;
+        }
+        // Ids restart with a new core: what the window knew of the old
+        // one's calls and messages must not match the new one's.
+        self.vm.calls.clear();
+        self.vm.selected = None;
+        for m in &mut self.vm.messages {
+            if m.id.take().is_some() && m.status == "sent" {
+                m.status = "sent (the phone restarted before delivery was known)".into();
+            }
+        }
         let (tx, rx) = channel();
         let opts = HeadlessOptions {
             config,
@@ -226,7 +239,11 @@ impl SoftlineApp {
                 {
                     tracing::warn!("the previous phone stopped with: {e}");
                 }
-                let _ = tx.send(spawn_core(opts));
+                // A core whose window has gone (or started another one)
+                // must not run on unseen, holding the account and the socket.
+                if let Err(std::sync::mpsc::SendError(Ok(orphan))) = tx.send(spawn_core(opts)) {
+                    let _ = orphan.shutdown();
+                }
                 wake();
             });
         match spawned {
@@ -325,6 +342,14 @@ impl SoftlineApp {
         }
         if link.core_stopped() && self.starting.is_none() && self.core_error.is_none() {
             self.core_error = Some("The phone has stopped.".into());
+            // Its calls are gone with it: no alert or timer may stay.
+            for c in &mut self.vm.calls {
+                if c.ended_at.is_none() {
+                    c.ended_at = Some(now);
+                    c.state = "ended".into();
+                    c.cause = Some("the phone stopped".into());
+                }
+            }
         }
     }
 
@@ -373,7 +398,10 @@ impl SoftlineApp {
                 Page::Account => self.account_page(ui),
                 Page::Settings => self.settings_page(ui),
                 Page::Help => help_page(ui),
-                Page::Checkup => super::checkup::checkup_page(ui, &self.opts.config_path),
+                Page::Checkup => {
+                    let registered = self.vm.accounts.iter().any(|a| a.state == "registered");
+                    super::checkup::checkup_page(ui, &self.opts.config_path, registered)
+                }
             });
         });
     }
@@ -1076,7 +1104,7 @@ impl SoftlineApp {
                 let how = match s("disposition").as_str() {
                     "answered" => format!(
                         "answered, {}",
-                        format_duration(Duration::from_secs_f64(talk.max(0.0)))
+                        format_duration(Duration::try_from_secs_f64(talk).unwrap_or_default())
                     ),
                     other => other.to_string(),
                 };
@@ -1256,7 +1284,12 @@ impl SoftlineApp {
             show_err(ui, "tls_pin_sha256", true);
         });
         ui.add_space(6.0);
-        if ui.button("Connect").clicked() {
+        let busy = self.vm.has_live_calls() || self.starting.is_some();
+        if ui
+            .add_enabled(!busy, egui::Button::new("Connect"))
+            .on_disabled_hover_text("Connects when no call is up and the phone is not restarting")
+            .clicked()
+        {
             if errors.is_empty() {
                 self.connect();
             } else {
@@ -1473,46 +1506,94 @@ impl SoftlineApp {
             v
         };
         let (inputs, outputs) = (names(true), names(false));
-        device_picker(ui, "Microphone", &mut form.input, &inputs);
-        device_picker(ui, "Speaker", &mut form.output, &outputs);
+        // What the admin locked is shown, not editable.
+        let lock = |key: &str| self.locked(key);
+        let (l_in, l_out, l_ring) = (
+            lock("audio.input"),
+            lock("audio.output"),
+            lock("audio.ring"),
+        );
+        let (l_ec, l_ns, l_agc) = (
+            lock("audio.echo_cancellation"),
+            lock("audio.noise_suppression"),
+            lock("audio.auto_gain"),
+        );
+        let l_codecs = lock("media.codecs");
+        let note = |ui: &mut egui::Ui, locked: bool| {
+            if locked {
+                ui.label("locked by your administrator");
+            }
+        };
+        ui.horizontal(|ui| {
+            ui.add_enabled_ui(!l_in, |ui| {
+                device_picker(ui, "Microphone", &mut form.input, &inputs)
+            });
+            note(ui, l_in);
+        });
+        ui.horizontal(|ui| {
+            ui.add_enabled_ui(!l_out, |ui| {
+                device_picker(ui, "Speaker", &mut form.output, &outputs)
+            });
+            note(ui, l_out);
+        });
         let mut ring_choices = vec![String::new()];
         ring_choices.extend(outputs.iter().cloned());
-        device_picker(ui, "Ring on", &mut form.ring, &ring_choices);
-        ui.checkbox(&mut form.echo_cancellation, "Echo cancellation");
-        ui.checkbox(&mut form.noise_suppression, "Noise suppression");
-        ui.checkbox(&mut form.auto_gain, "Automatic microphone gain");
+        ui.horizontal(|ui| {
+            ui.add_enabled_ui(!l_ring, |ui| {
+                device_picker(ui, "Ring on", &mut form.ring, &ring_choices)
+            });
+            note(ui, l_ring);
+        });
+        ui.add_enabled(
+            !l_ec,
+            egui::Checkbox::new(&mut form.echo_cancellation, "Echo cancellation"),
+        );
+        ui.add_enabled(
+            !l_ns,
+            egui::Checkbox::new(&mut form.noise_suppression, "Noise suppression"),
+        );
+        ui.add_enabled(
+            !l_agc,
+            egui::Checkbox::new(&mut form.auto_gain, "Automatic microphone gain"),
+        );
+        if l_ec || l_ns || l_agc {
+            note(ui, true);
+        }
         ui.label("Codecs, preferred first:");
-        let mut up = None;
-        for (i, c) in form.codecs.iter().enumerate() {
-            ui.horizontal(|ui| {
-                ui.label(format!("{}. {c}", i + 1));
-                if i > 0 && ui.small_button(format!("Move {c} up")).clicked() {
-                    up = Some(i);
+        note(ui, l_codecs);
+        ui.add_enabled_ui(!l_codecs, |ui| {
+            let mut up = None;
+            for (i, c) in form.codecs.iter().enumerate() {
+                ui.horizontal(|ui| {
+                    ui.label(format!("{}. {c}", i + 1));
+                    if i > 0 && ui.small_button(format!("Move {c} up")).clicked() {
+                        up = Some(i);
+                    }
+                });
+            }
+            if let Some(i) = up {
+                form.codec_up(i);
+            }
+            ui.horizontal_wrapped(|ui| {
+                for c in ALL_CODECS {
+                    let mut on = form.codecs.iter().any(|x| x.eq_ignore_ascii_case(c));
+                    if ui.checkbox(&mut on, *c).changed() {
+                        form.toggle_codec(c);
+                    }
                 }
             });
-        }
-        if let Some(i) = up {
-            form.codec_up(i);
-        }
-        ui.horizontal_wrapped(|ui| {
-            for c in ALL_CODECS {
-                let mut on = form.codecs.iter().any(|x| x.eq_ignore_ascii_case(c));
-                if ui.checkbox(&mut on, *c).changed() {
-                    form.toggle_codec(c);
-                }
-            }
         });
         let changed = self
             .config
             .as_ref()
             .is_none_or(|c| SettingsForm::from_config(c) != form);
         self.settings = Some(form);
-        let busy = self.vm.has_live_calls();
+        let busy = self.vm.has_live_calls() || self.starting.is_some();
         ui.horizontal(|ui| {
             let apply = ui
                 .add_enabled(changed && !busy, egui::Button::new("Apply"))
                 .on_disabled_hover_text(if busy {
-                    "Applies when no call is up"
+                    "Applies when no call is up and the phone is not restarting"
                 } else {
                     "Nothing changed"
                 });

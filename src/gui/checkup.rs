@@ -63,15 +63,29 @@ fn start(state: &Shared, ctx: &egui::Context, config_path: &Path) {
     }
 }
 
-/// The page. The first visit starts a run.
-pub fn checkup_page(ui: &mut egui::Ui, config_path: &Path) {
+/// The page. The first visit starts a run, unless the phone is registered:
+/// the check registers the account once more and then removes that
+/// registration, which on a PBX that keeps one contact per extension
+/// (Asterisk `max_contacts=1`, `remove_existing=yes`) drops the phone's own
+/// until its next refresh — so then it waits for the agent's click.
+pub fn checkup_page(ui: &mut egui::Ui, config_path: &Path, registered: bool) {
     let state = shared(ui);
     let (running, done) = state
         .lock()
         .map(|s| (s.running, s.done))
         .unwrap_or((false, false));
-    if !running && !done {
+    if !running && !done && !registered {
         start(&state, ui.ctx(), config_path);
+    }
+    if registered && !running && !done {
+        ui.label(
+            "The phone is registered. The check-up registers once more and then removes that \
+             registration; on a PBX that keeps one contact per extension this can drop the \
+             phone's registration until its next refresh.",
+        );
+        if ui.button("Run check-up").clicked() {
+            start(&state, ui.ctx(), config_path);
+        }
     }
     ui.heading("Check-up");
     ui.label("Checks the connection and audio step by step and says what to do at the first step that fails.");

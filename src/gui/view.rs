@@ -486,6 +486,12 @@ impl ViewModel {
             }
         };
         let call = &mut self.calls[pos];
+        if !ended && call.ended_at.is_some() {
+            // A live call under an id the view last saw ended (a restarted
+            // core counts from 1 again): it is a new call.
+            call.ended_at = None;
+            call.connected_at = None;
+        }
         call.state = c.state;
         call.remote = c.remote;
         call.cause = c.cause;

@@ -853,9 +853,9 @@ impl Pump<'_> {
                     && c.state == "ringing"
                     && !c.ignored
             });
-            let talking = calls
-                .iter()
-                .any(|c| matches!(c.state, "connected" | "held"));
+            // A held call does not count: the call-waiting tone only plays
+            // in a connected call, so with the only call on hold, ring.
+            let talking = calls.iter().any(|c| c.state == "connected");
             self.ringer.set(ringing && !talking);
         }
     }
