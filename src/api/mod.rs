@@ -163,10 +163,18 @@ impl Reply {
     }
 }
 
-/// Where the control socket lives when `--ctl-socket` is not given.
+/// Where the control socket lives when `--ctl-socket` is not given: the
+/// XDG runtime dir (private to the user), else a private per-user folder in
+/// the temp dir (never one path shared by every user of the machine). On
+/// Windows, a pipe name with the user's name in it.
 pub fn default_socket_path() -> PathBuf {
     if cfg!(windows) {
-        return PathBuf::from("softline-ctl");
+        let user = std::env::var("USERNAME").unwrap_or_default();
+        let user: String = user
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .collect();
+        return PathBuf::from(format!("softline-ctl-{user}"));
     }
     let dir = std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
@@ -174,8 +182,28 @@ pub fn default_socket_path() -> PathBuf {
             directories::ProjectDirs::from("", "", "softline")
                 .and_then(|d| d.runtime_dir().map(|p| p.to_path_buf()))
         })
-        .unwrap_or_else(std::env::temp_dir);
+        .unwrap_or_else(private_temp_dir);
     dir.join("softline-ctl.sock")
+}
+
+/// `$TMPDIR/softline-UID`, created readable by its user only (the uid is
+/// the owner of `/proc/self`, else of `$HOME`).
+fn private_temp_dir() -> PathBuf {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        let uid = std::fs::metadata("/proc/self")
+            .or_else(|_| std::fs::metadata(std::env::var_os("HOME").unwrap_or_default()))
+            .map(|m| m.uid().to_string())
+            .unwrap_or_else(|_| "user".into());
+        let dir = std::env::temp_dir().join(format!("softline-{uid}"));
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        dir
+    }
+    #[cfg(not(unix))]
+    {
+        std::env::temp_dir()
+    }
 }
 
 /// The platform name of a control socket path (a file path on Unix, a
@@ -193,5 +221,27 @@ pub fn socket_name(
     {
         path.to_path_buf()
             .to_fs_name::<interprocess::local_socket::GenericFilePath>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(unix)]
+    #[test]
+    fn without_a_runtime_dir_the_socket_is_in_a_private_per_user_folder() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = super::private_temp_dir();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("softline-") && name.len() > "softline-".len(),
+            "{name}"
+        );
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "only its user may open {}: {mode:o}",
+            dir.display()
+        );
     }
 }

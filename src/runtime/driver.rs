@@ -347,6 +347,16 @@ async fn run(opts: HeadlessOptions, channels: CoreChannels) -> Result<(), String
             Some(msg) = ctl_rx.recv() => {
                 let now = Instant::now();
                 let shutting = matches!(msg.request, Request::Shutdown);
+                if matches!(msg.request, Request::Devices) {
+                    // Enumerating sound devices can take a while (cpal opens
+                    // each one): off the network thread, answered from there.
+                    let chosen = ctx.media.device_state.clone();
+                    let reply = msg.reply;
+                    tokio::task::spawn_blocking(move || {
+                        let _ = reply.send(devices_reply(chosen));
+                    });
+                    continue;
+                }
                 let reply = match msg.request {
                     Request::History { limit } => Reply::ok(serde_json::json!(ctx.history.list(limit))),
                     // A second launch asks the running phone to show itself:
@@ -861,6 +871,21 @@ impl Pump<'_> {
     }
 }
 
+/// The `devices` reply: the sound devices present and what the admin's
+/// ranking chose. Blocking (cpal enumeration): call it off the network thread.
+fn devices_reply(chosen: serde_json::Value) -> Reply {
+    let list: Vec<serde_json::Value> = crate::audio::device::list_devices()
+        .into_iter()
+        .map(|d| {
+            serde_json::json!({
+                "name": d.name, "input": d.is_input, "output": d.is_output,
+                "default": d.is_default, "rate": d.default_rate, "channels": d.channels,
+            })
+        })
+        .collect();
+    Reply::ok(serde_json::json!({"devices": list, "chosen": chosen}))
+}
+
 fn handle_ctl(
     phone: &mut Phone,
     trace: &mut Trace,
@@ -901,18 +926,7 @@ fn handle_ctl(
         Request::Record { call, on, file } => return media.record(call, on, file),
         Request::Mute { call, on } => return media.mute(call, on),
         Request::TestAudio { seconds, codec } => return media.test_audio(seconds, codec),
-        Request::Devices => {
-            let list: Vec<serde_json::Value> = crate::audio::device::list_devices()
-                .into_iter()
-                .map(|d| {
-                    serde_json::json!({
-                        "name": d.name, "input": d.is_input, "output": d.is_output,
-                        "default": d.is_default, "rate": d.default_rate, "channels": d.channels,
-                    })
-                })
-                .collect();
-            return Reply::ok(serde_json::json!({"devices": list, "chosen": media.device_state}));
-        }
+        Request::Devices => return devices_reply(media.device_state.clone()),
         Request::Register { account } => Command::Register { account },
         Request::Unregister { account } => Command::Unregister { account },
         Request::Call {
