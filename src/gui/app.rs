@@ -968,6 +968,29 @@ impl SoftlineApp {
         }
     }
 
+    /// The other calls that are up (connected or held), as `(id, "line N
+    /// (party)")`: the targets of an attended transfer or a conference
+    /// (`free`: only calls not already in a conference).
+    fn other_calls_up(&self, c: &CallView, free: bool) -> Vec<(u64, String)> {
+        self.vm
+            .calls
+            .iter()
+            .filter(|o| {
+                o.id != c.id
+                    && o.is_live()
+                    && matches!(o.state.as_str(), "connected" | "held")
+                    && (!free || o.conference.is_none())
+            })
+            .map(|o| {
+                let line = o
+                    .line
+                    .map(|l| format!("line {l}"))
+                    .unwrap_or_else(|| format!("call {}", o.id));
+                (o.id, format!("{line} ({})", o.remote_short()))
+            })
+            .collect()
+    }
+
     /// Blind transfer to a typed number; attended transfer to another line.
     fn transfer_controls(&mut self, ui: &mut egui::Ui, c: &CallView) {
         ui.horizontal_wrapped(|ui| {
@@ -995,19 +1018,9 @@ impl SoftlineApp {
                 }
             }
             let others: Vec<(u64, String)> = self
-                .vm
-                .calls
-                .iter()
-                .filter(|o| {
-                    o.id != c.id && o.is_live() && matches!(o.state.as_str(), "connected" | "held")
-                })
-                .map(|o| {
-                    let line = o
-                        .line
-                        .map(|l| format!("line {l}"))
-                        .unwrap_or_else(|| format!("call {}", o.id));
-                    (o.id, format!("Connect with {line} ({})", o.remote_short()))
-                })
+                .other_calls_up(c, false)
+                .into_iter()
+                .map(|(id, who)| (id, format!("Connect with {who}")))
                 .collect();
             for (other, label) in &others {
                 if ui
@@ -1039,25 +1052,9 @@ impl SoftlineApp {
                 return;
             }
             let others: Vec<(u64, String)> = self
-                .vm
-                .calls
-                .iter()
-                .filter(|o| {
-                    o.id != c.id
-                        && o.is_live()
-                        && o.conference.is_none()
-                        && matches!(o.state.as_str(), "connected" | "held")
-                })
-                .map(|o| {
-                    let line = o
-                        .line
-                        .map(|l| format!("line {l}"))
-                        .unwrap_or_else(|| format!("call {}", o.id));
-                    (
-                        o.id,
-                        format!("Conference with {line} ({})", o.remote_short()),
-                    )
-                })
+                .other_calls_up(c, true)
+                .into_iter()
+                .map(|(id, who)| (id, format!("Conference with {who}")))
                 .collect();
             for (other, label) in others {
                 if ui

@@ -1062,7 +1062,16 @@ impl Baresip {
 
 /// A 16-bit PCM WAV of silence.
 fn silent_wav(rate: u32, channels: u16, secs: u32) -> Vec<u8> {
-    let data_len = rate * secs * 2 * u32::from(channels);
+    wav_bytes(
+        rate,
+        channels,
+        &vec![0; (rate * secs) as usize * usize::from(channels)],
+    )
+}
+
+/// A 16-bit PCM WAV file's bytes (interleaved samples).
+pub(crate) fn wav_bytes(rate: u32, channels: u16, samples: &[i16]) -> Vec<u8> {
+    let data_len = (samples.len() * 2) as u32;
     let mut b = Vec::with_capacity(44 + data_len as usize);
     b.extend_from_slice(b"RIFF");
     b.extend_from_slice(&(36 + data_len).to_le_bytes());
@@ -1076,7 +1085,9 @@ fn silent_wav(rate: u32, channels: u16, secs: u32) -> Vec<u8> {
     b.extend_from_slice(&16u16.to_le_bytes());
     b.extend_from_slice(b"data");
     b.extend_from_slice(&data_len.to_le_bytes());
-    b.resize(44 + data_len as usize, 0);
+    for s in samples {
+        b.extend_from_slice(&s.to_le_bytes());
+    }
     b
 }
 

@@ -75,26 +75,14 @@ pub(crate) fn start_xvfb(work: &Path) -> std::result::Result<(String, Proc), Str
 /// the level meters show something).
 fn write_tone(path: &Path, freq: f64, secs: u32) -> Result {
     let rate = 16_000u32;
-    let n = rate * secs;
-    let mut b = Vec::with_capacity(44 + 2 * n as usize);
-    let data = 2 * n;
-    b.extend_from_slice(b"RIFF");
-    b.extend_from_slice(&(36 + data).to_le_bytes());
-    b.extend_from_slice(b"WAVEfmt ");
-    b.extend_from_slice(&16u32.to_le_bytes());
-    b.extend_from_slice(&1u16.to_le_bytes());
-    b.extend_from_slice(&1u16.to_le_bytes());
-    b.extend_from_slice(&rate.to_le_bytes());
-    b.extend_from_slice(&(rate * 2).to_le_bytes());
-    b.extend_from_slice(&2u16.to_le_bytes());
-    b.extend_from_slice(&16u16.to_le_bytes());
-    b.extend_from_slice(b"data");
-    b.extend_from_slice(&data.to_le_bytes());
-    for i in 0..n {
-        let v = 6000.0 * (2.0 * std::f64::consts::PI * freq * f64::from(i) / f64::from(rate)).sin();
-        b.extend_from_slice(&(v as i16).to_le_bytes());
-    }
-    std::fs::write(path, b).map_err(|e| format!("{}: {e}", path.display()))
+    let samples: Vec<i16> = (0..rate * secs)
+        .map(|i| {
+            (6000.0 * (2.0 * std::f64::consts::PI * freq * f64::from(i) / f64::from(rate)).sin())
+                as i16
+        })
+        .collect();
+    std::fs::write(path, crate::bench_quality::wav_bytes(rate, 1, &samples))
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 pub(crate) fn sleep_ms(ms: u64) {
