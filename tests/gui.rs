@@ -4,17 +4,19 @@
 //! labels, as a screen reader would find them.
 #![allow(clippy::disallowed_methods)]
 
+#[path = "support/gui.rs"]
+mod gui_support;
 mod support;
 
 use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use serde_json::json;
 
+use gui_support::{Gui, click, harness, has_text, options, type_into, wait_for};
 use softline::gui::{GuiOptions, Page, SoftlineApp};
 use support::{Kamailio, KamailioOpts, Phone, TestDir, free_udp_port};
 
@@ -32,26 +34,14 @@ fn base_config(port: u16) -> String {
     )
 }
 
-fn gui(dir: &TestDir, config: &str) -> Harness<'static, SoftlineApp> {
+fn gui(dir: &TestDir, config: &str) -> Gui {
     let config_path = dir.file("softline.toml");
     std::fs::write(
         &config_path,
         config.replace("{dir}", &dir.path.display().to_string()),
     )
     .unwrap();
-    let opts = GuiOptions {
-        config_path,
-        ctl_socket: dir.file("gui-ctl.sock"),
-        prefs_path: None,
-        dial_on_start: None,
-        // No admin layer unless a test brings one.
-        system_config: Some(dir.file("no-system.toml")),
-        keyring: false,
-    };
-    let app = SoftlineApp::new(opts, Arc::new(|| {}));
-    let mut h = Harness::builder()
-        .with_size([820.0, 760.0])
-        .build_ui_state(|ui, app: &mut SoftlineApp| app.show(ui), app);
+    let mut h = harness(options(dir, config_path), |b| b.with_size([820.0, 760.0]));
     // Wait for the first status too: it adds rows to the status bar, and a
     // click aimed before the layout settles would land on the wrong widget.
     wait(&mut h, "the core's first status", |h| {
@@ -60,44 +50,8 @@ fn gui(dir: &TestDir, config: &str) -> Harness<'static, SoftlineApp> {
     h
 }
 
-/// Step frames until `pred` holds (the core answers on its own thread).
-fn wait(
-    h: &mut Harness<'static, SoftlineApp>,
-    what: &str,
-    pred: impl Fn(&Harness<'static, SoftlineApp>) -> bool,
-) {
-    let deadline = Instant::now() + TEN_S;
-    loop {
-        h.step();
-        if pred(h) {
-            return;
-        }
-        if Instant::now() > deadline {
-            panic!(
-                "timed out waiting for {what}; view: {:#?}; core error: {:?}",
-                h.state().vm,
-                h.state().core_error()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn has_text(h: &Harness<'static, SoftlineApp>, text: &str) -> bool {
-    h.query_all_by_label_contains(text).next().is_some()
-}
-
-fn type_into(h: &mut Harness<'static, SoftlineApp>, label: &str, text: &str) {
-    h.get_by_label(label).focus();
-    h.step();
-    h.get_by_label(label).type_text(text);
-    // One frame takes the input, the next shows what it caused.
-    h.run_steps(2);
-}
-
-fn click(h: &mut Harness<'static, SoftlineApp>, label: &str) {
-    h.get_by_label(label).click();
-    h.run_steps(2);
+fn wait(h: &mut Gui, what: &str, pred: impl Fn(&Gui) -> bool) {
+    wait_for(h, what, TEN_S, pred)
 }
 
 fn fill_form(h: &mut Harness<'static, SoftlineApp>, user: &str, password: &str, server: &str) {
@@ -268,19 +222,9 @@ fn a_config_error_is_shown_in_the_window_with_its_line() {
     let dir = TestDir::new("gui-badconf");
     let config_path = dir.file("softline.toml");
     std::fs::write(&config_path, "[sip]\nlisten_udp = 5\n").unwrap();
-    let opts = GuiOptions {
-        config_path: config_path.clone(),
-        ctl_socket: dir.file("ctl.sock"),
-        prefs_path: None,
-        dial_on_start: None,
-        // No admin layer unless a test brings one.
-        system_config: Some(dir.file("no-system.toml")),
-        keyring: false,
-    };
-    let app = SoftlineApp::new(opts, Arc::new(|| {}));
-    let mut h = Harness::builder()
-        .with_size([820.0, 400.0])
-        .build_ui_state(|ui, app: &mut SoftlineApp| app.show(ui), app);
+    let mut h = harness(options(&dir, config_path.clone()), |b| {
+        b.with_size([820.0, 400.0])
+    });
     h.step();
     let err = h.state().core_error().unwrap_or_default().to_string();
     assert!(err.contains("The configuration has an error"), "{err}");
@@ -475,17 +419,10 @@ fn admin_locked_keys_are_read_only_and_never_written() {
     )
     .unwrap();
     let opts = GuiOptions {
-        config_path: config_path.clone(),
-        ctl_socket: dir.file("ctl.sock"),
-        prefs_path: None,
-        dial_on_start: None,
         system_config: Some(system),
-        keyring: false,
+        ..options(&dir, config_path.clone())
     };
-    let app = SoftlineApp::new(opts, Arc::new(|| {}));
-    let mut h = Harness::builder()
-        .with_size([820.0, 760.0])
-        .build_ui_state(|ui, app: &mut SoftlineApp| app.show(ui), app);
+    let mut h = harness(opts, |b| b.with_size([820.0, 760.0]));
     wait(&mut h, "the core", |h| {
         h.state().core_ready() && h.state().vm.settings.is_some()
     });

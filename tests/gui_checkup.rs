@@ -4,60 +4,28 @@
 //! step failed with the doctor's "Password rejected" advice.
 #![allow(clippy::disallowed_methods)]
 
+#[path = "support/gui.rs"]
+mod gui_support;
 mod support;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 
-use softline::gui::{GuiOptions, Page, SoftlineApp};
+use gui_support::{Gui, harness, has_text, options, wait_for};
+use softline::gui::Page;
 use support::{Kamailio, KamailioOpts, TestDir, account_toml, free_udp_port};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-fn gui(dir: &TestDir, config: &str) -> Harness<'static, SoftlineApp> {
+fn gui(dir: &TestDir, config: &str) -> Gui {
     let config_path = dir.file("softline.toml");
     std::fs::write(&config_path, config).unwrap();
-    let opts = GuiOptions {
-        config_path,
-        ctl_socket: dir.file("gui-ctl.sock"),
-        prefs_path: None,
-        dial_on_start: None,
-        system_config: Some(dir.file("no-system.toml")),
-        keyring: false,
-    };
-    let app = SoftlineApp::new(opts, Arc::new(|| {}));
-    Harness::builder()
-        .with_size([820.0, 900.0])
-        .build_ui_state(|ui, app: &mut SoftlineApp| app.show(ui), app)
+    harness(options(dir, config_path), |b| b.with_size([820.0, 900.0]))
 }
 
-fn wait(
-    h: &mut Harness<'static, SoftlineApp>,
-    what: &str,
-    pred: impl Fn(&Harness<'static, SoftlineApp>) -> bool,
-) {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        h.step();
-        if pred(h) {
-            return;
-        }
-        if Instant::now() > deadline {
-            panic!(
-                "timed out waiting for {what}; view: {:#?}; core error: {:?}",
-                h.state().vm,
-                h.state().core_error()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn has_text(h: &Harness<'static, SoftlineApp>, text: &str) -> bool {
-    h.query_all_by_label_contains(text).next().is_some()
+fn wait(h: &mut Gui, what: &str, pred: impl Fn(&Gui) -> bool) {
+    wait_for(h, what, TIMEOUT, pred)
 }
 
 #[test]

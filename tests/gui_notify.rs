@@ -9,6 +9,8 @@
 // environment (see the SAFETY note below).
 #![allow(unsafe_code)]
 
+#[path = "support/gui.rs"]
+mod gui_support;
 mod support;
 
 use std::io::{BufRead, BufReader};
@@ -19,7 +21,8 @@ use std::time::{Duration, Instant};
 use egui_kittest::Harness;
 use serde_json::json;
 
-use softline::gui::{GuiOptions, SoftlineApp};
+use gui_support::{harness, options};
+use softline::gui::SoftlineApp;
 use support::{Phone, TestDir, free_udp_port};
 
 struct Killed(std::process::Child);
@@ -80,19 +83,7 @@ fn incoming_and_missed_calls_are_notified_on_the_session_bus() {
     let pa = free_udp_port();
     let path = dir.file("softline.toml");
     std::fs::write(&path, config(pa, &dir)).unwrap();
-    let opts = GuiOptions {
-        config_path: path,
-        ctl_socket: dir.file("ctl.sock"),
-        prefs_path: None,
-        dial_on_start: None,
-        // No admin layer unless a test brings one.
-        system_config: Some(dir.file("no-system.toml")),
-        keyring: false,
-    };
-    let mut h = Harness::builder().build_ui_state(
-        |ui, app: &mut SoftlineApp| app.show(ui),
-        SoftlineApp::new(opts, Arc::new(|| {})),
-    );
+    let mut h = harness(options(&dir, path), |b| b);
     let step_until = |h: &mut Harness<'static, SoftlineApp>, what: &str, f: &dyn Fn() -> bool| {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !f() {

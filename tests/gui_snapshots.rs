@@ -6,10 +6,11 @@
 //! gui_snapshots` rewrites them after an intended change.
 #![allow(clippy::disallowed_methods)]
 
+#[path = "support/gui.rs"]
+mod gui_support;
 mod support;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use egui::epaint::{ClippedPrimitive, Primitive, Vertex};
@@ -17,7 +18,8 @@ use egui::{Color32, TextureId, TexturesDelta};
 use egui_kittest::{Harness, TestRenderer};
 use serde_json::json;
 
-use softline::gui::{GuiOptions, Page, SoftlineApp};
+use gui_support::options;
+use softline::gui::{Page, SoftlineApp};
 use support::{Phone, TestDir, free_udp_port};
 
 /// Textures by id, as RGBA (premultiplied, gamma space: egui's `Color32`).
@@ -205,22 +207,13 @@ fn harness_at(
     config: &str,
 ) -> Harness<'static, SoftlineApp> {
     std::fs::write(&path, config).unwrap();
-    let opts = GuiOptions {
-        config_path: path,
-        ctl_socket: dir.file("ctl.sock"),
-        prefs_path: None,
-        dial_on_start: None,
-        system_config: Some(dir.file("no-system.toml")),
-        keyring: false,
-    };
-    let app = SoftlineApp::new(opts, Arc::new(|| {}));
-    let mut h = Harness::builder()
-        .with_size([720.0, 420.0])
-        .with_theme(egui::Theme::Dark)
-        // A blinking text cursor would make the pictures depend on timing.
-        .with_context_setup(|ctx| ctx.all_styles_mut(|s| s.visuals.text_cursor.blink = false))
-        .renderer(CpuRenderer::default())
-        .build_ui_state(|ui, app: &mut SoftlineApp| app.show(ui), app);
+    let mut h = gui_support::harness(options(dir, path), |b| {
+        b.with_size([720.0, 420.0])
+            .with_theme(egui::Theme::Dark)
+            // A blinking text cursor would make the pictures depend on timing.
+            .with_context_setup(|ctx| ctx.all_styles_mut(|s| s.visuals.text_cursor.blink = false))
+            .renderer(CpuRenderer::default())
+    });
     settle(&mut h, |h| h.state().vm.settings.is_some());
     h
 }
