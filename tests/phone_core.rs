@@ -5,80 +5,17 @@
 //! and registration with digest auth.
 #![allow(clippy::disallowed_methods)]
 
+#[path = "support/core.rs"]
+mod core_support;
+
+use core_support::{drain, first_line, phone, udp};
+
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use softline::config::Config;
-use softline::phone::{Command, Event, LocalAddrs, Output, Phone, Reply, Resolved};
+use softline::phone::{Command, Event, Phone, Reply, Resolved};
 use softline::sip::headers::TypedHeaders;
 use softline::sip::message::Message;
-use softline::sip::transport::{Peer, TransportKind};
-
-fn udp(addr: &str) -> Peer {
-    Peer {
-        transport: TransportKind::Udp,
-        addr: addr.parse().unwrap(),
-    }
-}
-
-fn phone(addr: &str, accounts: &str, seed: u64) -> Phone {
-    let text = format!("[sip]\nlisten_udp = \"{addr}\"\nt1_ms = 500\n{accounts}");
-    let config = Config::parse(&text, Path::new("test.toml")).unwrap();
-    let local = LocalAddrs {
-        udp: Some(addr.parse().unwrap()),
-        tcp: None,
-    };
-    Phone::new(&config, local, seed)
-}
-
-/// Everything a phone emitted, split by kind.
-#[derive(Default)]
-struct Drained {
-    sent: Vec<(Peer, Vec<u8>)>,
-    events: Vec<Event>,
-    resolves: Vec<(u64, String, Option<u16>)>,
-    media_started: Vec<(u64, softline::sdp::NegotiatedMedia)>,
-    media_stopped: Vec<u64>,
-}
-
-/// Drain a phone's outputs at `now`, playing the runtime's part for media:
-/// every RTP port asked for is "bound" at once (40000 + 2 × call id).
-fn drain(p: &mut Phone, now: Instant) -> Drained {
-    let mut d = Drained::default();
-    loop {
-        let mut opened = Vec::new();
-        while let Some(o) = p.poll_output() {
-            match o {
-                Output::Transmit { peer, data, .. } => d.sent.push((peer, data)),
-                Output::Event(e) => d.events.push(e),
-                Output::Resolve {
-                    token, host, port, ..
-                } => d.resolves.push((token, host, port)),
-                Output::KeepAlivePeers(_) => {}
-                Output::OpenMedia { call } => opened.push(call),
-                Output::StartMedia { call, media } => d.media_started.push((call, media)),
-                Output::StopMedia { call } => d.media_stopped.push(call),
-                Output::SendDtmf { .. } => {}
-                _ => {}
-            }
-        }
-        if opened.is_empty() {
-            return d;
-        }
-        for call in opened {
-            p.handle_media_opened(now, call, Ok(40000 + 2 * call as u16));
-        }
-    }
-}
-
-fn first_line(data: &[u8]) -> String {
-    String::from_utf8_lossy(data)
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_string()
-}
 
 struct Pair {
     a: Phone,

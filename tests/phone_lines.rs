@@ -7,33 +7,20 @@
 //! with no call left in a non-ended state.
 #![allow(clippy::disallowed_methods)]
 
+#[path = "support/core.rs"]
+mod core_support;
+
+use core_support::{phone, udp};
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use softline::config::Config;
 use softline::phone::{
-    Command, Disposition, Event, ForwardMode, HistoryEntry, LocalAddrs, Output, Phone, Reply,
-    Resolved,
+    Command, Disposition, Event, ForwardMode, HistoryEntry, Output, Phone, Reply, Resolved,
 };
-use softline::sip::transport::{Peer, TransportKind};
-
-fn udp(addr: &str) -> Peer {
-    Peer {
-        transport: TransportKind::Udp,
-        addr: addr.parse().unwrap(),
-    }
-}
-
-fn phone(addr: &str, extra: &str, seed: u64) -> Phone {
-    let text = format!("[sip]\nlisten_udp = \"{addr}\"\nt1_ms = 500\n{extra}");
-    let config = Config::parse(&text, Path::new("test.toml")).unwrap();
-    let local = LocalAddrs {
-        udp: Some(addr.parse().unwrap()),
-        tcp: None,
-    };
-    Phone::new(&config, local, seed)
-}
+use softline::sip::transport::Peer;
 
 /// One message as delivered: direction ("A>B"/"B>A") and full text.
 struct Msg {

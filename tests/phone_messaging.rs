@@ -3,94 +3,20 @@
 //! the phone sends, and two in-memory phones talk to each other.
 #![allow(clippy::disallowed_methods)]
 
+#[path = "support/core.rs"]
+mod core_support;
+
+use core_support::{drain, first_line, phone, udp};
+
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use softline::config::Config;
-use softline::phone::{Command, Event, LocalAddrs, Output, Phone, Reply, Resolved, Voicemail};
+use softline::phone::{Command, Event, Phone, Reply, Resolved, Voicemail};
 use softline::sip::headers::TypedHeaders;
-use softline::sip::message::{Message, Method, Request};
-use softline::sip::transport::{Peer, TransportKind};
+use softline::sip::message::{Method, Request};
 
 const ME: &str = "10.0.0.1:5060";
 const SERVER: &str = "10.0.0.5:5060";
-
-fn udp(addr: &str) -> Peer {
-    Peer {
-        transport: TransportKind::Udp,
-        addr: addr.parse().unwrap(),
-    }
-}
-
-fn phone(addr: &str, accounts: &str, seed: u64) -> Phone {
-    let text = format!("[sip]\nlisten_udp = \"{addr}\"\nt1_ms = 500\n{accounts}");
-    let config = Config::parse(&text, Path::new("test.toml")).unwrap();
-    let local = LocalAddrs {
-        udp: Some(addr.parse().unwrap()),
-        tcp: None,
-    };
-    Phone::new(&config, local, seed)
-}
-
-#[derive(Default)]
-struct Drained {
-    sent: Vec<(Peer, Vec<u8>)>,
-    events: Vec<Event>,
-    resolves: Vec<(u64, String, Option<u16>)>,
-    dtmf: Vec<(u64, String)>,
-}
-
-impl Drained {
-    fn requests(&self) -> Vec<Request> {
-        self.sent
-            .iter()
-            .filter_map(|(_, d)| match Message::parse(d) {
-                Ok(Message::Request(r)) => Some(r),
-                _ => None,
-            })
-            .collect()
-    }
-    fn first_lines(&self) -> Vec<String> {
-        self.sent.iter().map(|(_, d)| first_line(d)).collect()
-    }
-}
-
-fn drain(p: &mut Phone, now: Instant) -> Drained {
-    let mut d = Drained::default();
-    loop {
-        let mut opened = Vec::new();
-        while let Some(o) = p.poll_output() {
-            match o {
-                Output::Transmit { peer, data, .. } => d.sent.push((peer, data)),
-                Output::Event(e) => d.events.push(e),
-                Output::Resolve {
-                    token, host, port, ..
-                } => d.resolves.push((token, host, port)),
-                Output::OpenMedia { call } => opened.push(call),
-                Output::SendDtmf { call, digits } => d.dtmf.push((call, digits)),
-                Output::KeepAlivePeers(_)
-                | Output::StartMedia { .. }
-                | Output::StopMedia { .. } => {}
-                _ => {}
-            }
-        }
-        if opened.is_empty() {
-            return d;
-        }
-        for call in opened {
-            p.handle_media_opened(now, call, Ok(40000 + 2 * call as u16));
-        }
-    }
-}
-
-fn first_line(data: &[u8]) -> String {
-    String::from_utf8_lossy(data)
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_string()
-}
 
 /// A response to `req` (Via, From, To with a tag, Call-ID, CSeq copied).
 fn reply(req: &Request, status: &str, extra: &str) -> Vec<u8> {

@@ -4,74 +4,19 @@
 //! scripted far end whose messages the test writes out.
 #![allow(clippy::disallowed_methods)]
 
+#[path = "support/core.rs"]
+mod core_support;
+
+use core_support::{drain, first_line, phone, udp};
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use softline::config::Config;
-use softline::phone::{Command, Event, LocalAddrs, Output, Phone, Reply, Resolved};
+use softline::phone::{Command, Event, Phone, Reply, Resolved};
 use softline::sip::dialog::response_to;
 use softline::sip::headers::TypedHeaders;
 use softline::sip::message::{Message, Request, Response};
-use softline::sip::transport::{Peer, TransportKind};
-
-fn udp(addr: &str) -> Peer {
-    Peer {
-        transport: TransportKind::Udp,
-        addr: addr.parse().unwrap(),
-    }
-}
-
-fn phone(addr: &str, extra: &str, seed: u64) -> Phone {
-    let text = format!("[sip]\nlisten_udp = \"{addr}\"\nt1_ms = 500\n{extra}");
-    let config = Config::parse(&text, Path::new("test.toml")).unwrap();
-    let local = LocalAddrs {
-        udp: Some(addr.parse().unwrap()),
-        tcp: None,
-    };
-    Phone::new(&config, local, seed)
-}
-
-#[derive(Default)]
-struct Drained {
-    sent: Vec<(Peer, Vec<u8>)>,
-    events: Vec<Event>,
-    resolves: Vec<(u64, String, Option<u16>)>,
-    media_started: Vec<(u64, softline::sdp::NegotiatedMedia)>,
-}
-
-/// Drain outputs; RTP ports asked for are "bound" at once.
-fn drain(p: &mut Phone, now: Instant) -> Drained {
-    let mut d = Drained::default();
-    loop {
-        let mut opened = Vec::new();
-        while let Some(o) = p.poll_output() {
-            match o {
-                Output::Transmit { peer, data, .. } => d.sent.push((peer, data)),
-                Output::Event(e) => d.events.push(e),
-                Output::Resolve {
-                    token, host, port, ..
-                } => d.resolves.push((token, host, port)),
-                Output::OpenMedia { call } => opened.push(call),
-                Output::StartMedia { call, media } => d.media_started.push((call, media)),
-                _ => {}
-            }
-        }
-        if opened.is_empty() {
-            return d;
-        }
-        for call in opened {
-            p.handle_media_opened(now, call, Ok(40000 + 2 * call as u16));
-        }
-    }
-}
-
-fn first_line(data: &[u8]) -> String {
-    String::from_utf8_lossy(data)
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_string()
-}
 
 fn parse(data: &[u8]) -> Message {
     Message::parse(data).expect("the phone sends parsable messages")

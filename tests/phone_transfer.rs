@@ -5,14 +5,16 @@
 //! how transfers meet lines, DND and the call history.
 #![allow(clippy::disallowed_methods)]
 
+#[path = "support/core.rs"]
+mod core_support;
+
+use core_support::{phone, udp};
+
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use softline::config::Config;
 use softline::phone::{
-    CallStatus, Command, Disposition, Event, HistoryEntry, LocalAddrs, Output, Phone, Reply,
-    Resolved,
+    CallStatus, Command, Disposition, Event, HistoryEntry, Output, Phone, Reply, Resolved,
 };
 use softline::sip::transport::{Peer, TransportKind};
 
@@ -21,23 +23,6 @@ const ADDRS: [&str; 3] = ["10.0.0.1:5060", "10.0.0.2:5060", "10.0.0.3:5060"];
 const ALICE: &str = "sip:alice@10.0.0.1:5060";
 const BOB: &str = "sip:bob@10.0.0.2:5060";
 const CAROL: &str = "sip:carol@10.0.0.3:5060";
-
-fn udp(addr: &str) -> Peer {
-    Peer {
-        transport: TransportKind::Udp,
-        addr: addr.parse().unwrap(),
-    }
-}
-
-fn phone(addr: &str, extra: &str, seed: u64) -> Phone {
-    let text = format!("[sip]\nlisten_udp = \"{addr}\"\nt1_ms = 500\n{extra}");
-    let config = Config::parse(&text, Path::new("test.toml")).unwrap();
-    let local = LocalAddrs {
-        udp: Some(addr.parse().unwrap()),
-        tcp: None,
-    };
-    Phone::new(&config, local, seed)
-}
 
 /// One message delivered: from, to, full text.
 struct Delivered {
