@@ -5,6 +5,7 @@
 
 use std::process::{Command, ExitCode};
 
+mod appimage;
 mod bench_gui;
 mod bench_quality;
 mod impair;
@@ -61,9 +62,10 @@ fn main() -> ExitCode {
         "bench" => bench(rest),
         "screenshots" => screenshots::screenshots(),
         "package" => package::package(),
+        "appimage" => appimage::appimage(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  deps        install the Debian packages for build and tests\n  run         build and start the phone (the window; headless with the example config when\n              there is no display)\n  screenshots run the real window under Xvfb and write docs/screenshots/*.png\n  package     build the .deb (cargo-deb) and check its contents\n  test        install deps, run every test (unit, integration, doc)\n  bench [sip|audio|audio-quality|gui] run the benchmarks\n              (gui: start to first frame, RSS and CPU idle and in a call, under Xvfb)\n              (audio: per-frame cost, then PESQ of Softline vs baresip playout over an\n              impaired link; audio-quality [--seeds N] [--codecs pcmu,g722,opus]\n              [--receivers softline,baresip] [--no-doc]: the PESQ comparison only)"
+                "usage: cargo xtask <task>\n\n  deps        install the Debian packages for build and tests\n  run         build and start the phone (the window; headless with the example config when\n              there is no display)\n  screenshots run the real window under Xvfb and write docs/screenshots/*.png\n  package     build the .deb (cargo-deb) and the AppImage, and test both\n  appimage    build and test the AppImage only\n  test        install deps, run every test (unit, integration, doc)\n  bench [sip|audio|audio-quality|gui] run the benchmarks\n              (gui: start to first frame, RSS and CPU idle and in a call, under Xvfb)\n              (audio: per-frame cost, then PESQ of Softline vs baresip playout over an\n              impaired link; audio-quality [--seeds N] [--codecs pcmu,g722,opus]\n              [--receivers softline,baresip] [--no-doc]: the PESQ comparison only)"
             );
             Err("unknown task".into())
         }

@@ -2,11 +2,15 @@
 //! `[package.metadata.deb]` in Cargo.toml, then checked: the files a desktop
 //! needs are inside and the binary in it runs.
 //!
-//! The AppImage, Windows and macOS recipes live in `packaging/` and are built
-//! by the release workflow (`.github/workflows/release.yml`): their tools
-//! (appimagetool, WiX, a Mac) are not on this build machine.
+//! Then the AppImage (xtask/src/appimage.rs: our runtime + Debian's
+//! mksquashfs), tested the same way. The Windows and macOS recipes live in
+//! `packaging/` and are built by the release workflow
+//! (`.github/workflows/release.yml`): their tools (WiX, a Mac) are not here.
 
-use std::path::PathBuf;
+// A build tool, not the Sans-IO core: it waits for processes and times them.
+#![allow(clippy::disallowed_methods)]
+
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::{BUILD_PACKAGES, Result, cargo, deps, status};
@@ -23,7 +27,13 @@ const MUST_HAVE: &[&str] = &[
 ];
 
 pub fn package() -> Result {
-    deps(&[BUILD_PACKAGES, &["dpkg-dev", "desktop-file-utils"]].concat())?;
+    deps(
+        &[
+            BUILD_PACKAGES,
+            &["dpkg-dev", "desktop-file-utils", "squashfs-tools"],
+        ]
+        .concat(),
+    )?;
     status(Command::new("desktop-file-validate").arg("packaging/linux/softline.desktop"))?;
     let have_deb = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["deb", "--version"])
@@ -82,7 +92,62 @@ pub fn package() -> Result {
         .map_err(|e| format!("dpkg-deb: {e}"))?;
     println!("{}", deb.display());
     print!("{}", String::from_utf8_lossy(&info.stdout));
-    install_check(&deb)
+    install_check(&deb)?;
+    crate::appimage::appimage()
+}
+
+/// Start `phone` (a headless phone command, given `--ctl-socket` here) with
+/// its log in `home`, wait up to 10 s until `CTL ctl --socket S status --json`
+/// (`ctl` made by `prep`) answers, then shut it down.
+pub(crate) fn answers_ctl(
+    mut phone: Command,
+    ctl: &Path,
+    home: &Path,
+    prep: impl Fn(Command) -> Command,
+) -> Result {
+    let sock = home.join("ctl.sock");
+    let log = std::fs::File::create(home.join("phone.log")).map_err(|e| e.to_string())?;
+    let mut child = phone
+        .arg("--ctl-socket")
+        .arg(&sock)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("{}: {e}", ctl.display()))?;
+    let ctl_cmd = |args: &[&str]| {
+        let mut c = prep(Command::new(ctl));
+        c.args(["ctl", "--socket"]).arg(&sock).args(args);
+        c
+    };
+    let mut answered = false;
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if ctl_cmd(&["status", "--json"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            answered = true;
+            break;
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            let log = std::fs::read_to_string(home.join("phone.log")).unwrap_or_default();
+            return Err(format!("the phone exited ({st}) before answering:\n{log}"));
+        }
+    }
+    let _ = ctl_cmd(&["shutdown"]).output();
+    for _ in 0..50 {
+        if child.try_wait().is_ok_and(|s| s.is_some()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    if answered {
+        Ok(())
+    } else {
+        let log = std::fs::read_to_string(home.join("phone.log")).unwrap_or_default();
+        Err(format!("the phone did not answer ctl status:\n{log}"))
+    }
 }
 
 /// Install the package for real (as root: the CI machine and a developer's
@@ -118,47 +183,22 @@ fn install_check(deb: &std::path::Path) -> Result {
         let home = std::env::temp_dir().join(format!("softline-pkg-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&home);
         std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
-        let sock = home.join("ctl.sock");
-        let log = std::fs::File::create(home.join("phone.log")).map_err(|e| e.to_string())?;
-        let mut phone = Command::new("/usr/bin/softline")
-            .arg("--headless")
-            .arg("--ctl-socket")
-            .arg(&sock)
-            .env("HOME", &home)
-            .env("XDG_CONFIG_HOME", home.join("config"))
-            .env("XDG_DATA_HOME", home.join("data"))
-            .env("XDG_STATE_HOME", home.join("state"))
-            .stderr(log)
-            .spawn()
-            .map_err(|e| e.to_string())?;
-        let mut answered = false;
-        for _ in 0..50 {
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            let st = Command::new("/usr/bin/softline")
-                .args(["ctl", "--socket"])
-                .arg(&sock)
-                .args(["status", "--json"])
-                .output();
-            if st.is_ok_and(|o| o.status.success()) {
-                answered = true;
-                break;
-            }
-        }
-        let _ = Command::new("/usr/bin/softline")
-            .args(["ctl", "--socket"])
-            .arg(&sock)
-            .arg("shutdown")
-            .output();
-        let _ = phone.wait();
+        let env = |mut c: Command| {
+            c.env("HOME", &home)
+                .env("XDG_CONFIG_HOME", home.join("config"))
+                .env("XDG_DATA_HOME", home.join("data"))
+                .env("XDG_STATE_HOME", home.join("state"));
+            c
+        };
+        let mut phone = env(Command::new("/usr/bin/softline"));
+        phone.arg("--headless");
+        let answered = answers_ctl(phone, Path::new("/usr/bin/softline"), &home, env);
         let _ = std::fs::remove_dir_all(&home);
-        if answered {
-            eprintln!(
-                "xtask package: the installed phone started headless from /etc/softline/softline.toml and answered ctl status"
-            );
-            Ok(())
-        } else {
-            Err("the installed phone did not answer ctl status".into())
-        }
+        answered?;
+        eprintln!(
+            "xtask package: the installed phone started headless from /etc/softline/softline.toml and answered ctl status"
+        );
+        Ok(())
     })();
     status(Command::new("dpkg").args(["--purge", "softline"]))?;
     if std::path::Path::new("/usr/bin/softline").exists() {
