@@ -49,6 +49,8 @@ const TEST_PACKAGES: &[&str] = &[
     "dbus",
     // The Secret Service for the keyring test (under dbus-run-session).
     "gnome-keyring",
+    // mksquashfs for the AppImage runtime's tests (packaging/appimage-runtime).
+    "squashfs-tools",
 ];
 
 fn main() -> ExitCode {
