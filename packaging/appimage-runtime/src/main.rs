@@ -149,10 +149,9 @@ fn cached_appdir(me: &Path, offset: u64) -> Result<PathBuf> {
     // A folder without AppRun is a damaged copy: start again.
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
-    let tmp = root.join(format!(
-        ".{name}-{hash:016x}.partial-{}",
-        std::process::id()
-    ));
+    let partial = format!(".{name}-{hash:016x}.partial-");
+    remove_abandoned(&root, &partial);
+    let tmp = root.join(format!("{partial}{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     if let Err(e) = extract(&fs, &tmp, None, false) {
         let _ = fs::remove_dir_all(&tmp);
@@ -165,6 +164,23 @@ fn cached_appdir(me: &Path, offset: u64) -> Result<PathBuf> {
         }
     }
     Ok(dir)
+}
+
+/// Remove the temporary folders `<prefix><pid>` of extractions whose process
+/// is gone (killed half-way).
+fn remove_abandoned(root: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name.to_str().and_then(|n| n.strip_prefix(prefix));
+        if let Some(pid) = pid.filter(|p| p.parse::<u32>().is_ok())
+            && !Path::new("/proc").join(pid).exists()
+        {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn cache_root() -> Result<PathBuf> {

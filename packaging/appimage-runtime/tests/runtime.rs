@@ -146,6 +146,27 @@ fn the_cache_is_reused_and_a_damaged_one_extracted_again() {
     let f = fixture("cache");
     f.stdout(&[]);
     let appdir = f.cached().remove(0);
+    // The half-written folder of a start killed during extraction (a pid
+    // that cannot be running) goes; one of a running start stays.
+    let prefix = format!(
+        ".{}.partial-",
+        appdir.file_name().unwrap().to_str().unwrap()
+    );
+    let dead = f
+        .dir
+        .join("cache/appimage")
+        .join(format!("{prefix}4294967295"));
+    let live = f
+        .dir
+        .join("cache/appimage")
+        .join(format!("{prefix}{}", std::process::id()));
+    fs::create_dir_all(dead.join("usr")).unwrap();
+    fs::create_dir_all(&live).unwrap();
+    fs::remove_file(appdir.join("AppRun")).unwrap();
+    f.stdout(&[]);
+    assert!(!dead.exists(), "an abandoned extraction was left");
+    assert!(live.exists(), "a running extraction was removed");
+    fs::remove_dir_all(&live).unwrap();
     let marker = appdir.join("marker");
     fs::write(&marker, "").unwrap();
     f.stdout(&[]);
