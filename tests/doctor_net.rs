@@ -868,3 +868,26 @@ fn dns_server_that_never_answers_is_told_apart_when_the_resolver_gives_up_first(
     );
     assert!(run.elapsed < Duration::from_secs(6), "{:?}", run.elapsed);
 }
+
+#[test]
+fn tls_certificate_not_valid_yet_says_from_when_and_to_check_the_clock() {
+    let dir = TestDir::new("docnet-notyet");
+    let cert = make_cert(
+        &dir.path,
+        "IP:127.0.0.1",
+        Some(("20900101000000Z", "20900201000000Z")),
+    );
+    let (run, _server) = tls_doctor(&dir, &cert, Some(&cert.ca_file));
+    let (ev, advice) = tls_failure(&run, &cert);
+    assert!(
+        ev.contains("verification: server certificate is not valid yet"),
+        "{ev}"
+    );
+    assert!(
+        advice.starts_with(
+            "Not valid yet: the certificate is valid only from 2090-01-01 00:00:00 UTC"
+        ),
+        "{advice}"
+    );
+    assert!(advice.contains("check this computer's date"), "{advice}");
+}
