@@ -127,14 +127,17 @@ impl Run {
 /// `softline --config PATH doctor --json`, optionally through `wrap` (a
 /// command and its arguments put before the binary).
 fn doctor_with(path: &Path, wrap: &[&str]) -> Run {
-    let bin = env!("CARGO_BIN_EXE_softline");
+    // SOFTLINE_BIN: a copy of the binary, for a target dir shared by
+    // several checkouts (the one cargo built may be replaced meanwhile).
+    let bin = std::env::var("SOFTLINE_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_softline").to_string());
     let mut cmd = match wrap.split_first() {
         Some((first, rest)) => {
             let mut c = Command::new(first);
-            c.args(rest).arg(bin);
+            c.args(rest).arg(&bin);
             c
         }
-        None => Command::new(bin),
+        None => Command::new(&bin),
     };
     cmd.arg("--config").arg(path).arg("doctor").arg("--json");
     let started = Instant::now();
@@ -890,4 +893,50 @@ fn tls_certificate_not_valid_yet_says_from_when_and_to_check_the_clock() {
         "{advice}"
     );
     assert!(advice.contains("check this computer's date"), "{advice}");
+}
+
+#[test]
+fn tls_port_that_accepts_but_never_handshakes_fails_within_the_limit() {
+    let dir = TestDir::new("docnet-tls-silent");
+    // TCP connects (reachability passes), then the server says nothing.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let held = std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        listener.set_nonblocking(true).unwrap();
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until && !stop2.load(Ordering::Relaxed) {
+            if let Ok((c, _)) = listener.accept() {
+                conns.push(c);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        conns.len()
+    });
+    let path = config(
+        &dir,
+        &account_toml("alice", "pw", &format!("127.0.0.1:{port}"), "tls", None),
+    );
+    let run = doctor(&path);
+    stop.store(true, Ordering::Relaxed);
+    run.expect_failed_at("tls");
+    let ev = run.text("tls", "evidence");
+    assert_eq!(
+        ev,
+        format!("TLS handshake with 127.0.0.1:{port} (127.0.0.1): no answer (timeout)")
+    );
+    let advice = run.text("tls", "advice");
+    assert!(
+        advice.starts_with("The server does not complete a TLS handshake on this port"),
+        "{advice}"
+    );
+    // The reachability connect is quick; the handshake waits its 5 s limit.
+    assert!(
+        run.elapsed >= Duration::from_millis(4900) && run.elapsed < Duration::from_secs(9),
+        "doctor took {:?}",
+        run.elapsed
+    );
+    assert!(held.join().unwrap() >= 2, "reachability and TLS connected");
 }
