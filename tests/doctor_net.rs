@@ -722,10 +722,17 @@ fn nxdomain(query: &[u8]) -> Option<Vec<u8>> {
 /// /etc/resolv.conf, nothing else changes. None (skip) when mount
 /// namespaces are not permitted here.
 fn with_resolv_conf(dir: &TestDir, resolv_conf: &str) -> Option<Vec<String>> {
+    with_namespaces(dir, resolv_conf, &["-m"])
+}
+
+/// [`with_resolv_conf`] with other `unshare` namespace flags (`-n`: a
+/// network namespace with only a loopback that is down: no route at all).
+fn with_namespaces(dir: &TestDir, resolv_conf: &str, flags: &[&str]) -> Option<Vec<String>> {
     let resolv = dir.file("resolv.conf");
     std::fs::write(&resolv, resolv_conf).unwrap();
     let probe = Command::new("unshare")
-        .args(["-m", "--", "mount", "--bind"])
+        .args(flags)
+        .args(["--", "mount", "--bind"])
         .arg(&resolv)
         .arg("/etc/resolv.conf")
         .output();
@@ -733,7 +740,7 @@ fn with_resolv_conf(dir: &TestDir, resolv_conf: &str) -> Option<Vec<String>> {
         Ok(out) if out.status.success() => {}
         Ok(out) => {
             eprintln!(
-                "SKIP: no mount namespace here (unshare -m: {})",
+                "SKIP: no namespaces here (unshare {flags:?}: {})",
                 String::from_utf8_lossy(&out.stderr).trim()
             );
             return None;
@@ -747,14 +754,10 @@ fn with_resolv_conf(dir: &TestDir, resolv_conf: &str) -> Option<Vec<String>> {
         "mount --bind '{}' /etc/resolv.conf && exec \"$0\" \"$@\"",
         resolv.display()
     );
-    Some(vec![
-        "unshare".into(),
-        "-m".into(),
-        "--".into(),
-        "sh".into(),
-        "-c".into(),
-        script,
-    ])
+    let mut wrap: Vec<String> = vec!["unshare".into()];
+    wrap.extend(flags.iter().map(|f| f.to_string()));
+    wrap.extend(["--".into(), "sh".into(), "-c".into(), script]);
+    Some(wrap)
 }
 
 #[test]
@@ -939,4 +942,32 @@ fn tls_port_that_accepts_but_never_handshakes_fails_within_the_limit() {
         run.elapsed
     );
     assert!(held.join().unwrap() >= 2, "reachability and TLS connected");
+}
+
+#[test]
+fn no_network_at_all_is_a_dns_server_failure_at_once() {
+    let dir = TestDir::new("docnet-nonet");
+    // A network namespace with no route: the DNS server (a documentation
+    // address) cannot even be sent to.
+    let Some(wrap) = with_namespaces(&dir, "nameserver 192.0.2.53\n", &["-m", "-n"]) else {
+        return;
+    };
+    let wrap: Vec<&str> = wrap.iter().map(String::as_str).collect();
+    let path = config(
+        &dir,
+        &account_toml("alice", "pw", "pbx.softline-test.example", "udp", None),
+    );
+    let run = doctor_with(&path, &wrap);
+    run.expect_failed_at("dns");
+    let ev = run.text("dns", "evidence");
+    let advice = run.text("dns", "advice");
+    assert!(
+        ev.contains("no answer from the DNS server ("),
+        "{ev}\n{advice}"
+    );
+    assert!(
+        advice.starts_with("Your DNS server does not answer: check the network connection"),
+        "{advice}"
+    );
+    assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
 }
