@@ -57,14 +57,22 @@ pub(super) async fn check(ctx: &mut Context, limits: Limits) -> CheckResult {
         Ok(Ok(_)) => {
             CheckResult::failed("dns", format!("{hop}: no address"), dns_advice(&hop.host))
         }
+        // The resolver gave up before our limit (resolv.conf `timeout`/
+        // `attempts`, or the DNS server cannot be reached): not a wrong name.
+        Ok(Err(e)) if e.to_string().contains(net::DNS_NO_ANSWER) => {
+            CheckResult::failed("dns", format!("{hop}: {e}"), NO_ANSWER_ADVICE)
+        }
         Ok(Err(e)) => CheckResult::failed("dns", format!("{hop}: {e}"), dns_advice(&hop.host)),
         Err(_) => CheckResult::failed(
             "dns",
             format!("{hop}: no DNS answer within {} s", limits.dns.as_secs()),
-            "Your DNS server does not answer: check the network connection or VPN, then try again.",
+            NO_ANSWER_ADVICE,
         ),
     }
 }
+
+const NO_ANSWER_ADVICE: &str =
+    "Your DNS server does not answer: check the network connection or VPN, then try again.";
 
 fn dns_advice(host: &str) -> String {
     format!(

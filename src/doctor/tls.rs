@@ -107,19 +107,20 @@ pub(super) async fn check(ctx: &Context, limits: Limits) -> CheckResult {
                      tls_pin_sha256 = \"{fingerprint}\""
                 ),
                 TransportError::TlsCertificate(TlsCertProblem::WrongHost) => format!(
-                    "The certificate is for {host_names}, not {name}: use a server name the \
-                     certificate names in domain/registrar, or ask your admin for a certificate \
-                     for {name}; or pin it: tls_pin_sha256 = \"{fingerprint}\""
+                    "Wrong host: the certificate is for {host_names}, not {name}: use a server \
+                     name the certificate names in domain/registrar, or ask your admin for a \
+                     certificate for {name}; or pin it: tls_pin_sha256 = \"{fingerprint}\""
                 ),
                 TransportError::TlsCertificate(TlsCertProblem::Expired) => format!(
-                    "The certificate expired on {}: the server's admin must renew it (check \
-                     this computer's date too).",
+                    "Expired: the certificate expired on {}: the server's admin must renew it \
+                     (check this computer's date too).",
                     info.as_ref()
                         .map(|i| x509::format_time(i.not_after))
                         .unwrap_or_default()
                 ),
                 TransportError::TlsCertificate(TlsCertProblem::NotYetValid) => format!(
-                    "The certificate is valid only from {}: check this computer's date and time.",
+                    "Not valid yet: the certificate is valid only from {}: check this \
+                     computer's date and time.",
                     info.as_ref()
                         .map(|i| x509::format_time(i.not_before))
                         .unwrap_or_default()

@@ -1202,6 +1202,20 @@ async fn localhost_addrs(name: &str, port: u16) -> Vec<SocketAddr> {
     addrs
 }
 
+/// Part of a DNS error's text when no DNS server answered (timeout,
+/// unreachable): unlike "no such records", the name may well exist.
+pub const DNS_NO_ANSWER: &str = "no answer from the DNS server";
+
+/// A resolver error in words, marked with [`DNS_NO_ANSWER`] unless the DNS
+/// server answered (no such name / no such records).
+fn resolver_error(e: &hickory_resolver::ResolveError) -> String {
+    if e.is_no_records_found() {
+        e.to_string()
+    } else {
+        format!("{DNS_NO_ANSWER} ({e})")
+    }
+}
+
 async fn naptr_candidates(
     resolver: &Resolver,
     name: &str,
@@ -1213,7 +1227,7 @@ async fn naptr_candidates(
         Ok(lookup) => lookup,
         Err(e) => {
             if !e.is_no_records_found() {
-                *last_error = e.to_string();
+                *last_error = resolver_error(&e);
             }
             return Vec::new();
         }
@@ -1247,7 +1261,7 @@ async fn srv_candidates(
         Ok(lookup) => lookup,
         Err(e) => {
             if !e.is_no_records_found() {
-                *last_error = e.to_string();
+                *last_error = resolver_error(&e);
             }
             return Vec::new();
         }
@@ -1300,7 +1314,7 @@ async fn add_candidate(
                     // system (nsswitch: mDNS, ...) again; a dead DNS server is
                     // the same dead server for the system.
                     ask_system = e.is_no_records_found();
-                    *last_error = e.to_string();
+                    *last_error = resolver_error(&e);
                 }
             }
         }
