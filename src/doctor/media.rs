@@ -125,7 +125,8 @@ fn verdict(
     ));
     if s.packets_received == 0 {
         lines.push(format!(
-            "no RTP came back ({} packets sent)",
+            "no audio received for {:.1} s (one-way audio): no RTP came back ({} packets sent)",
+            s.silent_for_ms as f64 / 1000.0,
             s.packets_sent
         ));
         return CheckResult::failed(
@@ -402,10 +403,13 @@ async fn echo_call(
         // Never got media: the call failed (or was not answered).
         let (code, cause) = ended.unwrap_or((None, "no answer".into()));
         lines.insert(0, how);
-        lines.push(format!(
-            "call failed: {}{cause}",
-            code.map(|c| format!("{c} ")).unwrap_or_default()
-        ));
+        // The cause of a final response already starts with its code
+        // ("488 Not Acceptable Here"); other causes get the code in front.
+        let code_first = code
+            .filter(|c| !cause.starts_with(&c.to_string()))
+            .map(|c| format!("{c} "))
+            .unwrap_or_default();
+        lines.push(format!("call failed: {code_first}{cause}"));
         let advice = match code {
             Some(488) | Some(415) => {
                 "No common codec with the PBX (488): add PCMU/PCMA to [media] codecs, or ask \

@@ -770,6 +770,7 @@ impl Media {
                         &m.codec, loss_pct, delay,
                     ))
                     .unwrap_or_default();
+                    c["quality"]["loss_pct"] = serde_json::json!((loss_pct * 10.0).round() / 10.0);
                 }
                 c["media"] = serde_json::to_value(stats).unwrap_or_default();
                 c["muted"] = serde_json::json!(task.is_muted());
