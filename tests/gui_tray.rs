@@ -1,7 +1,9 @@
 //! The tray icon as a desktop's tray host sees it: a private D-Bus session
-//! bus (dbus-daemon), a minimal StatusNotifierWatcher owned by the test (the
-//! desktop's part: it only records registrations), and the real window
-//! (kittest) with its core and its tray item. The test reads the item's
+//! bus (dbus-daemon), the real window (kittest) with its core and its tray
+//! item, first without a tray host (nothing breaks, no close-to-tray), then
+//! with a minimal StatusNotifierWatcher owned by the test (the desktop's
+//! part: it only records registrations) that the waiting item registers
+//! with. The test reads the item's
 //! Title/ToolTip/Status and its dbusmenu layout over D-Bus, clicks "Do not
 //! disturb" as a tray host would, and checks the core turned DND on (ctl
 //! status) and the menu's checkmark followed. Its own binary, as it points
@@ -95,6 +97,34 @@ async fn menu_items(menu: &zbus::Proxy<'_>) -> Vec<(i32, String, Option<i32>)> {
         .collect()
 }
 
+/// Own `org.kde.StatusNotifierWatcher` on a runtime thread of its own for
+/// the rest of the test.
+fn start_watcher(items: Arc<Mutex<Vec<String>>>) {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let _conn = zbus::connection::Builder::session()
+                .unwrap()
+                .name("org.kde.StatusNotifierWatcher")
+                .unwrap()
+                .serve_at("/StatusNotifierWatcher", Watcher { items })
+                .unwrap()
+                .build()
+                .await
+                .expect("the watcher on the private bus");
+            ready_tx.send(()).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the watcher started");
+}
+
 #[test]
 fn the_tray_item_shows_status_and_its_menu_drives_the_phone() {
     let dir = TestDir::new("gui-tray");
@@ -110,41 +140,9 @@ fn the_tray_item_shows_status_and_its_menu_drives_the_phone() {
     let _bus = Killed(bus);
     let addr = addr.trim().to_string();
     // SAFETY: this binary holds this one test, and nothing has started a
-    // thread that reads the environment yet (the watcher, the GUI, its core
-    // and its tray all start below).
+    // thread that reads the environment yet (the GUI, its core, its tray and
+    // the watcher all start below).
     unsafe { std::env::set_var("DBUS_SESSION_BUS_ADDRESS", &addr) };
-
-    // The watcher runs on a runtime thread of its own for the whole test.
-    let items = Arc::new(Mutex::new(Vec::<String>::new()));
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let watcher_items = items.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let _conn = zbus::connection::Builder::session()
-                .unwrap()
-                .name("org.kde.StatusNotifierWatcher")
-                .unwrap()
-                .serve_at(
-                    "/StatusNotifierWatcher",
-                    Watcher {
-                        items: watcher_items,
-                    },
-                )
-                .unwrap()
-                .build()
-                .await
-                .expect("the watcher on the private bus");
-            ready_tx.send(()).unwrap();
-            std::future::pending::<()>().await;
-        });
-    });
-    ready_rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the watcher started");
 
     let port = free_udp_port();
     let path = dir.file("softline.toml");
@@ -166,7 +164,20 @@ fn the_tray_item_shows_status_and_its_menu_drives_the_phone() {
         }
     };
     step_until(&mut h, "the core", &mut |h| h.state().vm.settings.is_some());
+    // No tray host yet: nothing breaks, the window does not close to a
+    // tray nobody shows.
     h.state_mut().start_tray();
+    for _ in 0..25 {
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!h.state().tray_host_present());
+    assert!(!h.state().close_to_tray());
+    assert!(h.state().core_ready());
+
+    // The desktop's tray host starts: the waiting item registers with it.
+    let items = Arc::new(Mutex::new(Vec::<String>::new()));
+    start_watcher(items.clone());
     step_until(&mut h, "the item's registration", &mut |_| {
         !items.lock().unwrap().is_empty()
     });

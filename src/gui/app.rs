@@ -382,6 +382,9 @@ impl SoftlineApp {
     /// Start a core with this config on a helper thread; the window picks it
     /// up when it is ready (see `poll_core_start`).
     fn start_core(&mut self, config: Config) {
+        // A newer config (the agent's Connect) supersedes a keyring read
+        // still under way at start-up.
+        self.keyring_read = None;
         if self.starting.is_some() {
             // One restart at a time (the buttons are disabled meanwhile).
             return;
@@ -756,7 +759,7 @@ impl SoftlineApp {
         });
         if let Some(e) = &self.core_error {
             ui.colored_label(Color32::from_rgb(0xd0, 0x30, 0x30), e);
-        } else if self.starting.is_some() {
+        } else if self.starting.is_some() || self.keyring_read.is_some() {
             ui.label("Starting the phone…");
         }
         for a in &self.vm.accounts {
