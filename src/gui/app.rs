@@ -222,17 +222,24 @@ impl SoftlineApp {
             }
             app.form = AccountForm::from_config(&c);
             app.settings = Some(SettingsForm::from_config(&c));
-            app.config = Some(c.clone());
-            if c.accounts
-                .iter()
-                .any(|a| a.password_keyring && a.password.is_empty())
-            {
-                app.read_keyring(c);
-            } else {
-                app.start_core(c);
-            }
+            app.launch(c);
         }
         app
+    }
+
+    /// Start the phone with `config`, reading the keyring first (on a
+    /// helper thread) when an account still lacks its password.
+    fn launch(&mut self, config: Config) {
+        self.config = Some(config.clone());
+        if config
+            .accounts
+            .iter()
+            .any(|a| a.password_keyring && a.password.is_empty())
+        {
+            self.read_keyring(config);
+        } else {
+            self.start_core(config);
+        }
     }
 
     /// Fill the keyring's passwords in on a helper thread (giving up after
@@ -1532,8 +1539,16 @@ impl SoftlineApp {
                     None => "Saved. Connecting…".into(),
                 });
                 self.vm.accounts.clear();
-                self.config = Some(config.clone());
-                self.start_core(config);
+                // The password just typed is the keyring's: no need to ask it.
+                let mut config = config;
+                for a in config
+                    .accounts
+                    .iter_mut()
+                    .filter(|a| a.id == account_id && a.password_keyring && a.password.is_empty())
+                {
+                    a.password = self.form.password.clone();
+                }
+                self.launch(config);
             }
             Err(e) => self.form_message = Some(e),
         }
@@ -1555,7 +1570,9 @@ impl SoftlineApp {
         let path = &self.opts.config_path;
         let before = std::fs::read_to_string(path).ok();
         write_user_config(path, text)?;
-        match self.opts.layers().load(false) {
+        // The files only: passwords come from what the window already has
+        // or from the keyring on a helper thread (`launch`).
+        match self.opts.layers().load_files(false) {
             Ok(c) => Ok(c),
             Err(e) => {
                 let restored = match &before {
@@ -1813,9 +1830,25 @@ impl SoftlineApp {
         {
             Ok(config) => {
                 self.settings_message = Some("Saved; the phone restarted with them.".into());
-                self.config = Some(config.clone());
+                // Keyring passwords the running phone already has.
+                let mut config = config;
+                if let Some(old) = &self.config {
+                    for a in config
+                        .accounts
+                        .iter_mut()
+                        .filter(|a| a.password_keyring && a.password.is_empty())
+                    {
+                        if let Some(o) = old
+                            .accounts
+                            .iter()
+                            .find(|o| o.id == a.id && o.auth_username() == a.auth_username())
+                        {
+                            a.password = o.password.clone();
+                        }
+                    }
+                }
                 self.vm.accounts.clear();
-                self.start_core(config);
+                self.launch(config);
             }
             Err(e) => self.settings_message = Some(e),
         }
