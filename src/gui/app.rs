@@ -1623,7 +1623,7 @@ impl SoftlineApp {
                 "Desktop notifications for incoming and missed calls",
             )
             .changed();
-        if self.tray.is_some() {
+        if self.tray.is_some() && cfg!(target_os = "linux") {
             let mut to_tray = self.close_to_tray();
             let r = ui.add_enabled(
                 self.tray_host_present(),
