@@ -534,24 +534,19 @@ impl SoftlineApp {
         }
     }
 
-    /// Everything the window does in one frame: take in the core's news,
-    /// then draw. Used by eframe and by the tests alike.
-    pub fn show(&mut self, ui: &mut egui::Ui) {
-        let now = Instant::now();
-        let ctx = ui.ctx().clone();
-        if !self.prefs_applied {
-            self.apply_prefs(&ctx);
-        }
+    /// The work of a frame that draws nothing: the core's news, the tray,
+    /// notifications, alerts. eframe also runs it while the window is hidden
+    /// in the tray (`App::logic`), so the tray's picks and an incoming call
+    /// are handled there too.
+    pub fn logic(&mut self, ctx: &egui::Context, now: Instant) {
         self.poll_keyring();
         self.poll_core_start();
         self.drain_core(now);
-        self.tray_frame(&ctx);
+        self.tray_frame(ctx);
         self.close_stale_notes();
         if self.vm.focus_requested {
             self.vm.focus_requested = false;
-            ctx.send_viewport_cmd(egui::ViewportCommand::Visible(true));
-            ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
-            ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+            self.set_window_visible(ctx, true);
         }
         if self.vm.settings.is_some()
             && let Some(url) = self.opts.dial_on_start.take()
@@ -560,9 +555,20 @@ impl SoftlineApp {
             self.dial = url;
             self.place_call();
         }
-        self.schedule(&ctx, now);
-        self.alert_incoming(&ctx);
+        self.schedule(ctx, now);
+        self.alert_incoming(ctx);
         self.notify_missed();
+    }
+
+    /// Everything the window does in one frame: take in the core's news,
+    /// then draw. Used by eframe and by the tests alike.
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let now = Instant::now();
+        let ctx = ui.ctx().clone();
+        if !self.prefs_applied {
+            self.apply_prefs(&ctx);
+        }
+        self.logic(&ctx, now);
         self.shortcuts(&ctx);
 
         if !self.drawn {
@@ -1893,6 +1899,13 @@ impl SoftlineApp {
 pub struct EframeApp(pub SoftlineApp);
 
 impl eframe::App for EframeApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        // Shown, `ui` does it all; hidden in the tray, eframe calls only this.
+        if !self.0.window_visible {
+            self.0.logic(ctx, Instant::now());
+        }
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.0.show(ui);
     }
