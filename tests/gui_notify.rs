@@ -1,8 +1,11 @@
 //! Desktop notifications reach the desktop's notification service: a
 //! private D-Bus session bus (dbus-daemon) with dbus-monitor watching the
-//! `org.freedesktop.Notifications` interface, while the real GUI (kittest)
-//! gets a call from a headless peer and then misses one. Its own binary, as
-//! it points the process's session bus at the private one.
+//! `org.freedesktop.Notifications` interface and a minimal notification
+//! server owned by the test (the desktop's part: it records Notify and
+//! CloseNotification), while the real GUI (kittest) gets a call from a
+//! headless peer and answers it, then misses one: each incoming-call note is
+//! closed when its call is answered or ends. Its own binary, as it points
+//! the process's session bus at the private one.
 #![cfg(all(unix, not(target_os = "macos")))]
 #![allow(clippy::disallowed_methods)]
 // For one `set_var` before any other thread of this binary reads the
@@ -13,8 +16,10 @@
 mod gui_support;
 mod support;
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,6 +27,7 @@ use egui_kittest::Harness;
 use serde_json::json;
 
 use gui_support::{harness, options};
+use softline::api::Request;
 use softline::gui::SoftlineApp;
 use support::{Phone, TestDir, free_udp_port};
 
@@ -31,6 +37,79 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// The desktop's notification service, reduced to a log: `notify ID
+/// SUMMARY` and `close ID` lines.
+struct Notifications {
+    log: Arc<Mutex<Vec<String>>>,
+    next: AtomicU32,
+}
+
+#[zbus::interface(name = "org.freedesktop.Notifications")]
+impl Notifications {
+    #[allow(clippy::too_many_arguments)]
+    fn notify(
+        &self,
+        _app_name: String,
+        _replaces_id: u32,
+        _app_icon: String,
+        summary: String,
+        _body: String,
+        _actions: Vec<String>,
+        _hints: HashMap<String, zbus::zvariant::OwnedValue>,
+        _expire_timeout: i32,
+    ) -> u32 {
+        let id = self.next.fetch_add(1, Ordering::SeqCst) + 1;
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("notify {id} {summary}"));
+        id
+    }
+    fn close_notification(&self, id: u32) {
+        self.log.lock().unwrap().push(format!("close {id}"));
+    }
+    fn get_capabilities(&self) -> Vec<String> {
+        vec!["body".into()]
+    }
+    fn get_server_information(&self) -> (String, String, String, String) {
+        ("test".into(), "softline".into(), "1".into(), "1.2".into())
+    }
+}
+
+/// Own `org.freedesktop.Notifications` on the session bus, on a runtime
+/// thread of its own for the whole test.
+fn start_notification_server(log: Arc<Mutex<Vec<String>>>) {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let _conn = zbus::connection::Builder::session()
+                .unwrap()
+                .name("org.freedesktop.Notifications")
+                .unwrap()
+                .serve_at(
+                    "/org/freedesktop/Notifications",
+                    Notifications {
+                        log,
+                        next: AtomicU32::new(0),
+                    },
+                )
+                .unwrap()
+                .build()
+                .await
+                .expect("the notification server on the private bus");
+            ready_tx.send(()).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the notification server started");
 }
 
 fn config(port: u16, dir: &TestDir) -> String {
@@ -78,6 +157,8 @@ fn incoming_and_missed_calls_are_notified_on_the_session_bus() {
         }
     });
     let _monitor = Killed(monitor);
+    let notes = Arc::new(Mutex::new(Vec::<String>::new()));
+    start_notification_server(notes.clone());
     std::thread::sleep(Duration::from_millis(300));
 
     let pa = free_udp_port();
@@ -107,17 +188,52 @@ fn incoming_and_missed_calls_are_notified_on_the_session_bus() {
     let b = Phone::start(
         &config(free_udp_port(), &TestDir::new("peer-notify")).replace("{dir}", "/tmp"),
     );
+    let logged = |line: &str| notes.lock().unwrap().iter().any(|l| l == line);
+    // A call the agent answers: its note goes when it is answered.
     b.cmd(json!({"cmd": "call", "target": format!("sip:agent@127.0.0.1:{pa}")}));
-    step_until(&mut h, "the incoming-call notification", &|| {
-        seen.lock().unwrap().contains("Incoming call from softline")
+    step_until(&mut h, "the first incoming-call notification", &|| {
+        logged("notify 1 Incoming call from softline")
     });
-    // The caller gives up: a missed call.
+    let socket = h.state().options().ctl_socket.clone();
+    let answered = softline::api::client::request(&socket, &Request::Answer { call: None })
+        .expect("ctl answer");
+    assert!(answered.ok, "{answered:?}");
+    step_until(&mut h, "the first note closed on answer", &|| {
+        logged("close 1")
+    });
+    b.cmd(json!({"cmd": "hangup"}));
+    step_until(&mut h, "the call to end", &|| calls_ended(&socket));
+    // A call the caller gives up on: its note goes, a missed call comes.
+    b.cmd(json!({"cmd": "call", "target": format!("sip:agent@127.0.0.1:{pa}")}));
+    step_until(&mut h, "the second incoming-call notification", &|| {
+        logged("notify 2 Incoming call from softline")
+    });
     b.cmd(json!({"cmd": "hangup"}));
     step_until(&mut h, "the missed-call notification", &|| {
-        seen.lock().unwrap().contains("Missed call from softline")
+        logged("notify 3 Missed call from softline")
     });
+    step_until(&mut h, "the second note closed", &|| logged("close 2"));
     let text = seen.lock().unwrap().clone();
     assert!(text.contains("member=Notify"), "{text}");
+    assert!(text.contains("member=CloseNotification"), "{text}");
     assert!(text.contains("\"Softline\""), "app name: {text}");
+    // The missed-call note stays for the agent to read.
+    assert!(!logged("close 3"), "{:?}", notes.lock().unwrap());
     h.state_mut().shutdown();
+}
+
+/// The window's phone has no live call left (ctl status).
+fn calls_ended(socket: &std::path::Path) -> bool {
+    softline::api::client::request(socket, &Request::Status)
+        .ok()
+        .and_then(|r| r.result)
+        .and_then(|v| {
+            let calls = v.get("calls")?.as_array()?.clone();
+            Some(
+                calls
+                    .iter()
+                    .all(|c| c.get("state").and_then(|s| s.as_str()) == Some("ended")),
+            )
+        })
+        .unwrap_or(false)
 }

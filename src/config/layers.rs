@@ -133,7 +133,9 @@ impl LayerPaths {
         Ok(config)
     }
 
-    fn load_files(&self, require_user: bool) -> Result<Config, ConfigError> {
+    /// [`load`](Self::load) without the keyring: the files only (the window
+    /// reads the keyring on a helper thread, see `gui::app`).
+    pub fn load_files(&self, require_user: bool) -> Result<Config, ConfigError> {
         let mut layers = Vec::new();
         let mut warnings = Vec::new();
         if let Some(system) = &self.system

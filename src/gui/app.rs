@@ -135,6 +135,18 @@ pub struct SoftlineApp {
     audio_test_until: Option<Instant>,
     /// The first frame has been drawn (logged once, for the start-up benchmark).
     drawn: bool,
+    /// The tray icon, once started (`start_tray`).
+    tray: Option<super::tray::Tray>,
+    /// The window is shown (not hidden in the tray).
+    window_visible: bool,
+    /// Quit was chosen in the tray: let the close through.
+    quitting: bool,
+    /// Calls missed since the agent last looked (tray count).
+    missed_unseen: usize,
+    /// Incoming-call notifications on screen, to close with their calls.
+    notes: super::notify::Shown,
+    /// The keyring's passwords being read on a helper thread (start-up).
+    keyring_read: Option<Receiver<Config>>,
 }
 
 impl SoftlineApp {
@@ -172,6 +184,12 @@ impl SoftlineApp {
             alerted: None,
             compact: false,
             drawn: false,
+            tray: None,
+            window_visible: true,
+            quitting: false,
+            missed_unseen: 0,
+            notes: super::notify::Shown::default(),
+            keyring_read: None,
             audio_test_until: None,
             settings: None,
             settings_message: None,
@@ -184,7 +202,9 @@ impl SoftlineApp {
         // The admin's layers (system file, provisioned profile) under the
         // user's file; a missing user file is a first run: no account yet,
         // but the phone still works for direct IP calls and the audio test.
-        let config = match app.opts.layers().load(false) {
+        // The files only: the keyring (a D-Bus round trip that can take
+        // seconds) is read on a helper thread, see `read_keyring`.
+        let config = match app.opts.layers().load_files(false) {
             Ok(c) => {
                 for w in &c.provenance.warnings {
                     tracing::warn!("config: {w}");
@@ -202,15 +222,176 @@ impl SoftlineApp {
             }
             app.form = AccountForm::from_config(&c);
             app.settings = Some(SettingsForm::from_config(&c));
-            app.config = Some(c.clone());
-            app.start_core(c);
+            app.launch(c);
         }
         app
+    }
+
+    /// Start the phone with `config`, reading the keyring first (on a
+    /// helper thread) when an account still lacks its password.
+    fn launch(&mut self, config: Config) {
+        self.config = Some(config.clone());
+        if config
+            .accounts
+            .iter()
+            .any(|a| a.password_keyring && a.password.is_empty())
+        {
+            self.read_keyring(config);
+        } else {
+            self.start_core(config);
+        }
+    }
+
+    /// Fill the keyring's passwords in on a helper thread (giving up after
+    /// 3 s, like storing) and start the phone when done, so the window never
+    /// waits on the keyring.
+    fn read_keyring(&mut self, config: Config) {
+        let (tx, rx) = channel();
+        let wake = self.repaint.clone();
+        let spawned = std::thread::Builder::new()
+            .name("softline-keyring".into())
+            .spawn(move || {
+                let (inner_tx, inner_rx) = channel();
+                let mut filled = config.clone();
+                let reader = std::thread::Builder::new()
+                    .name("softline-keyring-read".into())
+                    .spawn(move || {
+                        let warnings = crate::config::secrets::fill_from_keyring(&mut filled);
+                        filled.provenance.warnings.extend(warnings);
+                        let _ = inner_tx.send(filled);
+                    });
+                let config = match reader
+                    .ok()
+                    .and_then(|_| inner_rx.recv_timeout(Duration::from_secs(3)).ok())
+                {
+                    Some(c) => c,
+                    None => {
+                        let mut c = config;
+                        c.provenance
+                            .warnings
+                            .push("the keyring did not answer: accounts without a password".into());
+                        c
+                    }
+                };
+                let _ = tx.send(config);
+                wake();
+            });
+        match spawned {
+            Ok(_) => self.keyring_read = Some(rx),
+            Err(e) => {
+                tracing::warn!("cannot read the keyring: {e}");
+                if let Some(c) = self.config.clone() {
+                    self.start_core(c);
+                }
+            }
+        }
+    }
+
+    /// The keyring read is done: start the phone with its passwords.
+    fn poll_keyring(&mut self) {
+        let Some(rx) = &self.keyring_read else { return };
+        let config = match rx.try_recv() {
+            Ok(c) => c,
+            Err(std::sync::mpsc::TryRecvError::Empty) => return,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => match self.config.clone() {
+                Some(c) => c,
+                None => return,
+            },
+        };
+        self.keyring_read = None;
+        for w in &config.provenance.warnings {
+            tracing::warn!("config: {w}");
+        }
+        self.config = Some(config.clone());
+        self.start_core(config);
+    }
+
+    /// Put the tray icon up (the real window does; tests that look at the
+    /// tray call it themselves). Linux only for now; elsewhere inert.
+    pub fn start_tray(&mut self) {
+        if self.tray.is_none() {
+            self.tray = Some(super::tray::Tray::start(self.repaint.clone()));
+        }
+    }
+
+    /// A tray host shows our icon.
+    pub fn tray_host_present(&self) -> bool {
+        self.tray
+            .as_ref()
+            .is_some_and(super::tray::Tray::host_present)
+    }
+
+    /// Closing the window hides it in the tray (the agent's choice, else
+    /// whether a tray host shows our icon).
+    pub fn close_to_tray(&self) -> bool {
+        self.prefs
+            .close_to_tray
+            .unwrap_or_else(|| self.tray_host_present())
+            && self.tray_host_present()
+    }
+
+    fn set_window_visible(&mut self, ctx: &egui::Context, visible: bool) {
+        self.window_visible = visible;
+        ctx.send_viewport_cmd(egui::ViewportCommand::Visible(visible));
+        if visible {
+            self.missed_unseen = 0;
+            ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
+            ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+        }
+    }
+
+    /// The tray's picks in, the state it shows out; the window's close
+    /// hides it when closing to the tray.
+    fn tray_frame(&mut self, ctx: &egui::Context) {
+        if ctx.input(|i| i.viewport().close_requested()) && !self.quitting && self.close_to_tray() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            self.set_window_visible(ctx, false);
+        }
+        if self.page == Page::History && self.window_visible {
+            self.missed_unseen = 0;
+        }
+        let Some(tray) = &self.tray else { return };
+        for action in tray.actions() {
+            match action {
+                super::tray::TrayAction::ToggleWindow => {
+                    let show = !self.window_visible;
+                    self.set_window_visible(ctx, show);
+                }
+                super::tray::TrayAction::Dnd(on) => {
+                    self.act("Do not disturb", Request::Dnd { on });
+                }
+                super::tray::TrayAction::Quit => {
+                    self.quitting = true;
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+            }
+        }
+        let state = super::tray::tray_state(&self.vm, self.missed_unseen, self.window_visible);
+        if let Some(tray) = &mut self.tray {
+            tray.update(state);
+        }
+    }
+
+    /// Close the incoming-call notes of calls that no longer ring here.
+    fn close_stale_notes(&mut self) {
+        for id in self.notes.calls() {
+            let ringing = self
+                .vm
+                .calls
+                .iter()
+                .any(|c| c.id == id && c.is_ringing_in() && !c.ignored);
+            if !ringing {
+                self.notes.close(id);
+            }
+        }
     }
 
     /// Start a core with this config on a helper thread; the window picks it
     /// up when it is ready (see `poll_core_start`).
     fn start_core(&mut self, config: Config) {
+        // A newer config (the agent's Connect) supersedes a keyring read
+        // still under way at start-up.
+        self.keyring_read = None;
         if self.starting.is_some() {
             // One restart at a time (the buttons are disabled meanwhile).
             return;
@@ -353,21 +534,19 @@ impl SoftlineApp {
         }
     }
 
-    /// Everything the window does in one frame: take in the core's news,
-    /// then draw. Used by eframe and by the tests alike.
-    pub fn show(&mut self, ui: &mut egui::Ui) {
-        let now = Instant::now();
-        let ctx = ui.ctx().clone();
-        if !self.prefs_applied {
-            self.apply_prefs(&ctx);
-        }
+    /// The work of a frame that draws nothing: the core's news, the tray,
+    /// notifications, alerts. eframe also runs it while the window is hidden
+    /// in the tray (`App::logic`), so the tray's picks and an incoming call
+    /// are handled there too.
+    pub fn logic(&mut self, ctx: &egui::Context, now: Instant) {
+        self.poll_keyring();
         self.poll_core_start();
         self.drain_core(now);
+        self.tray_frame(ctx);
+        self.close_stale_notes();
         if self.vm.focus_requested {
             self.vm.focus_requested = false;
-            ctx.send_viewport_cmd(egui::ViewportCommand::Visible(true));
-            ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
-            ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+            self.set_window_visible(ctx, true);
         }
         if self.vm.settings.is_some()
             && let Some(url) = self.opts.dial_on_start.take()
@@ -376,9 +555,20 @@ impl SoftlineApp {
             self.dial = url;
             self.place_call();
         }
-        self.schedule(&ctx, now);
-        self.alert_incoming(&ctx);
+        self.schedule(ctx, now);
+        self.alert_incoming(ctx);
         self.notify_missed();
+    }
+
+    /// Everything the window does in one frame: take in the core's news,
+    /// then draw. Used by eframe and by the tests alike.
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let now = Instant::now();
+        let ctx = ui.ctx().clone();
+        if !self.prefs_applied {
+            self.apply_prefs(&ctx);
+        }
+        self.logic(&ctx, now);
         self.shortcuts(&ctx);
 
         if !self.drawn {
@@ -439,17 +629,21 @@ impl SoftlineApp {
     fn alert_incoming(&mut self, ctx: &egui::Context) {
         let ringing = self.vm.ringing_in().map(|c| c.id);
         if ringing.is_some() && ringing != self.alerted {
-            // The alert lives on the phone page: bring it to the front.
+            // The alert lives on the phone page: bring it to the front
+            // (out of the tray too).
             self.page = Page::Phone;
+            if !self.window_visible {
+                self.set_window_visible(ctx, true);
+            }
             let in_front = ctx.input(|i| i.viewport().focused) == Some(true);
             if self.prefs.notifications
                 && !in_front
                 && let Some(c) = self.vm.ringing_in()
             {
-                super::notify::show(super::notify::incoming(
-                    &c.remote_short(),
-                    c.auto_answered.as_deref(),
-                ));
+                self.notes.incoming(
+                    c.id,
+                    super::notify::incoming(&c.remote_short(), c.auto_answered.as_deref()),
+                );
             }
             ctx.send_viewport_cmd(egui::ViewportCommand::RequestUserAttention(
                 egui::UserAttentionType::Critical,
@@ -461,6 +655,7 @@ impl SoftlineApp {
 
     fn notify_missed(&mut self) {
         for party in std::mem::take(&mut self.vm.missed) {
+            self.missed_unseen += 1;
             if self.prefs.notifications {
                 super::notify::show(super::notify::missed(&party));
             }
@@ -577,7 +772,7 @@ impl SoftlineApp {
         });
         if let Some(e) = &self.core_error {
             ui.colored_label(Color32::from_rgb(0xd0, 0x30, 0x30), e);
-        } else if self.starting.is_some() {
+        } else if self.starting.is_some() || self.keyring_read.is_some() {
             ui.label("Starting the phone…");
         }
         for a in &self.vm.accounts {
@@ -1350,8 +1545,16 @@ impl SoftlineApp {
                     None => "Saved. Connecting…".into(),
                 });
                 self.vm.accounts.clear();
-                self.config = Some(config.clone());
-                self.start_core(config);
+                // The password just typed is the keyring's: no need to ask it.
+                let mut config = config;
+                for a in config
+                    .accounts
+                    .iter_mut()
+                    .filter(|a| a.id == account_id && a.password_keyring && a.password.is_empty())
+                {
+                    a.password = self.form.password.clone();
+                }
+                self.launch(config);
             }
             Err(e) => self.form_message = Some(e),
         }
@@ -1373,7 +1576,9 @@ impl SoftlineApp {
         let path = &self.opts.config_path;
         let before = std::fs::read_to_string(path).ok();
         write_user_config(path, text)?;
-        match self.opts.layers().load(false) {
+        // The files only: passwords come from what the window already has
+        // or from the keyring on a helper thread (`launch`).
+        match self.opts.layers().load_files(false) {
             Ok(c) => Ok(c),
             Err(e) => {
                 let restored = match &before {
@@ -1424,6 +1629,21 @@ impl SoftlineApp {
                 "Desktop notifications for incoming and missed calls",
             )
             .changed();
+        if self.tray.is_some() && cfg!(target_os = "linux") {
+            let mut to_tray = self.close_to_tray();
+            let r = ui.add_enabled(
+                self.tray_host_present(),
+                egui::Checkbox::new(
+                    &mut to_tray,
+                    "Closing the window keeps Softline in the tray",
+                ),
+            );
+            let r = r.on_disabled_hover_text("No tray on this desktop");
+            if r.changed() {
+                self.prefs.close_to_tray = Some(to_tray);
+                changed = true;
+            }
+        }
         // XDG autostart (Linux desktops); the Windows and macOS installers
         // own start-at-login there.
         let xdg = cfg!(all(unix, not(target_os = "macos")));
@@ -1616,9 +1836,25 @@ impl SoftlineApp {
         {
             Ok(config) => {
                 self.settings_message = Some("Saved; the phone restarted with them.".into());
-                self.config = Some(config.clone());
+                // Keyring passwords the running phone already has.
+                let mut config = config;
+                if let Some(old) = &self.config {
+                    for a in config
+                        .accounts
+                        .iter_mut()
+                        .filter(|a| a.password_keyring && a.password.is_empty())
+                    {
+                        if let Some(o) = old
+                            .accounts
+                            .iter()
+                            .find(|o| o.id == a.id && o.auth_username() == a.auth_username())
+                        {
+                            a.password = o.password.clone();
+                        }
+                    }
+                }
                 self.vm.accounts.clear();
-                self.start_core(config);
+                self.launch(config);
             }
             Err(e) => self.settings_message = Some(e),
         }
@@ -1663,6 +1899,13 @@ impl SoftlineApp {
 pub struct EframeApp(pub SoftlineApp);
 
 impl eframe::App for EframeApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        // Shown, `ui` does it all; hidden in the tray, eframe calls only this.
+        if !self.0.window_visible {
+            self.0.logic(ctx, Instant::now());
+        }
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.0.show(ui);
     }

@@ -15,6 +15,7 @@ pub mod link;
 pub mod notify;
 pub mod prefs;
 pub mod settings_form;
+pub mod tray;
 pub mod view;
 
 use std::sync::{Arc, Mutex};
@@ -54,7 +55,9 @@ pub fn run(opts: GuiOptions) -> Result<(), String> {
             if let Ok(mut guard) = ctx_slot.lock() {
                 *guard = Some(cc.egui_ctx.clone());
             }
-            Ok(Box::new(app::EframeApp(SoftlineApp::new(opts, repaint))))
+            let mut app = SoftlineApp::new(opts, repaint);
+            app.start_tray();
+            Ok(Box::new(app::EframeApp(app)))
         }),
     )
     .map_err(|e| format!("cannot open the window: {e}"))

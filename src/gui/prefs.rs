@@ -25,6 +25,9 @@ pub struct GuiPrefs {
     pub notifications: bool,
     /// Start Softline with the desktop session (Linux: an XDG autostart entry).
     pub autostart: bool,
+    /// Closing the window hides it in the tray instead of quitting.
+    /// `None`: on when a tray host shows our icon, off otherwise.
+    pub close_to_tray: Option<bool>,
 }
 
 impl Default for GuiPrefs {
@@ -34,6 +37,7 @@ impl Default for GuiPrefs {
             ui_scale: 1.0,
             notifications: true,
             autostart: false,
+            close_to_tray: None,
         }
     }
 }
@@ -117,6 +121,7 @@ mod tests {
             ui_scale: 1.5,
             notifications: false,
             autostart: true,
+            close_to_tray: Some(true),
         };
         p.save(&path).unwrap();
         assert_eq!(GuiPrefs::load(&path), p);

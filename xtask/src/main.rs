@@ -45,7 +45,7 @@ const TEST_PACKAGES: &[&str] = &[
     "openssl",
     "iproute2",
     "baresip-core",
-    // A private session bus for the desktop-notification test.
+    // A private session bus (dbus-daemon, dbus-monitor) for the desktop-notification and tray tests.
     "dbus",
     // The Secret Service for the keyring test (under dbus-run-session).
     "gnome-keyring",
