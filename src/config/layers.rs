@@ -67,6 +67,8 @@ pub struct Provenance {
     /// Ignored locked values, readable passwords, a missing profile: logged
     /// at start and shown by `softline config show`.
     pub warnings: Vec<String>,
+    /// Each lock pattern of the admin's layers and where it was set.
+    pub locks: Vec<(String, Origin)>,
 }
 
 /// Environment variable naming the system file (tests, unusual installs).
@@ -188,6 +190,8 @@ impl LayerPaths {
                 Err(_) => return Config::load(&self.user),
             };
             let mut config = Config::parse(&text, &self.user)?;
+            // Unknown keys (found by `Config::parse`).
+            warnings.append(&mut config.provenance.warnings);
             let layer = Layer::parse(LayerKind::User, &self.user, text)?;
             warnings.extend(readable_password_warning(&layer));
             if !config.lock.keys.is_empty() {
@@ -205,6 +209,7 @@ impl LayerPaths {
                     .map(|k| (k.clone(), layer.origin(k)))
                     .collect(),
                 warnings,
+                locks: Vec::new(),
             };
             return Ok(config);
         }
@@ -244,10 +249,7 @@ impl Layer {
             key: e.span().and_then(|s| key_at(&text, s.start)),
             message: e.message().to_string(),
         })?;
-        let mut lines = BTreeMap::new();
-        if let Ok(doc) = DeTable::parse(&text) {
-            walk_lines("", doc.get_ref(), &text, &mut lines);
-        }
+        let lines = key_lines(&text);
         Ok(Layer {
             kind,
             file: file.to_path_buf(),
@@ -265,7 +267,7 @@ impl Layer {
 }
 
 /// The key-path segment of the `index`th account: its id, else `#index`.
-fn account_segment(id: Option<&str>, index: usize) -> String {
+pub(super) fn account_segment(id: Option<&str>, index: usize) -> String {
     id.map(str::to_string)
         .unwrap_or_else(|| format!("#{index}"))
 }
@@ -276,6 +278,16 @@ fn join(prefix: &str, key: &str) -> String {
     } else {
         format!("{prefix}.{key}")
     }
+}
+
+/// The line of every key path (`sip.t1_ms`, `account.main.password`) of a
+/// TOML text.
+pub(super) fn key_lines(text: &str) -> BTreeMap<String, usize> {
+    let mut lines = BTreeMap::new();
+    if let Ok(doc) = DeTable::parse(text) {
+        walk_lines("", doc.get_ref(), text, &mut lines);
+    }
+    lines
 }
 
 /// Record the line of every key (and account table) under `prefix`.
@@ -574,6 +586,11 @@ fn merge(layers: &[Layer], mut warnings: Vec<String>) -> Result<Config, ConfigEr
     let mut merger = Merger::default();
     for layer in layers {
         merger.add(layer);
+        warnings.extend(super::unknown::warnings(
+            &layer.file,
+            &layer.table,
+            &layer.lines,
+        ));
         warnings.extend(readable_password_warning(layer));
     }
     let (text, line_paths) = emit(&merger.merged, &merger.accounts);
@@ -600,6 +617,7 @@ fn merge(layers: &[Layer], mut warnings: Vec<String>) -> Result<Config, ConfigEr
         layers: layers.iter().map(|l| (l.kind, l.file.clone())).collect(),
         origins: merger.origins,
         warnings,
+        locks: merger.locks,
     };
     Ok(config)
 }
@@ -661,15 +679,16 @@ fn password_mode_warning(_file: &Path, _table: &toml::Table) -> Option<String> {
 }
 
 /// `softline config check FILE`: validate one file on its own. Returns the
-/// config and its warnings (a readable password).
+/// config and its warnings (unknown keys, a readable password).
 pub fn check_file(file: &Path) -> Result<(Config, Vec<String>), ConfigError> {
     let config = Config::load(file)?;
-    let warnings = std::fs::read_to_string(file)
-        .ok()
-        .and_then(|text| text.parse::<toml::Table>().ok())
-        .and_then(|table| password_mode_warning(file, &table))
-        .into_iter()
-        .collect();
+    let mut warnings = config.provenance.warnings.clone();
+    warnings.extend(
+        std::fs::read_to_string(file)
+            .ok()
+            .and_then(|text| text.parse::<toml::Table>().ok())
+            .and_then(|table| password_mode_warning(file, &table)),
+    );
     Ok((config, warnings))
 }
 
@@ -714,6 +733,16 @@ impl Config {
     /// Where the value at this key path was set (`None`: the default).
     pub fn origin(&self, path: &str) -> Option<&Origin> {
         self.provenance.origins.get(path)
+    }
+
+    /// Where the lock covering this key path was set (`None`: not locked).
+    pub fn lock_origin(&self, path: &str) -> Option<Origin> {
+        if !self.is_locked(path) {
+            return None;
+        }
+        lock_for(&self.provenance.locks, path)
+            .map(|(_, at)| at.clone())
+            .or_else(|| self.origin("lock.keys").cloned())
     }
 
     /// Every value of this config with its origin, secrets redacted.

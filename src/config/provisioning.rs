@@ -17,7 +17,7 @@ use super::{Config, ConfigError, LayerPaths};
 /// `[provisioning]`. Read from the system file only: a profile or the
 /// user's file cannot point the phone at another server or key.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct ProvisioningSection {
     /// The provisioned profile (a TOML file), read between the system file
     /// and the user file; the fetched profile is cached here. Default with
