@@ -31,13 +31,14 @@ pub fn keys_changed(request: &Request) -> &'static [&'static str] {
 
 /// Why `request` is refused: the first locked key it would change.
 pub fn refusal(config: &Config, request: &Request) -> Option<String> {
-    keys_changed(request).iter().find_map(|key| {
-        let at = config.lock_origin(key)?;
-        Some(format!(
-            "`{key}` is locked by the administrator ({})",
-            at.file.display()
-        ))
-    })
+    let key = keys_changed(request)
+        .iter()
+        .find(|key| config.is_locked(key))?;
+    let at = config
+        .lock_origin(key)
+        .map(|at| format!(" ({})", at.file.display()))
+        .unwrap_or_default();
+    Some(format!("`{key}` is locked by the administrator{at}"))
 }
 
 /// Run a ctl request unless it changes a locked setting; a `status`
