@@ -161,10 +161,37 @@ impl LayerPaths {
             let key = layers
                 .first()
                 .and_then(|s| s.table.get("provisioning")?.get("public_key")?.as_str());
-            let refused = key.and_then(|k| super::provisioning::check_cached(k, &profile).err());
-            let layer = match refused {
-                Some(_) => None,
-                None => Layer::read(LayerKind::Profile, &profile)?,
+            // The cache holds no secrets: they come back from the keyring
+            // (or this run's memory) before the signature is checked.
+            let text = match std::fs::read_to_string(&profile) {
+                Ok(text) => {
+                    let (text, notes) = super::profile_secrets::restore(&text, &profile);
+                    warnings.extend(
+                        notes
+                            .into_iter()
+                            .map(|n| format!("{}: {n}", profile.display())),
+                    );
+                    Some(text)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => {
+                    return Err(ConfigError {
+                        file: profile.clone(),
+                        line: None,
+                        key: None,
+                        message: format!("cannot read the file: {e}"),
+                    });
+                }
+            };
+            let refused = match (key, &text) {
+                (Some(k), Some(t)) => {
+                    super::provisioning::check_cached(k, &profile, t.as_bytes()).err()
+                }
+                _ => None,
+            };
+            let layer = match (&refused, text) {
+                (None, Some(text)) => Some(Layer::parse(LayerKind::Profile, &profile, text)?),
+                _ => None,
             };
             match layer {
                 Some(layer) => layers.push(layer),

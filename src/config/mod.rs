@@ -15,6 +15,7 @@ use crate::sip::transport::TransportKind;
 mod layers;
 mod lines;
 pub mod locks;
+mod profile_secrets;
 pub mod provisioning;
 pub mod secrets;
 mod unknown;
