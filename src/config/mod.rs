@@ -464,10 +464,16 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start));
-            let message = e.message().to_string();
-            // serde names the field in its message (`unknown field `x``,
-            // `missing field `x``); the span's line shows where.
+            // serde names the field in its message (`missing field `x``);
+            // the span's line shows where.
             let key = e.span().and_then(|s| key_at(text, s.start));
+            // A wrong type of a secret: serde would quote the value.
+            let message = match &key {
+                Some(k) if is_secret_key(k) => {
+                    "wrong type: expected a string (the value is not shown)".to_string()
+                }
+                _ => e.message().to_string(),
+            };
             ConfigError {
                 file: path.to_path_buf(),
                 line,
@@ -892,6 +898,13 @@ tls_pin_sha256 = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23
         // A wrong type stays an error with file, line and key.
         let e = parse("[sip]\nlisten_upd = 1\nt1_ms = \"fast\"\n").unwrap_err();
         assert_eq!((e.line, e.key.as_deref()), (Some(3), Some("sip.t1_ms")));
+        // ... without echoing a secret's value.
+        let e =
+            parse("[[account]]\nid = \"a\"\nusername = \"1\"\ndomain = \"x\"\npassword = 123456\n")
+                .unwrap_err();
+        assert_eq!(e.line, Some(5));
+        assert!(e.key.as_deref().unwrap_or("").ends_with("password"), "{e}");
+        assert!(!e.to_string().contains("123456"), "{e}");
     }
 
     #[test]
