@@ -148,6 +148,16 @@ fn profile(account: &str) -> String {
     )
 }
 
+/// The profile as cached: its password taken out (to the keyring or memory).
+fn cached(account: &str) -> String {
+    profile(account).replace("password = \"provisioned-pw\"", "password = \"\"")
+}
+
+/// A profile without secrets (cached byte for byte).
+fn open_profile(account: &str) -> String {
+    profile(account).replace("password = \"provisioned-pw\"\n", "")
+}
+
 struct Setup {
     dir: TestDir,
     system: PathBuf,
@@ -178,6 +188,8 @@ fn softline(s: &Setup) -> Command {
     let mut cmd = Command::new(SOFTLINE);
     cmd.env("SOFTLINE_SYSTEM_CONFIG", &s.system)
         .env_remove("SOFTLINE_PROFILE")
+        // No Secret Service here (the keyring test brings its own).
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
         .env("USER", AGENT)
         .env("XDG_RUNTIME_DIR", &s.dir.path)
         .env("XDG_STATE_HOME", &s.dir.path)
@@ -304,8 +316,12 @@ fn fetched_profile_is_cached_used_and_kept_when_the_server_is_down() {
     );
     assert!(!status.to_string().contains(TOKEN));
     assert!(!phone.log().contains(TOKEN));
-    // Cached byte for byte, owner-only.
-    assert_eq!(std::fs::read_to_string(&s.cache).unwrap(), profile("desk"));
+    // No keyring on this machine: this run has the password in memory.
+    let notes = status["config_warnings"].to_string();
+    assert!(notes.contains("kept in memory only"), "{notes}");
+    assert!(!notes.contains("provisioned-pw") && !phone.log().contains("provisioned-pw"));
+    // Cached without its password, owner-only.
+    assert_eq!(std::fs::read_to_string(&s.cache).unwrap(), cached("desk"));
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&s.cache).unwrap().permissions().mode();
@@ -323,6 +339,15 @@ fn fetched_profile_is_cached_used_and_kept_when_the_server_is_down() {
     assert!(
         p["error"].as_str().unwrap().contains("cannot connect"),
         "{p}"
+    );
+    // Without a keyring the offline start lacks the password, and says so.
+    let notes = status["config_warnings"].to_string();
+    assert!(
+        notes.contains(
+            "`account.desk.password`: the provisioned secret is not in the keyring; \
+             an offline start needs the provisioning server"
+        ),
+        "{notes}"
     );
 }
 
@@ -355,7 +380,7 @@ fn bad_profile_is_refused_with_its_line_and_the_last_good_kept() {
         "{error}"
     );
     // The last good profile is still the cache, and the phone runs with it.
-    assert_eq!(std::fs::read_to_string(&s.cache).unwrap(), profile("desk"));
+    assert_eq!(std::fs::read_to_string(&s.cache).unwrap(), cached("desk"));
     assert!(!s.cache.with_file_name("profile.toml.new").exists());
     let mut phone = Headless::start(&s, "after-bad");
     let status = phone.status();
@@ -381,7 +406,7 @@ fn signed_profiles_verify_and_a_tampered_one_is_refused() {
     let s = setup("prov-signed", &server, &tls.ca_file, &public);
 
     let good = keys.file("good.toml");
-    std::fs::write(&good, profile("signed")).unwrap();
+    std::fs::write(&good, open_profile("signed")).unwrap();
     let out = Command::new(SOFTLINE)
         .args(["provision", "sign", "--key"])
         .arg(&keyfile)
@@ -391,21 +416,21 @@ fn signed_profiles_verify_and_a_tampered_one_is_refused() {
     assert!(out.status.success(), "{out:?}");
     let sig = std::fs::read(keys.file("good.toml.sig")).unwrap();
     let path = format!("/{AGENT}.toml");
-    server.serve(&path, profile("signed").as_bytes());
+    server.serve(&path, open_profile("signed").as_bytes());
     server.serve(&format!("{path}.sig"), &sig);
     let (ok, status, err) = fetch(&s);
     assert!(ok, "{status} {err}");
     assert_eq!(status["state"], "fetched");
 
     // Tampered: another account, the old signature.
-    server.serve(&path, profile("evil").as_bytes());
+    server.serve(&path, open_profile("evil").as_bytes());
     let (ok, status, _) = fetch(&s);
     assert!(!ok);
     assert_eq!(status["state"], "failed");
     assert_eq!(status["error"], "signature does not match");
     assert_eq!(
         std::fs::read_to_string(&s.cache).unwrap(),
-        profile("signed")
+        open_profile("signed")
     );
 
     let mut phone = Headless::start(&s, "signed");
@@ -415,7 +440,7 @@ fn signed_profiles_verify_and_a_tampered_one_is_refused() {
     drop(phone);
 
     // Editing the cache by hand does not get around the signature either.
-    std::fs::write(&s.cache, profile("edited")).unwrap();
+    std::fs::write(&s.cache, open_profile("edited")).unwrap();
     let out = softline(&s)
         .args(["config", "show", "--effective", "--json"])
         .output()
@@ -456,7 +481,7 @@ fn a_profile_fetched_while_running_is_cached_for_the_next_start() {
     assert_eq!(account_ids(&got), ["desk"]);
     assert_eq!(
         std::fs::read_to_string(&s.cache).unwrap(),
-        profile("newdesk")
+        cached("newdesk")
     );
     assert!(
         phone
@@ -464,4 +489,199 @@ fn a_profile_fetched_while_running_is_cached_for_the_next_start() {
             .contains("a new profile will apply at the next start")
     );
     assert!(server.requests().len() >= 2);
+}
+
+/// A fake UDP registrar: challenges REGISTER with a digest (MD5, no qop)
+/// and answers 200 only when the response matches `password`. Returns the
+/// port and a flag set once a REGISTER authenticated correctly.
+fn digest_registrar(password: &'static str) -> (u16, Arc<AtomicBool>) {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let ok = Arc::new(AtomicBool::new(false));
+    let flag = ok.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        loop {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                return;
+            };
+            let text = String::from_utf8_lossy(&buf[..n]).to_string();
+            if !text.starts_with("REGISTER ") {
+                continue;
+            }
+            let header = |name: &str| {
+                text.lines()
+                    .find(|l| {
+                        l.to_ascii_lowercase()
+                            .starts_with(&format!("{}:", name.to_ascii_lowercase()))
+                    })
+                    .map(|l| l.to_string())
+            };
+            let copy: String = ["Via", "From", "To", "Call-ID", "CSeq"]
+                .iter()
+                .filter_map(|h| header(h))
+                .map(|l| format!("{l}\r\n"))
+                .collect();
+            let param = |auth: &str, key: &str| {
+                let start = auth.find(&format!("{key}=\""))? + key.len() + 2;
+                let rest = auth.get(start..)?;
+                Some(rest[..rest.find('"')?].to_string())
+            };
+            let md5 = |s: String| {
+                use md5::Digest;
+                md5::Md5::digest(s.as_bytes())
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            };
+            let reply = match header("Authorization") {
+                None => format!(
+                    "SIP/2.0 401 Unauthorized\r\n{copy}WWW-Authenticate: Digest realm=\"test\", \
+                     nonce=\"n0nce\", algorithm=MD5\r\nContent-Length: 0\r\n\r\n"
+                ),
+                Some(auth) => {
+                    let user = param(&auth, "username").unwrap_or_default();
+                    let uri = param(&auth, "uri").unwrap_or_default();
+                    let got = param(&auth, "response").unwrap_or_default();
+                    let ha1 = md5(format!("{user}:test:{password}"));
+                    let ha2 = md5(format!("REGISTER:{uri}"));
+                    if got == md5(format!("{ha1}:n0nce:{ha2}")) {
+                        flag.store(true, Ordering::SeqCst);
+                        let contact = header("Contact").unwrap_or_default();
+                        format!(
+                            "SIP/2.0 200 OK\r\n{copy}{contact};expires=600\r\nContent-Length: 0\r\n\r\n"
+                        )
+                    } else {
+                        format!("SIP/2.0 403 Forbidden\r\n{copy}Content-Length: 0\r\n\r\n")
+                    }
+                }
+            };
+            let _ = sock.send_to(reply.as_bytes(), from);
+        }
+    });
+    (port, ok)
+}
+
+/// With a keyring (a private D-Bus session, gnome-keyring unlocked): the
+/// fetched profile's password goes to the keyring, never to the cache;
+/// with the server gone, a new start puts it back (the admin's signature
+/// verifies over the restored profile) and registers with it.
+#[test]
+fn provisioned_password_lives_in_the_keyring_and_an_offline_start_registers() {
+    for tool in ["dbus-run-session", "gnome-keyring-daemon"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        assert!(found, "{tool} is missing: `cargo xtask deps` installs it");
+    }
+    let (sip_port, registered) = digest_registrar("provisioned-pw");
+    let pki = TestDir::new("prov-pki");
+    let tls = make_tls_files(&pki.path);
+    let mut server = Server::start(&tls.cert_file, &tls.key_file);
+    let keys = TestDir::new("prov-kr-keys");
+    let keyfile = keys.file("admin.key");
+    let out = Command::new(SOFTLINE)
+        .args(["provision", "keygen", "--out"])
+        .arg(&keyfile)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let public = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let s = setup("prov-keyring", &server, &tls.ca_file, &public);
+    let body = format!(
+        "[[account]]\nid = \"desk\"\nusername = \"1001\"\npassword = \"provisioned-pw\"\n\
+         domain = \"127.0.0.1:{sip_port}\"\nexpires = 600\n"
+    );
+    let good = keys.file("good.toml");
+    std::fs::write(&good, &body).unwrap();
+    let out = Command::new(SOFTLINE)
+        .args(["provision", "sign", "--key"])
+        .arg(&keyfile)
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let path = format!("/{AGENT}.toml");
+    server.serve(&path, body.as_bytes());
+    server.serve(
+        &format!("{path}.sig"),
+        &std::fs::read(keys.file("good.toml.sig")).unwrap(),
+    );
+    // One D-Bus session per process run; the keyring file (under
+    // XDG_DATA_HOME) outlives them, unlocked again by the same password.
+    let session = |args: &str| {
+        let script = format!(
+            "echo -n unlock-pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null || exit 90\n\
+             exec {SOFTLINE} {args}\n"
+        );
+        let cmd = softline(&s);
+        let cmd_args: Vec<_> = cmd.get_args().map(|a| a.to_os_string()).collect();
+        let envs: Vec<_> = cmd
+            .get_envs()
+            .map(|(k, v)| (k.to_os_string(), v.map(|v| v.to_os_string())))
+            .collect();
+        let mut c = Command::new("dbus-run-session");
+        c.args(["--", "sh", "-c", &script, "sh"]).args(cmd_args);
+        for (k, v) in envs {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        c.env("HOME", &s.dir.path);
+        c
+    };
+    let out = session("\"$@\" provision fetch").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!stderr.contains("provisioned-pw"), "{stderr}");
+    let cache = std::fs::read_to_string(&s.cache).unwrap();
+    assert!(!cache.contains("provisioned-pw"), "{cache}");
+    assert!(cache.contains("password = \"\""), "{cache}");
+    server.stop();
+
+    // Offline: the cache, the keyring's password, the signature verified.
+    let socket = s.dir.file("kr.sock");
+    let log = s.dir.file("kr.log");
+    let mut child = session("\"$@\" --headless --ctl-socket \"$SOCK\"")
+        .env("SOCK", &socket)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let status = poll(Duration::from_secs(20), || {
+        if let Ok(Some(exit)) = child.try_wait() {
+            panic!(
+                "softline exited ({exit}):\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        let stream = std::os::unix::net::UnixStream::connect(&socket).ok()?;
+        let mut w = stream.try_clone().ok()?;
+        w.write_all(b"{\"cmd\":\"status\"}\n").ok()?;
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).ok()?;
+        let v: Value = serde_json::from_str(&line).ok()?;
+        (v["result"]["accounts"][0]["state"] == "registered").then_some(v)
+    });
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::os::unix::net::UnixStream::connect(&socket)
+        .and_then(|mut s| s.write_all(b"{\"cmd\":\"shutdown\"}\n"));
+    let _ = child.wait();
+    let status = status.unwrap_or_else(|| panic!("not registered:\n{text}"));
+    assert!(registered.load(Ordering::SeqCst));
+    assert_eq!(
+        status["result"]["provisioning"]["state"], "cached",
+        "{status}"
+    );
+    let notes = status["result"]["config_warnings"].to_string();
+    assert!(
+        !notes.contains("not in the keyring") && !notes.contains("memory only"),
+        "{notes}"
+    );
+    assert!(!text.contains("provisioned-pw") && !status.to_string().contains("provisioned-pw"));
 }

@@ -67,6 +67,8 @@ pub struct Provenance {
     /// Ignored locked values, readable passwords, a missing profile: logged
     /// at start and shown by `softline config show`.
     pub warnings: Vec<String>,
+    /// Each lock pattern of the admin's layers and where it was set.
+    pub locks: Vec<(String, Origin)>,
 }
 
 /// Environment variable naming the system file (tests, unusual installs).
@@ -161,10 +163,37 @@ impl LayerPaths {
             let key = layers
                 .first()
                 .and_then(|s| s.table.get("provisioning")?.get("public_key")?.as_str());
-            let refused = key.and_then(|k| super::provisioning::check_cached(k, &profile).err());
-            let layer = match refused {
-                Some(_) => None,
-                None => Layer::read(LayerKind::Profile, &profile)?,
+            // The cache holds no secrets: they come back from the keyring
+            // (or this run's memory) before the signature is checked.
+            let text = match std::fs::read_to_string(&profile) {
+                Ok(text) => {
+                    let (text, notes) = super::profile_secrets::restore(&text, &profile);
+                    warnings.extend(
+                        notes
+                            .into_iter()
+                            .map(|n| format!("{}: {n}", profile.display())),
+                    );
+                    Some(text)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => {
+                    return Err(ConfigError {
+                        file: profile.clone(),
+                        line: None,
+                        key: None,
+                        message: format!("cannot read the file: {e}"),
+                    });
+                }
+            };
+            let refused = match (key, &text) {
+                (Some(k), Some(t)) => {
+                    super::provisioning::check_cached(k, &profile, t.as_bytes()).err()
+                }
+                _ => None,
+            };
+            let layer = match (&refused, text) {
+                (None, Some(text)) => Some(Layer::parse(LayerKind::Profile, &profile, text)?),
+                _ => None,
             };
             match layer {
                 Some(layer) => layers.push(layer),
@@ -190,6 +219,8 @@ impl LayerPaths {
                 Err(_) => return Config::load(&self.user),
             };
             let mut config = Config::parse(&text, &self.user)?;
+            // Unknown keys (found by `Config::parse`).
+            warnings.append(&mut config.provenance.warnings);
             let layer = Layer::parse(LayerKind::User, &self.user, text)?;
             warnings.extend(readable_password_warning(&layer));
             if !config.lock.keys.is_empty() {
@@ -207,6 +238,7 @@ impl LayerPaths {
                     .map(|k| (k.clone(), layer.origin(k)))
                     .collect(),
                 warnings,
+                locks: Vec::new(),
             };
             return Ok(config);
         }
@@ -246,10 +278,7 @@ impl Layer {
             key: e.span().and_then(|s| key_at(&text, s.start)),
             message: e.message().to_string(),
         })?;
-        let mut lines = BTreeMap::new();
-        if let Ok(doc) = DeTable::parse(&text) {
-            walk_lines("", doc.get_ref(), &text, &mut lines);
-        }
+        let lines = key_lines(&text);
         Ok(Layer {
             kind,
             file: file.to_path_buf(),
@@ -267,7 +296,7 @@ impl Layer {
 }
 
 /// The key-path segment of the `index`th account: its id, else `#index`.
-fn account_segment(id: Option<&str>, index: usize) -> String {
+pub(super) fn account_segment(id: Option<&str>, index: usize) -> String {
     id.map(str::to_string)
         .unwrap_or_else(|| format!("#{index}"))
 }
@@ -278,6 +307,16 @@ fn join(prefix: &str, key: &str) -> String {
     } else {
         format!("{prefix}.{key}")
     }
+}
+
+/// The line of every key path (`sip.t1_ms`, `account.main.password`) of a
+/// TOML text.
+pub(super) fn key_lines(text: &str) -> BTreeMap<String, usize> {
+    let mut lines = BTreeMap::new();
+    if let Ok(doc) = DeTable::parse(text) {
+        walk_lines("", doc.get_ref(), text, &mut lines);
+    }
+    lines
 }
 
 /// Record the line of every key (and account table) under `prefix`.
@@ -576,6 +615,11 @@ fn merge(layers: &[Layer], mut warnings: Vec<String>) -> Result<Config, ConfigEr
     let mut merger = Merger::default();
     for layer in layers {
         merger.add(layer);
+        warnings.extend(super::unknown::warnings(
+            &layer.file,
+            &layer.table,
+            &layer.lines,
+        ));
         warnings.extend(readable_password_warning(layer));
     }
     let (text, line_paths) = emit(&merger.merged, &merger.accounts);
@@ -602,6 +646,7 @@ fn merge(layers: &[Layer], mut warnings: Vec<String>) -> Result<Config, ConfigEr
         layers: layers.iter().map(|l| (l.kind, l.file.clone())).collect(),
         origins: merger.origins,
         warnings,
+        locks: merger.locks,
     };
     Ok(config)
 }
@@ -663,15 +708,16 @@ fn password_mode_warning(_file: &Path, _table: &toml::Table) -> Option<String> {
 }
 
 /// `softline config check FILE`: validate one file on its own. Returns the
-/// config and its warnings (a readable password).
+/// config and its warnings (unknown keys, a readable password).
 pub fn check_file(file: &Path) -> Result<(Config, Vec<String>), ConfigError> {
     let config = Config::load(file)?;
-    let warnings = std::fs::read_to_string(file)
-        .ok()
-        .and_then(|text| text.parse::<toml::Table>().ok())
-        .and_then(|table| password_mode_warning(file, &table))
-        .into_iter()
-        .collect();
+    let mut warnings = config.provenance.warnings.clone();
+    warnings.extend(
+        std::fs::read_to_string(file)
+            .ok()
+            .and_then(|text| text.parse::<toml::Table>().ok())
+            .and_then(|table| password_mode_warning(file, &table)),
+    );
     Ok((config, warnings))
 }
 
@@ -716,6 +762,16 @@ impl Config {
     /// Where the value at this key path was set (`None`: the default).
     pub fn origin(&self, path: &str) -> Option<&Origin> {
         self.provenance.origins.get(path)
+    }
+
+    /// Where the lock covering this key path was set (`None`: not locked).
+    pub fn lock_origin(&self, path: &str) -> Option<Origin> {
+        if !self.is_locked(path) {
+            return None;
+        }
+        lock_for(&self.provenance.locks, path)
+            .map(|(_, at)| at.clone())
+            .or_else(|| self.origin("lock.keys").cloned())
     }
 
     /// Every value of this config with its origin, secrets redacted.

@@ -9,7 +9,7 @@ use super::{ConfigError, key_line};
 
 /// `[phone]`: lines, busy handling, DND, forwarding, ring timeout, REFER.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct PhoneSection {
     /// Number of lines (simultaneous calls), 1–32.
     pub lines: u32,
@@ -60,7 +60,7 @@ impl Default for PhoneSection {
 
 /// `[history]`: where finished calls are recorded.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct HistorySection {
     /// JSON-lines file; default `history.jsonl` under the XDG data dir.
     pub file: Option<PathBuf>,

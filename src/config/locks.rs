@@ -15,7 +15,7 @@ use super::{ConfigError, key_line};
 
 /// `[lock]`: key paths later layers may not change.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct LockSection {
     /// Locked key paths (`section`, `section.key`, `account.*.key`).
     pub keys: Vec<String>,

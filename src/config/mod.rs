@@ -15,8 +15,10 @@ use crate::sip::transport::TransportKind;
 mod layers;
 mod lines;
 pub mod locks;
+mod profile_secrets;
 pub mod provisioning;
 pub mod secrets;
+mod unknown;
 pub use layers::{LayerKind, LayerPaths, Origin, Provenance, check_file, is_secret_key};
 pub use lines::{HistorySection, PhoneSection};
 pub use locks::LockSection;
@@ -24,7 +26,6 @@ pub use provisioning::ProvisioningSection;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
     pub sip: SipConfig,
@@ -54,7 +55,7 @@ pub struct Config {
 
 /// `[media]`: codecs, packetization, RTP ports, jitter buffer.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct MediaSection {
     /// Codecs in preference order: `opus`, `G722`, `PCMU`, `PCMA`.
     pub codecs: Vec<String>,
@@ -95,7 +96,7 @@ impl Default for MediaSection {
 
 /// `[sip]`: listening sockets and protocol timers.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct SipConfig {
     /// UDP listen address, e.g. `0.0.0.0:5060`; port 0 picks a free port.
     pub listen_udp: Option<Spanned<String>>,
@@ -136,7 +137,6 @@ impl Default for SipConfig {
 
 /// `[[account]]`: one SIP account.
 #[derive(Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct AccountConfig {
     /// Short name used by `softline ctl` (`--account ID`).
     pub id: String,
@@ -241,7 +241,7 @@ fn default_true() -> bool {
 
 /// `[audio]`: devices (used by the media engine).
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct AudioConfig {
     /// `default`, a device name, `file:PATH.wav` or `null`.
     pub input: String,
@@ -317,7 +317,7 @@ impl Default for AudioConfig {
 
 /// `[doctor]`: settings of `softline doctor` and the check-up page.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct DoctorSection {
     /// Extension that echoes audio back (Asterisk `Echo()`, e.g. `600`)
     /// for the media check's test call; unset: the built-in loopback.
@@ -326,7 +326,7 @@ pub struct DoctorSection {
 
 /// `[trace]`: the SIP trace file support staff read.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct TraceConfig {
     /// Write every SIP message sent and received (secrets redacted).
     pub enabled: bool,
@@ -462,12 +462,18 @@ impl Config {
 
     /// Parse and validate configuration text; `path` is used in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| {
+        let mut config: Config = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start));
-            let message = e.message().to_string();
-            // serde names the field in its message (`unknown field `x``,
-            // `missing field `x``); the span's line shows where.
+            // serde names the field in its message (`missing field `x``);
+            // the span's line shows where.
             let key = e.span().and_then(|s| key_at(text, s.start));
+            // A wrong type of a secret: serde would quote the value.
+            let message = match &key {
+                Some(k) if is_secret_key(k) => {
+                    "wrong type: expected a string (the value is not shown)".to_string()
+                }
+                _ => e.message().to_string(),
+            };
             ConfigError {
                 file: path.to_path_buf(),
                 line,
@@ -476,6 +482,10 @@ impl Config {
             }
         })?;
         config.validate(text, path)?;
+        // Unknown keys were skipped by serde: warnings with file and line.
+        if let Ok(table) = text.parse::<toml::Table>() {
+            config.provenance.warnings = unknown::warnings(path, &table, &layers::key_lines(text));
+        }
         Ok(config)
     }
 
@@ -876,13 +886,25 @@ tls_pin_sha256 = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23
     }
 
     #[test]
-    fn unknown_key_names_file_line_and_key() {
-        let e = parse("[sip]\nlisten_udp = \"0.0.0.0:5060\"\nlisten_upd = \"x\"\n").unwrap_err();
-        assert_eq!(e.line, Some(3));
-        assert_eq!(e.key.as_deref(), Some("sip.listen_upd"));
-        let s = e.to_string();
-        assert!(s.starts_with("/etc/softline/test.toml:3"), "{s}");
-        assert!(s.contains("listen_upd"), "{s}");
+    fn unknown_key_is_a_warning_naming_file_line_key_and_the_likely_key() {
+        let c = parse("[sip]\nlisten_udp = \"0.0.0.0:5060\"\nlisten_upd = \"x\"\n").unwrap();
+        assert_eq!(
+            c.provenance.warnings,
+            [
+                "/etc/softline/test.toml:3: unknown key `sip.listen_upd` is ignored \
+              (did you mean `listen_udp`?)"
+            ]
+        );
+        // A wrong type stays an error with file, line and key.
+        let e = parse("[sip]\nlisten_upd = 1\nt1_ms = \"fast\"\n").unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (Some(3), Some("sip.t1_ms")));
+        // ... without echoing a secret's value.
+        let e =
+            parse("[[account]]\nid = \"a\"\nusername = \"1\"\ndomain = \"x\"\npassword = 123456\n")
+                .unwrap_err();
+        assert_eq!(e.line, Some(5));
+        assert!(e.key.as_deref().unwrap_or("").ends_with("password"), "{e}");
+        assert!(!e.to_string().contains("123456"), "{e}");
     }
 
     #[test]

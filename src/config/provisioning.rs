@@ -17,7 +17,7 @@ use super::{Config, ConfigError, LayerPaths};
 /// `[provisioning]`. Read from the system file only: a profile or the
 /// user's file cannot point the phone at another server or key.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct ProvisioningSection {
     /// The provisioned profile (a TOML file), read between the system file
     /// and the user file; the fetched profile is cached here. Default with
@@ -384,14 +384,26 @@ pub fn install_profile(
     }
     let tmp = tmp_path(cache);
     let tmp_sig = sig_path(&tmp);
+    // The cache never holds the secrets: memory (and the keyring) do.
+    let (stripped, secrets, empty) = super::profile_secrets::strip(utf8);
+    let before = super::profile_secrets::remember(&secrets);
+    let tmp_list = super::profile_secrets::list_path(&tmp);
     let cleanup = || {
         let _ = std::fs::remove_file(&tmp);
         let _ = std::fs::remove_file(&tmp_sig);
+        let _ = std::fs::remove_file(&tmp_list);
     };
-    let written = write_private(&tmp, utf8.as_bytes()).and_then(|()| match signature {
-        Some(sig) => write_private(&tmp_sig, sig.as_bytes()),
-        None => Ok(()),
-    });
+    let cleanup = || {
+        cleanup();
+        super::profile_secrets::forget(before.clone());
+    };
+    let list = super::profile_secrets::list_text(&secrets);
+    let written = write_private(&tmp, stripped.as_bytes())
+        .and_then(|()| write_private(&tmp_list, list.as_bytes()))
+        .and_then(|()| match signature {
+            Some(sig) => write_private(&tmp_sig, sig.as_bytes()),
+            None => Ok(()),
+        });
     if let Err(e) = written {
         cleanup();
         return Err(format!("cannot write {}: {e}", tmp.display()));
@@ -416,24 +428,32 @@ pub fn install_profile(
             _ => Ok(()),
         },
     }
+    .and_then(|()| std::fs::rename(&tmp_list, super::profile_secrets::list_path(cache)))
     .and_then(|()| std::fs::rename(&tmp, cache));
     renamed.map_err(|e| {
         cleanup();
         format!("cannot replace {}: {e}", cache.display())
-    })
+    })?;
+    super::profile_secrets::commit(&secrets, &empty);
+    Ok(())
 }
 
 /// With a `public_key` in the system file, a cached profile is used only
 /// if `PROFILE.sig` beside it signs it (so editing the cache does not get
 /// around the admin's signature).
-pub(super) fn check_cached(public_key: &str, profile: &Path) -> Result<(), String> {
-    let Ok(bytes) = std::fs::read(profile) else {
-        // Missing: the caller says so.
-        return Ok(());
-    };
+/// `bytes` is the profile with its secrets put back (see
+/// `profile_secrets.rs`).
+pub(super) fn check_cached(public_key: &str, profile: &Path, bytes: &[u8]) -> Result<(), String> {
     let sig = std::fs::read_to_string(sig_path(profile))
         .map_err(|_| format!("no signature file {}", sig_path(profile).display()))?;
-    verify_signature(public_key, &bytes, &sig)
+    verify_signature(public_key, bytes, &sig)
+}
+
+/// The cached profile as the server sent it (secrets put back from the
+/// keyring or memory), `None` when there is none.
+pub fn read_cached(cache: &Path) -> Option<Vec<u8>> {
+    let text = std::fs::read_to_string(cache).ok()?;
+    Some(super::profile_secrets::restore(&text, cache).0.into_bytes())
 }
 
 /// `FILE.sig` beside `file`.

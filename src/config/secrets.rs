@@ -42,6 +42,34 @@ pub fn delete_password(account_id: &str, user: &str) -> Result<(), String> {
     }
 }
 
+/// Other secrets in the keyring under `softline` / `USER` (the provisioned
+/// profile's, see `profile_secrets.rs`).
+pub(super) struct SecretStore;
+
+impl SecretStore {
+    fn entry(user: &str) -> Result<keyring::Entry, String> {
+        keyring::Entry::new(SERVICE, user).map_err(|e| format!("keyring: {e}"))
+    }
+    pub(super) fn get(user: &str) -> Result<Option<String>, String> {
+        match Self::entry(user)?.get_password() {
+            Ok(p) => Ok(Some(p)),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(format!("cannot read the keyring: {e}")),
+        }
+    }
+    pub(super) fn set(user: &str, secret: &str) -> Result<(), String> {
+        Self::entry(user)?
+            .set_password(secret)
+            .map_err(|e| format!("cannot store in the keyring: {e}"))
+    }
+    pub(super) fn delete(user: &str) -> Result<(), String> {
+        match Self::entry(user)?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(format!("cannot delete from the keyring: {e}")),
+        }
+    }
+}
+
 /// `softline config password ACCOUNT`: the account's password, one line
 /// read from stdin, into the keyring under the account's digest user.
 pub fn store_from_stdin(paths: &super::LayerPaths, account_id: &str) -> Result<(), String> {

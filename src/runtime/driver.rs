@@ -365,7 +365,9 @@ async fn run(opts: HeadlessOptions, channels: CoreChannels) -> Result<(), String
                         let _ = ctx.events.send(r#"{"event":"focus"}"#.to_string());
                         Reply::ok(serde_json::json!("Done"))
                     }
-                    request => handle_ctl(&mut phone, ctx.trace, &*ctx.network, ctx.media, now, request),
+                    request => crate::runtime::config_guard::guarded(&config, request, |r| {
+                        handle_ctl(&mut phone, ctx.trace, &*ctx.network, ctx.media, now, r)
+                    }),
                 };
                 let _ = msg.reply.send(reply);
                 if shutting && shutdown_deadline.is_none() {

@@ -3,6 +3,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod conference;
+pub mod config_guard;
 pub mod driver;
 pub mod history;
 pub mod media;

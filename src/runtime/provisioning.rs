@@ -364,7 +364,7 @@ fn fetch_and_install(
         }
         None => None,
     };
-    let unchanged = std::fs::read(&cache).is_ok_and(|old| old == profile);
+    let unchanged = prov::read_cached(&cache).is_some_and(|old| old == profile);
     prov::install_profile(paths, &cache, &profile, signature.as_deref(), &status.url)
         .map_err(|e| ("failed", e))?;
     status.state = "fetched";
