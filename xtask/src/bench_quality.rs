@@ -1,5 +1,5 @@
-//! `cargo xtask bench audio` (quality part): what Softline and baresip
-//! **play out** when they receive the same speech over the same impaired
+//! `cargo xtask bench audio` (quality part): what Softline, baresip and
+//! linphonec **play out** when they receive the same speech over the same impaired
 //! link, scored with PESQ (ITU-T P.862 narrowband for PCMU, P.862.2
 //! wideband for G.722 and Opus).
 //!
@@ -8,11 +8,13 @@
 //! the seeded per-packet loss and 10–50 ms delay to RTP; the receiver is a
 //! headless Softline (`output = "file:…"`, clocked like a sound card) or
 //! baresip 1.0 (`pulse` player on a private PulseAudio null sink recorded
-//! with `parec`; its `sndfile` dump of what it decoded is scored too). All calls of one (codec, loss) cell, every seed and both
-//! receivers, run at the same moment, each with its own sender and relay.
+//! with `parec`; its `sndfile` dump of what it decoded is scored too) or
+//! linphonec 5.1 (file sound mode, its file recorder; see [`linphone`]).
+//! All calls of one (codec, loss) cell, every seed and every receiver, run
+//! at the same moment, each with its own sender and relay.
 //!
 //! Options: `--seeds N` (3), `--codecs pcmu,g722,opus`, `--receivers
-//! softline,baresip`, `--no-doc` (do not rewrite docs/benchmarks.md).
+//! softline,baresip,linphone`, `--no-doc` (do not rewrite docs/benchmarks.md).
 
 // A real-time harness around real processes, not the sans-IO product: it
 // reads the clock and sleeps.
@@ -30,6 +32,9 @@ use std::time::{Duration, Instant};
 
 use crate::impair::{Impairment, Relay};
 use crate::{Result, cargo, deps, status};
+
+mod linphone;
+use linphone::Linphone;
 
 const SPEECH: &str = "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue \
 background. It is easy to tell the depth of a well.";
@@ -136,6 +141,7 @@ impl Codec {
 enum Receiver {
     Softline,
     Baresip,
+    Linphone,
 }
 
 impl Receiver {
@@ -143,7 +149,18 @@ impl Receiver {
         match self {
             Receiver::Softline => "Softline",
             Receiver::Baresip => "baresip 1.0",
+            Receiver::Linphone => "linphonec 5.1",
         }
+    }
+    fn tag(self) -> &'static str {
+        match self {
+            Receiver::Softline => "softline",
+            Receiver::Baresip => "baresip",
+            Receiver::Linphone => "linphone",
+        }
+    }
+    fn is_reference(self) -> bool {
+        self != Receiver::Softline
     }
 }
 
@@ -251,7 +268,7 @@ struct Outcome {
 pub fn bench_quality(args: &[String]) -> Result {
     let mut seeds = 3u64;
     let mut codecs = vec![Codec::Pcmu, Codec::G722, Codec::Opus];
-    let mut receivers = vec![Receiver::Softline, Receiver::Baresip];
+    let mut receivers = vec![Receiver::Softline, Receiver::Baresip, Receiver::Linphone];
     let mut write_doc = true;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -281,7 +298,10 @@ pub fn bench_quality(args: &[String]) -> Result {
                     .map(|c| match c {
                         "softline" => Ok(Receiver::Softline),
                         "baresip" => Ok(Receiver::Baresip),
-                        o => Err(format!("unknown receiver {o:?} (softline, baresip)")),
+                        "linphone" | "linphonec" => Ok(Receiver::Linphone),
+                        o => Err(format!(
+                            "unknown receiver {o:?} (softline, baresip, linphone)"
+                        )),
                     })
                     .collect::<std::result::Result<_, _>>()?;
             }
@@ -357,6 +377,11 @@ pub fn bench_quality(args: &[String]) -> Result {
         }
     }
     let table = render(&codecs, &receivers, &results, seeds);
+    let call_secs = LEAD_IN_SECS + setup.speech_secs + 1.0;
+    let table = format!(
+        "{table}\n{}",
+        targets(&codecs, &receivers, &results, call_secs)
+    );
     println!("\n{table}");
     eprintln!(
         "bench audio: quality comparison took {:.0} s",
@@ -398,6 +423,7 @@ fn prepare() -> std::result::Result<Setup, String> {
         "python3-dev",
         "pulseaudio",
         "pulseaudio-utils",
+        "linphone-cli",
     ])?;
     let work = target_dir().join("bench-audio");
     fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
@@ -491,10 +517,7 @@ fn run_once(
 ) -> Outcome {
     let tag = format!(
         "{}-{}-{cond}-seed{}",
-        match rx {
-            Receiver::Softline => "softline",
-            Receiver::Baresip => "baresip",
-        },
+        rx.tag(),
         codec.softline().to_ascii_lowercase(),
         imp.seed
     );
@@ -552,6 +575,7 @@ fn call(
             rtp_base,
             setup.pulse.as_ref().map(|p| (p, slot)),
         )?),
+        Receiver::Linphone => Box::new(Linphone::start(&dir.join("rx"), rx_port, codec, rtp_base)?),
     };
     let relay = Relay::start(
         SocketAddr::from(([127, 0, 0, 1], rx_port)),
@@ -605,6 +629,9 @@ fn call(
     }
     sender.ctl("{\"cmd\":\"hangup\"}")?;
     receiver.wait_ended()?;
+    if out.jb_ms.is_none() {
+        out.jb_ms = receiver.jitter_buffer_mean_ms();
+    }
     std::thread::sleep(Duration::from_millis(300));
     out.sent = relay.stats.rtp_forward.load(Ordering::Relaxed);
     out.dropped = relay.stats.dropped_forward.load(Ordering::Relaxed);
@@ -683,6 +710,11 @@ trait Peer: Send {
     /// Answer the incoming call (or check that it was auto-answered).
     fn answer(&mut self) -> std::result::Result<(), String>;
     fn jitter_buffer_ms(&mut self) -> Option<f64>;
+    /// The mean jitter-buffer delay of the call, for a receiver that
+    /// cannot be sampled while it runs (read after the call).
+    fn jitter_buffer_mean_ms(&mut self) -> Option<f64> {
+        None
+    }
     fn concealed(&mut self) -> Option<u64>;
     /// Concealed frames rebuilt from in-band FEC, when the receiver says.
     fn fec_recovered(&mut self) -> Option<u64> {
@@ -1132,7 +1164,7 @@ fn render(
                 let jb = stats(&jb).map_or(
                     match rx {
                         Receiver::Baresip => "not reported".to_string(),
-                        Receiver::Softline => "—".to_string(),
+                        Receiver::Softline | Receiver::Linphone => "—".to_string(),
                     },
                     |(m, _, _)| format!("{m:.0} ms"),
                 );
@@ -1168,6 +1200,96 @@ fn render(
     t
 }
 
+/// Mean PESQ of one cell's runs.
+fn mean_pesq(runs: &[Outcome]) -> Option<f64> {
+    let v: Vec<f64> = runs.iter().filter_map(|o| o.pesq).collect();
+    stats(&v).map(|(m, _, _)| m)
+}
+
+/// The issue's targets read from this run: Softline against the better
+/// reference phone of each cell (the one with the higher mean PESQ there).
+fn targets(
+    codecs: &[Codec],
+    receivers: &[Receiver],
+    results: &[Vec<Vec<Vec<Outcome>>>],
+    call_secs: f64,
+) -> String {
+    let cond = |tag: &str| CONDITIONS.iter().position(|c| c.tag == tag);
+    let softline = receivers.iter().position(|&r| r == Receiver::Softline);
+    let mut rows = Vec::new();
+    let met = |ok: bool| if ok { "met" } else { "**not met**" };
+    let pcmu = codecs.iter().position(|&c| c == Codec::Pcmu);
+    for (tag, label, margin) in [("loss05", "5 %", 0.4), ("loss10", "10 %", 0.3)] {
+        let (Some(ci), Some(li), Some(si)) = (pcmu, cond(tag), softline) else {
+            continue;
+        };
+        let ours = mean_pesq(&results[ci][li][si]);
+        let best = receivers
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.is_reference())
+            .filter_map(|(ri, r)| Some((mean_pesq(&results[ci][li][ri])?, r.name())))
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        let (measured, verdict) = match (ours, best) {
+            (Some(o), Some((b, name))) => (
+                format!("{o:.2} vs {b:.2} ({name}): **{:+.2}**", o - b),
+                met(o - b >= margin),
+            ),
+            _ => ("not measured".to_string(), "—"),
+        };
+        rows.push(format!(
+            "| PCMU at {label} loss ≥ {margin} above the better reference phone | {measured} | {verdict} |"
+        ));
+    }
+    if let (Some(ci), Some(clean), Some(l10), Some(si)) = (
+        codecs.iter().position(|&c| c == Codec::Opus),
+        cond("clean"),
+        cond("loss10"),
+        softline,
+    ) && let (Some(c), Some(l)) = (
+        mean_pesq(&results[ci][clean][si]),
+        mean_pesq(&results[ci][l10][si]),
+    ) {
+        let r = l / c;
+        rows.push(format!(
+                "| Opus (in-band FEC) at 10 % ≥ 85 % of its clean score | {l:.2} / {c:.2} = **{:.0} %** | {} |",
+                r * 100.0,
+                met(r >= 0.85)
+            ));
+    }
+    if let (Some(clean), Some(si)) = (cond("clean"), softline) {
+        let jb: Vec<f64> = (0..codecs.len())
+            .flat_map(|ci| results[ci][clean][si].iter().filter_map(|o| o.jb_ms))
+            .collect();
+        if let Some((_, lo, hi)) = stats(&jb) {
+            rows.push(format!(
+                "| jitter-buffer delay ≤ 40 ms on a clean link | **{lo:.0}–{hi:.0} ms** | {} |",
+                met(hi <= 40.0)
+            ));
+        }
+    }
+    if let (Some(ci), Some(si)) = (pcmu, softline) {
+        let runs: Vec<&Outcome> = results[ci].iter().flat_map(|c| c[si].iter()).collect();
+        let cpu: Vec<f64> = runs.iter().filter_map(|o| o.cpu_s).collect();
+        let rss: Vec<f64> = runs.iter().filter_map(|o| o.rss_mib).collect();
+        if let (Some((_, _, cpu)), Some((_, _, rss))) = (stats(&cpu), stats(&rss)) {
+            let share = cpu / call_secs * 100.0;
+            rows.push(format!(
+                "| headless Softline ≤ 1 % of a core and ≤ 15 MiB per G.711 call | at most {cpu:.2} CPU s per {call_secs:.0} s call (≈ {share:.1} %), **{rss:.1} MiB** | {} |",
+                met(share <= 1.0 && rss <= 15.0)
+            ));
+        }
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    format!(
+        "Against the issue's targets (this run; \"the better reference phone\" is, per cell, the \
+reference receiver with the higher mean PESQ):\n\n| target | measured | |\n|---|---|---|\n{}\n",
+        rows.join("\n")
+    )
+}
+
 fn write_section(
     table: &str,
     setup: &Setup,
@@ -1191,7 +1313,7 @@ fn write_section(
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let section = format!(
-        "{DOC_BEGIN}\n## Playout quality against baresip — `cargo xtask bench audio`\n\n\
+        "{DOC_BEGIN}\n## Playout quality against baresip and linphonec — `cargo xtask bench audio`\n\n\
 Measured {date} on {cores} vCPU ({cpu}), release build, run by `cargo xtask bench audio` \
 ({seeds} seeds per cell, {:.0} s in all).\n\n{}\n{table}\n{DOC_END}\n",
         took.as_secs_f64(),
@@ -1223,8 +1345,8 @@ rewrites each SDP's `m=audio`/`a=rtcp` ports to its own, so RTP and RTCP cross i
 packet of each direction is dropped (independently, or in Gilbert-model bursts of mean length 3) \
 and otherwise delayed 10–50 ms (uniform, so reordering happens), all drawn from a hash of (seed, \
 direction, k): every receiver meets the same packet fate for a seed. SIP and RTCP are never \
-dropped. All calls of a cell (3 seeds × 2 receivers) run at the same moment, each with its own \
-sender and relay.\n\n\
+dropped. All calls of a cell (every seed and receiver) run at the same moment, each with its \
+own sender and relay.\n\n\
 Receivers: Softline plays to `[audio] output = \"file:…\"` (written every frame as a sound card \
 would take it, concealment included). baresip 1.0.0 (Debian; default jitter buffer \
 `jitter_buffer_delay 5-10` frames, `audio_buffer 20-160` ms, its `plc` module loaded) plays \
@@ -1235,13 +1357,21 @@ dump is written when frames leave the jitter buffer and simply omits packets tha
 which PESQ's re-alignment partly forgives, so it is not a playout measure. (Found on the way: \
 baresip's PulseAudio stream takes about 1.5 s to start here and its receive buffer drops what \
 arrives meanwhile — hence the lead-in silence; with ALSA `null` as player baresip spins a core, \
-9 CPU s per 10 s call.)\n\n\
+9 CPU s per 10 s call.) linphonec 5.1.65 (Debian `linphone-cli`) runs with a linphonerc of \
+its own (SIP on 127.0.0.1, IPv4 only, only the codec under test enabled, no echo canceller, its \
+default adaptive jitter buffer: `audio_jitt_comp=60` ms nominal, 40–500 ms) and is driven on \
+stdin: `soundcard use files`, `record FILE`, `autoanswer enable`. In that file sound mode its \
+decoder, generic PLC and mixer are ticked every 10 ms by a real-time ticker into its file \
+recorder, so the file is its playout clocked in real time, concealment included (the recording \
+lasts as long as the call). Its jitter buffer is the mean of the sizes its log reports every few \
+seconds (\"Local current jitter buffer size\"); it reports no concealment count.\n\n\
 Scoring: the played-out file is aligned to the reference by cross-correlation and scored with \
 PyPI `pesq` 0.0.4 (P.862 narrowband at 8 kHz for PCMU, P.862.2 wideband at 16 kHz for G.722 and \
 Opus; Opus output is resampled 48 → 16 kHz). Jitter buffer: Softline's \
-`calls[].media.jitter_buffer_ms`, averaged over samples every 0.5 s (baresip reports none). CPU \
-and peak RSS are the receiving process's (`/proc`, whole life: start-up and one call of {:.0} s; \
-baresip's figure excludes the PulseAudio server). espeak-ng speech is synthetic: clean PCMU \
+`calls[].media.jitter_buffer_ms`, averaged over samples every 0.5 s (baresip reports none; \
+linphonec: from its log). CPU and peak RSS are the receiving process's (`/proc`, whole life: \
+start-up and one call of {:.0} s; baresip's figure excludes the PulseAudio server; linphonec \
+runs with its full log, `-d 6`, which the jitter-buffer figure needs). espeak-ng speech is synthetic: clean PCMU \
 scores about 4.0 and clean G.722 about 3 on it, so compare receivers side by side rather than \
 against absolute thresholds.\n",
         LEAD_IN_SECS + speech_secs + 1.0
