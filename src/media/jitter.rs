@@ -106,6 +106,9 @@ pub struct JitterStats {
     /// `Playout::Lost { next: None }` returned to raise the delay by one
     /// frame (not a loss: no frame was skipped).
     pub inserted: u64,
+    /// `Playout::Frame` returned from a redundant copy ([`JitterBuffer::fill`],
+    /// RFC 2198) because the packet itself never came (counted in `played`).
+    pub redundant_played: u64,
 }
 
 /// One stored frame.
@@ -114,6 +117,8 @@ struct Slot {
     ext: i64,
     ts: u32,
     payload: Vec<u8>,
+    /// From a redundant copy, not the frame's own packet.
+    redundant: bool,
 }
 
 /// A packet that does not fit the current timeline, waiting for a second one
@@ -343,6 +348,37 @@ impl JitterBuffer {
         }
     }
 
+    /// A redundant copy (RFC 2198) of the frame stamped `timestamp`, from
+    /// a packet of `ssrc` just [`push`](Self::push)ed. It takes the frame's
+    /// slot only while that slot is still missing and not yet played, on
+    /// the current timeline, no later than the newest frame and with room
+    /// in the buffer; otherwise it is ignored. Its arrival does not count
+    /// as a packet (no transit sample, no sequence number). Returns
+    /// whether the copy was stored.
+    pub fn fill(&mut self, timestamp: u32, ssrc: u32, payload: &[u8]) -> bool {
+        if self.mode == Mode::Idle || ssrc != self.ssrc || self.slots.len() >= self.cap {
+            return false;
+        }
+        let ext = self.ext_of(timestamp);
+        let half = self.spf / 2;
+        let playable = match self.mode {
+            Mode::Playing => ext >= self.next_ts - half,
+            // Not started: only a gap between frames already here.
+            _ => self.slots.iter().any(|s| s.ext < ext),
+        };
+        if !playable || ext > self.anchor_ext + half || self.find(ext).is_some() {
+            return false;
+        }
+        let payload = self.copy_payload(payload);
+        self.slots.push(Slot {
+            ext,
+            ts: timestamp,
+            payload,
+            redundant: true,
+        });
+        true
+    }
+
     /// Counters and the target/current delays.
     pub fn stats(&self) -> JitterStats {
         let mut s = self.stats;
@@ -464,6 +500,18 @@ impl JitterBuffer {
                 self.mode = Mode::Starting;
             }
         }
+        if let Some(s) = self
+            .slots
+            .iter_mut()
+            .find(|s| s.redundant && (s.ext - ext).abs() <= half)
+        {
+            // The packet itself after its redundant copy (reordered): it
+            // takes the slot back; nothing was recovered.
+            s.redundant = false;
+            let old = std::mem::replace(&mut s.payload, payload);
+            self.recycle(old);
+            return;
+        }
         if self.slots.iter().any(|s| (s.ext - ext).abs() <= half) {
             // Same slot, other sequence number: a re-sent duplicate.
             self.stats.duplicates += 1;
@@ -494,7 +542,12 @@ impl JitterBuffer {
                 None => {}
             }
         }
-        self.slots.push(Slot { ext, ts, payload });
+        self.slots.push(Slot {
+            ext,
+            ts,
+            payload,
+            redundant: false,
+        });
     }
 
     fn consider_candidate(&mut self, pkt: Pkt, payload: &[u8]) {
@@ -651,7 +704,12 @@ impl JitterBuffer {
             self.next_ts += self.spf;
             self.missing_run = 0;
             self.stats.played += 1;
-            self.note_slot(false);
+            if slot.redundant {
+                self.stats.redundant_played += 1;
+            }
+            // A frame played from its redundant copy was a lost packet: it
+            // keeps the extra frame of delay the copy needed to be here.
+            self.note_slot(slot.redundant);
             return Playout::Frame {
                 payload: slot.payload,
                 timestamp: slot.ts,

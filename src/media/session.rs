@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::media::codec::{self, CodecKind, CodecOptions, Decoder, Encoder};
 use crate::media::jitter::{JitterBuffer, JitterConfig, Playout};
+use crate::rtp::red::{self, RedBlock, RedPayload, write_red};
 use crate::rtp::srtp::SrtpSession;
 use crate::rtp::{
     DtmfReport, TelephoneEvent, TelephoneEventReceiver, char_to_event, event_to_char,
@@ -32,6 +33,9 @@ pub struct MediaConfig {
     /// After this long without RTP, the stats say so (one-way audio).
     pub no_media_warning: Duration,
     pub codec: CodecOptions,
+    /// Previous frames each RFC 2198 packet carries when `red` was
+    /// negotiated (1 or 2; 0 sends the primary alone).
+    pub red_depth: usize,
 }
 
 impl Default for MediaConfig {
@@ -41,6 +45,7 @@ impl Default for MediaConfig {
             jitter_max_ms: 300,
             no_media_warning: Duration::from_secs(5),
             codec: CodecOptions::default(),
+            red_depth: 1,
         }
     }
 }
@@ -69,6 +74,9 @@ pub struct MediaStats {
     /// Of `concealed_frames`, those rebuilt from in-band FEC (Opus LBRR in
     /// the following packet) rather than extrapolated.
     pub fec_recovered: u64,
+    /// Lost packets whose frame was played at full quality from its RFC 2198
+    /// redundant copy in a later packet (not counted in `concealed_frames`).
+    pub red_recovered: u64,
     /// Loss (percent) the Opus encoder plans its FEC for: the configured
     /// start value, then what the far end's RTCP reports. `None` without FEC.
     pub fec_expected_loss_pct: Option<u8>,
@@ -161,6 +169,14 @@ pub struct MediaSession {
     /// Scratch for SRTP transforms (reused: no allocation per packet).
     clear: Vec<u8>,
     srtp_failures: u64,
+    /// RFC 2198: the negotiated `red` type, how many previous frames each
+    /// packet repeats, those frames (newest first, with their timestamps;
+    /// buffers reused) and the scratch the RED payload is built in.
+    red_pt: Option<u8>,
+    red_depth: usize,
+    red_prev: Vec<(u32, Vec<u8>)>,
+    red_prev_len: usize,
+    red_buf: Vec<u8>,
 }
 
 impl MediaSession {
@@ -240,6 +256,11 @@ impl MediaSession {
             dtmf_rx: TelephoneEventReceiver::new(),
             dtmf_received: String::new(),
             dtmf_start_ts: 0,
+            red_pt: media.red,
+            red_depth: config.red_depth.min(2),
+            red_prev: (0..2).map(|_| (0, Vec::with_capacity(1500))).collect(),
+            red_prev_len: 0,
+            red_buf: Vec::with_capacity(1500),
         })
     }
 
@@ -254,6 +275,10 @@ impl MediaSession {
             return false;
         }
         self.direction = media.direction;
+        if media.red != self.red_pt {
+            self.red_pt = media.red;
+            self.red_prev_len = 0;
+        }
         if media.remote_rtp != self.signalled_rtp {
             self.signalled_rtp = media.remote_rtp;
             self.remote_rtp = media.remote_rtp;
@@ -331,8 +356,26 @@ impl MediaSession {
             self.bad_packets += 1;
             return;
         };
-        if Some(packet.payload_type) == self.telephone_event_pt {
-            if let Ok(ev) = TelephoneEvent::parse(&packet.payload)
+        // RFC 2198: the primary block is the packet's audio; redundant
+        // blocks may fill slots whose own packets were lost.
+        let red = if self.red_pt.is_some() && Some(packet.payload_type) == self.red_pt {
+            match RedPayload::parse(&packet.payload) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::trace!("malformed RED payload: {e}");
+                    self.bad_packets += 1;
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        let (payload_type, payload) = match &red {
+            Some(r) => (r.primary.payload_type, r.primary.data),
+            None => (packet.payload_type, &packet.payload[..]),
+        };
+        if Some(payload_type) == self.telephone_event_pt {
+            if let Ok(ev) = TelephoneEvent::parse(payload)
                 && let Some(DtmfReport::Ended { event, .. }) =
                     self.dtmf_rx.on_packet(packet.timestamp, packet.marker, &ev)
                 && let Some(c) = event_to_char(event)
@@ -341,7 +384,7 @@ impl MediaSession {
             }
             return;
         }
-        if packet.payload_type != self.payload_type {
+        if payload_type != self.payload_type {
             self.bad_packets += 1;
             return;
         }
@@ -360,8 +403,17 @@ impl MediaSession {
                 packet.timestamp,
                 packet.ssrc,
                 packet.marker,
-                &packet.payload,
+                payload,
             );
+            for block in red.iter().flat_map(|r| r.redundant()) {
+                if block.payload_type == self.payload_type
+                    && block.timestamp_offset > 0
+                    && !block.data.is_empty()
+                {
+                    self.jitter
+                        .fill(block.timestamp(packet.timestamp), packet.ssrc, block.data);
+                }
+            }
         }
     }
 
@@ -528,6 +580,8 @@ impl MediaSession {
         self.payload.clear();
         let (payload_type, marker, ts) = match self.dtmf_frame(ts) {
             Some((event, first)) => {
+                // Frames before the digit are not repeated after it.
+                self.red_prev_len = 0;
                 self.payload.extend_from_slice(&event);
                 (
                     self.telephone_event_pt.unwrap_or(self.payload_type),
@@ -547,7 +601,13 @@ impl MediaSession {
                     tracing::debug!("encode failed: {e}");
                     return None;
                 }
-                (self.payload_type, self.tx.packets == 0, ts)
+                match self.red_pt {
+                    Some(red_pt) => {
+                        self.wrap_red(ts);
+                        (red_pt, self.tx.packets == 0, ts)
+                    }
+                    None => (self.payload_type, self.tx.packets == 0, ts),
+                }
             }
         };
         let packet = RtpPacket {
@@ -574,6 +634,52 @@ impl MediaSession {
         }
         self.tx.on_packet(self.payload.len());
         Some(self.remote_rtp)
+    }
+
+    /// Replace the encoded frame in `self.payload` (stamped `ts`) by a RED
+    /// payload (RFC 2198) carrying the previous `red_depth` frames, oldest
+    /// first, then this one; remember this frame for the next packets.
+    fn wrap_red(&mut self, ts: u32) {
+        let depth = self.red_depth.min(self.red_prev_len);
+        let mut blocks = [RedBlock {
+            payload_type: self.payload_type,
+            timestamp_offset: 0,
+            data: &[],
+        }; 2];
+        let mut n = 0;
+        for (prev_ts, data) in self.red_prev.iter().take(depth).rev() {
+            let offset = ts.wrapping_sub(*prev_ts);
+            // Too old for 14 bits, or too long for 10: sent without it.
+            if offset == 0
+                || offset > u32::from(red::MAX_TIMESTAMP_OFFSET)
+                || data.len() > red::MAX_BLOCK_LEN
+            {
+                continue;
+            }
+            if let Some(b) = blocks.get_mut(n) {
+                b.timestamp_offset = offset as u16;
+                b.data = data;
+                n += 1;
+            }
+        }
+        self.red_buf.clear();
+        let blocks = blocks.get(..n).unwrap_or_default();
+        if let Err(e) = write_red(blocks, self.payload_type, &self.payload, &mut self.red_buf) {
+            // Only an empty frame gets here: send it without redundancy.
+            tracing::debug!("RED not written: {e}");
+            self.red_buf.clear();
+            self.red_buf.push(self.payload_type & 0x7f);
+            self.red_buf.extend_from_slice(&self.payload);
+        }
+        // Keep this frame as the newest previous one (buffers rotate).
+        self.red_prev.rotate_right(1);
+        if let Some((t, data)) = self.red_prev.first_mut() {
+            *t = ts;
+            data.clear();
+            data.extend_from_slice(&self.payload);
+        }
+        self.red_prev_len = (self.red_prev_len + 1).min(self.red_prev.len());
+        std::mem::swap(&mut self.payload, &mut self.red_buf);
     }
 
     /// One frame of PCM to play: decoded, concealed, or silence.
@@ -661,6 +767,7 @@ impl MediaSession {
             jitter_buffer_ms: j.current_delay_ms,
             concealed_frames: j.concealed,
             fec_recovered: self.decoder.fec_frames(),
+            red_recovered: j.redundant_played,
             fec_expected_loss_pct: self.encoder.expected_loss(),
             late_packets: j.late,
             bad_packets: self.bad_packets,
@@ -688,6 +795,7 @@ mod tests {
             direction: Direction::SendRecv,
             rtcp_mux: false,
             srtp: None,
+            red: None,
         }
     }
 
@@ -889,6 +997,136 @@ mod tests {
         let s = b.stats(now + Duration::from_secs(2));
         assert_eq!((s.concealed_frames, s.fec_recovered), (3, 2));
         assert_eq!(s.fec_expected_loss_pct, Some(10));
+    }
+
+    /// Opus with RED (type 100) both ways; the jitter buffer held at 60 ms
+    /// (min = max), so a lossy and a lossless receiver play the same slots
+    /// at the same instants and their outputs can be compared sample by sample.
+    fn red_pair(now: Instant, depth: usize) -> (MediaSession, MediaSession) {
+        let config = MediaConfig {
+            jitter_min_ms: 60,
+            jitter_max_ms: 60,
+            red_depth: depth,
+            ..MediaConfig::default()
+        };
+        let mut m = negotiated("10.0.0.2:4000");
+        m.codec = CodecSpec::opus(111);
+        m.red = Some(100);
+        (
+            MediaSession::new(now, &m, &config, 1).unwrap(),
+            MediaSession::new(now, &m, &config, 2).unwrap(),
+        )
+    }
+
+    /// Speech through a RED sender; returns what a lossless receiver and a
+    /// receiver that misses the packets in `lost` play, and the latter's stats.
+    fn red_run(depth: usize, lost: &[usize]) -> (Vec<i16>, Vec<i16>, MediaStats) {
+        let now = t0();
+        let (mut a, mut clean) = red_pair(now, depth);
+        let (_, mut lossy) = red_pair(now, depth);
+        let voice = crate::media::codec::testutil::speechlike(48000, 48000 * 3);
+        let from: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let (mut pkt, mut out) = (Vec::new(), Vec::new());
+        let (mut heard_clean, mut heard_lossy) = (Vec::new(), Vec::new());
+        for (i, frame) in voice.chunks(960).enumerate() {
+            let at = now + Duration::from_millis(20 * i as u64);
+            a.send_frame(at, frame, &mut pkt).unwrap();
+            clean.on_datagram(at, from, &pkt);
+            if !lost.contains(&i) {
+                lossy.on_datagram(at, from, &pkt);
+            }
+            clean.playout(at, &mut out);
+            heard_clean.extend_from_slice(&out);
+            lossy.playout(at, &mut out);
+            heard_lossy.extend_from_slice(&out);
+        }
+        let end = now + Duration::from_secs(3);
+        assert_eq!(clean.stats(end).concealed_frames, 0);
+        (heard_clean, heard_lossy, lossy.stats(end))
+    }
+
+    #[test]
+    fn red_packets_carry_the_previous_opus_frame() {
+        let now = t0();
+        let (mut a, _) = red_pair(now, 1);
+        let voice = crate::media::codec::testutil::speechlike(48000, 960 * 3);
+        let mut pkt = Vec::new();
+        let mut frames: Vec<Vec<u8>> = Vec::new();
+        for (i, frame) in voice.chunks(960).enumerate() {
+            a.send_frame(now + Duration::from_millis(20 * i as u64), frame, &mut pkt)
+                .unwrap();
+            let p = RtpPacket::parse(&pkt).unwrap();
+            assert_eq!(p.payload_type, 100);
+            let red = RedPayload::parse(&p.payload).unwrap();
+            assert_eq!(red.primary.payload_type, 111);
+            match frames.last() {
+                // The first packet has nothing to repeat.
+                None => assert!(red.redundant().is_empty()),
+                Some(prev) => {
+                    let r = red.redundant();
+                    assert_eq!(r.len(), 1);
+                    assert_eq!((r[0].payload_type, r[0].timestamp_offset), (111, 960));
+                    assert_eq!(r[0].data, &prev[..]);
+                }
+            }
+            frames.push(red.primary.data.to_vec());
+        }
+    }
+
+    #[test]
+    fn red_recovers_every_single_loss_sample_exactly() {
+        // Single losses, two of them in a row of one-in-three.
+        let lost = [20, 41, 60, 63, 66, 90, 120];
+        let (clean, lossy, s) = red_run(1, &lost);
+        assert_eq!(clean, lossy, "RED copies decode exactly like the packets");
+        assert_eq!(
+            (s.red_recovered, s.concealed_frames, s.fec_recovered),
+            (7, 0, 0)
+        );
+        assert_eq!(s.bad_packets, 0);
+        assert!(clean.iter().any(|&x| x.abs() > 1000), "speech was heard");
+    }
+
+    #[test]
+    fn red_with_distance_one_does_not_recover_bursts_of_two() {
+        // Pairs: the first of each is gone with its copy (in the second);
+        // the second comes back from the packet after it.
+        let lost = [30, 31, 80, 81];
+        let (clean, lossy, s) = red_run(1, &lost);
+        assert_eq!((s.red_recovered, s.concealed_frames), (2, 2));
+        assert_ne!(clean, lossy);
+        // Depth 2 repeats two frames: the same bursts are fully recovered.
+        let (clean, lossy, s) = red_run(2, &lost);
+        assert_eq!((s.red_recovered, s.concealed_frames), (4, 0));
+        assert_eq!(clean, lossy);
+    }
+
+    #[test]
+    fn malformed_red_is_dropped_and_counted() {
+        let now = t0();
+        let (_, mut b) = red_pair(now, 1);
+        let from: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        for payload in [
+            &[][..],
+            &[0xEF, 0x0F][..],
+            &[0xEF, 0x0F, 0x00, 0x09, 0x6F, 1, 2][..],
+            // Well formed, but the primary is not the negotiated codec.
+            &[0x00, 1, 2, 3][..],
+        ] {
+            let p = RtpPacket {
+                payload_type: 100,
+                sequence: 7,
+                timestamp: 960,
+                ssrc: 9,
+                payload: payload.to_vec(),
+                ..RtpPacket::default()
+            };
+            let mut data = Vec::new();
+            p.write(&mut data);
+            b.on_datagram(now, from, &data);
+        }
+        let s = b.stats(now);
+        assert_eq!((s.bad_packets, s.packets_received), (4, 0));
     }
 
     #[test]
