@@ -34,7 +34,9 @@ pub struct MediaConfig {
     pub no_media_warning: Duration,
     pub codec: CodecOptions,
     /// Previous frames each RFC 2198 packet carries when `red` was
-    /// negotiated (1 or 2; 0 sends the primary alone).
+    /// negotiated, from the start and while the far end reports loss (1 or
+    /// 2; 0 sends the primary alone). After a loss-free report interval
+    /// packets carry at most one.
     pub red_depth: usize,
 }
 
@@ -174,6 +176,8 @@ pub struct MediaSession {
     /// buffers reused) and the scratch the RED payload is built in.
     red_pt: Option<u8>,
     red_depth: usize,
+    /// `red_depth` as configured (the depth while loss is reported).
+    red_depth_lossy: usize,
     red_prev: Vec<(u32, Vec<u8>)>,
     red_prev_len: usize,
     red_buf: Vec<u8>,
@@ -190,7 +194,11 @@ impl MediaSession {
     ) -> Result<MediaSession, String> {
         let kind = CodecKind::from_name(&media.codec.name)
             .ok_or_else(|| format!("no codec for {}", media.codec.name))?;
-        let encoder = codec::encoder(kind, &config.codec).map_err(|e| e.to_string())?;
+        let mut encoder = codec::encoder(kind, &config.codec).map_err(|e| e.to_string())?;
+        if media.red.is_some() {
+            // RED repeats whole frames: no LBRR plan (see `plan_fec`).
+            encoder.set_expected_loss(0).map_err(|e| e.to_string())?;
+        }
         let decoder = codec::decoder(kind, &config.codec).map_err(|e| e.to_string())?;
         let ptime = media.ptime_ms.clamp(10, 60);
         let pcm_rate = encoder.sample_rate();
@@ -258,6 +266,7 @@ impl MediaSession {
             dtmf_start_ts: 0,
             red_pt: media.red,
             red_depth: config.red_depth.min(2),
+            red_depth_lossy: config.red_depth.min(2),
             red_prev: (0..2).map(|_| (0, Vec::with_capacity(1500))).collect(),
             red_prev_len: 0,
             red_buf: Vec::with_capacity(1500),
@@ -278,6 +287,9 @@ impl MediaSession {
         if media.red != self.red_pt {
             self.red_pt = media.red;
             self.red_prev_len = 0;
+            if self.red_pt.is_some() {
+                self.plan_fec(0);
+            }
         }
         if media.remote_rtp != self.signalled_rtp {
             self.signalled_rtp = media.remote_rtp;
@@ -478,8 +490,17 @@ impl MediaSession {
     /// at 24 kbit/s), and planning for more than 10 % at 24 kbit/s lowers
     /// quality even at 10-15 % loss, so the plan does not track the
     /// reported value itself.
+    ///
+    /// With RED (RFC 2198) negotiated there is no plan at all: the LBRR of
+    /// frame k rides in packet k + 1, as does frame k's full-quality RED
+    /// copy, so LBRR would only cost quality and bits.
     fn plan_fec(&mut self, fraction_lost: u8) {
-        let plan = if fraction_lost == 0 {
+        self.red_depth = if fraction_lost == 0 {
+            self.red_depth_lossy.min(1)
+        } else {
+            self.red_depth_lossy
+        };
+        let plan = if fraction_lost == 0 || self.red_pt.is_some() {
             0
         } else {
             self.fec_plan_pct
@@ -1099,6 +1120,40 @@ mod tests {
         let (clean, lossy, s) = red_run(2, &lost);
         assert_eq!((s.red_recovered, s.concealed_frames), (4, 0));
         assert_eq!(clean, lossy);
+    }
+
+    #[test]
+    fn with_red_the_encoder_plans_no_lbrr_and_depth_two_falls_back_after_a_clean_report() {
+        let now = t0();
+        let (mut a, mut b) = red_pair(now, 2);
+        let from_a: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let from_b: SocketAddr = "10.0.0.2:4000".parse().unwrap();
+        assert_eq!(a.stats(now).fec_expected_loss_pct, Some(0));
+        let voice = crate::media::codec::testutil::speechlike(48000, 960 * 400);
+        let (mut pkt, mut out, mut rtcp) = (Vec::new(), Vec::new(), Vec::new());
+        let mut blocks = Vec::new();
+        for (i, frame) in voice.chunks(960).enumerate() {
+            let at = now + Duration::from_millis(20 * i as u64);
+            a.send_frame(at, frame, &mut pkt).unwrap();
+            let p = RtpPacket::parse(&pkt).unwrap();
+            blocks.push(RedPayload::parse(&p.payload).unwrap().redundant().len());
+            // One packet in ten lost during the first 2 s, none after.
+            if i >= 100 || i % 10 != 3 {
+                b.on_datagram(at, from_a, &pkt);
+            }
+            b.playout(at, &mut out);
+            if b.poll_rtcp(at, 0, &mut rtcp).is_some() {
+                a.on_datagram(at, from_b, &rtcp);
+                // Loss reported or not: LBRR stays off (RED repeats frames).
+                assert_eq!(a.stats(at).fec_expected_loss_pct, Some(0));
+            }
+        }
+        // Two previous frames through the lossy report at 2.5 s, until the
+        // clean one at 7.5 s; one after.
+        assert!(blocks[2..=375].iter().all(|&n| n == 2));
+        assert!(blocks[376..].iter().all(|&n| n == 1));
+        let s = b.stats(now + Duration::from_secs(8));
+        assert_eq!((s.red_recovered, s.concealed_frames), (10, 0));
     }
 
     #[test]
