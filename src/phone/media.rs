@@ -242,6 +242,27 @@ mod tests {
     }
 
     #[test]
+    fn red_is_offered_right_after_opus_unless_switched_off() {
+        let names = |c: &MediaSection| -> Vec<(String, u8, Option<String>)> {
+            local_codecs(c)
+                .into_iter()
+                .map(|s| (s.name, s.payload_type, s.fmtp))
+                .collect()
+        };
+        let with = names(&cfg(&["opus", "PCMU"]));
+        assert_eq!(with[0].0, "opus");
+        assert_eq!(with[1], ("red".into(), 100, Some("111/111".into())));
+        assert_eq!(with[2].0, "PCMU");
+        let off = MediaSection {
+            opus_red: false,
+            ..cfg(&["opus", "PCMU"])
+        };
+        assert!(names(&off).iter().all(|c| c.0 != "red"));
+        // No Opus, no red.
+        assert!(names(&cfg(&["G722", "PCMU"])).iter().all(|c| c.0 != "red"));
+    }
+
+    #[test]
     fn offer_answer_between_two_calls_settles_the_first_common_codec() {
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         let mut a = CallMedia::new(1);
