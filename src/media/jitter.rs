@@ -910,6 +910,66 @@ mod tests {
     }
 
     #[test]
+    fn a_redundant_copy_fills_only_a_missing_unplayed_slot() {
+        let t0 = origin();
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        // Nothing to fill before the first packet, nor from another SSRC.
+        assert!(!jb.fill(0, 7, b"x"));
+        jb.push(ms(t0, 0), 10, 0, 7, false, b"f0");
+        assert!(!jb.fill(0, 7, b"copy of f0"), "slot already here");
+        // seq 11 (ts 160) lost; seq 12 carries its copy.
+        jb.push(ms(t0, 40), 12, 320, 7, false, b"f2");
+        assert!(!jb.fill(160, 8, b"f1"), "another stream");
+        assert!(!jb.fill(640, 7, b"f4"), "newer than anything received");
+        assert!(jb.fill(160, 7, b"f1"));
+        assert!(!jb.fill(160, 7, b"f1"), "once");
+        assert_eq!(frame_ts(&jb.pop(ms(t0, 20))), Some(0));
+        assert_eq!(
+            jb.pop(ms(t0, 40)),
+            Playout::Frame {
+                payload: b"f1".to_vec(),
+                timestamp: 160
+            }
+        );
+        assert_eq!(frame_ts(&jb.pop(ms(t0, 60))), Some(320));
+        // A copy of a slot already played is ignored.
+        jb.push(ms(t0, 80), 13, 480, 7, false, b"f3");
+        assert!(!jb.fill(320, 7, b"f2"));
+        let s = jb.stats();
+        assert_eq!(
+            (s.played, s.redundant_played, s.concealed, s.received),
+            (3, 1, 0, 3)
+        );
+    }
+
+    #[test]
+    fn the_packet_itself_after_its_copy_takes_the_slot_back() {
+        let t0 = origin();
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        jb.push(ms(t0, 0), 10, 0, 7, false, b"f0");
+        jb.push(ms(t0, 40), 12, 320, 7, false, b"f2");
+        assert!(jb.fill(160, 7, b"copy"));
+        // seq 11 was only reordered: it arrives before its slot plays.
+        jb.push(ms(t0, 40), 11, 160, 7, false, b"f1");
+        let mut played = Vec::new();
+        for i in 1..8 {
+            if let Playout::Frame { payload, timestamp } = jb.pop(ms(t0, 20 * i)) {
+                played.push((timestamp, payload));
+            }
+        }
+        assert_eq!(
+            played,
+            [
+                (0, b"f0".to_vec()),
+                (160, b"f1".to_vec()),
+                (320, b"f2".to_vec())
+            ]
+        );
+        let s = jb.stats();
+        assert_eq!((s.redundant_played, s.duplicates, s.reordered), (0, 0, 1));
+    }
+
+    #[test]
     fn late_duplicate_and_reordered_packets_are_counted() {
         let t0 = origin();
         let mut jb = JitterBuffer::new(JitterConfig::default());

@@ -1157,6 +1157,31 @@ mod tests {
     }
 
     #[test]
+    fn dtmf_is_sent_as_plain_telephone_events_beside_red() {
+        let now = t0();
+        let mut m = negotiated("10.0.0.2:4000");
+        m.codec = CodecSpec::opus(111);
+        m.red = Some(100);
+        m.telephone_event = Some(CodecSpec::telephone_event(110, 48000));
+        let mut a = MediaSession::new(now, &m, &MediaConfig::default(), 1).unwrap();
+        let mut b = MediaSession::new(now, &m, &MediaConfig::default(), 2).unwrap();
+        a.send_dtmf("5").unwrap();
+        let (mut pkt, mut types) = (Vec::new(), Vec::new());
+        for i in 0..20u64 {
+            let at = now + Duration::from_millis(20 * i);
+            a.send_frame(at, &[0; 960], &mut pkt);
+            types.push(RtpPacket::parse(&pkt).unwrap().payload_type);
+            b.on_datagram(at, "10.0.0.1:5000".parse().unwrap(), &pkt);
+        }
+        assert_eq!(b.dtmf_received(), "5");
+        // The digit (durations up to 100 ms, the last one sent three
+        // times as the end), then audio again inside RED.
+        assert_eq!(&types[..7], [110; 7]);
+        assert!(types[7..].iter().all(|&t| t == 100), "{types:?}");
+        assert_eq!(b.stats(now).bad_packets, 0);
+    }
+
+    #[test]
     fn malformed_red_is_dropped_and_counted() {
         let now = t0();
         let (_, mut b) = red_pair(now, 1);
