@@ -1182,6 +1182,46 @@ mod tests {
     }
 
     #[test]
+    fn red_works_inside_srtp() {
+        use crate::rtp::srtp::{SrtpKey, SrtpSuite};
+        let now = t0();
+        let mut n = 0u64;
+        let mut random = || {
+            n = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            n
+        };
+        let suite = SrtpSuite::ALL[0];
+        let (ka, kb) = (
+            SrtpKey::generate(suite, &mut random),
+            SrtpKey::generate(suite, &mut random),
+        );
+        let mut m = negotiated("10.0.0.2:4000");
+        m.codec = CodecSpec::opus(111);
+        m.red = Some(100);
+        m.srtp = Some(Box::new((ka.clone(), kb.clone())));
+        let mut a = MediaSession::new(now, &m, &MediaConfig::default(), 1).unwrap();
+        m.srtp = Some(Box::new((kb, ka)));
+        let mut b = MediaSession::new(now, &m, &MediaConfig::default(), 2).unwrap();
+        let voice = crate::media::codec::testutil::speechlike(48000, 960 * 50);
+        let (mut pkt, mut out) = (Vec::new(), Vec::new());
+        for (i, frame) in voice.chunks(960).enumerate() {
+            let at = now + Duration::from_millis(20 * i as u64);
+            a.send_frame(at, frame, &mut pkt).unwrap();
+            if i != 20 {
+                b.on_datagram(at, "10.0.0.1:5000".parse().unwrap(), &pkt);
+            }
+            b.playout(at, &mut out);
+        }
+        let s = b.stats(now + Duration::from_secs(1));
+        assert!(s.srtp);
+        assert_eq!(
+            (s.srtp_failures, s.bad_packets, s.packets_received),
+            (0, 0, 49)
+        );
+        assert_eq!((s.red_recovered, s.concealed_frames), (1, 0));
+    }
+
+    #[test]
     fn malformed_red_is_dropped_and_counted() {
         let now = t0();
         let (_, mut b) = red_pair(now, 1);
