@@ -24,6 +24,7 @@ fn negotiated(codec: &CodecSpec, remote: SocketAddr) -> NegotiatedMedia {
         direction: Direction::SendRecv,
         rtcp_mux: true,
         srtp: None,
+        red: None,
     }
 }
 

@@ -684,3 +684,168 @@ proptest! {
         }
     }
 }
+
+/// `wideband()` plus RFC 2198 RED around Opus, as `[media] opus_red` offers it.
+fn wideband_red() -> LocalMedia {
+    let mut local = wideband();
+    local.codecs.insert(1, CodecSpec::red(100, 111));
+    local
+}
+
+/// Codec, its type, and the RED type settled (None = plain codec).
+type RedSummary = (String, u8, Option<u8>);
+
+fn red_summary(n: &NegotiatedMedia) -> RedSummary {
+    (n.codec.name.clone(), n.codec.payload_type, n.red)
+}
+
+#[test]
+fn red_negotiation_table() {
+    let head = "v=0\no=- 1 1 IN IP4 10.0.0.1\ns=-\nc=IN IP4 10.0.0.1\nt=0 0\n";
+    let s = |n: &str| n.to_string();
+    // (what, offer's m-section, our local media, expected, answer's red lines)
+    let table: Vec<(&str, String, LocalMedia, RedSummary, &str)> = vec![
+        (
+            "browser-style: red first, Opus inside → Opus with red",
+            format!(
+                "{head}m=audio 4000 RTP/AVP 63 111 0\na=rtpmap:63 red/48000/2\na=fmtp:63 111/111\n\
+a=rtpmap:111 opus/48000/2\n"
+            ),
+            wideband_red(),
+            (s("opus"), 111, Some(63)),
+            "a=rtpmap:63 red/48000/2\r\na=fmtp:63 111/111\r\n",
+        ),
+        (
+            "Opus on 96, red after it → answered with the offer's numbers",
+            format!(
+                "{head}m=audio 4000 RTP/AVP 96 97\na=rtpmap:96 opus/48000/2\n\
+a=rtpmap:97 red/48000/2\na=fmtp:97 96/96\n"
+            ),
+            wideband_red(),
+            (s("opus"), 96, Some(97)),
+            "a=rtpmap:97 red/48000/2\r\na=fmtp:97 96/96\r\n",
+        ),
+        (
+            "red absent → plain Opus",
+            format!("{head}m=audio 4000 RTP/AVP 111\na=rtpmap:111 opus/48000/2\n"),
+            wideband_red(),
+            (s("opus"), 111, None),
+            "",
+        ),
+        (
+            "red around another codec (G.722 chosen) → ignored",
+            format!("{head}m=audio 4000 RTP/AVP 9 63\na=rtpmap:63 red/48000/2\na=fmtp:63 9/9\n"),
+            wideband_red(),
+            (s("G722"), 9, None),
+            "",
+        ),
+        (
+            "red around Opus and another type → ignored",
+            format!(
+                "{head}m=audio 4000 RTP/AVP 111 63 0\na=rtpmap:111 opus/48000/2\n\
+a=rtpmap:63 red/48000/2\na=fmtp:63 111/0\n"
+            ),
+            wideband_red(),
+            (s("opus"), 111, None),
+            "",
+        ),
+        (
+            "red without fmtp → ignored",
+            format!(
+                "{head}m=audio 4000 RTP/AVP 111 63\na=rtpmap:111 opus/48000/2\na=rtpmap:63 red/48000/2\n"
+            ),
+            wideband_red(),
+            (s("opus"), 111, None),
+            "",
+        ),
+        (
+            "only red and PCMU: red is never the codec",
+            format!("{head}m=audio 4000 RTP/AVP 63 0\na=rtpmap:63 red/48000/2\na=fmtp:63 0/0\n"),
+            wideband_red(),
+            (s("PCMU"), 0, None),
+            "",
+        ),
+        (
+            "offered with Opus inside, but red off here (opus_red = false)",
+            format!(
+                "{head}m=audio 4000 RTP/AVP 63 111\na=rtpmap:63 red/48000/2\na=fmtp:63 111/111\n\
+a=rtpmap:111 opus/48000/2\n"
+            ),
+            wideband(),
+            (s("opus"), 111, None),
+            "",
+        ),
+    ];
+    for (what, offer, local, expected, red_lines) in table {
+        let offer = sdp(&offer);
+        let (a, n) = answer(&offer, &local);
+        assert_eq!(red_summary(&n), expected, "{what}");
+        let text = a.to_string();
+        if red_lines.is_empty() {
+            assert!(!text.contains("red/"), "{what}: {text}");
+        } else {
+            assert!(text.contains(red_lines), "{what}: {text}");
+        }
+        // The offerer reads the same red type from our answer.
+        assert_eq!(apply_answer(&offer, &a).unwrap().red, n.red, "{what}");
+    }
+}
+
+#[test]
+fn red_offered_accepted_and_kept_by_re_offers() {
+    let ours = create_offer(&wideband_red(), 1000, 1);
+    let text = ours.to_string();
+    assert!(
+        text.contains(
+            "m=audio 40000 RTP/AVP 111 100 9 0 8 101 110\r\na=rtpmap:111 opus/48000/2\r\n\
+a=fmtp:111 useinbandfec=1\r\na=rtpmap:100 red/48000/2\r\na=fmtp:100 111/111\r\n"
+        ),
+        "{text}"
+    );
+    // Another Softline answers with Opus and red; both ends settle red 100.
+    let b_local = LocalMedia {
+        addr: "192.0.2.60".parse().unwrap(),
+        rtp_port: 50000,
+        ..wideband_red()
+    };
+    let (ans, b) = answer_offer(&ours, &b_local, 2, 1).unwrap();
+    let a = apply_answer(&ours, &ans).unwrap();
+    assert_eq!(red_summary(&a), ("opus".into(), 111, Some(100)));
+    assert_eq!(red_summary(&b), ("opus".into(), 111, Some(100)));
+    assert!(
+        ans.to_string()
+            .contains("m=audio 50000 RTP/AVP 111 100 110\r\n"),
+        "{ans}"
+    );
+    // Hold and resume re-offers carry red again, and it stays negotiated.
+    for direction in [Direction::SendOnly, Direction::SendRecv] {
+        let local = LocalMedia {
+            direction,
+            ..wideband_red()
+        };
+        let re = create_offer(&local, 1000, 2);
+        let (ans, b) = answer_offer(&re, &b_local, 2, 2).unwrap();
+        let a = apply_answer(&re, &ans).unwrap();
+        assert_eq!((a.red, b.red), (Some(100), Some(100)), "{direction:?}");
+    }
+    // A peer that does not know red (baresip) answers plain Opus.
+    let plain = sdp(
+        "v=0\no=- 9 9 IN IP4 198.51.100.3\ns=-\nc=IN IP4 198.51.100.3\nt=0 0\n\
+m=audio 30000 RTP/AVP 111 101\na=rtpmap:111 opus/48000/2\na=rtpmap:101 telephone-event/8000\n",
+    );
+    let n = apply_answer(&ours, &plain).unwrap();
+    assert_eq!(red_summary(&n), ("opus".into(), 111, None));
+    // An answer naming red around a type we did not offer for it: ignored.
+    let odd = sdp(
+        "v=0\no=- 9 9 IN IP4 198.51.100.3\ns=-\nc=IN IP4 198.51.100.3\nt=0 0\n\
+m=audio 30000 RTP/AVP 111 100\na=rtpmap:111 opus/48000/2\na=rtpmap:100 red/48000/2\na=fmtp:100 9/9\n",
+    );
+    assert_eq!(apply_answer(&ours, &odd).unwrap().red, None);
+    // Without red in our offer, an answer's red is not taken.
+    let no_red = create_offer(&wideband(), 1000, 1);
+    let with_red = sdp(
+        "v=0\no=- 9 9 IN IP4 198.51.100.3\ns=-\nc=IN IP4 198.51.100.3\nt=0 0\n\
+m=audio 30000 RTP/AVP 111 100\na=rtpmap:111 opus/48000/2\na=rtpmap:100 red/48000/2\na=fmtp:100 111/111\n",
+    );
+    assert_eq!(apply_answer(&no_red, &with_red).unwrap().red, None);
+}

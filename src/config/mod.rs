@@ -75,6 +75,9 @@ pub struct MediaSection {
     /// SRTP with SDES keys (RFC 4568): `off`, `optional` (offer keys in
     /// RTP/AVP, accept plain RTP), `mandatory` (RTP/SAVP only).
     pub srtp: String,
+    /// Offer RFC 2198 redundancy (`red`) carrying the previous Opus frame
+    /// whenever Opus is offered, and accept it when offered.
+    pub opus_red: bool,
 }
 
 impl Default for MediaSection {
@@ -90,6 +93,7 @@ impl Default for MediaSection {
             no_media_warning_secs: 5,
             inactivity_hangup_secs: 0,
             srtp: "off".into(),
+            opus_red: true,
         }
     }
 }

@@ -106,6 +106,9 @@ pub struct JitterStats {
     /// `Playout::Lost { next: None }` returned to raise the delay by one
     /// frame (not a loss: no frame was skipped).
     pub inserted: u64,
+    /// `Playout::Frame` returned from a redundant copy ([`JitterBuffer::fill`],
+    /// RFC 2198) because the packet itself never came (counted in `played`).
+    pub redundant_played: u64,
 }
 
 /// One stored frame.
@@ -114,6 +117,8 @@ struct Slot {
     ext: i64,
     ts: u32,
     payload: Vec<u8>,
+    /// From a redundant copy, not the frame's own packet.
+    redundant: bool,
 }
 
 /// A packet that does not fit the current timeline, waiting for a second one
@@ -343,6 +348,37 @@ impl JitterBuffer {
         }
     }
 
+    /// A redundant copy (RFC 2198) of the frame stamped `timestamp`, from
+    /// a packet of `ssrc` just [`push`](Self::push)ed. It takes the frame's
+    /// slot only while that slot is still missing and not yet played, on
+    /// the current timeline, no later than the newest frame and with room
+    /// in the buffer; otherwise it is ignored. Its arrival does not count
+    /// as a packet (no transit sample, no sequence number). Returns
+    /// whether the copy was stored.
+    pub fn fill(&mut self, timestamp: u32, ssrc: u32, payload: &[u8]) -> bool {
+        if self.mode == Mode::Idle || ssrc != self.ssrc || self.slots.len() >= self.cap {
+            return false;
+        }
+        let ext = self.ext_of(timestamp);
+        let half = self.spf / 2;
+        let playable = match self.mode {
+            Mode::Playing => ext >= self.next_ts - half,
+            // Not started: only a gap between frames already here.
+            _ => self.slots.iter().any(|s| s.ext < ext),
+        };
+        if !playable || ext > self.anchor_ext + half || self.find(ext).is_some() {
+            return false;
+        }
+        let payload = self.copy_payload(payload);
+        self.slots.push(Slot {
+            ext,
+            ts: timestamp,
+            payload,
+            redundant: true,
+        });
+        true
+    }
+
     /// Counters and the target/current delays.
     pub fn stats(&self) -> JitterStats {
         let mut s = self.stats;
@@ -464,6 +500,18 @@ impl JitterBuffer {
                 self.mode = Mode::Starting;
             }
         }
+        if let Some(s) = self
+            .slots
+            .iter_mut()
+            .find(|s| s.redundant && (s.ext - ext).abs() <= half)
+        {
+            // The packet itself after its redundant copy (reordered): it
+            // takes the slot back; nothing was recovered.
+            s.redundant = false;
+            let old = std::mem::replace(&mut s.payload, payload);
+            self.recycle(old);
+            return;
+        }
         if self.slots.iter().any(|s| (s.ext - ext).abs() <= half) {
             // Same slot, other sequence number: a re-sent duplicate.
             self.stats.duplicates += 1;
@@ -494,7 +542,12 @@ impl JitterBuffer {
                 None => {}
             }
         }
-        self.slots.push(Slot { ext, ts, payload });
+        self.slots.push(Slot {
+            ext,
+            ts,
+            payload,
+            redundant: false,
+        });
     }
 
     fn consider_candidate(&mut self, pkt: Pkt, payload: &[u8]) {
@@ -651,7 +704,12 @@ impl JitterBuffer {
             self.next_ts += self.spf;
             self.missing_run = 0;
             self.stats.played += 1;
-            self.note_slot(false);
+            if slot.redundant {
+                self.stats.redundant_played += 1;
+            }
+            // A frame played from its redundant copy was a lost packet: it
+            // keeps the extra frame of delay the copy needed to be here.
+            self.note_slot(slot.redundant);
             return Playout::Frame {
                 payload: slot.payload,
                 timestamp: slot.ts,
@@ -849,6 +907,66 @@ mod tests {
         assert_eq!(frame_ts(&jb.pop(ms(t0, 60))), Some(320));
         let s = jb.stats();
         assert_eq!((s.played, s.concealed, s.inserted), (2, 1, 0));
+    }
+
+    #[test]
+    fn a_redundant_copy_fills_only_a_missing_unplayed_slot() {
+        let t0 = origin();
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        // Nothing to fill before the first packet, nor from another SSRC.
+        assert!(!jb.fill(0, 7, b"x"));
+        jb.push(ms(t0, 0), 10, 0, 7, false, b"f0");
+        assert!(!jb.fill(0, 7, b"copy of f0"), "slot already here");
+        // seq 11 (ts 160) lost; seq 12 carries its copy.
+        jb.push(ms(t0, 40), 12, 320, 7, false, b"f2");
+        assert!(!jb.fill(160, 8, b"f1"), "another stream");
+        assert!(!jb.fill(640, 7, b"f4"), "newer than anything received");
+        assert!(jb.fill(160, 7, b"f1"));
+        assert!(!jb.fill(160, 7, b"f1"), "once");
+        assert_eq!(frame_ts(&jb.pop(ms(t0, 20))), Some(0));
+        assert_eq!(
+            jb.pop(ms(t0, 40)),
+            Playout::Frame {
+                payload: b"f1".to_vec(),
+                timestamp: 160
+            }
+        );
+        assert_eq!(frame_ts(&jb.pop(ms(t0, 60))), Some(320));
+        // A copy of a slot already played is ignored.
+        jb.push(ms(t0, 80), 13, 480, 7, false, b"f3");
+        assert!(!jb.fill(320, 7, b"f2"));
+        let s = jb.stats();
+        assert_eq!(
+            (s.played, s.redundant_played, s.concealed, s.received),
+            (3, 1, 0, 3)
+        );
+    }
+
+    #[test]
+    fn the_packet_itself_after_its_copy_takes_the_slot_back() {
+        let t0 = origin();
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        jb.push(ms(t0, 0), 10, 0, 7, false, b"f0");
+        jb.push(ms(t0, 40), 12, 320, 7, false, b"f2");
+        assert!(jb.fill(160, 7, b"copy"));
+        // seq 11 was only reordered: it arrives before its slot plays.
+        jb.push(ms(t0, 40), 11, 160, 7, false, b"f1");
+        let mut played = Vec::new();
+        for i in 1..8 {
+            if let Playout::Frame { payload, timestamp } = jb.pop(ms(t0, 20 * i)) {
+                played.push((timestamp, payload));
+            }
+        }
+        assert_eq!(
+            played,
+            [
+                (0, b"f0".to_vec()),
+                (160, b"f1".to_vec()),
+                (320, b"f2".to_vec())
+            ]
+        );
+        let s = jb.stats();
+        assert_eq!((s.redundant_played, s.duplicates, s.reordered), (0, 0, 1));
     }
 
     #[test]

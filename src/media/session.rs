@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::media::codec::{self, CodecKind, CodecOptions, Decoder, Encoder};
 use crate::media::jitter::{JitterBuffer, JitterConfig, Playout};
+use crate::rtp::red::{self, RedBlock, RedPayload, write_red};
 use crate::rtp::srtp::SrtpSession;
 use crate::rtp::{
     DtmfReport, TelephoneEvent, TelephoneEventReceiver, char_to_event, event_to_char,
@@ -32,6 +33,11 @@ pub struct MediaConfig {
     /// After this long without RTP, the stats say so (one-way audio).
     pub no_media_warning: Duration,
     pub codec: CodecOptions,
+    /// Previous frames each RFC 2198 packet carries when `red` was
+    /// negotiated, from the start and while the far end reports loss (1 or
+    /// 2; 0 sends the primary alone). After a loss-free report interval
+    /// packets carry at most one.
+    pub red_depth: usize,
 }
 
 impl Default for MediaConfig {
@@ -41,6 +47,7 @@ impl Default for MediaConfig {
             jitter_max_ms: 300,
             no_media_warning: Duration::from_secs(5),
             codec: CodecOptions::default(),
+            red_depth: 1,
         }
     }
 }
@@ -69,6 +76,9 @@ pub struct MediaStats {
     /// Of `concealed_frames`, those rebuilt from in-band FEC (Opus LBRR in
     /// the following packet) rather than extrapolated.
     pub fec_recovered: u64,
+    /// Lost packets whose frame was played at full quality from its RFC 2198
+    /// redundant copy in a later packet (not counted in `concealed_frames`).
+    pub red_recovered: u64,
     /// Loss (percent) the Opus encoder plans its FEC for: the configured
     /// start value, then what the far end's RTCP reports. `None` without FEC.
     pub fec_expected_loss_pct: Option<u8>,
@@ -161,6 +171,16 @@ pub struct MediaSession {
     /// Scratch for SRTP transforms (reused: no allocation per packet).
     clear: Vec<u8>,
     srtp_failures: u64,
+    /// RFC 2198: the negotiated `red` type, how many previous frames each
+    /// packet repeats, those frames (newest first, with their timestamps;
+    /// buffers reused) and the scratch the RED payload is built in.
+    red_pt: Option<u8>,
+    red_depth: usize,
+    /// `red_depth` as configured (the depth while loss is reported).
+    red_depth_lossy: usize,
+    red_prev: Vec<(u32, Vec<u8>)>,
+    red_prev_len: usize,
+    red_buf: Vec<u8>,
 }
 
 impl MediaSession {
@@ -174,7 +194,11 @@ impl MediaSession {
     ) -> Result<MediaSession, String> {
         let kind = CodecKind::from_name(&media.codec.name)
             .ok_or_else(|| format!("no codec for {}", media.codec.name))?;
-        let encoder = codec::encoder(kind, &config.codec).map_err(|e| e.to_string())?;
+        let mut encoder = codec::encoder(kind, &config.codec).map_err(|e| e.to_string())?;
+        if media.red.is_some() {
+            // RED repeats whole frames: no LBRR plan (see `plan_fec`).
+            encoder.set_expected_loss(0).map_err(|e| e.to_string())?;
+        }
         let decoder = codec::decoder(kind, &config.codec).map_err(|e| e.to_string())?;
         let ptime = media.ptime_ms.clamp(10, 60);
         let pcm_rate = encoder.sample_rate();
@@ -240,6 +264,12 @@ impl MediaSession {
             dtmf_rx: TelephoneEventReceiver::new(),
             dtmf_received: String::new(),
             dtmf_start_ts: 0,
+            red_pt: media.red,
+            red_depth: config.red_depth.min(2),
+            red_depth_lossy: config.red_depth.min(2),
+            red_prev: (0..2).map(|_| (0, Vec::with_capacity(1500))).collect(),
+            red_prev_len: 0,
+            red_buf: Vec::with_capacity(1500),
         })
     }
 
@@ -254,6 +284,13 @@ impl MediaSession {
             return false;
         }
         self.direction = media.direction;
+        if media.red != self.red_pt {
+            self.red_pt = media.red;
+            self.red_prev_len = 0;
+            if self.red_pt.is_some() {
+                self.plan_fec(0);
+            }
+        }
         if media.remote_rtp != self.signalled_rtp {
             self.signalled_rtp = media.remote_rtp;
             self.remote_rtp = media.remote_rtp;
@@ -331,8 +368,26 @@ impl MediaSession {
             self.bad_packets += 1;
             return;
         };
-        if Some(packet.payload_type) == self.telephone_event_pt {
-            if let Ok(ev) = TelephoneEvent::parse(&packet.payload)
+        // RFC 2198: the primary block is the packet's audio; redundant
+        // blocks may fill slots whose own packets were lost.
+        let red = if self.red_pt.is_some() && Some(packet.payload_type) == self.red_pt {
+            match RedPayload::parse(&packet.payload) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::trace!("malformed RED payload: {e}");
+                    self.bad_packets += 1;
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        let (payload_type, payload) = match &red {
+            Some(r) => (r.primary.payload_type, r.primary.data),
+            None => (packet.payload_type, &packet.payload[..]),
+        };
+        if Some(payload_type) == self.telephone_event_pt {
+            if let Ok(ev) = TelephoneEvent::parse(payload)
                 && let Some(DtmfReport::Ended { event, .. }) =
                     self.dtmf_rx.on_packet(packet.timestamp, packet.marker, &ev)
                 && let Some(c) = event_to_char(event)
@@ -341,7 +396,7 @@ impl MediaSession {
             }
             return;
         }
-        if packet.payload_type != self.payload_type {
+        if payload_type != self.payload_type {
             self.bad_packets += 1;
             return;
         }
@@ -360,8 +415,17 @@ impl MediaSession {
                 packet.timestamp,
                 packet.ssrc,
                 packet.marker,
-                &packet.payload,
+                payload,
             );
+            for block in red.iter().flat_map(|r| r.redundant()) {
+                if block.payload_type == self.payload_type
+                    && block.timestamp_offset > 0
+                    && !block.data.is_empty()
+                {
+                    self.jitter
+                        .fill(block.timestamp(packet.timestamp), packet.ssrc, block.data);
+                }
+            }
         }
     }
 
@@ -426,8 +490,17 @@ impl MediaSession {
     /// at 24 kbit/s), and planning for more than 10 % at 24 kbit/s lowers
     /// quality even at 10-15 % loss, so the plan does not track the
     /// reported value itself.
+    ///
+    /// With RED (RFC 2198) negotiated there is no plan at all: the LBRR of
+    /// frame k rides in packet k + 1, as does frame k's full-quality RED
+    /// copy, so LBRR would only cost quality and bits.
     fn plan_fec(&mut self, fraction_lost: u8) {
-        let plan = if fraction_lost == 0 {
+        self.red_depth = if fraction_lost == 0 {
+            self.red_depth_lossy.min(1)
+        } else {
+            self.red_depth_lossy
+        };
+        let plan = if fraction_lost == 0 || self.red_pt.is_some() {
             0
         } else {
             self.fec_plan_pct
@@ -528,6 +601,8 @@ impl MediaSession {
         self.payload.clear();
         let (payload_type, marker, ts) = match self.dtmf_frame(ts) {
             Some((event, first)) => {
+                // Frames before the digit are not repeated after it.
+                self.red_prev_len = 0;
                 self.payload.extend_from_slice(&event);
                 (
                     self.telephone_event_pt.unwrap_or(self.payload_type),
@@ -547,7 +622,13 @@ impl MediaSession {
                     tracing::debug!("encode failed: {e}");
                     return None;
                 }
-                (self.payload_type, self.tx.packets == 0, ts)
+                match self.red_pt {
+                    Some(red_pt) => {
+                        self.wrap_red(ts);
+                        (red_pt, self.tx.packets == 0, ts)
+                    }
+                    None => (self.payload_type, self.tx.packets == 0, ts),
+                }
             }
         };
         let packet = RtpPacket {
@@ -574,6 +655,52 @@ impl MediaSession {
         }
         self.tx.on_packet(self.payload.len());
         Some(self.remote_rtp)
+    }
+
+    /// Replace the encoded frame in `self.payload` (stamped `ts`) by a RED
+    /// payload (RFC 2198) carrying the previous `red_depth` frames, oldest
+    /// first, then this one; remember this frame for the next packets.
+    fn wrap_red(&mut self, ts: u32) {
+        let depth = self.red_depth.min(self.red_prev_len);
+        let mut blocks = [RedBlock {
+            payload_type: self.payload_type,
+            timestamp_offset: 0,
+            data: &[],
+        }; 2];
+        let mut n = 0;
+        for (prev_ts, data) in self.red_prev.iter().take(depth).rev() {
+            let offset = ts.wrapping_sub(*prev_ts);
+            // Too old for 14 bits, or too long for 10: sent without it.
+            if offset == 0
+                || offset > u32::from(red::MAX_TIMESTAMP_OFFSET)
+                || data.len() > red::MAX_BLOCK_LEN
+            {
+                continue;
+            }
+            if let Some(b) = blocks.get_mut(n) {
+                b.timestamp_offset = offset as u16;
+                b.data = data;
+                n += 1;
+            }
+        }
+        self.red_buf.clear();
+        let blocks = blocks.get(..n).unwrap_or_default();
+        if let Err(e) = write_red(blocks, self.payload_type, &self.payload, &mut self.red_buf) {
+            // Only an empty frame gets here: send it without redundancy.
+            tracing::debug!("RED not written: {e}");
+            self.red_buf.clear();
+            self.red_buf.push(self.payload_type & 0x7f);
+            self.red_buf.extend_from_slice(&self.payload);
+        }
+        // Keep this frame as the newest previous one (buffers rotate).
+        self.red_prev.rotate_right(1);
+        if let Some((t, data)) = self.red_prev.first_mut() {
+            *t = ts;
+            data.clear();
+            data.extend_from_slice(&self.payload);
+        }
+        self.red_prev_len = (self.red_prev_len + 1).min(self.red_prev.len());
+        std::mem::swap(&mut self.payload, &mut self.red_buf);
     }
 
     /// One frame of PCM to play: decoded, concealed, or silence.
@@ -661,6 +788,7 @@ impl MediaSession {
             jitter_buffer_ms: j.current_delay_ms,
             concealed_frames: j.concealed,
             fec_recovered: self.decoder.fec_frames(),
+            red_recovered: j.redundant_played,
             fec_expected_loss_pct: self.encoder.expected_loss(),
             late_packets: j.late,
             bad_packets: self.bad_packets,
@@ -688,6 +816,7 @@ mod tests {
             direction: Direction::SendRecv,
             rtcp_mux: false,
             srtp: None,
+            red: None,
         }
     }
 
@@ -889,6 +1018,235 @@ mod tests {
         let s = b.stats(now + Duration::from_secs(2));
         assert_eq!((s.concealed_frames, s.fec_recovered), (3, 2));
         assert_eq!(s.fec_expected_loss_pct, Some(10));
+    }
+
+    /// Opus with RED (type 100) both ways; the jitter buffer held at 60 ms
+    /// (min = max), so a lossy and a lossless receiver play the same slots
+    /// at the same instants and their outputs can be compared sample by sample.
+    fn red_pair(now: Instant, depth: usize) -> (MediaSession, MediaSession) {
+        let config = MediaConfig {
+            jitter_min_ms: 60,
+            jitter_max_ms: 60,
+            red_depth: depth,
+            ..MediaConfig::default()
+        };
+        let mut m = negotiated("10.0.0.2:4000");
+        m.codec = CodecSpec::opus(111);
+        m.red = Some(100);
+        (
+            MediaSession::new(now, &m, &config, 1).unwrap(),
+            MediaSession::new(now, &m, &config, 2).unwrap(),
+        )
+    }
+
+    /// Speech through a RED sender; returns what a lossless receiver and a
+    /// receiver that misses the packets in `lost` play, and the latter's stats.
+    fn red_run(depth: usize, lost: &[usize]) -> (Vec<i16>, Vec<i16>, MediaStats) {
+        let now = t0();
+        let (mut a, mut clean) = red_pair(now, depth);
+        let (_, mut lossy) = red_pair(now, depth);
+        let voice = crate::media::codec::testutil::speechlike(48000, 48000 * 3);
+        let from: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let (mut pkt, mut out) = (Vec::new(), Vec::new());
+        let (mut heard_clean, mut heard_lossy) = (Vec::new(), Vec::new());
+        for (i, frame) in voice.chunks(960).enumerate() {
+            let at = now + Duration::from_millis(20 * i as u64);
+            a.send_frame(at, frame, &mut pkt).unwrap();
+            clean.on_datagram(at, from, &pkt);
+            if !lost.contains(&i) {
+                lossy.on_datagram(at, from, &pkt);
+            }
+            clean.playout(at, &mut out);
+            heard_clean.extend_from_slice(&out);
+            lossy.playout(at, &mut out);
+            heard_lossy.extend_from_slice(&out);
+        }
+        let end = now + Duration::from_secs(3);
+        assert_eq!(clean.stats(end).concealed_frames, 0);
+        (heard_clean, heard_lossy, lossy.stats(end))
+    }
+
+    #[test]
+    fn red_packets_carry_the_previous_opus_frame() {
+        let now = t0();
+        let (mut a, _) = red_pair(now, 1);
+        let voice = crate::media::codec::testutil::speechlike(48000, 960 * 3);
+        let mut pkt = Vec::new();
+        let mut frames: Vec<Vec<u8>> = Vec::new();
+        for (i, frame) in voice.chunks(960).enumerate() {
+            a.send_frame(now + Duration::from_millis(20 * i as u64), frame, &mut pkt)
+                .unwrap();
+            let p = RtpPacket::parse(&pkt).unwrap();
+            assert_eq!(p.payload_type, 100);
+            let red = RedPayload::parse(&p.payload).unwrap();
+            assert_eq!(red.primary.payload_type, 111);
+            match frames.last() {
+                // The first packet has nothing to repeat.
+                None => assert!(red.redundant().is_empty()),
+                Some(prev) => {
+                    let r = red.redundant();
+                    assert_eq!(r.len(), 1);
+                    assert_eq!((r[0].payload_type, r[0].timestamp_offset), (111, 960));
+                    assert_eq!(r[0].data, &prev[..]);
+                }
+            }
+            frames.push(red.primary.data.to_vec());
+        }
+    }
+
+    #[test]
+    fn red_recovers_every_single_loss_sample_exactly() {
+        // Single losses, two of them in a row of one-in-three.
+        let lost = [20, 41, 60, 63, 66, 90, 120];
+        let (clean, lossy, s) = red_run(1, &lost);
+        assert_eq!(clean, lossy, "RED copies decode exactly like the packets");
+        assert_eq!(
+            (s.red_recovered, s.concealed_frames, s.fec_recovered),
+            (7, 0, 0)
+        );
+        assert_eq!(s.bad_packets, 0);
+        assert!(clean.iter().any(|&x| x.abs() > 1000), "speech was heard");
+    }
+
+    #[test]
+    fn red_with_distance_one_does_not_recover_bursts_of_two() {
+        // Pairs: the first of each is gone with its copy (in the second);
+        // the second comes back from the packet after it.
+        let lost = [30, 31, 80, 81];
+        let (clean, lossy, s) = red_run(1, &lost);
+        assert_eq!((s.red_recovered, s.concealed_frames), (2, 2));
+        assert_ne!(clean, lossy);
+        // Depth 2 repeats two frames: the same bursts are fully recovered.
+        let (clean, lossy, s) = red_run(2, &lost);
+        assert_eq!((s.red_recovered, s.concealed_frames), (4, 0));
+        assert_eq!(clean, lossy);
+    }
+
+    #[test]
+    fn with_red_the_encoder_plans_no_lbrr_and_depth_two_falls_back_after_a_clean_report() {
+        let now = t0();
+        let (mut a, mut b) = red_pair(now, 2);
+        let from_a: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let from_b: SocketAddr = "10.0.0.2:4000".parse().unwrap();
+        assert_eq!(a.stats(now).fec_expected_loss_pct, Some(0));
+        let voice = crate::media::codec::testutil::speechlike(48000, 960 * 400);
+        let (mut pkt, mut out, mut rtcp) = (Vec::new(), Vec::new(), Vec::new());
+        let mut blocks = Vec::new();
+        for (i, frame) in voice.chunks(960).enumerate() {
+            let at = now + Duration::from_millis(20 * i as u64);
+            a.send_frame(at, frame, &mut pkt).unwrap();
+            let p = RtpPacket::parse(&pkt).unwrap();
+            blocks.push(RedPayload::parse(&p.payload).unwrap().redundant().len());
+            // One packet in ten lost during the first 2 s, none after.
+            if i >= 100 || i % 10 != 3 {
+                b.on_datagram(at, from_a, &pkt);
+            }
+            b.playout(at, &mut out);
+            if b.poll_rtcp(at, 0, &mut rtcp).is_some() {
+                a.on_datagram(at, from_b, &rtcp);
+                // Loss reported or not: LBRR stays off (RED repeats frames).
+                assert_eq!(a.stats(at).fec_expected_loss_pct, Some(0));
+            }
+        }
+        // Two previous frames through the lossy report at 2.5 s, until the
+        // clean one at 7.5 s; one after.
+        assert!(blocks[2..=375].iter().all(|&n| n == 2));
+        assert!(blocks[376..].iter().all(|&n| n == 1));
+        let s = b.stats(now + Duration::from_secs(8));
+        assert_eq!((s.red_recovered, s.concealed_frames), (10, 0));
+    }
+
+    #[test]
+    fn dtmf_is_sent_as_plain_telephone_events_beside_red() {
+        let now = t0();
+        let mut m = negotiated("10.0.0.2:4000");
+        m.codec = CodecSpec::opus(111);
+        m.red = Some(100);
+        m.telephone_event = Some(CodecSpec::telephone_event(110, 48000));
+        let mut a = MediaSession::new(now, &m, &MediaConfig::default(), 1).unwrap();
+        let mut b = MediaSession::new(now, &m, &MediaConfig::default(), 2).unwrap();
+        a.send_dtmf("5").unwrap();
+        let (mut pkt, mut types) = (Vec::new(), Vec::new());
+        for i in 0..20u64 {
+            let at = now + Duration::from_millis(20 * i);
+            a.send_frame(at, &[0; 960], &mut pkt);
+            types.push(RtpPacket::parse(&pkt).unwrap().payload_type);
+            b.on_datagram(at, "10.0.0.1:5000".parse().unwrap(), &pkt);
+        }
+        assert_eq!(b.dtmf_received(), "5");
+        // The digit (durations up to 100 ms, the last one sent three
+        // times as the end), then audio again inside RED.
+        assert_eq!(&types[..7], [110; 7]);
+        assert!(types[7..].iter().all(|&t| t == 100), "{types:?}");
+        assert_eq!(b.stats(now).bad_packets, 0);
+    }
+
+    #[test]
+    fn red_works_inside_srtp() {
+        use crate::rtp::srtp::{SrtpKey, SrtpSuite};
+        let now = t0();
+        let mut n = 0u64;
+        let mut random = || {
+            n = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            n
+        };
+        let suite = SrtpSuite::ALL[0];
+        let (ka, kb) = (
+            SrtpKey::generate(suite, &mut random),
+            SrtpKey::generate(suite, &mut random),
+        );
+        let mut m = negotiated("10.0.0.2:4000");
+        m.codec = CodecSpec::opus(111);
+        m.red = Some(100);
+        m.srtp = Some(Box::new((ka.clone(), kb.clone())));
+        let mut a = MediaSession::new(now, &m, &MediaConfig::default(), 1).unwrap();
+        m.srtp = Some(Box::new((kb, ka)));
+        let mut b = MediaSession::new(now, &m, &MediaConfig::default(), 2).unwrap();
+        let voice = crate::media::codec::testutil::speechlike(48000, 960 * 50);
+        let (mut pkt, mut out) = (Vec::new(), Vec::new());
+        for (i, frame) in voice.chunks(960).enumerate() {
+            let at = now + Duration::from_millis(20 * i as u64);
+            a.send_frame(at, frame, &mut pkt).unwrap();
+            if i != 20 {
+                b.on_datagram(at, "10.0.0.1:5000".parse().unwrap(), &pkt);
+            }
+            b.playout(at, &mut out);
+        }
+        let s = b.stats(now + Duration::from_secs(1));
+        assert!(s.srtp);
+        assert_eq!(
+            (s.srtp_failures, s.bad_packets, s.packets_received),
+            (0, 0, 49)
+        );
+        assert_eq!((s.red_recovered, s.concealed_frames), (1, 0));
+    }
+
+    #[test]
+    fn malformed_red_is_dropped_and_counted() {
+        let now = t0();
+        let (_, mut b) = red_pair(now, 1);
+        let from: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        for payload in [
+            &[][..],
+            &[0xEF, 0x0F][..],
+            &[0xEF, 0x0F, 0x00, 0x09, 0x6F, 1, 2][..],
+            // Well formed, but the primary is not the negotiated codec.
+            &[0x00, 1, 2, 3][..],
+        ] {
+            let p = RtpPacket {
+                payload_type: 100,
+                sequence: 7,
+                timestamp: 960,
+                ssrc: 9,
+                payload: payload.to_vec(),
+                ..RtpPacket::default()
+            };
+            let mut data = Vec::new();
+            p.write(&mut data);
+            b.on_datagram(now, from, &data);
+        }
+        let s = b.stats(now);
+        assert_eq!((s.bad_packets, s.packets_received), (4, 0));
     }
 
     #[test]

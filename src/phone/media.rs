@@ -37,6 +37,8 @@ impl SrtpSetup {
 const OPUS_PT: u8 = 111;
 const TELEPHONE_EVENT_PT: u8 = 101;
 const TELEPHONE_EVENT_48K_PT: u8 = 110;
+/// RFC 2198 redundancy around Opus (outside 64–95, RFC 5761 §4).
+const RED_PT: u8 = 100;
 
 /// The SDP description we use for a codec named in `[media] codecs` (or
 /// a ctl command), if this build can run it.
@@ -55,7 +57,12 @@ pub fn codec_spec(name: &str) -> Option<CodecSpec> {
 pub fn local_codecs(config: &MediaSection) -> Vec<CodecSpec> {
     let mut out: Vec<CodecSpec> = config.codecs.iter().filter_map(|c| codec_spec(c)).collect();
     // RFC 4733 events at each audio clock we offer (8 kHz, and 48 kHz with Opus).
-    let opus = out.iter().any(|c| c.name.eq_ignore_ascii_case("opus"));
+    let opus = out.iter().position(|c| c.name.eq_ignore_ascii_case("opus"));
+    // RED right after Opus, wrapping it (RFC 2198; as browsers offer it).
+    if let (Some(i), true) = (opus, config.opus_red) {
+        out.insert(i + 1, CodecSpec::red(RED_PT, OPUS_PT));
+    }
+    let opus = opus.is_some();
     out.push(CodecSpec::telephone_event(TELEPHONE_EVENT_PT, 8000));
     if opus {
         out.push(CodecSpec::telephone_event(TELEPHONE_EVENT_48K_PT, 48000));
@@ -232,6 +239,27 @@ mod tests {
             codecs: codecs.iter().map(|c| c.to_string()).collect(),
             ..MediaSection::default()
         }
+    }
+
+    #[test]
+    fn red_is_offered_right_after_opus_unless_switched_off() {
+        let names = |c: &MediaSection| -> Vec<(String, u8, Option<String>)> {
+            local_codecs(c)
+                .into_iter()
+                .map(|s| (s.name, s.payload_type, s.fmtp))
+                .collect()
+        };
+        let with = names(&cfg(&["opus", "PCMU"]));
+        assert_eq!(with[0].0, "opus");
+        assert_eq!(with[1], ("red".into(), 100, Some("111/111".into())));
+        assert_eq!(with[2].0, "PCMU");
+        let off = MediaSection {
+            opus_red: false,
+            ..cfg(&["opus", "PCMU"])
+        };
+        assert!(names(&off).iter().all(|c| c.0 != "red"));
+        // No Opus, no red.
+        assert!(names(&cfg(&["G722", "PCMU"])).iter().all(|c| c.0 != "red"));
     }
 
     #[test]

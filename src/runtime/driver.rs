@@ -496,6 +496,7 @@ pub(crate) fn media_endpoints(config: &Config) -> MediaEndpoints {
             jitter_max_ms: config.media.jitter_max_ms,
             no_media_warning: Duration::from_secs(config.media.no_media_warning_secs.max(1)),
             codec: Default::default(),
+            ..MediaConfig::default()
         },
         input: spec(&config.audio.input),
         output: spec(&config.audio.output),

@@ -53,6 +53,7 @@ pub fn start_audio_test(
         direction: crate::sdp::Direction::SendRecv,
         rtcp_mux: false,
         srtp: None,
+        red: None,
     };
     ends.stop_after = Some(duration);
     // AEC: here the far end is the microphone itself; a canceller would remove it.

@@ -167,6 +167,7 @@ mod tests {
             jitter_buffer_ms: 40,
             concealed_frames: 0,
             fec_recovered: 0,
+            red_recovered: 0,
             fec_expected_loss_pct: None,
             late_packets: 0,
             bad_packets: 0,

@@ -16,6 +16,11 @@
 //!   which is what our sender must honour (e.g. Opus `maxplaybackrate`).
 //! - **telephone-event** at the chosen codec's clock rate is preferred
 //!   (RFC 4733 §2.1); another offered rate we support is taken otherwise.
+//! - **RED** (RFC 2198). When `LocalMedia::codecs` holds a `red` spec
+//!   ([`CodecSpec::red`]) it is offered as listed; it is never chosen as
+//!   the codec. It is answered (and taken from an answer) only when the
+//!   chosen codec is Opus and the remote's `red` fmtp names only that
+//!   codec's type (`111/111`); red around another codec is ignored.
 //! - **Direction.** The remote's direction is the media attribute, else the
 //!   session attribute, else sendrecv; `c=0.0.0.0` (RFC 2543 hold, RFC 3264
 //!   §8.4) means the remote does not receive. Ours is the intersection of
@@ -124,6 +129,25 @@ impl CodecSpec {
         self.name.eq_ignore_ascii_case("telephone-event")
     }
 
+    /// RFC 2198 redundancy (`red/48000/2`, as browsers offer it) carrying
+    /// Opus on `opus_pt`: `a=fmtp:PT OPUSPT/OPUSPT` (primary and one
+    /// redundant block of the same type).
+    pub fn red(payload_type: u8, opus_pt: u8) -> CodecSpec {
+        CodecSpec {
+            fmtp: Some(format!("{opus_pt}/{opus_pt}")),
+            ..CodecSpec::new("red", 48000, 2, payload_type)
+        }
+    }
+
+    pub fn is_red(&self) -> bool {
+        self.name.eq_ignore_ascii_case("red")
+    }
+
+    /// Neither a codec of its own nor telephone-event: RED wraps one.
+    fn is_audio_codec(&self) -> bool {
+        !self.is_telephone_event() && !self.is_red()
+    }
+
     /// Same codec as an rtpmap: name (case-insensitive), rate and channels.
     pub fn matches(&self, map: &RtpMap) -> bool {
         self.name.eq_ignore_ascii_case(&map.encoding)
@@ -199,6 +223,9 @@ pub struct NegotiatedMedia {
     /// SRTP keys (ours, theirs) when the stream is secured. Boxed so the
     /// struct stays small enough to move around in channel messages.
     pub srtp: Option<Box<(SrtpKey, SrtpKey)>>,
+    /// RFC 2198 redundancy settled for the chosen codec (Opus only): the
+    /// `red` payload type, whose blocks all carry `codec.payload_type`.
+    pub red: Option<u8>,
 }
 
 /// Why an offer cannot be answered or an answer applied (→ 488, or 400 for
@@ -400,7 +427,7 @@ fn pick<'a>(
     let payloads = remote.payloads();
     let codec = payloads.iter().find_map(|map| {
         ours.iter()
-            .filter(|c| !c.is_telephone_event())
+            .filter(|c| c.is_audio_codec())
             .find(|c| c.matches(map))
             .map(|c| (c, map.payload_type))
     })?;
@@ -419,6 +446,29 @@ fn pick<'a>(
         .or(events.first())
         .copied();
     Some((codec, te))
+}
+
+/// The `red` payload of `remote` that wraps exactly the chosen codec on
+/// `codec_pt` (`a=fmtp:RED PT/PT`, RFC 2198 §5), when we have a red spec
+/// and the codec is Opus. Red around another codec (or a mix) is ignored.
+fn pick_red<'a>(
+    remote: &MediaDescription,
+    ours: &'a [CodecSpec],
+    codec: &CodecSpec,
+    codec_pt: u8,
+) -> Option<Pick<'a>> {
+    if !codec.name.eq_ignore_ascii_case("opus") {
+        return None;
+    }
+    let spec = ours.iter().find(|c| c.is_red())?;
+    remote.payloads().iter().find_map(|map| {
+        let is_red = map.encoding.eq_ignore_ascii_case("red") && map.clock_rate == 48000;
+        let fmtp = remote.fmtp(map.payload_type)?;
+        let mut blocks = fmtp.trim().split('/');
+        let wraps_codec = blocks.clone().count() >= 2
+            && blocks.all(|b| b.trim().parse::<u8>().ok() == Some(codec_pt));
+        (is_red && wraps_codec).then_some((spec, map.payload_type))
+    })
 }
 
 fn remote_addresses(
@@ -540,7 +590,11 @@ pub fn answer_offer(
         let direction = local
             .direction
             .intersect(remote_direction(offer, m).reverse());
+        let red = pick_red(m, &local.codecs, spec, pt);
+        // Our answer's red wraps the offer's number for the codec.
+        let red_spec = red.map(|(_, red_pt)| CodecSpec::red(red_pt, pt));
         let mut listed = vec![(spec, pt)];
+        listed.extend(red_spec.as_ref().map(|r| (r, r.payload_type)));
         listed.extend(te);
         answer.media.push(audio_section(
             local, &m.proto, &listed, direction, rtcp_mux, &crypto,
@@ -554,6 +608,7 @@ pub fn answer_offer(
             direction,
             rtcp_mux,
             srtp: srtp.map(|(_, ours, theirs)| Box::new((ours.clone(), theirs))),
+            red: red.map(|(_, red_pt)| red_pt),
         });
     }
     match negotiated {
@@ -618,6 +673,7 @@ pub fn apply_answer(
             return Err(AnswerError::NoCommonCodec);
         };
         let srtp = answer_crypto(o, a)?;
+        let red = pick_red(a, &ours, spec, pt).map(|(_, red_pt)| red_pt);
         let rtcp_mux = o.rtcp_mux() && a.rtcp_mux();
         let (remote_rtp, remote_rtcp) = remote_addresses(answer, a, index, rtcp_mux)?;
         let direction = our_offer
@@ -632,6 +688,7 @@ pub fn apply_answer(
             direction,
             rtcp_mux,
             srtp,
+            red,
         });
     }
     Err(AnswerError::NoAudio)

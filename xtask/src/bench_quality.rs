@@ -14,7 +14,9 @@
 //! at the same moment, each with its own sender and relay.
 //!
 //! Options: `--seeds N` (3), `--codecs pcmu,g722,opus`, `--receivers
-//! softline,baresip,linphone`, `--no-doc` (do not rewrite docs/benchmarks.md).
+//! softline,baresip,linphone`, `--no-doc` (do not rewrite docs/benchmarks.md),
+//! `--no-red` (Softlines neither offer nor accept RFC 2198 redundancy:
+//! `[media] opus_red = false`, for before/after comparisons).
 
 // A real-time harness around real processes, not the sans-IO product: it
 // reads the clock and sleeps.
@@ -258,6 +260,10 @@ struct Outcome {
     concealed: Option<u64>,
     /// Of those, rebuilt from Opus in-band FEC (Softline).
     fec: Option<u64>,
+    /// Lost packets played from their RFC 2198 copy (Softline with RED).
+    red: Option<u64>,
+    /// Mean RTP bitrate sender → receiver (UDP payload, kbit/s).
+    kbps: Option<f64>,
     cpu_s: Option<f64>,
     rss_mib: Option<f64>,
     dropped: u64,
@@ -271,6 +277,7 @@ pub fn bench_quality(args: &[String]) -> Result {
     let mut receivers = vec![Receiver::Softline, Receiver::Baresip, Receiver::Linphone];
     let mut write_doc = true;
     let mut it = args.iter();
+    let mut red = true;
     while let Some(a) = it.next() {
         match a.as_str() {
             "--seeds" => {
@@ -306,6 +313,7 @@ pub fn bench_quality(args: &[String]) -> Result {
                     .collect::<std::result::Result<_, _>>()?;
             }
             "--no-doc" => write_doc = false,
+            "--no-red" => red = false,
             o => return Err(format!("unknown option {o:?}")),
         }
     }
@@ -342,7 +350,7 @@ pub fn bench_quality(args: &[String]) -> Result {
                         };
                         let slot = run_index.wrapping_mul(16).wrapping_add(j as u16);
                         let (setup, rx) = (&setup, receivers[ri]);
-                        s.spawn(move || run_once(setup, codec, rx, cond.tag, imp, slot))
+                        s.spawn(move || run_once(setup, codec, rx, cond.tag, imp, slot, red))
                     })
                     .collect();
                 handles
@@ -358,7 +366,7 @@ pub fn bench_quality(args: &[String]) -> Result {
             run_index = run_index.wrapping_add(1);
             for (&(seed, ri), o) in jobs.iter().zip(outcomes) {
                 eprintln!(
-                    "  {:<6} {:<7} seed {seed}  {:<11} PESQ {}  jb {}  dropped {}/{}{} {}",
+                    "  {:<6} {:<7} seed {seed}  {:<11} PESQ {}  jb {}  dropped {}/{}{}{}{} {}",
                     codec.softline(),
                     cond.tag,
                     receivers[ri].name(),
@@ -370,6 +378,10 @@ pub fn bench_quality(args: &[String]) -> Result {
                         (Some(c), Some(f)) if f > 0 => format!(" (concealed {c}, FEC {f})"),
                         _ => String::new(),
                     },
+                    o.red
+                        .filter(|r| *r > 0)
+                        .map_or(String::new(), |r| format!(" RED {r}")),
+                    o.kbps.map_or(String::new(), |k| format!("  {k:.1} kbit/s")),
                     o.note
                 );
                 results[ci][li][ri].push(o);
@@ -514,6 +526,7 @@ fn run_once(
     cond: &str,
     imp: Impairment,
     slot: u16,
+    red: bool,
 ) -> Outcome {
     let tag = format!(
         "{}-{}-{cond}-seed{}",
@@ -529,7 +542,7 @@ fn run_once(
             ..Outcome::default()
         };
     }
-    match call(setup, codec, rx, imp, slot, &dir) {
+    match call(setup, codec, rx, imp, slot, &dir, red) {
         Ok(o) => o,
         Err(e) => {
             let _ = fs::write(dir.join("error.txt"), &e);
@@ -548,6 +561,7 @@ fn call(
     imp: Impairment,
     slot: u16,
     dir: &Path,
+    red: bool,
 ) -> std::result::Result<Outcome, String> {
     let rx_port = free_udp_port();
     let rtp_base = 30000 + (slot % 500) * 20;
@@ -566,6 +580,7 @@ fn call(
                 "null",
                 &format!("file:{}", played.display()),
                 rtp_base,
+                red,
             ),
         )?),
         Receiver::Baresip => Box::new(Baresip::start(
@@ -595,6 +610,7 @@ fn call(
             ),
             "null",
             rtp_base + 10,
+            red,
         ),
     )?;
     sender.ctl(&format!(
@@ -623,6 +639,9 @@ fn call(
     }
     out.concealed = receiver.concealed();
     out.fec = receiver.fec_recovered();
+    out.red = receiver.red_recovered();
+    let bytes = relay.stats.rtp_forward_bytes.load(Ordering::Relaxed);
+    out.kbps = Some(bytes as f64 * 8.0 / t0.elapsed().as_secs_f64() / 1000.0);
     if let Some((cpu, rss)) = proc_usage(receiver.pid()) {
         out.cpu_s = Some(cpu);
         out.rss_mib = Some(rss);
@@ -697,9 +716,16 @@ fn proc_usage(pid: u32) -> Option<(f64, f64)> {
     Some((ticks / 100.0, hwm_kib / 1024.0))
 }
 
-fn softline_config(port: u16, codec: Codec, input: &str, output: &str, rtp: u16) -> String {
+fn softline_config(
+    port: u16,
+    codec: Codec,
+    input: &str,
+    output: &str,
+    rtp: u16,
+    red: bool,
+) -> String {
     format!(
-        "[sip]\nlisten_udp = \"127.0.0.1:{port}\"\n\n[audio]\ninput = \"{input}\"\noutput = \"{output}\"\n\n[media]\ncodecs = [\"{}\"]\nrtp_port_min = {rtp}\nrtp_port_max = {}\n",
+        "[sip]\nlisten_udp = \"127.0.0.1:{port}\"\n\n[audio]\ninput = \"{input}\"\noutput = \"{output}\"\n\n[media]\ncodecs = [\"{}\"]\nrtp_port_min = {rtp}\nrtp_port_max = {}\nopus_red = {red}\n",
         codec.softline(),
         rtp + 9
     )
@@ -718,6 +744,10 @@ trait Peer: Send {
     fn concealed(&mut self) -> Option<u64>;
     /// Concealed frames rebuilt from in-band FEC, when the receiver says.
     fn fec_recovered(&mut self) -> Option<u64> {
+        None
+    }
+    /// Lost packets played from an RFC 2198 copy, when the receiver says.
+    fn red_recovered(&mut self) -> Option<u64> {
         None
     }
     fn pid(&self) -> u32;
@@ -844,6 +874,9 @@ impl Peer for Softline {
     }
     fn fec_recovered(&mut self) -> Option<u64> {
         self.media_field("fec_recovered").map(|v| v as u64)
+    }
+    fn red_recovered(&mut self) -> Option<u64> {
+        self.media_field("red_recovered").map(|v| v as u64)
     }
     fn pid(&self) -> u32 {
         self.child.id()

@@ -128,6 +128,8 @@ fn is_rtcp(p: &[u8]) -> bool {
 #[derive(Debug, Default)]
 pub struct RelayStats {
     pub rtp_forward: AtomicU64,
+    /// RTP bytes (UDP payload) offered in the forward direction.
+    pub rtp_forward_bytes: AtomicU64,
     pub dropped_forward: AtomicU64,
     pub rtp_backward: AtomicU64,
     pub dropped_backward: AtomicU64,
@@ -313,6 +315,11 @@ fn run(
                             (&stats.rtp_backward, &stats.dropped_backward)
                         };
                         count.fetch_add(1, Ordering::Relaxed);
+                        if dir == Direction::Forward {
+                            stats
+                                .rtp_forward_bytes
+                                .fetch_add(data.len() as u64, Ordering::Relaxed);
+                        }
                         match fates.next(dir, kk) {
                             None => {
                                 dropped.fetch_add(1, Ordering::Relaxed);
