@@ -407,7 +407,7 @@ fn admin_locked_keys_are_read_only_and_never_written() {
     std::fs::write(
         &system,
         format!(
-            "[[account]]\nid = \"desk\"\nusername = \"alice\"\ndomain = \"{}\"\n\n[media]\ncodecs = [\"PCMA\", \"PCMU\"]\n\n[lock]\nkeys = [\"account.*.domain\", \"media.codecs\"]\n",
+            "[[account]]\nid = \"desk\"\nusername = \"alice\"\ndomain = \"{}\"\n\n[media]\ncodecs = [\"PCMA\", \"PCMU\"]\n\n[lock]\nkeys = [\"account.*.domain\", \"media.codecs\", \"phone.dnd\"]\n",
             k.domain()
         ),
     )
@@ -426,6 +426,17 @@ fn admin_locked_keys_are_read_only_and_never_written() {
     wait(&mut h, "the core", |h| {
         h.state().core_ready() && h.state().vm.settings.is_some()
     });
+    // Do not disturb is locked too: the Phone page draws it disabled.
+    click(&mut h, "Phone");
+    h.run();
+    {
+        use egui_kittest::kittest::NodeT;
+        let dnd = h.get_by_label("Do not disturb");
+        assert!(
+            dnd.accesskit_node().is_disabled(),
+            "a locked DND is read-only"
+        );
+    }
     click(&mut h, "Account");
     assert!(has_text(&h, "locked by your administrator"));
     assert_eq!(

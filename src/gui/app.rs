@@ -800,9 +800,16 @@ impl SoftlineApp {
         if let Some(st) = self.vm.settings.clone() {
             ui.horizontal_wrapped(|ui| {
                 let mut dnd = st.dnd;
+                let dnd_locked = self.locked("phone.dnd");
+                let hover = if dnd_locked {
+                    "Locked by your administrator"
+                } else {
+                    "Incoming calls are turned away while this is on"
+                };
                 if ui
-                    .checkbox(&mut dnd, "Do not disturb")
-                    .on_hover_text("Incoming calls are turned away while this is on")
+                    .add_enabled(!dnd_locked, egui::Checkbox::new(&mut dnd, "Do not disturb"))
+                    .on_hover_text(hover)
+                    .on_disabled_hover_text(hover)
                     .changed()
                 {
                     self.act("Do not disturb", Request::Dnd { on: dnd });
