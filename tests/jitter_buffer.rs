@@ -391,8 +391,21 @@ fn random_loss_5_percent_conceals_exactly_the_lost_frames() {
     show("loss 5%", &o, &sc);
     assert!((100..=200).contains(&sc.lost), "script lost {}", sc.lost);
     assert_eq!(o.stats.concealed as usize, sc.lost);
-    // Loss above 2 %: the target takes one frame more (so that Opus finds
-    // the next packet's FEC), inserted once; nothing is dropped.
+    // G.711 only conceals: no extra frame for loss, nothing inserted.
+    assert_eq!(o.stats.inserted, 0);
+    assert_eq!(o.stats.target_delay_ms, 20);
+    assert_eq!(o.stats.dropped_for_latency, 0);
+    assert_eq!(o.stats.played as usize, 3000 - sc.lost);
+    assert!(o.max_cur_delay_ms <= 40, "{}", o.max_cur_delay_ms);
+    // A codec that repairs from the next packet (Opus FEC, RED): loss above
+    // 2 % gives the target one frame more, inserted once; nothing dropped.
+    let repairing = JitterConfig {
+        repair_from_next: true,
+        ..g711()
+    };
+    let (o, sc) = run(repairing, &net, 3010, 7_000_000);
+    show("loss 5%, repairing codec", &o, &sc);
+    assert_eq!(o.stats.concealed as usize, sc.lost);
     assert_eq!(o.stats.inserted, 1);
     assert_eq!(o.stats.target_delay_ms, 40);
     assert_eq!(o.stats.dropped_for_latency, 0);

@@ -49,6 +49,12 @@ pub struct JitterConfig {
     pub min_delay_ms: u32,
     /// Highest target delay and bound on the buffer (default 300 ms).
     pub max_delay_ms: u32,
+    /// The decoder rebuilds a lost frame from the packet after it (Opus
+    /// in-band FEC, an RFC 2198 copy): the target then gets one frame more
+    /// while loss is seen, so that packet is here when the lost slot plays.
+    /// Off for codecs that only conceal (G.711, G.722): there the frame
+    /// buys nothing and its insertion costs quality.
+    pub repair_from_next: bool,
 }
 
 impl JitterConfig {
@@ -59,6 +65,7 @@ impl JitterConfig {
             frame_ms,
             min_delay_ms: 20,
             max_delay_ms: 300,
+            repair_from_next: false,
         }
     }
 }
@@ -207,6 +214,8 @@ pub struct JitterBuffer {
     /// One frame of extra delay while loss is seen, so that the packet after
     /// a lost one is usually here when the lost slot is played (Opus FEC).
     fec_extra: bool,
+    /// `JitterConfig::repair_from_next`: whether `fec_extra` may switch on.
+    repair_from_next: bool,
 
     missing_run: u32,
     since_drop: u32,
@@ -258,6 +267,7 @@ impl JitterBuffer {
             target: min_delay.max(spf),
             loss_q16: 0,
             fec_extra: false,
+            repair_from_next: cfg.repair_from_next,
             cur_delay: 0,
             missing_run: 0,
             since_drop: 0,
@@ -759,11 +769,12 @@ impl JitterBuffer {
         } else {
             l - l / LOSS_WINDOW
         };
-        let extra = if self.fec_extra {
-            self.loss_q16 >= LOSS_EXTRA_OFF_Q16
-        } else {
-            self.loss_q16 > LOSS_EXTRA_ON_Q16
-        };
+        let extra = self.repair_from_next
+            && if self.fec_extra {
+                self.loss_q16 >= LOSS_EXTRA_OFF_Q16
+            } else {
+                self.loss_q16 > LOSS_EXTRA_ON_Q16
+            };
         if extra != self.fec_extra {
             self.fec_extra = extra;
             self.update_target();
@@ -853,8 +864,19 @@ mod tests {
     /// A steady stream (arrival = send time + 5 ms) where every packet whose
     /// index is in `lost` never arrives; returns the target delay after it.
     fn target_after(frames: u64, lost: impl Fn(u64) -> bool) -> (u32, JitterStats) {
+        target_after_with(true, frames, lost)
+    }
+
+    fn target_after_with(
+        repair_from_next: bool,
+        frames: u64,
+        lost: impl Fn(u64) -> bool,
+    ) -> (u32, JitterStats) {
         let t0 = origin();
-        let mut jb = JitterBuffer::new(JitterConfig::default());
+        let mut jb = JitterBuffer::new(JitterConfig {
+            repair_from_next,
+            ..JitterConfig::default()
+        });
         for k in 0..frames {
             if !lost(k) {
                 jb.push(
@@ -888,6 +910,9 @@ mod tests {
         // Loss that stops: the extra frame goes once the rate decays below 1 %.
         let (after, _) = target_after(1000, |k| k > 20 && k < 300 && k % 10 == 0);
         assert_eq!(after, 20);
+        // A codec that only conceals (G.711, G.722) gets no extra frame.
+        let (conceal_only, _) = target_after_with(false, 500, |k| k > 20 && k % 10 == 0);
+        assert_eq!(conceal_only, 20);
     }
 
     #[test]
@@ -1108,6 +1133,7 @@ mod tests {
             frame_ms: 0,
             min_delay_ms: 5000,
             max_delay_ms: 0,
+            repair_from_next: true,
         });
         jb.push(t0, 0, 0, 0, false, &[]);
         for k in 0..10 {

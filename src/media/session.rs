@@ -208,6 +208,7 @@ impl MediaSession {
             frame_ms: ptime,
             min_delay_ms: config.jitter_min_ms,
             max_delay_ms: config.jitter_max_ms,
+            repair_from_next: kind == CodecKind::Opus || media.red.is_some(),
         });
         Ok(MediaSession {
             encoder,
