@@ -1296,7 +1296,7 @@ fn targets(
             .collect();
         if let Some((_, lo, hi)) = stats(&jb) {
             rows.push(format!(
-                "| jitter-buffer delay ≤ 40 ms on a clean link | **{lo:.0}–{hi:.0} ms** | {} |",
+                "| jitter-buffer delay ≤ 40 ms on a clean link | **{lo:.1}–{hi:.1} ms** | {} |",
                 met(hi <= 40.0)
             ));
         }
