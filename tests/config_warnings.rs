@@ -4,31 +4,27 @@
 //! command changing a locked setting is refused; a readable file holding a
 //! password is warned about in every layer.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use softline::config::{Config, LayerPaths};
+use support::TestDir;
 
-/// A fresh directory under the system temp dir, removed on drop.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(label: &str) -> Dir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "softline-warn-{label}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
+/// Files with a chosen unix mode in a test's directory.
+trait WriteFile {
+    fn write_mode(&self, name: &str, text: &str, mode: u32) -> PathBuf;
+    /// Mode 0600: no password warning unless asked.
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        self.write_mode(name, text, 0o600)
     }
-    /// Write a file with the given unix mode.
+}
+
+impl WriteFile for TestDir {
     fn write_mode(&self, name: &str, text: &str, mode: u32) -> PathBuf {
-        let path = self.0.join(name);
+        let path = self.file(name);
         std::fs::write(&path, text).unwrap();
         #[cfg(unix)]
         {
@@ -38,15 +34,6 @@ impl Dir {
         #[cfg(not(unix))]
         let _ = mode;
         path
-    }
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        self.write_mode(name, text, 0o600)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -72,7 +59,7 @@ const USER_TYPO: &str = "[media]\nptime_ms = 40\nptimems = 30\n";
 
 #[test]
 fn unknown_keys_in_every_layer_warn_with_file_line_key_and_a_guess() {
-    let d = Dir::new("layers");
+    let d = TestDir::new("warn-layers");
     let system = d.write("system.toml", SYSTEM_TYPO);
     let profile = d.write("profile.toml", PROFILE_TYPO);
     let user = d.write("user.toml", USER_TYPO);
@@ -105,7 +92,7 @@ fn unknown_keys_in_every_layer_warn_with_file_line_key_and_a_guess() {
     assert!(w.iter().all(|w| !w.contains("hunter2")), "{w:#?}");
 
     // The user file alone (no admin layer) warns the same way.
-    let none = d.0.join("none.toml");
+    let none = d.file("none.toml");
     let c = LayerPaths {
         system: Some(none.clone()),
         profile: None,
@@ -136,7 +123,7 @@ fn unknown_keys_in_every_layer_warn_with_file_line_key_and_a_guess() {
 
 #[test]
 fn config_check_and_show_print_unknown_key_warnings() {
-    let d = Dir::new("cli");
+    let d = TestDir::new("warn-cli");
     let file = d.write("typo.toml", PROFILE_TYPO);
     let out = softline()
         .args(["config", "check"])
@@ -198,7 +185,7 @@ fn config_check_and_show_print_unknown_key_warnings() {
 #[cfg(unix)]
 #[test]
 fn readable_password_files_are_warned_about_in_every_layer() {
-    let d = Dir::new("modes");
+    let d = TestDir::new("warn-modes");
     let account = |pw: &str| {
         format!(
             "[[account]]\nid = \"main\"\nusername = \"1\"\ndomain = \"x\"\npassword = \"{pw}\"\n"
@@ -250,7 +237,7 @@ fn request(socket: &Path, line: &str) -> serde_json::Value {
 #[test]
 #[allow(clippy::disallowed_methods)] // a real process: wall-clock polling
 fn ctl_refuses_locked_settings_and_status_lists_config_warnings() {
-    let d = Dir::new("ctl");
+    let d = TestDir::new("warn-ctl");
     let system = d.write(
         "system.toml",
         "[lock]\nkeys = [\"phone.dnd\", \"phone.forward_busy\", \"trace\"]\n\n\
@@ -259,13 +246,13 @@ fn ctl_refuses_locked_settings_and_status_lists_config_warnings() {
          [[account]]\nid = \"desk\"\nusername = \"1001\"\ndomain = \"127.0.0.1\"\nregister = false\n",
     );
     let user = d.write("user.toml", "[phone]\nlines = 4\nlinez = 2\n");
-    let socket = d.0.join("ctl.sock");
-    let stderr = d.0.join("stderr.log");
+    let socket = d.file("ctl.sock");
+    let stderr = d.file("stderr.log");
     let mut child = softline()
         .env("SOFTLINE_SYSTEM_CONFIG", &system)
-        .env("XDG_RUNTIME_DIR", &d.0)
-        .env("XDG_STATE_HOME", &d.0)
-        .env("XDG_DATA_HOME", &d.0)
+        .env("XDG_RUNTIME_DIR", &d.path)
+        .env("XDG_STATE_HOME", &d.path)
+        .env("XDG_DATA_HOME", &d.path)
         .arg("--headless")
         .arg("--config")
         .arg(&user)

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{TestDir, account_toml, openssl};
+use support::{TestDir, account_toml, make_ca_and_server_csr, openssl};
 
 // ---------------------------------------------------------------------------
 // Running the doctor
@@ -211,41 +211,7 @@ struct Cert {
 /// issued with `openssl ca` (which, unlike `openssl x509` of OpenSSL 3.0,
 /// takes explicit dates).
 fn make_cert(dir: &Path, san: &str, dates: Option<(&str, &str)>) -> Cert {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509"];
-    ca.extend(ec);
-    ca.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=Softline Net Test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    openssl(dir, &ca);
-    let mut csr = vec!["req"];
-    csr.extend(ec);
-    csr.extend([
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=softline-test-server",
-    ]);
-    openssl(dir, &csr);
+    make_ca_and_server_csr(dir, "Softline Net Test CA", "softline-test-server");
     std::fs::write(
         dir.join("ca.cnf"),
         format!(

@@ -11,28 +11,21 @@
 // environment (see the SAFETY note below).
 #![allow(unsafe_code)]
 
+#[path = "support/dbus.rs"]
+mod dbus_support;
 #[path = "support/gui.rs"]
 mod gui_support;
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use zbus::zvariant::{OwnedObjectPath, OwnedValue};
 
+use dbus_support::PrivateBus;
 use gui_support::{harness, has_text, options};
 use support::{TestDir, free_udp_port};
-
-struct Killed(std::process::Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A Secret Service that takes every session request and never answers.
 struct Stuck {
@@ -54,17 +47,8 @@ impl Stuck {
 #[test]
 fn a_keyring_that_never_answers_does_not_freeze_the_window() {
     let dir = TestDir::new("gui-keyring");
-    let mut bus = Command::new("dbus-daemon")
-        .args(["--session", "--nofork", "--print-address=1"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("dbus-daemon (Debian package dbus)");
-    let mut addr = String::new();
-    BufReader::new(bus.stdout.take().unwrap())
-        .read_line(&mut addr)
-        .unwrap();
-    let _bus = Killed(bus);
-    let addr = addr.trim().to_string();
+    let bus = PrivateBus::start();
+    let addr = bus.addr.clone();
     // SAFETY: this binary holds this one test, and nothing has started a
     // thread that reads the environment yet (the service, the GUI and its
     // core all start below).

@@ -12,6 +12,8 @@
 // environment (see the SAFETY note below).
 #![allow(unsafe_code)]
 
+#[path = "support/dbus.rs"]
+mod dbus_support;
 #[path = "support/gui.rs"]
 mod gui_support;
 mod support;
@@ -26,18 +28,11 @@ use std::time::{Duration, Instant};
 use egui_kittest::Harness;
 use serde_json::json;
 
+use dbus_support::{Killed, PrivateBus};
 use gui_support::{harness, options};
 use softline::api::Request;
 use softline::gui::SoftlineApp;
 use support::{Phone, TestDir, free_udp_port};
-
-struct Killed(std::process::Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The desktop's notification service, reduced to a log: `notify ID
 /// SUMMARY` and `close ID` lines.
@@ -122,18 +117,8 @@ fn config(port: u16, dir: &TestDir) -> String {
 #[test]
 fn incoming_and_missed_calls_are_notified_on_the_session_bus() {
     let dir = TestDir::new("gui-notify");
-    // A private session bus; its address is the first line it prints.
-    let mut bus = Command::new("dbus-daemon")
-        .args(["--session", "--nofork", "--print-address=1"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("dbus-daemon (Debian package dbus)");
-    let mut addr = String::new();
-    BufReader::new(bus.stdout.take().unwrap())
-        .read_line(&mut addr)
-        .unwrap();
-    let _bus = Killed(bus);
-    let addr = addr.trim().to_string();
+    let bus = PrivateBus::start();
+    let addr = bus.addr.clone();
     // SAFETY: this binary holds this one test, and nothing has started a
     // thread that reads the environment yet (the GUI, its core and the D-Bus
     // client all start below).

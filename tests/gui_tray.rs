@@ -14,29 +14,22 @@
 // environment (see the SAFETY note below).
 #![allow(unsafe_code)]
 
+#[path = "support/dbus.rs"]
+mod dbus_support;
 #[path = "support/gui.rs"]
 mod gui_support;
 mod support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use zbus::zvariant::{OwnedValue, Value};
 
+use dbus_support::PrivateBus;
 use gui_support::{Gui, harness, options};
 use softline::api::Request;
 use support::{TestDir, free_udp_port};
-
-struct Killed(std::process::Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The desktop's side: a StatusNotifierWatcher that records who registers.
 struct Watcher {
@@ -128,17 +121,8 @@ fn start_watcher(items: Arc<Mutex<Vec<String>>>) {
 #[test]
 fn the_tray_item_shows_status_and_its_menu_drives_the_phone() {
     let dir = TestDir::new("gui-tray");
-    let mut bus = Command::new("dbus-daemon")
-        .args(["--session", "--nofork", "--print-address=1"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("dbus-daemon (Debian package dbus)");
-    let mut addr = String::new();
-    BufReader::new(bus.stdout.take().unwrap())
-        .read_line(&mut addr)
-        .unwrap();
-    let _bus = Killed(bus);
-    let addr = addr.trim().to_string();
+    let bus = PrivateBus::start();
+    let addr = bus.addr.clone();
     // SAFETY: this binary holds this one test, and nothing has started a
     // thread that reads the environment yet (the GUI, its core, its tray and
     // the watcher all start below).

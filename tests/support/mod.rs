@@ -210,8 +210,11 @@ pub fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
-/// Generate the CA and server certificate with the `openssl` CLI (EC P-256).
-pub fn make_tls_files(dir: &Path) -> TlsFiles {
+/// A CA valid for 2 days (`ca.pem`, `ca.key`, subject `ca_cn`) and a
+/// server key with its signing request (`server.key`, `server.csr`, subject
+/// `server_cn`) in `dir`, with the `openssl` CLI (EC P-256). Callers sign the
+/// request their own way (`x509 -req`, or `ca` for explicit dates).
+pub fn make_ca_and_server_csr(dir: &Path, ca_cn: &str, server_cn: &str) {
     let ec = [
         "-newkey",
         "ec",
@@ -219,6 +222,7 @@ pub fn make_tls_files(dir: &Path) -> TlsFiles {
         "ec_paramgen_curve:prime256v1",
         "-nodes",
     ];
+    let ca_subject = format!("/CN={ca_cn}");
     let mut ca = vec!["req", "-x509"];
     ca.extend(ec);
     ca.extend([
@@ -229,13 +233,14 @@ pub fn make_tls_files(dir: &Path) -> TlsFiles {
         "-days",
         "2",
         "-subj",
-        "/CN=Softline Test CA",
+        &ca_subject,
         "-addext",
         "basicConstraints=critical,CA:TRUE",
         "-addext",
         "keyUsage=critical,keyCertSign,cRLSign",
     ]);
     openssl(dir, &ca);
+    let server_subject = format!("/CN={server_cn}");
     let mut csr = vec!["req"];
     csr.extend(ec);
     csr.extend([
@@ -244,9 +249,14 @@ pub fn make_tls_files(dir: &Path) -> TlsFiles {
         "-out",
         "server.csr",
         "-subj",
-        "/CN=127.0.0.1",
+        &server_subject,
     ]);
     openssl(dir, &csr);
+}
+
+/// Generate the CA and server certificate with the `openssl` CLI (EC P-256).
+pub fn make_tls_files(dir: &Path) -> TlsFiles {
+    make_ca_and_server_csr(dir, "Softline Test CA", "127.0.0.1");
     fs::write(
         dir.join("server-ext.cnf"),
         "subjectAltName=IP:127.0.0.1,DNS:localhost\n\
