@@ -2,52 +2,14 @@
 //! admin locks, origins, `softline config show/check`, and docs that cannot
 //! drift from the config structs.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
 use softline::config::{Config, LayerPaths};
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(label: &str) -> Dir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "softline-layers-{label}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-    /// Write a file with mode 0600 (no password warning unless asked).
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).unwrap();
-        set_mode(&path, 0o600);
-        path
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn set_mode(path: &Path, mode: u32) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-    }
-    #[cfg(not(unix))]
-    let _ = (path, mode);
-}
+use support::{TestDir, set_mode};
 
 fn paths(system: Option<&Path>, profile: Option<&Path>, user: &Path) -> LayerPaths {
     LayerPaths {
@@ -77,12 +39,12 @@ transport = "tcp"
 
 #[test]
 fn without_a_system_file_the_user_file_loads_exactly_as_before() {
-    let d = Dir::new("plain");
+    let d = TestDir::new("layers-plain");
     let user = d.write(
         "user.toml",
         "[media]\nptime_ms = 40\n\n[[account]]\nid = \"a\"\nusername = \"1\"\ndomain = \"x\"\n",
     );
-    let none = d.0.join("no-such-system.toml");
+    let none = d.file("no-such-system.toml");
     let c = paths(Some(&none), None, &user).load(true).unwrap();
     let plain = Config::load(&user).unwrap();
     assert_eq!(c.media.ptime_ms, 40);
@@ -106,7 +68,7 @@ fn without_a_system_file_the_user_file_loads_exactly_as_before() {
     assert_eq!(layered, Config::load(&bad).unwrap_err());
     // A missing user file: an error when required (headless), defaults
     // otherwise (the window's first run).
-    let missing = d.0.join("missing.toml");
+    let missing = d.file("missing.toml");
     let e = paths(Some(&none), None, &missing).load(true).unwrap_err();
     assert_eq!(e, Config::load(&missing).unwrap_err());
     let c = paths(Some(&none), None, &missing).load(false).unwrap();
@@ -116,7 +78,7 @@ fn without_a_system_file_the_user_file_loads_exactly_as_before() {
 
 #[test]
 fn later_layers_override_per_key_and_accounts_merge_by_id() {
-    let d = Dir::new("merge");
+    let d = TestDir::new("layers-merge");
     let system = d.write("system.toml", SYSTEM);
     let profile = d.write(
         "profile.toml",
@@ -164,7 +126,7 @@ fn later_layers_override_per_key_and_accounts_merge_by_id() {
     let kinds: Vec<&str> = c.provenance.layers.iter().map(|(k, _)| k.name()).collect();
     assert_eq!(kinds, ["system", "profile", "user"]);
     // The user file may be missing when the admin provides the config.
-    let c = paths(Some(&system), None, &d.0.join("none.toml"))
+    let c = paths(Some(&system), None, &d.file("none.toml"))
         .load(true)
         .unwrap();
     assert_eq!(c.accounts.len(), 1);
@@ -173,7 +135,7 @@ fn later_layers_override_per_key_and_accounts_merge_by_id() {
 
 #[test]
 fn a_validation_error_names_the_file_and_line_of_its_layer() {
-    let d = Dir::new("errors");
+    let d = TestDir::new("layers-errors");
     let system = d.write("system.toml", SYSTEM);
     // A range error in the user file.
     let user = d.write(
@@ -266,7 +228,7 @@ display_name = "Ann"
 
 #[test]
 fn locked_values_from_the_user_file_are_ignored_with_a_warning() {
-    let d = Dir::new("locks");
+    let d = TestDir::new("layers-locks");
     let system = d.write("system.toml", LOCKING_SYSTEM);
     let user = d.write("user.toml", LOCKED_USER);
     let c = paths(Some(&system), None, &user).load(true).unwrap();
@@ -307,7 +269,7 @@ fn locked_values_from_the_user_file_are_ignored_with_a_warning() {
 
 #[test]
 fn the_profile_obeys_system_locks_and_can_lock_for_the_user() {
-    let d = Dir::new("profile-locks");
+    let d = TestDir::new("layers-profile-locks");
     let system = d.write(
         "system.toml",
         "[lock]\nkeys = [\"phone.dnd\"]\n\n[provisioning]\nprofile_cache = \"profile.toml\"\n",
@@ -345,7 +307,7 @@ fn the_profile_obeys_system_locks_and_can_lock_for_the_user() {
         c.provenance.warnings
     );
     // A profile named but not there yet: a warning, and the phone starts.
-    std::fs::remove_file(d.0.join("profile.toml")).unwrap();
+    std::fs::remove_file(d.file("profile.toml")).unwrap();
     let c = paths(Some(&system), None, &user).load(true).unwrap();
     assert!(
         c.provenance
@@ -366,7 +328,7 @@ fn the_profile_obeys_system_locks_and_can_lock_for_the_user() {
 
 #[test]
 fn a_face_may_not_write_a_change_to_a_locked_key() {
-    let d = Dir::new("gui-locks");
+    let d = TestDir::new("layers-gui-locks");
     let system = d.write("system.toml", LOCKING_SYSTEM);
     let user = d.write("user.toml", "");
     let c = paths(Some(&system), None, &user).load(true).unwrap();
@@ -381,7 +343,7 @@ fn a_face_may_not_write_a_change_to_a_locked_key() {
 
 #[test]
 fn show_effective_names_every_origin_and_redacts_secrets() {
-    let d = Dir::new("show");
+    let d = TestDir::new("layers-show");
     let system = d.write("system.toml", LOCKING_SYSTEM);
     let user = d.write("user.toml", LOCKED_USER);
     let c = paths(Some(&system), None, &user).load(true).unwrap();
@@ -421,12 +383,12 @@ fn show_effective_names_every_origin_and_redacts_secrets() {
 #[cfg(unix)]
 #[test]
 fn a_password_others_can_read_is_warned_about() {
-    let d = Dir::new("mode");
+    let d = TestDir::new("layers-mode");
     let user = d.write(
         "user.toml",
         "[[account]]\nid = \"a\"\nusername = \"1\"\npassword = \"pw\"\ndomain = \"x\"\n",
     );
-    let none = d.0.join("none.toml");
+    let none = d.file("none.toml");
     let c = paths(Some(&none), None, &user).load(true).unwrap();
     assert!(
         c.provenance.warnings.is_empty(),
@@ -467,7 +429,7 @@ fn softline() -> Command {
 
 #[test]
 fn config_check_and_show_from_the_command_line() {
-    let d = Dir::new("cli");
+    let d = TestDir::new("layers-cli");
     let bad = d.write("bad.toml", "[media]\n\nptime_ms = 25\n");
     for sub in [&["config", "check"][..], &["check-config"][..]] {
         let out = softline().args(sub).arg(&bad).output().unwrap();
@@ -526,23 +488,23 @@ fn config_check_and_show_from_the_command_line() {
 #[test]
 #[allow(clippy::disallowed_methods)] // a real process: wall-clock polling
 fn headless_starts_from_the_system_file_and_logs_lock_warnings() {
-    let d = Dir::new("headless");
+    let d = TestDir::new("layers-headless");
     let system = d.write(
         "system.toml",
         "[lock]\nkeys = [\"audio\"]\n\n[sip]\nlisten_udp = \"127.0.0.1:0\"\n\n[audio]\ninput = \"null\"\noutput = \"null\"\n\n[[account]]\nid = \"desk\"\nusername = \"1001\"\ndomain = \"127.0.0.1\"\nregister = false\n",
     );
-    let socket = d.0.join("ctl.sock");
-    let stderr = d.0.join("stderr.log");
+    let socket = d.file("ctl.sock");
+    let stderr = d.file("stderr.log");
     let profile = d.write("profile.toml", "[audio]\ninput = \"default\"\n");
     let mut child = softline()
         .env("SOFTLINE_SYSTEM_CONFIG", &system)
         .env("SOFTLINE_PROFILE", &profile)
-        .env("XDG_RUNTIME_DIR", &d.0)
-        .env("XDG_STATE_HOME", &d.0)
-        .env("XDG_DATA_HOME", &d.0)
+        .env("XDG_RUNTIME_DIR", &d.path)
+        .env("XDG_STATE_HOME", &d.path)
+        .env("XDG_DATA_HOME", &d.path)
         .arg("--headless")
         .arg("--config")
-        .arg(d.0.join("no-user.toml"))
+        .arg(d.file("no-user.toml"))
         .arg("--ctl-socket")
         .arg(&socket)
         .stdout(std::process::Stdio::null())
@@ -647,7 +609,7 @@ proptest! {
             3,
         ),
     ) {
-        let d = Dir::new("prop");
+        let d = TestDir::new("layers-prop");
         let keys = ["phone.ring_timeout_secs", "phone.lines", "phone.dnd"];
         let mut files = Vec::new();
         // Expected: (value, locked) per key, following the rules above.

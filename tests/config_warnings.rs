@@ -7,35 +7,11 @@
 mod support;
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use softline::config::{Config, LayerPaths};
 use support::TestDir;
-
-/// Files with a chosen unix mode in a test's directory.
-trait WriteFile {
-    fn write_mode(&self, name: &str, text: &str, mode: u32) -> PathBuf;
-    /// Mode 0600: no password warning unless asked.
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        self.write_mode(name, text, 0o600)
-    }
-}
-
-impl WriteFile for TestDir {
-    fn write_mode(&self, name: &str, text: &str, mode: u32) -> PathBuf {
-        let path = self.file(name);
-        std::fs::write(&path, text).unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-        }
-        #[cfg(not(unix))]
-        let _ = mode;
-        path
-    }
-}
 
 fn paths(system: &Path, profile: &Path, user: &Path) -> LayerPaths {
     LayerPaths {

@@ -51,6 +51,31 @@ impl TestDir {
     pub fn file(&self, name: &str) -> PathBuf {
         self.path.join(name)
     }
+
+    /// Write `name` with unix mode `mode` (ignored elsewhere).
+    pub fn write_mode(&self, name: &str, text: &str, mode: u32) -> PathBuf {
+        let path = self.file(name);
+        fs::write(&path, text).unwrap();
+        set_mode(&path, mode);
+        path
+    }
+
+    /// Write `name` readable by its owner only (0600): a config file that
+    /// draws no "others can read your password" warning.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        self.write_mode(name, text, 0o600)
+    }
+}
+
+/// Set a file's unix mode (nothing elsewhere).
+pub fn set_mode(path: &Path, mode: u32) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
 }
 
 impl Drop for TestDir {
