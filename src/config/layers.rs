@@ -301,6 +301,16 @@ pub(super) fn account_segment(id: Option<&str>, index: usize) -> String {
         .unwrap_or_else(|| format!("#{index}"))
 }
 
+/// [`account_segment`] of the `index`th `[[account]]` table as parsed with
+/// spans (its `id` string when it has one).
+pub(super) fn de_account_segment(table: &DeTable<'_>, index: usize) -> String {
+    let id = table.iter().find_map(|(k, v)| match v.get_ref() {
+        DeValue::String(s) if k.get_ref() == "id" => Some(s.to_string()),
+        _ => None,
+    });
+    account_segment(id.as_deref(), index)
+}
+
 fn join(prefix: &str, key: &str) -> String {
     if prefix.is_empty() {
         key.to_string()
@@ -332,11 +342,7 @@ fn walk_lines(prefix: &str, table: &DeTable<'_>, text: &str, out: &mut BTreeMap<
                     let DeValue::Table(t) = item.get_ref() else {
                         continue;
                     };
-                    let id = t.iter().find_map(|(k, v)| match v.get_ref() {
-                        DeValue::String(s) if k.get_ref() == "id" => Some(s.to_string()),
-                        _ => None,
-                    });
-                    let account = join(&path, &account_segment(id.as_deref(), i));
+                    let account = join(&path, &de_account_segment(t, i));
                     let line = t
                         .iter()
                         .map(|(k, _)| line_of(text, k.span().start))

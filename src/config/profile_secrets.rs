@@ -82,11 +82,7 @@ fn walk(prefix: &str, table: &DeTable<'_>, out: &mut Vec<SecretValue>) {
                     let DeValue::Table(t) = item.get_ref() else {
                         continue;
                     };
-                    let id = t.iter().find_map(|(k, v)| match v.get_ref() {
-                        DeValue::String(s) if k.get_ref() == "id" => Some(s.to_string()),
-                        _ => None,
-                    });
-                    let seg = super::layers::account_segment(id.as_deref(), i);
+                    let seg = super::layers::de_account_segment(t, i);
                     walk(&format!("{path}.{seg}"), t, out);
                 }
             }
