@@ -13,7 +13,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Kamailio, KamailioOpts, TestDir, account_toml, free_port};
+use support::{
+    Kamailio, KamailioOpts, TestDir, account_toml, free_port, pem_block, sha256_fingerprint,
+};
 
 /// A password distinctive enough to be searched for in the bundle bytes.
 const ALICE_PW: &str = "Xk9_dOcToR.pw";
@@ -384,15 +386,8 @@ fn untrusted_tls_names_the_problem_and_the_pin_fixes_it() {
         "{ev}"
     );
     let pem = std::fs::read_to_string(&k.tls.cert_file).unwrap();
-    let der = pem_to_der(&pem);
-    let want = {
-        use sha2::Digest;
-        let hex: Vec<String> = sha2::Sha256::digest(&der)
-            .iter()
-            .map(|b| format!("{b:02X}"))
-            .collect();
-        format!("SHA256:{}", hex.join(":"))
-    };
+    let der = pem_block(&pem, "CERTIFICATE");
+    let want = sha256_fingerprint(&der);
     assert!(ev.contains(&format!("fingerprint: {want}")), "{ev}");
     let advice = tls["advice"].as_str().unwrap();
     assert!(
@@ -418,29 +413,6 @@ fn untrusted_tls_names_the_problem_and_the_pin_fixes_it() {
         "{tls}"
     );
     assert!(ok, "{}", serde_json::to_string_pretty(&checks).unwrap());
-}
-
-/// The DER of the first PEM certificate (base64 decoded by hand).
-fn pem_to_der(pem: &str) -> Vec<u8> {
-    let b64: String = pem
-        .lines()
-        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("-----END"))
-        .collect();
-    let table = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::new();
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in b64.bytes().filter(|&c| c != b'=') {
-        let v = table.iter().position(|&t| t == c).unwrap() as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
 }
 
 #[test]

@@ -24,7 +24,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{TestDir, account_toml, make_ca_and_server_csr, openssl};
+use support::{
+    TestDir, account_toml, make_ca_and_server_csr, openssl, pem_block, sha256_fingerprint,
+};
 
 // ---------------------------------------------------------------------------
 // Running the doctor
@@ -163,41 +165,6 @@ fn doctor(path: &Path) -> Run {
 
 // ---------------------------------------------------------------------------
 // TLS: certificates and a server presenting them
-
-/// The DER of the first PEM block labelled `label` (base64 decoded by hand).
-fn pem_block(pem: &str, label: &str) -> Vec<u8> {
-    let begin = format!("-----BEGIN {label}-----");
-    let b64: String = pem
-        .lines()
-        .skip_while(|l| l.trim() != begin)
-        .skip(1)
-        .take_while(|l| !l.starts_with("-----END"))
-        .collect();
-    assert!(!b64.is_empty(), "no {label} in {pem}");
-    let table = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::new();
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in b64.bytes().filter(|&c| c != b'=') {
-        let v = table.iter().position(|&t| t == c).unwrap() as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
-}
-
-/// `SHA256:AB:CD:…` of a DER certificate, computed here independently.
-fn fingerprint(der: &[u8]) -> String {
-    use sha2::Digest;
-    let hex: Vec<String> = sha2::Sha256::digest(der)
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect();
-    format!("SHA256:{}", hex.join(":"))
-}
 
 /// A server certificate and its key, signed by a test CA.
 struct Cert {
@@ -349,7 +316,10 @@ fn tls_failure(run: &Run, cert: &Cert) -> (String, String) {
     assert!(ev.contains("subject: CN=softline-test-server"), "{ev}");
     assert!(ev.contains("issuer: CN=Softline Net Test CA\n"), "{ev}");
     assert!(
-        ev.contains(&format!("fingerprint: {}", fingerprint(&cert.cert_der))),
+        ev.contains(&format!(
+            "fingerprint: {}",
+            sha256_fingerprint(&cert.cert_der)
+        )),
         "{ev}"
     );
     (ev, run.text("tls", "advice"))
@@ -368,7 +338,7 @@ fn tls_certificate_for_another_host_names_both_names_and_the_pin() {
         ev.contains("verification: server certificate does not match the server name"),
         "{ev}"
     );
-    let fp = fingerprint(&cert.cert_der);
+    let fp = sha256_fingerprint(&cert.cert_der);
     assert!(
         advice.starts_with("Wrong host: the certificate is for sip.other.example, not 127.0.0.1"),
         "{advice}"

@@ -235,6 +235,41 @@ pub fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// The DER of the first PEM block labelled `label` (base64 decoded by hand).
+pub fn pem_block(pem: &str, label: &str) -> Vec<u8> {
+    let begin = format!("-----BEGIN {label}-----");
+    let b64: String = pem
+        .lines()
+        .skip_while(|l| l.trim() != begin)
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    assert!(!b64.is_empty(), "no {label} in {pem}");
+    let table = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in b64.bytes().filter(|&c| c != b'=') {
+        let v = table.iter().position(|&t| t == c).unwrap() as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// `SHA256:AB:CD:…` of a DER certificate, computed here independently.
+pub fn sha256_fingerprint(der: &[u8]) -> String {
+    use sha2::Digest;
+    let hex: Vec<String> = sha2::Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    format!("SHA256:{}", hex.join(":"))
+}
+
 /// A CA valid for 2 days (`ca.pem`, `ca.key`, subject `ca_cn`) and a
 /// server key with its signing request (`server.key`, `server.csr`, subject
 /// `server_cn`) in `dir`, with the `openssl` CLI (EC P-256). Callers sign the
