@@ -860,16 +860,21 @@ impl Softline {
 impl Drop for Softline {
     fn drop(&mut self) {
         let _ = self.ctl("{\"cmd\":\"shutdown\"}");
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(3) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        reap(&mut self.child);
     }
+}
+
+/// Give a process asked to quit 3 s to exit, then kill it; reap it either way.
+fn reap(child: &mut Child) {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(3) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 impl Peer for Softline {
@@ -1065,15 +1070,7 @@ impl Baresip {
             let _ = Command::new("kill")
                 .args(["-INT", &rec.id().to_string()])
                 .status();
-            let t0 = Instant::now();
-            while t0.elapsed() < Duration::from_secs(3) {
-                if let Ok(Some(_)) = rec.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = rec.kill();
-            let _ = rec.wait();
+            reap(&mut rec);
         }
     }
 }

@@ -203,15 +203,7 @@ impl Drop for Linphone {
     fn drop(&mut self) {
         let _ = self.command("quit");
         self.stdin = None;
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(3) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        super::reap(&mut self.child);
     }
 }
 
