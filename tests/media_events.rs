@@ -7,44 +7,19 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use support::{Phone, Sipp, call0, free_udp_port, phone_config};
 
-const SOFTLINE: &str = env!("CARGO_BIN_EXE_softline");
 const FIVE_S: Duration = Duration::from_secs(5);
-
-/// `softline ctl events` of `phone`, one parsed object per line.
-fn events(phone: &Phone) -> (std::process::Child, Receiver<Value>) {
-    let mut child = Command::new(SOFTLINE)
-        .args(["ctl", "--socket", phone.socket.to_str().unwrap(), "events"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<Value>(&line)
-                && tx.send(v).is_err()
-            {
-                break;
-            }
-        }
-    });
-    (child, rx)
-}
 
 #[test]
 fn rfc4733_digits_received_are_events() {
     let (pa, pb) = (free_udp_port(), free_udp_port());
     let a = Phone::start(&phone_config(pa, &[]));
     let b = Phone::start(&phone_config(pb, &[]));
-    let (mut child, rx) = events(&b);
+    let (mut child, rx) = b.events();
     a.cmd(json!({"cmd": "call", "target": format!("sip:b@127.0.0.1:{pb}")}));
     b.wait_for(|s| call0(s)["state"] == "ringing", FIVE_S)
         .unwrap();

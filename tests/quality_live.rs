@@ -14,9 +14,8 @@
 mod relay;
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -26,7 +25,6 @@ use softline::audio::wav::Wav;
 use softline::media::tone::{rms_dbfs, sine, tone_share};
 use support::{Phone, TestDir, call0, free_udp_port, phone_config};
 
-const SOFTLINE: &str = env!("CARGO_BIN_EXE_softline");
 const FIVE_S: Duration = Duration::from_secs(5);
 const TONE_HZ: f64 = 700.0;
 /// The advice texts of `runtime::quality_watch`.
@@ -45,22 +43,7 @@ struct Events {
 
 impl Events {
     fn of(phone: &Phone) -> Events {
-        let mut child = Command::new(SOFTLINE)
-            .args(["ctl", "--socket", phone.socket.to_str().unwrap(), "events"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && tx.send(v).is_err()
-                {
-                    break;
-                }
-            }
-        });
+        let (child, rx) = phone.events();
         Events {
             child,
             rx,

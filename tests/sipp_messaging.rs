@@ -6,8 +6,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -15,27 +14,6 @@ use serde_json::{Value, json};
 use support::{Phone, Sipp, account0, free_udp_port, phone_config};
 
 const SOFTLINE: &str = env!("CARGO_BIN_EXE_softline");
-
-/// `softline ctl events` of `phone`, one parsed object per line.
-fn events(phone: &Phone) -> (std::process::Child, Receiver<Value>) {
-    let mut child = Command::new(SOFTLINE)
-        .args(["ctl", "--socket", phone.socket.to_str().unwrap(), "events"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<Value>(&line)
-                && tx.send(v).is_err()
-            {
-                break;
-            }
-        }
-    });
-    (child, rx)
-}
 
 /// The first event for which `pred` holds, within `timeout`.
 fn wait_event(
@@ -62,7 +40,7 @@ fn server_notify_and_message_reach_status_and_events() {
         sipp.port
     );
     let phone = Phone::start(&phone_config(free_udp_port(), &[account]));
-    let (mut child, rx) = events(&phone);
+    let (mut child, rx) = phone.events();
     let status = phone
         .wait_for(
             |s| account0(s)["voicemail"]["new"] == 2,
@@ -105,7 +83,7 @@ fn server_notify_and_message_reach_status_and_events() {
 fn softline_message_is_delivered_to_a_sipp_uas() {
     let mut sipp = Sipp::uas("uas_message.xml");
     let phone = Phone::start(&phone_config(free_udp_port(), &[]));
-    let (mut child, rx) = events(&phone);
+    let (mut child, rx) = phone.events();
     std::thread::sleep(Duration::from_millis(300));
     let out = Command::new(SOFTLINE)
         .args([

@@ -1021,6 +1021,28 @@ impl Phone {
     }
 
     /// Send a control request that must succeed; its `result`.
+    /// `softline ctl events` of this phone: the client process (kill it
+    /// when done) and one parsed object per line.
+    pub fn events(&self) -> (Child, std::sync::mpsc::Receiver<Value>) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_softline"))
+            .args(["ctl", "--socket", self.socket.to_str().unwrap(), "events"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && tx.send(v).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        (child, rx)
+    }
+
     pub fn cmd(&self, request: Value) -> Value {
         let reply = self.ctl(request.clone());
         assert_eq!(reply["ok"], json!(true), "ctl {request} failed: {reply}");
