@@ -14,7 +14,7 @@
 //! * A sliding window of the last ~4 s of transits gives `min` (the fastest
 //!   packet) and the 97th percentile. The *relative delay* of a packet is
 //!   `transit - min` (RFC 3550 §6.4.1 style relative transit).
-//! * Target delay = clamp(p97 - min + one frame, min_delay, max_delay).
+//! * Target delay = clamp(p97 - min + half a frame, min_delay, max_delay).
 //!   It rises as soon as 3 % of the window is slower (fast), and falls only
 //!   when those samples leave the window (slow).
 //! * Current delay = `a(now) - next_ts - min`: how long a packet that had the
@@ -49,12 +49,13 @@ pub struct JitterConfig {
     pub min_delay_ms: u32,
     /// Highest target delay and bound on the buffer (default 300 ms).
     pub max_delay_ms: u32,
-    /// The decoder rebuilds a lost frame from the packet after it (Opus
-    /// in-band FEC, an RFC 2198 copy): the target then gets one frame more
-    /// while loss is seen, so that packet is here when the lost slot plays.
-    /// Off for codecs that only conceal (G.711, G.722): there the frame
-    /// buys nothing and its insertion costs quality.
-    pub repair_from_next: bool,
+    /// The decoder rebuilds a lost frame from one of the packets after it
+    /// (Opus in-band FEC: the next one; RFC 2198 copies: up to their depth):
+    /// the target then gets this many frames more while loss is seen, so
+    /// that packet is here when the lost slot plays. 0 for codecs that only
+    /// conceal (G.711, G.722): there the delay buys nothing and its
+    /// insertion costs quality.
+    pub repair_frames: u32,
 }
 
 impl JitterConfig {
@@ -65,7 +66,7 @@ impl JitterConfig {
             frame_ms,
             min_delay_ms: 20,
             max_delay_ms: 300,
-            repair_from_next: false,
+            repair_frames: 0,
         }
     }
 }
@@ -163,10 +164,17 @@ const GAP_MS: u32 = 60;
 const DROP_SPACING_MS: u32 = 250;
 /// Frames over which the recent loss rate is averaged (exponential weight).
 const LOSS_WINDOW: u32 = 64;
-/// Above this loss rate (Q16: 2 %) the target gets one frame more, below
-/// [`LOSS_EXTRA_OFF_Q16`] (1 %) it goes back.
-const LOSS_EXTRA_ON_Q16: u32 = 65_536 * 2 / 100;
+/// Above this loss rate (Q16: 2.5 %; one loss alone is 1.6 %, two within
+/// about 40 frames are more) the target gets the repair frames, below
+/// [`LOSS_EXTRA_OFF_Q16`] (1 %) and after [`REPAIR_HOLD_MS`] without loss
+/// it goes back.
+const LOSS_EXTRA_ON_Q16: u32 = 65_536 * 5 / 200;
 const LOSS_EXTRA_OFF_Q16: u32 = 65_536 / 100;
+/// Once on, the extra repair delay stays until no slot has been missing for
+/// this long: switching it off and on again costs a dropped and an
+/// inserted frame, each a glitch in speech, while keeping it costs only
+/// latency. Loss in the field comes and goes in seconds.
+const REPAIR_HOLD_MS: u32 = 10_000;
 /// A packet later than this (beyond `2 * max_delay`) is a timestamp jump.
 const JUMP_LATE_MIN_MS: u32 = 1000;
 
@@ -214,10 +222,15 @@ pub struct JitterBuffer {
     /// One frame of extra delay while loss is seen, so that the packet after
     /// a lost one is usually here when the lost slot is played (Opus FEC).
     fec_extra: bool,
-    /// `JitterConfig::repair_from_next`: whether `fec_extra` may switch on.
-    repair_from_next: bool,
+    /// `JitterConfig::repair_frames`, in timestamp units: the extra delay
+    /// while `fec_extra` (0: it never switches on).
+    repair_delay: i64,
 
     missing_run: u32,
+    /// Slots played since the last missing one, and how many of them keep
+    /// the repair delay on ([`REPAIR_HOLD_MS`]).
+    clean_slots: u32,
+    repair_hold: u32,
     since_drop: u32,
     candidate: Option<Candidate>,
     stats: JitterStats,
@@ -267,9 +280,11 @@ impl JitterBuffer {
             target: min_delay.max(spf),
             loss_q16: 0,
             fec_extra: false,
-            repair_from_next: cfg.repair_from_next,
+            repair_delay: spf * i64::from(cfg.repair_frames.min(4)),
             cur_delay: 0,
             missing_run: 0,
+            clean_slots: 0,
+            repair_hold: REPAIR_HOLD_MS / frame_ms,
             since_drop: 0,
             candidate: None,
             stats: JitterStats::default(),
@@ -480,7 +495,7 @@ impl JitterBuffer {
         let k = (n * PERCENTILE).div_ceil(100).saturating_sub(1).min(n - 1);
         let (_, &mut p, _) = self.scratch.select_nth_unstable(k);
         self.min_transit = min;
-        self.base_target = (p - min + self.spf).clamp(self.min_delay, self.max_delay);
+        self.base_target = (p - min + self.spf / 2).clamp(self.min_delay, self.max_delay);
         self.update_target();
     }
 
@@ -769,9 +784,14 @@ impl JitterBuffer {
         } else {
             l - l / LOSS_WINDOW
         };
-        let extra = self.repair_from_next
+        self.clean_slots = if missing {
+            0
+        } else {
+            self.clean_slots.saturating_add(1)
+        };
+        let extra = self.repair_delay > 0
             && if self.fec_extra {
-                self.loss_q16 >= LOSS_EXTRA_OFF_Q16
+                self.loss_q16 >= LOSS_EXTRA_OFF_Q16 || self.clean_slots < self.repair_hold
             } else {
                 self.loss_q16 > LOSS_EXTRA_ON_Q16
             };
@@ -781,11 +801,12 @@ impl JitterBuffer {
         }
     }
 
-    /// Target = percentile target, plus one frame while loss is seen (the
-    /// frame after a lost one then usually waits in the buffer, and Opus
-    /// rebuilds the lost one from its in-band FEC), within `max_delay`.
+    /// Target = percentile target, plus `repair_frames` while loss is seen
+    /// (the packets after a lost one then usually wait in the buffer, and
+    /// the lost frame is rebuilt from their FEC or RED copy), within
+    /// `max_delay`.
     fn update_target(&mut self) {
-        let extra = if self.fec_extra { self.spf } else { 0 };
+        let extra = if self.fec_extra { self.repair_delay } else { 0 };
         self.target = (self.base_target + extra).min(self.max_delay);
     }
 
@@ -864,17 +885,17 @@ mod tests {
     /// A steady stream (arrival = send time + 5 ms) where every packet whose
     /// index is in `lost` never arrives; returns the target delay after it.
     fn target_after(frames: u64, lost: impl Fn(u64) -> bool) -> (u32, JitterStats) {
-        target_after_with(true, frames, lost)
+        target_after_with(1, frames, lost)
     }
 
     fn target_after_with(
-        repair_from_next: bool,
+        repair_frames: u32,
         frames: u64,
         lost: impl Fn(u64) -> bool,
     ) -> (u32, JitterStats) {
         let t0 = origin();
         let mut jb = JitterBuffer::new(JitterConfig {
-            repair_from_next,
+            repair_frames,
             ..JitterConfig::default()
         });
         for k in 0..frames {
@@ -907,11 +928,14 @@ mod tests {
         // 1 % loss: below the threshold, no extra delay.
         let (light, _) = target_after(1000, |k| k > 20 && k % 100 == 0);
         assert_eq!(light, 20);
-        // Loss that stops: the extra frame goes once the rate decays below 1 %.
+        // Loss that stops: the extra frame stays 10 s after the last loss
+        // (6 s here), and goes after that (14 s).
+        let (held, s) = target_after(600, |k| k > 20 && k < 300 && k % 10 == 0);
+        assert_eq!((held, s.dropped_for_latency), (40, 0));
         let (after, _) = target_after(1000, |k| k > 20 && k < 300 && k % 10 == 0);
         assert_eq!(after, 20);
         // A codec that only conceals (G.711, G.722) gets no extra frame.
-        let (conceal_only, _) = target_after_with(false, 500, |k| k > 20 && k % 10 == 0);
+        let (conceal_only, _) = target_after_with(0, 500, |k| k > 20 && k % 10 == 0);
         assert_eq!(conceal_only, 20);
     }
 
@@ -1008,13 +1032,12 @@ mod tests {
             Playout::Lost { next: Some(_) }
         ));
         jb.push(ms(t0, 45), 2, 160, 7, false, b"1"); // its slot is gone
-        // It was 25 ms late: target = 25 + 20 = 45 ms at once, so frames
-        // are inserted (current delay 20 -> 40 -> 60 ms) before 320 plays.
-        assert_eq!(jb.stats().target_delay_ms, 45);
+        // It was 25 ms late: target = 25 + half a frame = 35 ms at once, so
+        // a frame is inserted (current delay 20 -> 40 ms) before 320 plays.
+        assert_eq!(jb.stats().target_delay_ms, 35);
         assert_eq!(jb.pop(ms(t0, 60)), Playout::Lost { next: None });
-        assert_eq!(jb.pop(ms(t0, 80)), Playout::Lost { next: None });
-        assert_eq!(frame_ts(&jb.pop(ms(t0, 100))), Some(320));
-        assert_eq!(jb.stats().current_delay_ms, 60);
+        assert_eq!(frame_ts(&jb.pop(ms(t0, 80))), Some(320));
+        assert_eq!(jb.stats().current_delay_ms, 40);
         let s = jb.stats();
         assert_eq!(
             (
@@ -1025,7 +1048,7 @@ mod tests {
                 s.concealed,
                 s.inserted
             ),
-            (4, 1, 1, 1, 1, 2)
+            (4, 1, 1, 1, 1, 1)
         );
     }
 
@@ -1133,7 +1156,7 @@ mod tests {
             frame_ms: 0,
             min_delay_ms: 5000,
             max_delay_ms: 0,
-            repair_from_next: true,
+            repair_frames: 1,
         });
         jb.push(t0, 0, 0, 0, false, &[]);
         for k in 0..10 {

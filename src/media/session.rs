@@ -47,7 +47,7 @@ impl Default for MediaConfig {
             jitter_max_ms: 300,
             no_media_warning: Duration::from_secs(5),
             codec: CodecOptions::default(),
-            red_depth: 1,
+            red_depth: 2,
         }
     }
 }
@@ -83,6 +83,10 @@ pub struct MediaStats {
     /// start value, then what the far end's RTCP reports. `None` without FEC.
     pub fec_expected_loss_pct: Option<u8>,
     pub late_packets: u64,
+    /// Frames the jitter buffer inserted (concealed without a loss) to
+    /// raise its delay, and frames it skipped to lower it.
+    pub inserted_frames: u64,
+    pub dropped_frames: u64,
     pub bad_packets: u64,
     /// Milliseconds since the last RTP packet (since the start when none).
     pub silent_for_ms: u64,
@@ -208,7 +212,13 @@ impl MediaSession {
             frame_ms: ptime,
             min_delay_ms: config.jitter_min_ms,
             max_delay_ms: config.jitter_max_ms,
-            repair_from_next: kind == CodecKind::Opus || media.red.is_some(),
+            // An RFC 2198 copy of frame k rides in one of the next
+            // `red_depth` packets; Opus LBRR in the next one.
+            repair_frames: if media.red.is_some() {
+                config.red_depth.clamp(1, 2) as u32
+            } else {
+                u32::from(kind == CodecKind::Opus)
+            },
         });
         Ok(MediaSession {
             encoder,
@@ -792,6 +802,8 @@ impl MediaSession {
             red_recovered: j.redundant_played,
             fec_expected_loss_pct: self.encoder.expected_loss(),
             late_packets: j.late,
+            inserted_frames: j.inserted,
+            dropped_frames: j.dropped_for_latency,
             bad_packets: self.bad_packets,
             silent_for_ms: silent_for.as_millis() as u64,
             warning,

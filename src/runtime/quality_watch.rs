@@ -170,6 +170,8 @@ mod tests {
             red_recovered: 0,
             fec_expected_loss_pct: None,
             late_packets: 0,
+            inserted_frames: 0,
+            dropped_frames: 0,
             bad_packets: 0,
             silent_for_ms: silent_ms,
             warning: None,

@@ -262,6 +262,8 @@ struct Outcome {
     fec: Option<u64>,
     /// Lost packets played from their RFC 2198 copy (Softline with RED).
     red: Option<u64>,
+    /// Jitter-buffer frames inserted and skipped (Softline).
+    steering: Option<(u64, u64)>,
     /// Mean RTP bitrate sender → receiver (UDP payload, kbit/s).
     kbps: Option<f64>,
     cpu_s: Option<f64>,
@@ -278,6 +280,7 @@ pub fn bench_quality(args: &[String]) -> Result {
     let mut write_doc = true;
     let mut it = args.iter();
     let mut red = true;
+    let mut conditions: Vec<Condition> = CONDITIONS.to_vec();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--seeds" => {
@@ -312,10 +315,30 @@ pub fn bench_quality(args: &[String]) -> Result {
                     })
                     .collect::<std::result::Result<_, _>>()?;
             }
+            "--conditions" => {
+                let list = it.next().ok_or("--conditions needs a list")?;
+                conditions = list
+                    .split(',')
+                    .map(|t| {
+                        CONDITIONS
+                            .iter()
+                            .copied()
+                            .find(|c| c.tag == t)
+                            .ok_or_else(|| {
+                                let tags: Vec<_> = CONDITIONS.iter().map(|c| c.tag).collect();
+                                format!("unknown condition {t:?} ({})", tags.join(", "))
+                            })
+                    })
+                    .collect::<std::result::Result<_, _>>()?;
+            }
             "--no-doc" => write_doc = false,
             "--no-red" => red = false,
             o => return Err(format!("unknown option {o:?}")),
         }
+    }
+    if conditions.len() != CONDITIONS.len() && write_doc {
+        eprintln!("bench audio: only some conditions run, docs/benchmarks.md is left as it is");
+        write_doc = false;
     }
     let started = Instant::now();
     let setup = prepare()?;
@@ -323,14 +346,14 @@ pub fn bench_quality(args: &[String]) -> Result {
         "bench audio: speech {:.1} s; {} codecs × {} conditions × {seeds} seeds, receivers side by side",
         setup.speech_secs,
         codecs.len(),
-        CONDITIONS.len()
+        conditions.len()
     );
     // results[codec][condition][receiver] = outcomes over seeds
     let mut results: Vec<Vec<Vec<Vec<Outcome>>>> =
-        vec![vec![vec![Vec::new(); receivers.len()]; CONDITIONS.len()]; codecs.len()];
+        vec![vec![vec![Vec::new(); receivers.len()]; conditions.len()]; codecs.len()];
     let mut run_index = 0u16;
     for (ci, &codec) in codecs.iter().enumerate() {
-        for (li, &cond) in CONDITIONS.iter().enumerate() {
+        for (li, &cond) in conditions.iter().enumerate() {
             // Every seed and receiver of a cell at the same moment: each
             // call has its own sender, relay and ports.
             let jobs: Vec<(u64, usize)> = (1..=seeds)
@@ -366,7 +389,7 @@ pub fn bench_quality(args: &[String]) -> Result {
             run_index = run_index.wrapping_add(1);
             for (&(seed, ri), o) in jobs.iter().zip(outcomes) {
                 eprintln!(
-                    "  {:<6} {:<7} seed {seed}  {:<11} PESQ {}  jb {}  dropped {}/{}{}{}{} {}",
+                    "  {:<6} {:<7} seed {seed}  {:<11} PESQ {}  jb {}  dropped {}/{}{}{}{}{} {}",
                     codec.softline(),
                     cond.tag,
                     receivers[ri].name(),
@@ -381,6 +404,9 @@ pub fn bench_quality(args: &[String]) -> Result {
                     o.red
                         .filter(|r| *r > 0)
                         .map_or(String::new(), |r| format!(" RED {r}")),
+                    o.steering
+                        .filter(|s| *s != (0, 0))
+                        .map_or(String::new(), |(i, d)| format!(" +{i}/-{d} frames")),
                     o.kbps.map_or(String::new(), |k| format!("  {k:.1} kbit/s")),
                     o.note
                 );
@@ -388,11 +414,11 @@ pub fn bench_quality(args: &[String]) -> Result {
             }
         }
     }
-    let table = render(&codecs, &receivers, &results, seeds);
+    let table = render(&codecs, &conditions, &receivers, &results, seeds);
     let call_secs = LEAD_IN_SECS + setup.speech_secs + 1.0;
     let table = format!(
         "{table}\n{}",
-        targets(&codecs, &receivers, &results, call_secs)
+        targets(&codecs, &conditions, &receivers, &results, call_secs)
     );
     println!("\n{table}");
     eprintln!(
@@ -642,6 +668,7 @@ fn call(
     out.concealed = receiver.concealed();
     out.fec = receiver.fec_recovered();
     out.red = receiver.red_recovered();
+    out.steering = receiver.steering();
     let bytes = relay.stats.rtp_forward_bytes.load(Ordering::Relaxed);
     out.kbps = Some(bytes as f64 * 8.0 / t0.elapsed().as_secs_f64() / 1000.0);
     if let Some((cpu, rss)) = proc_usage(receiver.pid()) {
@@ -738,8 +765,10 @@ fn softline_config(
     } else {
         ""
     };
+    // Extra `[media]` lines for experiments (e.g. `jitter_min_ms = 60`).
+    let extra = std::env::var("SOFTLINE_BENCH_MEDIA").unwrap_or_default();
     format!(
-        "[sip]\nlisten_udp = \"127.0.0.1:{port}\"\n\n[audio]\ninput = \"{input}\"\noutput = \"{output}\"\n{processing}\n[media]\ncodecs = [\"{}\"]\nrtp_port_min = {rtp}\nrtp_port_max = {}\nopus_red = {red}\n",
+        "[sip]\nlisten_udp = \"127.0.0.1:{port}\"\n\n[audio]\ninput = \"{input}\"\noutput = \"{output}\"\n{processing}\n[media]\ncodecs = [\"{}\"]\nrtp_port_min = {rtp}\nrtp_port_max = {}\nopus_red = {red}\n{extra}\n",
         codec.softline(),
         rtp + 9
     )
@@ -762,6 +791,10 @@ trait Peer: Send {
     }
     /// Lost packets played from an RFC 2198 copy, when the receiver says.
     fn red_recovered(&mut self) -> Option<u64> {
+        None
+    }
+    /// Frames its jitter buffer inserted and skipped, when it says.
+    fn steering(&mut self) -> Option<(u64, u64)> {
         None
     }
     fn pid(&self) -> u32;
@@ -896,6 +929,12 @@ impl Peer for Softline {
     }
     fn red_recovered(&mut self) -> Option<u64> {
         self.media_field("red_recovered").map(|v| v as u64)
+    }
+    fn steering(&mut self) -> Option<(u64, u64)> {
+        Some((
+            self.media_field("inserted_frames")? as u64,
+            self.media_field("dropped_frames")? as u64,
+        ))
     }
     fn pid(&self) -> u32 {
         self.child.id()
@@ -1180,6 +1219,7 @@ fn stats(v: &[f64]) -> Option<(f64, f64, f64)> {
 
 fn render(
     codecs: &[Codec],
+    conditions: &[Condition],
     receivers: &[Receiver],
     results: &[Vec<Vec<Vec<Outcome>>>],
     seeds: u64,
@@ -1191,7 +1231,7 @@ fn render(
     );
     let _ = writeln!(t, "|---|---|---|---|---|---|---|---|");
     for (ci, codec) in codecs.iter().enumerate() {
-        for (li, cond) in CONDITIONS.iter().enumerate() {
+        for (li, cond) in conditions.iter().enumerate() {
             for (ri, rx) in receivers.iter().enumerate() {
                 let runs = &results[ci][li][ri];
                 let pesq: Vec<f64> = runs.iter().filter_map(|o| o.pesq).collect();
@@ -1254,11 +1294,12 @@ fn mean_pesq(runs: &[Outcome]) -> Option<f64> {
 /// reference phone of each cell (the one with the higher mean PESQ there).
 fn targets(
     codecs: &[Codec],
+    conditions: &[Condition],
     receivers: &[Receiver],
     results: &[Vec<Vec<Vec<Outcome>>>],
     call_secs: f64,
 ) -> String {
-    let cond = |tag: &str| CONDITIONS.iter().position(|c| c.tag == tag);
+    let cond = |tag: &str| conditions.iter().position(|c| c.tag == tag);
     let softline = receivers.iter().position(|&r| r == Receiver::Softline);
     let mut rows = Vec::new();
     let met = |ok: bool| if ok { "met" } else { "**not met**" };
