@@ -10,47 +10,14 @@
 //!   CODEC: pcmu | g722 | opus | opus-red. IN at 8 kHz (pcmu) or 16 kHz.
 #![allow(clippy::disallowed_methods)]
 
+use softline::audio::wav::{Wav, WavWriter};
 use softline::media::resample::Resampler;
 use softline::media::session::{MediaConfig, MediaSession};
 use softline::sdp::{CodecSpec, Direction, NegotiatedMedia};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-
-fn read_wav(p: &str) -> (u32, Vec<i16>) {
-    let b = std::fs::read(p).unwrap_or_else(|e| panic!("{p}: {e}"));
-    let rate = u32::from_le_bytes([b[24], b[25], b[26], b[27]]);
-    let i = b.windows(4).position(|w| w == b"data").expect("data chunk");
-    let pcm = b[i + 8..]
-        .chunks_exact(2)
-        .map(|c| i16::from_le_bytes([c[0], c[1]]))
-        .collect();
-    (rate, pcm)
-}
-
-fn write_wav(p: &str, x: &[i16], rate: u32) {
-    let mut f = std::fs::File::create(p).unwrap();
-    let n = (x.len() * 2) as u32;
-    let mut h = Vec::new();
-    h.extend_from_slice(b"RIFF");
-    h.extend_from_slice(&(36 + n).to_le_bytes());
-    h.extend_from_slice(b"WAVEfmt ");
-    h.extend_from_slice(&16u32.to_le_bytes());
-    h.extend_from_slice(&1u16.to_le_bytes());
-    h.extend_from_slice(&1u16.to_le_bytes());
-    h.extend_from_slice(&rate.to_le_bytes());
-    h.extend_from_slice(&(rate * 2).to_le_bytes());
-    h.extend_from_slice(&2u16.to_le_bytes());
-    h.extend_from_slice(&16u16.to_le_bytes());
-    h.extend_from_slice(b"data");
-    h.extend_from_slice(&n.to_le_bytes());
-    f.write_all(&h).unwrap();
-    for s in x {
-        f.write_all(&s.to_le_bytes()).unwrap();
-    }
-}
 
 // The bench relay's fates (xtask/src/impair.rs): the same hash, so a seed
 // drops the same packets here as there.
@@ -114,7 +81,8 @@ fn main() {
         "opus-red" => (CodecSpec::opus(111), true),
         o => panic!("unknown codec {o}"),
     };
-    let (in_rate, input) = read_wav(&a[2]);
+    let wav = Wav::read(std::path::Path::new(&a[2])).unwrap_or_else(|e| panic!("{}: {e}", a[2]));
+    let (in_rate, input) = (wav.sample_rate, wav.samples);
     let loss: f64 = a[4].parse::<f64>().unwrap() / 100.0;
     let seed: u64 = a[5].parse().unwrap();
     let burst: f64 = a.get(6).map_or(1.0, |s| s.parse().unwrap());
@@ -233,7 +201,9 @@ fn main() {
     let mut down = Resampler::new(rate, in_rate);
     let mut o = Vec::new();
     down.process(&played, &mut o);
-    write_wav(&a[3], &o, in_rate);
+    let mut w = WavWriter::create(std::path::Path::new(&a[3]), in_rate).unwrap();
+    w.write(&o).unwrap();
+    w.finish().unwrap();
     eprintln!(
         "received {} lost {} concealed {} fec {} red {} late {} inserted {} dropped {} jb {} ms",
         s.packets_received,
