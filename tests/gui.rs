@@ -516,8 +516,9 @@ fn two_lines_merge_into_a_conference_and_split() {
 
 /// The built-in audio test from Settings shows moving meters: a tone on
 /// the "microphone" (a looped WAV file) moves the meter well above silence
-/// (−90 dBFS); noise suppression, on by default, takes a steady tone down
-/// to about −28 dBFS, hence the −40 dBFS bar.
+/// (−90 dBFS). The tone is −15 dBFS RMS; the −40 dBFS bar leaves room for noise
+/// suppression, which once ran on file inputs too and took a steady tone
+/// down to about −28 dBFS (it is now for sound-card microphones only).
 #[test]
 fn the_audio_test_shows_live_meters() {
     use softline::audio::wav::Wav;

@@ -25,6 +25,12 @@ pub enum AudioSpec {
 }
 
 impl AudioSpec {
+    /// A sound card (the default one or a named one), as opposed to a file
+    /// or `null`: only there do sound and noise go through the air.
+    pub fn is_sound_device(&self) -> bool {
+        matches!(self, AudioSpec::Default | AudioSpec::Device(_))
+    }
+
     pub fn parse(s: &str) -> Result<AudioSpec, String> {
         let s = s.trim();
         if s.is_empty() {

@@ -348,7 +348,13 @@ impl Audio {
             limiter: ends
                 .limiter_ceiling_dbfs
                 .map(|c| Limiter::new(c, sink.sample_rate())),
-            aec: echo_canceller(rate, frame_samples, &ends.aec),
+            aec: echo_canceller(
+                rate,
+                frame_samples,
+                &ends
+                    .aec
+                    .for_endpoints(ends.input.is_sound_device(), ends.output.is_sound_device()),
+            ),
             source,
             sink,
         }
