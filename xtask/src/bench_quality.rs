@@ -1366,7 +1366,7 @@ fn targets(
         if let (Some((_, _, cpu)), Some((_, _, rss))) = (stats(&cpu), stats(&rss)) {
             let share = cpu / call_secs * 100.0;
             rows.push(format!(
-                "| headless Softline ≤ 1 % of a core per G.711 call (echo cancellation and noise suppression on, the defaults) | at most {cpu:.2} CPU s per {call_secs:.0} s call: **≈ {share:.1} %** | {} |",
+                "| headless Softline ≤ 1 % of a core per G.711 call (file and null audio: no echo cancellation or noise suppression runs; with sound cards AEC3 + NS add about 0.5–0.7 %, see the media bench) | at most {cpu:.2} CPU s per {call_secs:.0} s call: **≈ {share:.1} %** | {} |",
                 met(share <= 1.0)
             ));
             rows.push(format!(
