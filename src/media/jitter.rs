@@ -219,8 +219,9 @@ pub struct JitterBuffer {
     /// Recent loss (missing slots among played ones), Q16, exponentially
     /// weighted over about [`LOSS_WINDOW`] frames.
     loss_q16: u32,
-    /// One frame of extra delay while loss is seen, so that the packet after
-    /// a lost one is usually here when the lost slot is played (Opus FEC).
+    /// `repair_delay` is added to the target while loss is seen, so that the
+    /// packets after a lost one are usually here when the lost slot is
+    /// played (Opus FEC, RED copies).
     fec_extra: bool,
     /// `JitterConfig::repair_frames`, in timestamp units: the extra delay
     /// while `fec_extra` (0: it never switches on).
@@ -405,6 +406,16 @@ impl JitterBuffer {
     }
 
     /// Counters and the target/current delays.
+    /// Change `JitterConfig::repair_frames` (e.g. to the number of RFC 2198
+    /// copies the sender's packets turn out to carry).
+    pub fn set_repair_frames(&mut self, frames: u32) {
+        self.repair_delay = self.spf * i64::from(frames.min(4));
+        if self.repair_delay == 0 {
+            self.fec_extra = false;
+        }
+        self.update_target();
+    }
+
     pub fn stats(&self) -> JitterStats {
         let mut s = self.stats;
         s.target_delay_ms = self.to_ms(self.target);
@@ -776,7 +787,7 @@ impl JitterBuffer {
         Playout::Lost { next }
     }
 
-    /// Follow the loss rate of played slots; switch the extra FEC frame.
+    /// Follow the loss rate of played slots; switch the repair delay.
     fn note_slot(&mut self, missing: bool) {
         let l = self.loss_q16;
         self.loss_q16 = if missing {
@@ -934,6 +945,9 @@ mod tests {
         assert_eq!((held, s.dropped_for_latency), (40, 0));
         let (after, _) = target_after(1000, |k| k > 20 && k < 300 && k % 10 == 0);
         assert_eq!(after, 20);
+        // RED with two copies per packet waits two frames more.
+        let (red2, _) = target_after_with(2, 500, |k| k > 20 && k % 10 == 0);
+        assert_eq!(red2, 60);
         // A codec that only conceals (G.711, G.722) gets no extra frame.
         let (conceal_only, _) = target_after_with(0, 500, |k| k > 20 && k % 10 == 0);
         assert_eq!(conceal_only, 20);

@@ -185,6 +185,9 @@ pub struct MediaSession {
     red_prev: Vec<(u32, Vec<u8>)>,
     red_prev_len: usize,
     red_buf: Vec<u8>,
+    /// Most redundant copies seen in one received RED packet: the jitter
+    /// buffer waits that many frames for a lost one while loss is seen.
+    red_depth_seen: usize,
 }
 
 impl MediaSession {
@@ -212,13 +215,10 @@ impl MediaSession {
             frame_ms: ptime,
             min_delay_ms: config.jitter_min_ms,
             max_delay_ms: config.jitter_max_ms,
-            // An RFC 2198 copy of frame k rides in one of the next
-            // `red_depth` packets; Opus LBRR in the next one.
-            repair_frames: if media.red.is_some() {
-                config.red_depth.clamp(1, 2) as u32
-            } else {
-                u32::from(kind == CodecKind::Opus)
-            },
+            // Opus LBRR for frame k rides in packet k + 1, as does the
+            // first RFC 2198 copy; a sender with two copies per packet
+            // raises this when they arrive (`on_datagram`).
+            repair_frames: u32::from(kind == CodecKind::Opus || media.red.is_some()),
         });
         Ok(MediaSession {
             encoder,
@@ -281,6 +281,7 @@ impl MediaSession {
             red_prev: (0..2).map(|_| (0, Vec::with_capacity(1500))).collect(),
             red_prev_len: 0,
             red_buf: Vec::with_capacity(1500),
+            red_depth_seen: 1,
         })
     }
 
@@ -428,6 +429,13 @@ impl MediaSession {
                 packet.marker,
                 payload,
             );
+            if let Some(r) = &red {
+                let depth = r.redundant().len().min(2);
+                if depth > self.red_depth_seen {
+                    self.red_depth_seen = depth;
+                    self.jitter.set_repair_frames(depth as u32);
+                }
+            }
             for block in red.iter().flat_map(|r| r.redundant()) {
                 if block.payload_type == self.payload_type
                     && block.timestamp_offset > 0
@@ -1119,6 +1127,45 @@ mod tests {
         );
         assert_eq!(s.bad_packets, 0);
         assert!(clean.iter().any(|&x| x.abs() > 1000), "speech was heard");
+    }
+
+    /// Delay of `b`'s jitter buffer after 3 s of speech from a RED sender
+    /// sending `depth` copies, one packet in ten lost, no jitter.
+    fn red_receiver_delay(depth: usize) -> u32 {
+        let now = t0();
+        let config = MediaConfig {
+            red_depth: depth,
+            ..MediaConfig::default()
+        };
+        let mut m = negotiated("10.0.0.2:4000");
+        m.codec = CodecSpec::opus(111);
+        m.red = Some(100);
+        let mut a = MediaSession::new(now, &m, &config, 1).unwrap();
+        // The receiver's own depth setting does not matter: it follows
+        // what arrives.
+        let mut b = MediaSession::new(now, &m, &MediaConfig::default(), 2).unwrap();
+        let from: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let voice = crate::media::codec::testutil::speechlike(48000, 48000 * 3);
+        let (mut pkt, mut out) = (Vec::new(), Vec::new());
+        for (i, frame) in voice.chunks(960).enumerate() {
+            let at = now + Duration::from_millis(20 * i as u64);
+            a.send_frame(at, frame, &mut pkt).unwrap();
+            if i % 10 != 5 {
+                b.on_datagram(at, from, &pkt);
+            }
+            b.playout(at, &mut out);
+        }
+        let s = b.stats(now + Duration::from_secs(3));
+        assert_eq!(s.concealed_frames, 0, "{s:?}");
+        s.jitter_buffer_ms
+    }
+
+    #[test]
+    fn under_loss_the_jitter_buffer_waits_for_as_many_copies_as_arrive() {
+        // Clean: the 20 ms minimum. Under loss one frame more per copy the
+        // sender's packets carry, so the last copy is here in time.
+        assert_eq!(red_receiver_delay(1), 40);
+        assert_eq!(red_receiver_delay(2), 60);
     }
 
     #[test]
