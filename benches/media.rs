@@ -12,21 +12,7 @@ use std::time::{Duration, Instant};
 use softline::media::aec::{AecConfig, echo_canceller};
 use softline::media::session::{MediaConfig, MediaSession};
 use softline::media::tone::sine;
-use softline::sdp::{CodecSpec, Direction, NegotiatedMedia};
-
-fn negotiated(codec: &CodecSpec, remote: SocketAddr) -> NegotiatedMedia {
-    NegotiatedMedia {
-        remote_rtp: remote,
-        remote_rtcp: remote,
-        codec: codec.clone(),
-        telephone_event: None,
-        ptime_ms: 20,
-        direction: Direction::SendRecv,
-        rtcp_mux: true,
-        srtp: None,
-        red: None,
-    }
-}
+use softline::sdp::{CodecSpec, NegotiatedMedia};
 
 fn main() {
     let frames = 5000u32; // 100 s of 20 ms frames
@@ -48,8 +34,20 @@ fn main() {
     for codec in codecs {
         let t0 = Instant::now();
         let cfg = MediaConfig::default();
-        let mut a = MediaSession::new(t0, &negotiated(&codec, addr_b), &cfg, 1).unwrap();
-        let mut b = MediaSession::new(t0, &negotiated(&codec, addr_a), &cfg, 2).unwrap();
+        let mut a = MediaSession::new(
+            t0,
+            &NegotiatedMedia::sendrecv(addr_b, codec.clone()),
+            &cfg,
+            1,
+        )
+        .unwrap();
+        let mut b = MediaSession::new(
+            t0,
+            &NegotiatedMedia::sendrecv(addr_a, codec.clone()),
+            &cfg,
+            2,
+        )
+        .unwrap();
         let n = a.frame_samples();
         let speechlike: Vec<i16> = sine(180.0, a.pcm_rate(), 6000.0, n * 50)
             .iter()

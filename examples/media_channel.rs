@@ -13,7 +13,7 @@
 use softline::audio::wav::{Wav, WavWriter};
 use softline::media::resample::Resampler;
 use softline::media::session::{MediaConfig, MediaSession};
-use softline::sdp::{CodecSpec, Direction, NegotiatedMedia};
+use softline::sdp::{CodecSpec, NegotiatedMedia};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::SocketAddr;
@@ -66,6 +66,18 @@ impl Fates {
 /// A datagram on the wire: (arrival, send order, to the receiver?, bytes).
 type InFlight = (Duration, u64, bool, Vec<u8>);
 
+/// Puts a datagram on the wire, due at `at`.
+fn post(
+    wire: &mut BinaryHeap<Reverse<InFlight>>,
+    order: &mut u64,
+    at: Duration,
+    to_rx: bool,
+    bytes: &[u8],
+) {
+    *order += 1;
+    wire.push(Reverse((at, *order, to_rx, bytes.to_vec())));
+}
+
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     if a.len() < 6 {
@@ -100,15 +112,8 @@ fn main() {
     let addr_a: SocketAddr = "10.0.0.1:4000".parse().unwrap();
     let addr_b: SocketAddr = "10.0.0.2:4000".parse().unwrap();
     let media = |remote: SocketAddr| NegotiatedMedia {
-        remote_rtp: remote,
-        remote_rtcp: remote,
-        codec: codec.clone(),
-        telephone_event: None,
-        ptime_ms: 20,
-        direction: Direction::SendRecv,
-        rtcp_mux: true,
-        srtp: None,
         red: red.then_some(100),
+        ..NegotiatedMedia::sendrecv(remote, codec.clone())
     };
     let mut config = MediaConfig::default();
     if let Ok(d) = std::env::var("RED_DEPTH") {
@@ -134,39 +139,39 @@ fn main() {
         let now = Duration::from_millis(20 * i as u64);
         let at = t0 + now;
         let frame = pcm.get(i * n..(i + 1) * n).unwrap_or(&silence);
-        // Sender → receiver.
+        // Sender → receiver, and receiver → sender (silence, for its RTCP
+        // and symmetry): each RTP packet meets its seeded fate.
         tx.send_frame(at, frame, &mut pkt).unwrap();
         if let Some(d) = fates.next(0, k_fwd) {
-            order += 1;
-            wire.push(Reverse((
+            post(
+                &mut wire,
+                &mut order,
                 now + Duration::from_millis(d.into()),
-                order,
                 true,
-                pkt.clone(),
-            )));
+                &pkt,
+            );
         }
         k_fwd += 1;
-        // Receiver → sender (silence), for its RTCP and symmetry.
         rx.send_frame(at, &silence, &mut pkt).unwrap();
         if let Some(d) = fates.next(1, k_back) {
-            order += 1;
-            wire.push(Reverse((
+            post(
+                &mut wire,
+                &mut order,
                 now + Duration::from_millis(d.into()),
-                order,
                 false,
-                pkt.clone(),
-            )));
+                &pkt,
+            );
         }
         k_back += 1;
         for (s, to_rx) in [(&mut tx, true), (&mut rx, false)] {
             if s.poll_rtcp(at, 0, &mut rtcp).is_some() {
-                order += 1;
-                wire.push(Reverse((
+                post(
+                    &mut wire,
+                    &mut order,
                     now + Duration::from_millis(10),
-                    order,
                     to_rx,
-                    rtcp.clone(),
-                )));
+                    &rtcp,
+                );
             }
         }
         // Everything due by this tick arrives, then the receiver plays.

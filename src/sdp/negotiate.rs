@@ -228,6 +228,25 @@ pub struct NegotiatedMedia {
     pub red: Option<u8>,
 }
 
+impl NegotiatedMedia {
+    /// A plain two-way stream to `remote` (RTP and RTCP multiplexed on one
+    /// port, 20 ms, no DTMF, SRTP or RED), for tools and benchmarks that
+    /// run sessions without offer/answer.
+    pub fn sendrecv(remote: SocketAddr, codec: CodecSpec) -> NegotiatedMedia {
+        NegotiatedMedia {
+            remote_rtp: remote,
+            remote_rtcp: remote,
+            codec,
+            telephone_event: None,
+            ptime_ms: 20,
+            direction: Direction::SendRecv,
+            rtcp_mux: true,
+            srtp: None,
+            red: None,
+        }
+    }
+}
+
 /// Why an offer cannot be answered or an answer applied (→ 488, or 400 for
 /// `Malformed`, at the caller).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,7 +16,10 @@
 //! Options: `--seeds N` (3), `--codecs pcmu,g722,opus`, `--receivers
 //! softline,baresip,linphone`, `--no-doc` (do not rewrite docs/benchmarks.md),
 //! `--no-red` (Softlines neither offer nor accept RFC 2198 redundancy:
-//! `[media] opus_red = false`, for before/after comparisons).
+//! `[media] opus_red = false`, for before/after comparisons), `--conditions
+//! clean,loss00,loss05,loss10,burst05` (some only; the doc is then left as it
+//! is). `SOFTLINE_BENCH_MEDIA` adds its text to every Softline's `[media]`
+//! section (e.g. `jitter_min_ms = 60`), for experiments.
 
 // A real-time harness around real processes, not the sans-IO product: it
 // reads the clock and sleeps.
