@@ -19,13 +19,10 @@ use std::collections::BinaryHeap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-// The bench relay's fates (xtask/src/impair.rs): the same hash, so a seed
-// drops the same packets here as there.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+// The bench relay's fates (xtask/src/impair.rs): the same hash (SplitMix64's
+// finaliser), so a seed drops the same packets here as there.
+fn mix(z: u64) -> u64 {
+    softline::sip::rng::splitmix64(&mut z.clone())
 }
 fn hash(seed: u64, dir: u64, k: u64, field: u64) -> u64 {
     mix(mix(mix(mix(seed) ^ dir) ^ k) ^ field)
