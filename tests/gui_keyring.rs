@@ -55,35 +55,14 @@ fn a_keyring_that_never_answers_does_not_freeze_the_window() {
     unsafe { std::env::set_var("DBUS_SESSION_BUS_ADDRESS", &addr) };
 
     let asked = Arc::new(AtomicUsize::new(0));
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let service_asked = asked.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let _conn = zbus::connection::Builder::session()
-                .unwrap()
-                .name("org.freedesktop.secrets")
-                .unwrap()
-                .serve_at(
-                    "/org/freedesktop/secrets",
-                    Stuck {
-                        asked: service_asked,
-                    },
-                )
-                .unwrap()
-                .build()
-                .await
-                .expect("the secret service on the private bus");
-            ready_tx.send(()).unwrap();
-            std::future::pending::<()>().await;
-        });
-    });
-    ready_rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the secret service started");
+    dbus_support::serve(
+        "org.freedesktop.secrets",
+        "/org/freedesktop/secrets",
+        Stuck {
+            asked: asked.clone(),
+        },
+        "the secret service",
+    );
 
     let port = free_udp_port();
     let path = dir.file("softline.toml");

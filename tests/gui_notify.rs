@@ -76,35 +76,15 @@ impl Notifications {
 /// Own `org.freedesktop.Notifications` on the session bus, on a runtime
 /// thread of its own for the whole test.
 fn start_notification_server(log: Arc<Mutex<Vec<String>>>) {
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let _conn = zbus::connection::Builder::session()
-                .unwrap()
-                .name("org.freedesktop.Notifications")
-                .unwrap()
-                .serve_at(
-                    "/org/freedesktop/Notifications",
-                    Notifications {
-                        log,
-                        next: AtomicU32::new(0),
-                    },
-                )
-                .unwrap()
-                .build()
-                .await
-                .expect("the notification server on the private bus");
-            ready_tx.send(()).unwrap();
-            std::future::pending::<()>().await;
-        });
-    });
-    ready_rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the notification server started");
+    dbus_support::serve(
+        "org.freedesktop.Notifications",
+        "/org/freedesktop/Notifications",
+        Notifications {
+            log,
+            next: AtomicU32::new(0),
+        },
+        "the notification server",
+    );
 }
 
 fn config(port: u16, dir: &TestDir) -> String {

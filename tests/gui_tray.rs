@@ -93,29 +93,12 @@ async fn menu_items(menu: &zbus::Proxy<'_>) -> Vec<(i32, String, Option<i32>)> {
 /// Own `org.kde.StatusNotifierWatcher` on a runtime thread of its own for
 /// the rest of the test.
 fn start_watcher(items: Arc<Mutex<Vec<String>>>) {
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let _conn = zbus::connection::Builder::session()
-                .unwrap()
-                .name("org.kde.StatusNotifierWatcher")
-                .unwrap()
-                .serve_at("/StatusNotifierWatcher", Watcher { items })
-                .unwrap()
-                .build()
-                .await
-                .expect("the watcher on the private bus");
-            ready_tx.send(()).unwrap();
-            std::future::pending::<()>().await;
-        });
-    });
-    ready_rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the watcher started");
+    dbus_support::serve(
+        "org.kde.StatusNotifierWatcher",
+        "/StatusNotifierWatcher",
+        Watcher { items },
+        "the watcher",
+    );
 }
 
 #[test]

@@ -41,3 +41,37 @@ impl PrivateBus {
         }
     }
 }
+
+/// Own `name` on the session bus (`DBUS_SESSION_BUS_ADDRESS`) and serve
+/// `iface` at `path`, on a runtime thread of its own for the rest of the
+/// test; returns once it is served. `what` names the service in failures.
+pub fn serve<I: zbus::object_server::Interface>(
+    name: &'static str,
+    path: &'static str,
+    iface: I,
+    what: &'static str,
+) {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let _conn = zbus::connection::Builder::session()
+                .unwrap()
+                .name(name)
+                .unwrap()
+                .serve_at(path, iface)
+                .unwrap()
+                .build()
+                .await
+                .unwrap_or_else(|e| panic!("{what} on the private bus: {e}"));
+            ready_tx.send(()).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    ready_rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("{what} started"));
+}
