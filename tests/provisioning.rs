@@ -388,12 +388,9 @@ fn bad_profile_is_refused_with_its_line_and_the_last_good_kept() {
     assert_eq!(status["provisioning"]["state"], "failed");
 }
 
-#[test]
-fn signed_profiles_verify_and_a_tampered_one_is_refused() {
-    let pki = TestDir::new("prov-pki");
-    let tls = make_tls_files(&pki.path);
-    let server = Server::start(&tls.cert_file, &tls.key_file);
-    let keys = TestDir::new("prov-keys");
+/// `softline provision keygen` into `keys/admin.key`: the key file and the
+/// `public_key = "…"` line it prints for the system file.
+fn admin_key(keys: &TestDir) -> (PathBuf, String) {
     let keyfile = keys.file("admin.key");
     let out = Command::new(SOFTLINE)
         .args(["provision", "keygen", "--out"])
@@ -403,17 +400,32 @@ fn signed_profiles_verify_and_a_tampered_one_is_refused() {
     assert!(out.status.success());
     let public = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(public.starts_with("public_key = \""), "{public}");
+    (keyfile, public)
+}
+
+/// `softline provision sign`: writes `PROFILE.sig` beside `profile`.
+fn sign(keyfile: &Path, profile: &Path) {
+    let out = Command::new(SOFTLINE)
+        .args(["provision", "sign", "--key"])
+        .arg(keyfile)
+        .arg(profile)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
+fn signed_profiles_verify_and_a_tampered_one_is_refused() {
+    let pki = TestDir::new("prov-pki");
+    let tls = make_tls_files(&pki.path);
+    let server = Server::start(&tls.cert_file, &tls.key_file);
+    let keys = TestDir::new("prov-keys");
+    let (keyfile, public) = admin_key(&keys);
     let s = setup("prov-signed", &server, &tls.ca_file, &public);
 
     let good = keys.file("good.toml");
     std::fs::write(&good, open_profile("signed")).unwrap();
-    let out = Command::new(SOFTLINE)
-        .args(["provision", "sign", "--key"])
-        .arg(&keyfile)
-        .arg(&good)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    sign(&keyfile, &good);
     let sig = std::fs::read(keys.file("good.toml.sig")).unwrap();
     let path = format!("/{AGENT}.toml");
     server.serve(&path, open_profile("signed").as_bytes());
@@ -582,14 +594,7 @@ fn provisioned_password_lives_in_the_keyring_and_an_offline_start_registers() {
     let tls = make_tls_files(&pki.path);
     let mut server = Server::start(&tls.cert_file, &tls.key_file);
     let keys = TestDir::new("prov-kr-keys");
-    let keyfile = keys.file("admin.key");
-    let out = Command::new(SOFTLINE)
-        .args(["provision", "keygen", "--out"])
-        .arg(&keyfile)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let public = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (keyfile, public) = admin_key(&keys);
     let s = setup("prov-keyring", &server, &tls.ca_file, &public);
     let body = format!(
         "[[account]]\nid = \"desk\"\nusername = \"1001\"\npassword = \"provisioned-pw\"\n\
@@ -597,13 +602,7 @@ fn provisioned_password_lives_in_the_keyring_and_an_offline_start_registers() {
     );
     let good = keys.file("good.toml");
     std::fs::write(&good, &body).unwrap();
-    let out = Command::new(SOFTLINE)
-        .args(["provision", "sign", "--key"])
-        .arg(&keyfile)
-        .arg(&good)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    sign(&keyfile, &good);
     let path = format!("/{AGENT}.toml");
     server.serve(&path, body.as_bytes());
     server.serve(
