@@ -87,17 +87,8 @@ impl Run {
     /// Every check up to `failed` passed (TLS may be skipped), `failed`
     /// failed, the rest skipped.
     fn expect_failed_at(&self, failed: &str) {
-        let order = [
-            "config",
-            "dns",
-            "reachability",
-            "tls",
-            "options",
-            "register",
-            "nat",
-            "microphone",
-            "media",
-        ];
+        // The order itself is pinned by doctor_media's full run.
+        let order = softline::doctor::CHECKS;
         let at = order.iter().position(|c| *c == failed).unwrap();
         let want: Vec<(&str, &str)> = order
             .iter()
