@@ -4,8 +4,10 @@
 //! by a media session; no prefix panics) and property tests over arbitrary
 //! and structured input.
 
+#[path = "support/corpus.rs"]
+mod corpus;
+
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
@@ -51,19 +53,12 @@ fn rewrite(p: &RedPayload<'_>) -> Vec<u8> {
 
 #[test]
 fn corpus() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/red");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(".bin"))
-        .collect();
-    names.sort();
+    let files = corpus::corpus("red", "bin");
     let now = epoch();
     let mut rx = session(now);
     let (mut valid, mut invalid) = (0, 0);
-    for name in &names {
-        let data = std::fs::read(dir.join(name)).unwrap();
-        let rtp = RtpPacket::parse(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
+    for (name, data) in &files {
+        let rtp = RtpPacket::parse(data).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(rtp.payload_type, 100, "{name}");
         let parts: Vec<&str> = name.trim_end_matches(".bin").split('-').collect();
         match parts.as_slice() {
@@ -80,7 +75,7 @@ fn corpus() {
                     "{name}: expected {variant}, got {debug} ({err})"
                 );
                 let before = rx.stats(now).bad_packets;
-                rx.on_datagram(now, FROM.parse().unwrap(), &data);
+                rx.on_datagram(now, FROM.parse().unwrap(), data);
                 let s = rx.stats(now);
                 assert_eq!(
                     (s.bad_packets, s.packets_received),
@@ -100,8 +95,11 @@ fn corpus() {
         "corpus went missing: {valid} valid, {invalid} invalid"
     );
     // The two-block packet: oldest first, offsets and the primary as laid out.
-    let data = std::fs::read(dir.join("valid-red-two-blocks.bin")).unwrap();
-    let rtp = RtpPacket::parse(&data).unwrap();
+    let (_, data) = files
+        .iter()
+        .find(|(n, _)| n == "valid-red-two-blocks.bin")
+        .expect("valid-red-two-blocks.bin");
+    let rtp = RtpPacket::parse(data).unwrap();
     let p = RedPayload::parse(&rtp.payload).unwrap();
     let offsets: Vec<(u8, u16, usize)> = p
         .redundant()

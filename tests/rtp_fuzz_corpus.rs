@@ -2,6 +2,9 @@
 //! (valid packets round-trip, invalid ones fail with the error their name
 //! says, no prefix panics) and property tests over arbitrary and structured input.
 
+#[path = "support/corpus.rs"]
+mod corpus;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -40,33 +43,26 @@ fn rtcp_roundtrip(data: &[u8]) -> Result<Vec<RtcpPacket>, String> {
 
 #[test]
 fn corpus() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/rtp");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(".bin"))
-        .collect();
-    names.sort();
+    let files = corpus::corpus("rtp", "bin");
     let (mut valid, mut invalid) = (0, 0);
-    for name in &names {
-        let data = std::fs::read(dir.join(name)).unwrap();
+    for (name, data) in &files {
         let parts: Vec<&str> = name.trim_end_matches(".bin").split('-').collect();
         match parts.as_slice() {
             ["valid", "rtp", ..] => {
-                assert!(!is_rtcp(&data), "{name}");
-                rtp_roundtrip(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert!(!is_rtcp(data), "{name}");
+                rtp_roundtrip(data).unwrap_or_else(|e| panic!("{name}: {e}"));
                 valid += 1;
             }
             ["valid", "rtcp", ..] => {
-                assert!(is_rtcp(&data), "{name}");
-                rtcp_roundtrip(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert!(is_rtcp(data), "{name}");
+                rtcp_roundtrip(data).unwrap_or_else(|e| panic!("{name}: {e}"));
                 valid += 1;
             }
             ["invalid", kind, variant, ..] => {
                 let err = if *kind == "rtp" {
-                    RtpPacket::parse(&data).map(|_| ()).unwrap_err()
+                    RtpPacket::parse(data).map(|_| ()).unwrap_err()
                 } else {
-                    parse_compound(&data).map(|_| ()).unwrap_err()
+                    parse_compound(data).map(|_| ()).unwrap_err()
                 };
                 let debug = format!("{err:?}");
                 assert!(
