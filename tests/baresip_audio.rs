@@ -363,18 +363,8 @@ fn rewrite_audio_port(msg: &str, new_port: u16) -> (String, Option<u16>) {
     if old.is_none() {
         return (msg.to_owned(), None);
     }
-    let head: Vec<String> = head
-        .split("\r\n")
-        .map(|h| {
-            let name = h.split(':').next().unwrap_or("").trim();
-            if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l") {
-                format!("Content-Length: {}", body.len())
-            } else {
-                h.to_owned()
-            }
-        })
-        .collect();
-    (format!("{}\r\n\r\n{body}", head.join("\r\n")), old)
+    let head = support::set_content_length(head, body.len());
+    (format!("{head}\r\n\r\n{body}"), old)
 }
 
 /// (c) baresip's answer signals a port it does not send from (the relay

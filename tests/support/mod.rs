@@ -188,6 +188,23 @@ fn stop_group(child: &mut Child, grace: Duration) {
     }
 }
 
+/// A SIP message's header block (lines joined by CRLF) with its
+/// Content-Length (or compact `l`) header set to `body_len`, for the tests'
+/// relays that rewrite an SDP body.
+pub fn set_content_length(head: &str, body_len: usize) -> String {
+    head.split("\r\n")
+        .map(|h| {
+            let name = h.split(':').next().unwrap_or("").trim();
+            if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l") {
+                format!("Content-Length: {body_len}")
+            } else {
+                h.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
 /// Send one SIP OPTIONS over UDP to `to` and return the first response line.
 pub fn udp_options(to: SocketAddr, wait: Duration) -> Option<String> {
     let bind = if to.is_ipv6() {

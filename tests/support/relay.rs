@@ -1,5 +1,6 @@
 //! A small lossy SIP + RTP relay between two phones on 127.0.0.1, for the
-//! live call-quality tests (include it with `#[path = "support/relay.rs"]`).
+//! live call-quality tests (include it with `#[path = "support/relay.rs"]`,
+//! beside `mod support`).
 //!
 //! - SIP: the caller sends its INVITE to [`Relay::sip`]; the relay forwards
 //!   every datagram from the caller to the callee (from a second socket) and
@@ -117,18 +118,8 @@ pub fn rewrite_sdp(msg: &[u8], port: u16, fallback_ip: IpAddr) -> (Vec<u8>, Opti
         }
     }
     let body = lines.join("\r\n");
-    let head: Vec<String> = head
-        .split("\r\n")
-        .map(|h| {
-            let name = h.split(':').next().unwrap_or("").trim();
-            if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l") {
-                format!("Content-Length: {}", body.len())
-            } else {
-                h.to_string()
-            }
-        })
-        .collect();
-    let out = format!("{}\r\n\r\n{body}", head.join("\r\n"));
+    let head = crate::support::set_content_length(head, body.len());
+    let out = format!("{head}\r\n\r\n{body}");
     (out.into_bytes(), announced.map(|p| SocketAddr::new(ip, p)))
 }
 
