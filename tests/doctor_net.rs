@@ -56,6 +56,16 @@ impl Run {
             .unwrap_or_else(|| panic!("no check {name} in {:?}", self.checks))
     }
 
+    /// The doctor's run took at least `min_ms` and less than `max_s`.
+    fn took(&self, min_ms: u64, max_s: u64, what: &str) {
+        assert!(
+            self.elapsed >= Duration::from_millis(min_ms)
+                && self.elapsed < Duration::from_secs(max_s),
+            "{what}doctor took {:?}",
+            self.elapsed
+        );
+    }
+
     fn text(&self, name: &str, field: &str) -> String {
         self.check(name)[field].as_str().unwrap_or("").to_string()
     }
@@ -495,11 +505,7 @@ fn tcp_and_tls_port_dropping_packets_is_filtered_not_refused_within_the_limit() 
             "{advice}"
         );
         // The connect limit is 5 s: waited for it, and not much longer.
-        assert!(
-            run.elapsed >= Duration::from_millis(4900) && run.elapsed < Duration::from_secs(9),
-            "{transport}: doctor took {:?}",
-            run.elapsed
-        );
+        run.took(4900, 9, &format!("{transport}: "));
     }
 }
 
@@ -547,11 +553,7 @@ fn udp_port_that_never_answers_is_filtered_with_try_tcp_or_tls_advice() {
     // The OPTIONS was sent and retransmitted (500 ms, 1 s, ...), never answered.
     let sent = received.load(Ordering::Relaxed);
     assert!(sent >= 3, "OPTIONS datagrams received: {sent}");
-    assert!(
-        run.elapsed >= Duration::from_millis(2900) && run.elapsed < Duration::from_secs(7),
-        "doctor took {:?}",
-        run.elapsed
-    );
+    run.took(2900, 7, "");
 }
 
 // ---------------------------------------------------------------------------
@@ -756,11 +758,7 @@ fn dns_server_that_never_answers_is_a_dns_failure_within_the_limit() {
         "{advice}"
     );
     // The DNS limit is 10 s.
-    assert!(
-        run.elapsed >= Duration::from_millis(9500) && run.elapsed < Duration::from_secs(14),
-        "doctor took {:?}",
-        run.elapsed
-    );
+    run.took(9500, 14, "");
 }
 
 #[test]
@@ -863,11 +861,7 @@ fn tls_port_that_accepts_but_never_handshakes_fails_within_the_limit() {
         "{advice}"
     );
     // The reachability connect is quick; the handshake waits its 5 s limit.
-    assert!(
-        run.elapsed >= Duration::from_millis(4900) && run.elapsed < Duration::from_secs(9),
-        "doctor took {:?}",
-        run.elapsed
-    );
+    run.took(4900, 9, "");
     assert!(held.join().unwrap() >= 2, "reachability and TLS connected");
 }
 
