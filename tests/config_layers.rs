@@ -493,24 +493,11 @@ fn headless_starts_from_the_system_file_and_logs_lock_warnings() {
         "system.toml",
         "[lock]\nkeys = [\"audio\"]\n\n[sip]\nlisten_udp = \"127.0.0.1:0\"\n\n[audio]\ninput = \"null\"\noutput = \"null\"\n\n[[account]]\nid = \"desk\"\nusername = \"1001\"\ndomain = \"127.0.0.1\"\nregister = false\n",
     );
-    let socket = d.file("ctl.sock");
-    let stderr = d.file("stderr.log");
     let profile = d.write("profile.toml", "[audio]\ninput = \"default\"\n");
-    let mut child = softline()
-        .env("SOFTLINE_SYSTEM_CONFIG", &system)
-        .env("SOFTLINE_PROFILE", &profile)
-        .env("XDG_RUNTIME_DIR", &d.path)
-        .env("XDG_STATE_HOME", &d.path)
-        .env("XDG_DATA_HOME", &d.path)
-        .arg("--headless")
-        .arg("--config")
-        .arg(d.file("no-user.toml"))
-        .arg("--ctl-socket")
-        .arg(&socket)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&stderr).unwrap())
-        .spawn()
-        .unwrap();
+    let mut cmd = softline();
+    cmd.env("SOFTLINE_SYSTEM_CONFIG", &system)
+        .env("SOFTLINE_PROFILE", &profile);
+    let (mut child, socket, stderr) = support::spawn_headless(&d, cmd, &d.file("no-user.toml"));
     let ctl = |args: &[&str]| {
         softline()
             .args(["ctl", "--socket"])

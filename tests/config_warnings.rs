@@ -222,33 +222,9 @@ fn ctl_refuses_locked_settings_and_status_lists_config_warnings() {
          [[account]]\nid = \"desk\"\nusername = \"1001\"\ndomain = \"127.0.0.1\"\nregister = false\n",
     );
     let user = d.write("user.toml", "[phone]\nlines = 4\nlinez = 2\n");
-    let socket = d.file("ctl.sock");
-    let stderr = d.file("stderr.log");
-    let mut child = softline()
-        .env("SOFTLINE_SYSTEM_CONFIG", &system)
-        .env("XDG_RUNTIME_DIR", &d.path)
-        .env("XDG_STATE_HOME", &d.path)
-        .env("XDG_DATA_HOME", &d.path)
-        .arg("--headless")
-        .arg("--config")
-        .arg(&user)
-        .arg("--ctl-socket")
-        .arg(&socket)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&stderr).unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-        if let Ok(Some(exit)) = child.try_wait() {
-            panic!(
-                "softline exited ({exit}):\n{}",
-                std::fs::read_to_string(&stderr).unwrap_or_default()
-            );
-        }
-        assert!(std::time::Instant::now() < deadline, "no control socket");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let mut cmd = softline();
+    cmd.env("SOFTLINE_SYSTEM_CONFIG", &system);
+    let (mut child, socket, stderr) = support::spawn_headless(&d, cmd, &user);
     let locked = |key: &str| {
         serde_json::json!({
             "ok": false,

@@ -1122,6 +1122,42 @@ impl Drop for Phone {
     }
 }
 
+/// A headless `softline` started from `cmd` (the binary with the test's
+/// own environment: system file, profile) with `dir` as its XDG runtime,
+/// state and data home, `--config CONFIG`, its control socket at
+/// `dir/ctl.sock` and stderr in `dir/stderr.log`. Returns once the control
+/// socket answers; panics with the phone's stderr if it exits first.
+#[cfg(unix)]
+pub fn spawn_headless(dir: &TestDir, mut cmd: Command, config: &Path) -> (Child, PathBuf, PathBuf) {
+    let socket = dir.file("ctl.sock");
+    let stderr = dir.file("stderr.log");
+    let mut child = cmd
+        .env("XDG_RUNTIME_DIR", &dir.path)
+        .env("XDG_STATE_HOME", &dir.path)
+        .env("XDG_DATA_HOME", &dir.path)
+        .arg("--headless")
+        .arg("--config")
+        .arg(config)
+        .arg("--ctl-socket")
+        .arg(&socket)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        if let Ok(Some(exit)) = child.try_wait() {
+            panic!(
+                "softline exited ({exit}):\n{}",
+                std::fs::read_to_string(&stderr).unwrap_or_default()
+            );
+        }
+        assert!(Instant::now() < deadline, "no control socket");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (child, socket, stderr)
+}
+
 /// TOML for a phone listening on UDP `listen_port` with the given
 /// `[[account]]` tables (already formatted), no audio devices, and the SIP
 /// trace written into the phone's directory.
