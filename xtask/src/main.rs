@@ -16,12 +16,12 @@ mod impair;
 mod package;
 mod screenshots;
 
-/// Debian packages needed to build the phone (libopus-dev: the `opus` crate
-/// links the system libopus found by pkg-config, so no cmake build of it).
+/// Debian packages needed to build the phone (cmake: opusic-sys builds
+/// libopus 1.6 from its bundled source; Debian's libopus is 1.3).
 const BUILD_PACKAGES: &[&str] = &[
     "build-essential",
     "pkg-config",
-    "libopus-dev",
+    "cmake",
     "libasound2-dev",
     // What the window needs at run time (eframe loads them with dlopen):
     // X11/Wayland client libraries and Mesa's OpenGL, which also renders

@@ -119,10 +119,10 @@ pub enum CodecError {
         reason: &'static str,
     },
     /// libopus refused a call.
-    #[error("opus: {function} failed: {}", code.description())]
+    #[error("opus: {function} failed: {}", code.message())]
     Opus {
         function: &'static str,
-        code: ::opus::ErrorCode,
+        code: opusic_c::ErrorCode,
     },
 }
 
