@@ -145,6 +145,13 @@ impl Codec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Receiver {
     Softline,
+    /// Softline on the default sound device: ALSA's `pulse` plugin to a
+    /// null sink of the private PulseAudio server, its monitor as the
+    /// microphone (so the echo canceller has an echo to cancel), recorded
+    /// with `parec` like baresip. Echo cancellation and noise suppression
+    /// run as on an agent's PC; the playout goes through cpal, the device
+    /// rings and the resamplers.
+    SoftlineDevice,
     Baresip,
     Linphone,
 }
@@ -153,6 +160,7 @@ impl Receiver {
     fn name(self) -> &'static str {
         match self {
             Receiver::Softline => "Softline",
+            Receiver::SoftlineDevice => "Softline, sound device (AEC3 + NS on)",
             Receiver::Baresip => "baresip 1.0",
             Receiver::Linphone => "linphonec 5.1",
         }
@@ -160,12 +168,13 @@ impl Receiver {
     fn tag(self) -> &'static str {
         match self {
             Receiver::Softline => "softline",
+            Receiver::SoftlineDevice => "softline-device",
             Receiver::Baresip => "baresip",
             Receiver::Linphone => "linphone",
         }
     }
     fn is_reference(self) -> bool {
-        self != Receiver::Softline
+        matches!(self, Receiver::Baresip | Receiver::Linphone)
     }
 }
 
@@ -279,7 +288,12 @@ struct Outcome {
 pub fn bench_quality(args: &[String]) -> Result {
     let mut seeds = 3u64;
     let mut codecs = vec![Codec::Pcmu, Codec::G722, Codec::Opus];
-    let mut receivers = vec![Receiver::Softline, Receiver::Baresip, Receiver::Linphone];
+    let mut receivers = vec![
+        Receiver::Softline,
+        Receiver::SoftlineDevice,
+        Receiver::Baresip,
+        Receiver::Linphone,
+    ];
     let mut write_doc = true;
     let mut it = args.iter();
     let mut red = true;
@@ -310,10 +324,11 @@ pub fn bench_quality(args: &[String]) -> Result {
                     .split(',')
                     .map(|c| match c {
                         "softline" => Ok(Receiver::Softline),
+                        "softline-device" => Ok(Receiver::SoftlineDevice),
                         "baresip" => Ok(Receiver::Baresip),
                         "linphone" | "linphonec" => Ok(Receiver::Linphone),
                         o => Err(format!(
-                            "unknown receiver {o:?} (softline, baresip, linphone)"
+                            "unknown receiver {o:?} (softline, softline-device, baresip, linphone)"
                         )),
                     })
                     .collect::<std::result::Result<_, _>>()?;
@@ -612,7 +627,23 @@ fn call(
                 red,
                 false,
             ),
+            &[],
         )?),
+        Receiver::SoftlineDevice => {
+            let pulse = setup
+                .pulse
+                .as_ref()
+                .ok_or("the sound-device receiver needs PulseAudio, which did not start")?;
+            let sink = PulseSink::open(pulse, slot, ref_rate, &dir.join("rx"))?;
+            let env = sink.client_env();
+            let phone = Softline::start(
+                setup,
+                &dir.join("rx"),
+                &softline_config(rx_port, codec, "default", "default", rtp_base, red, false),
+                &env,
+            )?;
+            Box::new(SoftlineOnDevice { phone, sink })
+        }
         Receiver::Baresip => Box::new(Baresip::start(
             &dir.join("rx"),
             rx_port,
@@ -643,6 +674,7 @@ fn call(
             red,
             true,
         ),
+        &[],
     )?;
     sender.ctl(&format!(
         "{{\"cmd\":\"call\",\"target\":\"sip:bench@{}\"}}",
@@ -816,7 +848,13 @@ struct Softline {
 }
 
 impl Softline {
-    fn start(setup: &Setup, dir: &Path, config: &str) -> std::result::Result<Softline, String> {
+    /// `env`: extra environment (the sound-device receiver's PulseAudio).
+    fn start(
+        setup: &Setup,
+        dir: &Path,
+        config: &str,
+        env: &[(&str, String)],
+    ) -> std::result::Result<Softline, String> {
         fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         let cfg = dir.join("softline.toml");
         fs::write(&cfg, config).map_err(|e| e.to_string())?;
@@ -832,6 +870,7 @@ impl Softline {
             .env("XDG_STATE_HOME", dir)
             .env("XDG_CONFIG_HOME", dir)
             .env("XDG_DATA_HOME", dir)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -954,16 +993,142 @@ impl Peer for Softline {
     }
 }
 
+/// A null sink of its own on the private PulseAudio server, at the rate PESQ
+/// wants, one channel, with `parec` recording its monitor: a receiver's real
+/// playout, clocked by the sink.
+struct PulseSink {
+    name: String,
+    module: String,
+    server: String,
+    parec: Option<Child>,
+    file: PathBuf,
+}
+
+impl PulseSink {
+    fn open(
+        pulse: &Pulse,
+        slot: u16,
+        rate: u32,
+        dir: &Path,
+    ) -> std::result::Result<PulseSink, String> {
+        fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        let name = format!("bench{slot}");
+        let module = pulse
+            .pactl(&[
+                "load-module",
+                "module-null-sink",
+                &format!("sink_name={name}"),
+                &format!("rate={rate}"),
+                "channels=1",
+            ])?
+            .trim()
+            .to_owned();
+        let file = dir.join("played.wav");
+        let mut sink = PulseSink {
+            name,
+            module,
+            server: pulse.server.clone(),
+            parec: None,
+            file,
+        };
+        let rec = Command::new("parec")
+            .arg("-d")
+            .arg(format!("{}.monitor", sink.name))
+            .arg(format!("--rate={rate}"))
+            .args([
+                "--channels=1",
+                "--format=s16le",
+                "--file-format=wav",
+                "--latency-msec=20",
+            ])
+            .arg(&sink.file)
+            .env("PULSE_SERVER", &sink.server)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(dir.join("parec.log")).map_err(|e| e.to_string())?)
+            .spawn()
+            .map_err(|e| format!("starting parec: {e}"))?;
+        sink.parec = Some(rec);
+        Ok(sink)
+    }
+
+    /// For a client that plays to the sink and records its monitor (ALSA's
+    /// `pulse` plugin and libpulse read these).
+    fn client_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("PULSE_SERVER", self.server.clone()),
+            ("PULSE_SINK", self.name.clone()),
+            ("PULSE_SOURCE", format!("{}.monitor", self.name)),
+        ]
+    }
+
+    /// Stop `parec` with SIGINT so that it finishes its WAV header; the
+    /// recording.
+    fn finish(&mut self) -> PathBuf {
+        if let Some(mut rec) = self.parec.take() {
+            let _ = Command::new("kill")
+                .args(["-INT", &rec.id().to_string()])
+                .status();
+            reap(&mut rec);
+        }
+        self.file.clone()
+    }
+}
+
+impl Drop for PulseSink {
+    fn drop(&mut self) {
+        self.finish();
+        let _ = Command::new("pactl")
+            .args(["unload-module", &self.module])
+            .env("PULSE_SERVER", &self.server)
+            .output();
+    }
+}
+
+/// Softline playing to and recording from the default sound device, which
+/// is a [`PulseSink`].
+struct SoftlineOnDevice {
+    phone: Softline,
+    sink: PulseSink,
+}
+
+impl Peer for SoftlineOnDevice {
+    fn answer(&mut self) -> std::result::Result<(), String> {
+        self.phone.answer()
+    }
+    fn jitter_buffer_ms(&mut self) -> Option<f64> {
+        self.phone.jitter_buffer_ms()
+    }
+    fn concealed(&mut self) -> Option<u64> {
+        self.phone.concealed()
+    }
+    fn fec_recovered(&mut self) -> Option<u64> {
+        self.phone.fec_recovered()
+    }
+    fn red_recovered(&mut self) -> Option<u64> {
+        self.phone.red_recovered()
+    }
+    fn steering(&mut self) -> Option<(u64, u64)> {
+        self.phone.steering()
+    }
+    fn pid(&self) -> u32 {
+        self.phone.pid()
+    }
+    fn wait_ended(&mut self) -> std::result::Result<(), String> {
+        self.phone.wait_ended()
+    }
+    fn played(&mut self, _: &Path) -> std::result::Result<PathBuf, String> {
+        Ok(self.sink.finish())
+    }
+}
+
 /// baresip 1.0 answering automatically, playing to ALSA's `null` device;
 /// the `sndfile` module writes what it decoded to `snd/*-dec.wav`.
 struct Baresip {
     child: Child,
     dir: PathBuf,
-    /// With PulseAudio: `parec` recording the sink's monitor, the sink's
-    /// module index and the server.
-    parec: Option<Child>,
-    sink_module: Option<String>,
-    pulse_server: Option<String>,
+    /// With PulseAudio: the sink it plays to, recorded.
+    sink: Option<PulseSink>,
 }
 
 impl Baresip {
@@ -978,20 +1143,12 @@ impl Baresip {
         // Its own null sink at the rate PESQ wants (no resampling for
         // PCMU and G.722), one channel.
         let (ref_rate, _) = codec.pesq();
-        let mut sink_module = None;
-        let player = match pulse {
-            Some((p, slot)) => {
-                let sink = format!("bench{slot}");
-                let id = p.pactl(&[
-                    "load-module",
-                    "module-null-sink",
-                    &format!("sink_name={sink}"),
-                    &format!("rate={ref_rate}"),
-                    "channels=1",
-                ])?;
-                sink_module = Some(id.trim().to_owned());
-                format!("pulse,{sink}")
-            }
+        let sink = match pulse {
+            Some((p, slot)) => Some(PulseSink::open(p, slot, ref_rate, dir)?),
+            None => None,
+        };
+        let player = match &sink {
+            Some(s) => format!("pulse,{}", s.name),
             None => "aubridge,nil".to_owned(),
         };
         fs::create_dir_all(dir.join("snd")).map_err(|e| e.to_string())?;
@@ -1031,27 +1188,6 @@ impl Baresip {
         )
         .map_err(|e| e.to_string())?;
         let log = fs::File::create(dir.join("baresip.log")).map_err(|e| e.to_string())?;
-        let mut parec = None;
-        if let (Some((p, slot)), Some(_)) = (pulse, &sink_module) {
-            let rec = Command::new("parec")
-                .arg("-d")
-                .arg(format!("bench{slot}.monitor"))
-                .arg(format!("--rate={ref_rate}"))
-                .args([
-                    "--channels=1",
-                    "--format=s16le",
-                    "--file-format=wav",
-                    "--latency-msec=20",
-                ])
-                .arg(dir.join("played.wav"))
-                .env("PULSE_SERVER", &p.server)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(fs::File::create(dir.join("parec.log")).map_err(|e| e.to_string())?)
-                .spawn()
-                .map_err(|e| format!("starting parec: {e}"))?;
-            parec = Some(rec);
-        }
         let mut cmd = Command::new(BARESIP);
         if let Some((p, _)) = pulse {
             // baresip 1.0's pulse player asks for no buffer size, so libpulse
@@ -1074,9 +1210,7 @@ impl Baresip {
         let b = Baresip {
             child,
             dir: dir.to_owned(),
-            parec,
-            sink_module,
-            pulse_server: pulse.map(|(p, _)| p.server.clone()),
+            sink,
         };
         b.wait_log("baresip is ready", Duration::from_secs(10))?;
         Ok(b)
@@ -1105,29 +1239,13 @@ impl Baresip {
     }
 }
 
-impl Baresip {
-    /// Stop `parec` with SIGINT so that it finishes its WAV header.
-    fn stop_parec(&mut self) {
-        if let Some(mut rec) = self.parec.take() {
-            let _ = Command::new("kill")
-                .args(["-INT", &rec.id().to_string()])
-                .status();
-            reap(&mut rec);
-        }
-    }
-}
-
 impl Drop for Baresip {
     fn drop(&mut self) {
-        self.stop_parec();
+        if let Some(sink) = self.sink.as_mut() {
+            sink.finish();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if let (Some(id), Some(server)) = (self.sink_module.take(), &self.pulse_server) {
-            let _ = Command::new("pactl")
-                .args(["unload-module", &id])
-                .env("PULSE_SERVER", server)
-                .output();
-        }
     }
 }
 
@@ -1148,14 +1266,13 @@ impl Peer for Baresip {
         self.wait_log(" terminated (duration:", Duration::from_secs(5))
     }
     fn played(&mut self, _: &Path) -> std::result::Result<PathBuf, String> {
-        if self.parec.is_some() {
-            self.stop_parec();
-            return Ok(self.dir.join("played.wav"));
+        match self.sink.as_mut() {
+            Some(sink) => Ok(sink.finish()),
+            None => self.dump(),
         }
-        self.dump()
     }
     fn decoder_dump(&mut self) -> Option<PathBuf> {
-        if self.sink_module.is_some() {
+        if self.sink.is_some() {
             self.dump().ok()
         } else {
             None
@@ -1251,7 +1368,9 @@ fn render(
                 let jb = stats(&jb).map_or(
                     match rx {
                         Receiver::Baresip => "not reported".to_string(),
-                        Receiver::Softline | Receiver::Linphone => "—".to_string(),
+                        Receiver::Softline | Receiver::SoftlineDevice | Receiver::Linphone => {
+                            "—".to_string()
+                        }
                     },
                     |(m, _, _)| format!("{m:.0} ms"),
                 );
@@ -1362,18 +1481,33 @@ fn targets(
             ));
         }
     }
-    if let (Some(ci), Some(si)) = (pcmu, softline) {
+    let device = receivers
+        .iter()
+        .position(|&r| r == Receiver::SoftlineDevice);
+    for (si, how) in [
+        (
+            softline,
+            "file and null audio: no echo cancellation or noise suppression runs",
+        ),
+        (
+            device,
+            "on the default sound device through PulseAudio, echo cancellation and noise suppression on",
+        ),
+    ] {
+        let (Some(ci), Some(si)) = (pcmu, si) else {
+            continue;
+        };
         let runs: Vec<&Outcome> = results[ci].iter().flat_map(|c| c[si].iter()).collect();
         let cpu: Vec<f64> = runs.iter().filter_map(|o| o.cpu_s).collect();
         let rss: Vec<f64> = runs.iter().filter_map(|o| o.rss_mib).collect();
         if let (Some((_, _, cpu)), Some((_, _, rss))) = (stats(&cpu), stats(&rss)) {
             let share = cpu / call_secs * 100.0;
             rows.push(format!(
-                "| headless Softline ≤ 1 % of a core per G.711 call (file and null audio: no echo cancellation or noise suppression runs; with sound cards AEC3 + NS add about 0.5–0.7 %, see the media bench) | at most {cpu:.2} CPU s per {call_secs:.0} s call: **≈ {share:.1} %** | {} |",
+                "| headless Softline ≤ 1 % of a core per G.711 call ({how}; start-up included) | at most {cpu:.2} CPU s per {call_secs:.0} s call: **≈ {share:.1} %** | {} |",
                 met(share <= 1.0)
             ));
             rows.push(format!(
-                "| headless Softline ≤ 15 MiB RSS per G.711 call | peak RSS at most **{rss:.1} MiB** | {} |",
+                "| headless Softline ≤ 15 MiB RSS per G.711 call ({how}) | peak RSS at most **{rss:.1} MiB** | {} |",
                 met(rss <= 15.0)
             ));
         }
@@ -1447,7 +1581,12 @@ direction, k): every receiver meets the same packet fate for a seed. SIP and RTC
 dropped. All calls of a cell (every seed and receiver) run at the same moment, each with its \
 own sender and relay.\n\n\
 Receivers: Softline plays to `[audio] output = \"file:…\"` (written every frame as a sound card \
-would take it, concealment included). baresip 1.0.0 (Debian; default jitter buffer \
+would take it, concealment included). \"Softline, sound device\" is the same phone on \
+`[audio] input = output = \"default\"`: cpal opens ALSA's default device, which is the `pulse` \
+plugin, to a null sink of the private PulseAudio server recorded with `parec` as for baresip, \
+and the sink's monitor as its microphone, so the echo canceller hears its own playout as echo: \
+echo cancellation (AEC3) and noise suppression run as on an agent's PC, and playout goes \
+through the device ring buffers and resamplers. baresip 1.0.0 (Debian; default jitter buffer \
 `jitter_buffer_delay 5-10` frames, `audio_buffer 20-160` ms, its `plc` module loaded) plays \
 through its `pulse` module to a null sink of a private PulseAudio server, recorded from the \
 sink's monitor with `parec` — its real playout, clocked by the sink (`PULSE_LATENCY_MSEC=40`). \
