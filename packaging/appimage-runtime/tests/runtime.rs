@@ -3,6 +3,8 @@
 //! arguments AppRun gets, the extracted files, the cache reused and repaired,
 //! `--appimage-offset`, `--appimage-extract [PATTERN]` and refused options.
 
+#![allow(clippy::disallowed_methods)] // a test: it waits out a busy executable
+
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
@@ -77,12 +79,25 @@ fn fixture(name: &str) -> Fixture {
 
 impl Fixture {
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(&self.appimage)
-            .args(args)
-            .current_dir(self.dir.join("work"))
-            .env("XDG_CACHE_HOME", self.dir.join("cache"))
-            .output()
-            .unwrap()
+        // The tests run in parallel threads: a child another test forks
+        // while this fixture's image is still open for writing inherits
+        // that descriptor until its exec, and exec of the image then fails
+        // with ETXTBSY ("Text file busy"). Try again shortly.
+        let mut tries = 0;
+        loop {
+            match Command::new(&self.appimage)
+                .args(args)
+                .current_dir(self.dir.join("work"))
+                .env("XDG_CACHE_HOME", self.dir.join("cache"))
+                .output()
+            {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 50 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                r => return r.unwrap(),
+            }
+        }
     }
 
     fn stdout(&self, args: &[&str]) -> String {
