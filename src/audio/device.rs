@@ -109,7 +109,7 @@ pub enum DeviceHealth {
 }
 
 /// Counters of one device bridge (samples, at the device rate).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DeviceStats {
     /// Silence inserted because the ring was empty (source: in `read`;
     /// sink: in the device callback).
@@ -520,6 +520,10 @@ impl AudioSource for DeviceSource {
         self.rate
     }
 
+    fn device_stats(&self) -> Option<DeviceStats> {
+        Some(self.stats())
+    }
+
     fn failure(&self) -> Option<String> {
         match self.health() {
             DeviceHealth::Running => None,
@@ -619,6 +623,10 @@ impl DeviceSink {
 impl AudioSink for DeviceSink {
     fn sample_rate(&self) -> u32 {
         self.rate
+    }
+
+    fn device_stats(&self) -> Option<DeviceStats> {
+        Some(self.stats())
     }
 
     fn failure(&self) -> Option<String> {

@@ -67,6 +67,11 @@ pub trait AudioSource: Send {
     fn failure(&self) -> Option<String> {
         None
     }
+    /// A sound device's bridge counters (underruns, drift steps); `None`
+    /// for files and `null`.
+    fn device_stats(&self) -> Option<device::DeviceStats> {
+        None
+    }
 }
 
 /// Consumes the PCM the phone plays out, mono, at its own rate.
@@ -76,6 +81,11 @@ pub trait AudioSink: Send {
     fn finish(&mut self) -> io::Result<()>;
     /// Why the endpoint stopped working (a device unplugged), if it did.
     fn failure(&self) -> Option<String> {
+        None
+    }
+    /// A sound device's bridge counters (underruns, drift steps); `None`
+    /// for files and `null`.
+    fn device_stats(&self) -> Option<device::DeviceStats> {
         None
     }
 }

@@ -96,6 +96,12 @@ pub struct MediaStats {
     /// runtime, which sees the audio endpoints; `None` from the session).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub levels: Option<crate::media::level::AudioLevels>,
+    /// The microphone's and the speaker's device bridge counters, when they
+    /// are sound devices (set by the runtime like `levels`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mic_device: Option<crate::audio::device::DeviceStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speaker_device: Option<crate::audio::device::DeviceStats>,
 }
 
 /// One digit being sent (RFC 4733 §2.5.1).
@@ -816,6 +822,8 @@ impl MediaSession {
             silent_for_ms: silent_for.as_millis() as u64,
             warning,
             levels: None,
+            mic_device: None,
+            speaker_device: None,
         }
     }
 }

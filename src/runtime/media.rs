@@ -470,6 +470,8 @@ async fn run(
                         mic: mic_meter.take(),
                         speaker: speaker_meter.take(),
                     });
+                    st.mic_device = audio.source.device_stats();
+                    st.speaker_device = audio.sink.device_stats();
                     if let Ok(mut s) = stats.lock() {
                         *s = Some(st);
                     }

@@ -176,6 +176,8 @@ mod tests {
             silent_for_ms: silent_ms,
             warning: None,
             levels: None,
+            mic_device: None,
+            speaker_device: None,
         }
     }
 
