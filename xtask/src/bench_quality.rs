@@ -704,6 +704,9 @@ fn call(
     out.fec = receiver.fec_recovered();
     out.red = receiver.red_recovered();
     out.steering = receiver.steering();
+    if let Some(note) = receiver.device_note() {
+        out.note = format!("{note}; ");
+    }
     let bytes = relay.stats.rtp_forward_bytes.load(Ordering::Relaxed);
     out.kbps = Some(bytes as f64 * 8.0 / t0.elapsed().as_secs_f64() / 1000.0);
     if let Some((cpu, rss)) = proc_usage(receiver.pid()) {
@@ -830,6 +833,10 @@ trait Peer: Send {
     }
     /// Frames its jitter buffer inserted and skipped, when it says.
     fn steering(&mut self) -> Option<(u64, u64)> {
+        None
+    }
+    /// Its sound-device bridges' counters, when it has any.
+    fn device_note(&mut self) -> Option<String> {
         None
     }
     fn pid(&self) -> u32;
@@ -1110,6 +1117,26 @@ impl Peer for SoftlineOnDevice {
     }
     fn steering(&mut self) -> Option<(u64, u64)> {
         self.phone.steering()
+    }
+    fn device_note(&mut self) -> Option<String> {
+        let s = self.phone.ctl("{\"cmd\":\"status\"}").ok()?;
+        let side = |key: &str| -> Option<String> {
+            let rest = &s[s.find(&format!("\"{key}\":{{"))?..];
+            let obj = &rest[..=rest.find('}')?];
+            let n = |k: &str| field(obj, &format!("\"{k}\":")).unwrap_or(0.0);
+            Some(format!(
+                "{key} underrun {} overrun {} skipped {} repeated {}",
+                n("underrun_samples"),
+                n("overrun_samples"),
+                n("skipped"),
+                n("repeated")
+            ))
+        };
+        Some(format!(
+            "{}, {}",
+            side("mic_device")?,
+            side("speaker_device")?
+        ))
     }
     fn pid(&self) -> u32 {
         self.phone.pid()
