@@ -553,14 +553,26 @@ impl AudioSource for DeviceSource {
             }
             self.drift.reset();
         }
-        self.fill = fill;
         if !self.primed {
             if fill < target {
+                self.fill = fill;
                 out.fill(0);
                 return;
             }
             self.primed = true;
+            // Start at the target: a backlog that arrived before the first
+            // read (a PulseAudio stream may start with one) is dropped here,
+            // not drained by skipping samples (a pitch shift) for seconds.
+            if fill > target + n / 2 {
+                let cut = fill - target;
+                if let Ok(chunk) = self.ring.read_chunk(cut) {
+                    chunk.commit_all();
+                    self.shared.overrun.fetch_add(cut as u64, Ordering::Relaxed);
+                    fill -= cut;
+                }
+            }
         }
+        self.fill = fill;
         self.drift.observe(fill);
         let mut missing = 0u64;
         for o in out.iter_mut() {
@@ -654,7 +666,16 @@ impl AudioSink for DeviceSink {
             self.drift.reset();
             return Ok(());
         }
-        if self.shared.playing.load(Ordering::Relaxed) {
+        let playing = self.shared.playing.load(Ordering::Relaxed);
+        if !playing && fill >= target {
+            // The device has not started taking samples (a PulseAudio
+            // stream can take a second): hold no more than the target, so
+            // that playout starts at the target delay instead of draining
+            // an excess by skipping samples (a pitch shift) for seconds.
+            self.overrun += n as u64;
+            return Ok(());
+        }
+        if playing {
             self.drift.observe(fill);
         } else {
             // Priming: the fill is meant to be below target.
@@ -879,6 +900,62 @@ fn open_on_thread(
     Ok((half, note, stream))
 }
 
+/// A PulseAudio stream and the bridge its owner thread feeds.
+#[cfg(target_os = "linux")]
+enum PulseIo {
+    Record(super::pulse::PulseStream, InputBridge),
+    Play(super::pulse::PulseStream, OutputBridge),
+}
+
+#[cfg(target_os = "linux")]
+fn pulse_open(dir: Dir) -> Result<(Half, PulseIo), String> {
+    use super::pulse::{PulseStream, RATE};
+    let name = "default (PulseAudio)".to_string();
+    Ok(match dir {
+        Dir::Input => {
+            let stream = PulseStream::record()?;
+            let (bridge, mut src) = input_bridge(1, RATE);
+            src.name = name;
+            (Half::Source(src), PulseIo::Record(stream, bridge))
+        }
+        Dir::Output => {
+            let stream = PulseStream::playback()?;
+            let (mut sink, bridge) = output_bridge(1, RATE);
+            sink.name = name;
+            (Half::Sink(sink), PulseIo::Play(stream, bridge))
+        }
+    })
+}
+
+/// The owner thread's loop: 10 ms blocks between the server and the ring
+/// bridge (the server's pace), until the source/sink is dropped or the
+/// stream fails (shown as the device's failure, like a cpal error).
+#[cfg(target_os = "linux")]
+fn pulse_run(io: PulseIo, stop: &mpsc::Receiver<()>) {
+    let mut block = vec![0i16; super::pulse::BLOCK];
+    let running = || matches!(stop.try_recv(), Err(mpsc::TryRecvError::Empty));
+    match io {
+        PulseIo::Record(stream, mut bridge) => {
+            while running() {
+                if let Err(e) = stream.read(&mut block[..]) {
+                    bridge.shared.fail(e);
+                    return;
+                }
+                assert_no_alloc::assert_no_alloc(|| bridge.process(&block[..]));
+            }
+        }
+        PulseIo::Play(stream, mut bridge) => {
+            while running() {
+                assert_no_alloc::assert_no_alloc(|| bridge.process(&mut block[..]));
+                if let Err(e) = stream.write(&block[..]) {
+                    bridge.shared.fail(e);
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /// Opens the device on its owner thread and waits at most `OPEN_TIMEOUT`.
 fn open(dir: Dir, wanted: Option<&str>) -> Opened {
     let wanted_s = wanted.map(str::to_string);
@@ -890,16 +967,32 @@ fn open(dir: Dir, wanted: Option<&str>) -> Opened {
             Dir::Input => "softline-mic".into(),
             Dir::Output => "softline-speaker".into(),
         })
-        .spawn(move || match open_on_thread(dir, wanted_s.as_deref()) {
-            Ok((half, note, stream)) => {
-                if res_tx.send(Ok((half, note))).is_ok() {
-                    // Keep the stream until the source/sink is dropped.
-                    let _ = stop_rx.recv();
+        .spawn(move || {
+            // The default devices on a PulseAudio desktop: its own stream,
+            // run on this thread until the source/sink is dropped.
+            #[cfg(target_os = "linux")]
+            if wanted_s.is_none() && super::pulse::server_present() {
+                match pulse_open(dir) {
+                    Ok((half, io)) => {
+                        if res_tx.send(Ok((half, None))).is_ok() {
+                            pulse_run(io, &stop_rx);
+                        }
+                        return;
+                    }
+                    Err(e) => tracing::info!("{e}; the default device goes through ALSA"),
                 }
-                drop(stream);
             }
-            Err(e) => {
-                let _ = res_tx.send(Err(e));
+            match open_on_thread(dir, wanted_s.as_deref()) {
+                Ok((half, note, stream)) => {
+                    if res_tx.send(Ok((half, note))).is_ok() {
+                        // Keep the stream until the source/sink is dropped.
+                        let _ = stop_rx.recv();
+                    }
+                    drop(stream);
+                }
+                Err(e) => {
+                    let _ = res_tx.send(Err(e));
+                }
             }
         });
     if let Err(e) = spawned {
@@ -1079,14 +1172,27 @@ mod tests {
     fn sink_drops_newest_when_full_or_far_ahead() {
         let (mut sink, _cb) = output_bridge(1, 8000); // ring 4000
         let frame = [1i16; 800];
-        // Nobody plays: fill 0, 800, …, 4000; far-ahead limit is
-        // 1600 + 4·800 = 4800, never reached before the ring is full.
+        // Before the device plays, the sink holds no more than its target
+        // (two frames, 1600); later frames are dropped.
         for _ in 0..6 {
             sink.write(&frame).unwrap();
         }
         let s = sink.stats();
+        assert_eq!(s.fill, 1600);
+        assert_eq!(s.overrun_samples, 4 * 800);
+        // Playing, but nobody takes samples: the ring fills to 4000; the
+        // far-ahead limit, 1600 + 4·800 = 4800, is not reached before that.
+        sink.shared.playing.store(true, Ordering::Relaxed);
+        for _ in 0..4 {
+            sink.write(&frame).unwrap();
+        }
+        let s = sink.stats();
         assert_eq!(s.fill, 4000);
-        assert_eq!(s.overrun_samples, 800, "6·800 written, 4000 fit");
+        assert_eq!(
+            s.overrun_samples,
+            5 * 800,
+            "3 more frames fit, the 4th did not"
+        );
         assert_eq!(sink.ring.slots(), 0);
     }
 

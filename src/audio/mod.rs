@@ -8,6 +8,8 @@
 
 pub mod device;
 pub mod policy;
+#[cfg(target_os = "linux")]
+pub mod pulse;
 pub mod wav;
 
 use std::io;

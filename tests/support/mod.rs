@@ -952,6 +952,11 @@ pub struct Phone {
 
 impl Phone {
     pub fn start(config_toml: &str) -> Phone {
+        Phone::start_with_env(config_toml, &[])
+    }
+
+    /// As [`Phone::start`], with extra environment (e.g. `PULSE_SERVER`).
+    pub fn start_with_env(config_toml: &str, env: &[(&str, String)]) -> Phone {
         let dir = TestDir::new("phone");
         let config = dir.file("softline.toml");
         fs::write(
@@ -974,6 +979,7 @@ impl Phone {
             // Never the machine's /etc/softline/softline.toml.
             .env("SOFTLINE_SYSTEM_CONFIG", dir.file("no-system.toml"))
             .env_remove("SOFTLINE_PROFILE")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(fs::File::create(dir.file("stdout.log")).unwrap())
             .stderr(fs::File::create(&stderr).unwrap())

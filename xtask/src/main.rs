@@ -22,6 +22,8 @@ const BUILD_PACKAGES: &[&str] = &[
     "build-essential",
     "pkg-config",
     "cmake",
+    // libpulse-simple for the default devices on PulseAudio desktops.
+    "libpulse-dev",
     "libasound2-dev",
     // What the window needs at run time (eframe loads them with dlopen):
     // X11/Wayland client libraries and Mesa's OpenGL, which also renders
@@ -55,6 +57,9 @@ const TEST_PACKAGES: &[&str] = &[
     "gnome-keyring",
     // mksquashfs for the AppImage runtime's tests (packaging/appimage-runtime).
     "squashfs-tools",
+    // A private PulseAudio server (and pacat/parec) for the default-device test.
+    "pulseaudio",
+    "pulseaudio-utils",
 ];
 
 fn main() -> ExitCode {

@@ -1,0 +1,105 @@
+//! The default microphone and speakers through a PulseAudio server (or
+//! PipeWire's Pulse server) on Linux, with libpulse's blocking simple API.
+//!
+//! Why not cpal's ALSA `default` device, which on such a desktop is the
+//! `pulse` plugin: its capture thread spins (the plugin says "readable"
+//! before a whole period has arrived) and its playout is called back at
+//! about half the device rate, so a call cost 11–14 % of a core and lost
+//! frames (docs/benchmarks.md, "A sound device through PulseAudio").
+//!
+//! A [`PulseStream`] is one mono 16-bit stream at a rate we choose; its
+//! owner thread reads or writes 10 ms blocks, and the server paces it.
+//! The ring bridges of `device` sit between that thread and the media task
+//! exactly as they sit behind a cpal callback.
+
+use libpulse_binding::def::BufferAttr;
+use libpulse_binding::sample::{Format, Spec};
+use libpulse_binding::stream::Direction;
+use libpulse_simple_binding::Simple;
+
+/// The rate the phone asks the server for (it resamples as needed).
+pub const RATE: u32 = 48_000;
+/// Samples per block: 10 ms.
+pub const BLOCK: usize = (RATE / 100) as usize;
+
+/// True when a PulseAudio server is configured or its socket exists: then
+/// the default devices go through it.
+pub fn server_present() -> bool {
+    if std::env::var_os("PULSE_SERVER").is_some() {
+        return true;
+    }
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .map(|d| {
+            std::path::Path::new(&d)
+                .join("pulse")
+                .join("native")
+                .exists()
+        })
+        .unwrap_or(false)
+}
+
+/// One open record or playback stream.
+pub struct PulseStream {
+    simple: Simple,
+}
+
+impl PulseStream {
+    /// The default source (`PULSE_SOURCE` when set), 10 ms fragments.
+    pub fn record() -> Result<PulseStream, String> {
+        PulseStream::open(Direction::Record)
+    }
+
+    /// The default sink (`PULSE_SINK` when set), about 40 ms of buffer.
+    pub fn playback() -> Result<PulseStream, String> {
+        PulseStream::open(Direction::Playback)
+    }
+
+    fn open(dir: Direction) -> Result<PulseStream, String> {
+        let spec = Spec {
+            format: Format::S16le,
+            rate: RATE,
+            channels: 1,
+        };
+        let block = (BLOCK * 2) as u32;
+        let attr = BufferAttr {
+            maxlength: u32::MAX,
+            // Playback: 4 blocks queued at the server, refilled a block
+            // at a time.
+            tlength: 4 * block,
+            prebuf: 0,
+            minreq: block,
+            // Record: delivered a block at a time.
+            fragsize: block,
+        };
+        let (stream_name, what) = match dir {
+            Direction::Record => ("microphone", "record"),
+            _ => ("call audio", "playback"),
+        };
+        let simple = Simple::new(
+            None,
+            "Softline",
+            dir,
+            None,
+            stream_name,
+            &spec,
+            None,
+            Some(&attr),
+        )
+        .map_err(|e| format!("PulseAudio {what} stream: {e}"))?;
+        Ok(PulseStream { simple })
+    }
+
+    /// Blocks until `out` is filled with recorded samples.
+    pub fn read(&self, out: &mut [i16]) -> Result<(), String> {
+        self.simple
+            .read(bytemuck::cast_slice_mut(out))
+            .map_err(|e| format!("PulseAudio read: {e}"))
+    }
+
+    /// Blocks until the server has taken `pcm`.
+    pub fn write(&self, pcm: &[i16]) -> Result<(), String> {
+        self.simple
+            .write(bytemuck::cast_slice(pcm))
+            .map_err(|e| format!("PulseAudio write: {e}"))
+    }
+}
