@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use softline::audio::wav::Wav;
 use softline::media::tone::{rms_dbfs, sine, tone_share};
-use support::{Phone, TestDir, free_udp_port};
+use support::{Phone, TestDir, free_udp_port, growing_wav_samples};
 
 const FIVE_S: Duration = Duration::from_secs(5);
 const RATE: u32 = 8000;
@@ -39,22 +39,9 @@ fn config(port: u16, input: &Path, output: &Path) -> String {
     )
 }
 
-/// Every sample written to a (growing) mono 16-bit WAV file so far, read
-/// from the raw bytes after the 44-byte header (the header's length field
-/// lags behind the data while the file grows).
-fn samples(path: &Path) -> Vec<i16> {
-    let bytes = std::fs::read(path).unwrap_or_default();
-    bytes
-        .get(44..)
-        .unwrap_or_default()
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect()
-}
-
 /// Share of `freq` and level in `[from, to)` of `path`'s samples.
 fn window(path: &Path, from: usize, to: usize, freq: f64) -> (f64, f64, usize) {
-    let all = samples(path);
+    let all = growing_wav_samples(path);
     let to = to.min(all.len());
     let w = all.get(from.min(to)..to).unwrap_or_default();
     (tone_share(w, RATE, freq), rms_dbfs(w), w.len())
@@ -66,7 +53,10 @@ fn call_state(s: &Value) -> Value {
 
 /// The two outputs' lengths (samples) now.
 fn marks(a_out: &Path, b_out: &Path) -> (usize, usize) {
-    (samples(a_out).len(), samples(b_out).len())
+    (
+        growing_wav_samples(a_out).len(),
+        growing_wav_samples(b_out).len(),
+    )
 }
 
 /// Half a second after a phase change (the re-INVITE and the jitter

@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use softline::audio::wav::Wav;
 use softline::media::tone::{sine, tone_share};
-use support::{Phone, TestDir, free_udp_port, poll};
+use support::{Phone, TestDir, free_udp_port, growing_wav_samples, poll};
 
 const FIVE_S: Duration = Duration::from_secs(5);
 
@@ -104,17 +104,6 @@ fn write_tone(path: &Path, freq: f64, rate: u32, secs: usize) {
     std::fs::write(path, w.to_bytes()).unwrap();
 }
 
-/// Mono 16-bit samples of a WAV file (growing or finished), after the header.
-fn samples(path: &Path) -> Vec<i16> {
-    let bytes = std::fs::read(path).unwrap_or_default();
-    bytes
-        .get(44..)
-        .unwrap_or_default()
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect()
-}
-
 fn call_state(s: &Value) -> Value {
     s["calls"][0]["state"].clone()
 }
@@ -192,7 +181,7 @@ fn the_default_devices_carry_both_directions_through_pulseaudio() {
     let _ = player.wait();
 
     // A's speaker: the last 2 s of the recording are B's 1100 Hz.
-    let spk = samples(&heard);
+    let spk = growing_wav_samples(&heard);
     assert!(spk.len() >= 16000, "recorded {} samples", spk.len());
     let tail = &spk[spk.len() - 16000..];
     let media = &status["result"]["calls"][0]["media"];
@@ -202,7 +191,7 @@ fn the_default_devices_carry_both_directions_through_pulseaudio() {
         "1100 Hz share at A's speaker {share:.2}: {media:#}"
     );
     // B's playout: A's microphone, the 700 Hz from PulseAudio.
-    let b_heard = samples(&b_out);
+    let b_heard = growing_wav_samples(&b_out);
     assert!(b_heard.len() >= 24000, "B wrote {} samples", b_heard.len());
     let tail = &b_heard[b_heard.len() - 16000..];
     let share = tone_share(tail, 8000, 700.0);

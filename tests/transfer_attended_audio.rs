@@ -44,13 +44,7 @@ fn config(port: u16, input: &Path, output: &Path) -> String {
 /// The last `secs` seconds written to a WAV file so far, from the raw
 /// bytes (each call's media re-creates the file; the header lags).
 fn tail(path: &Path, secs: f64) -> Vec<i16> {
-    let bytes = std::fs::read(path).unwrap_or_default();
-    let samples: Vec<i16> = bytes
-        .get(44..)
-        .unwrap_or_default()
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect();
+    let samples = support::growing_wav_samples(path);
     let n = (f64::from(RATE) * secs) as usize;
     samples[samples.len().saturating_sub(n)..].to_vec()
 }

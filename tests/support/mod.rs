@@ -938,6 +938,19 @@ impl Drop for Sipp {
     }
 }
 
+/// Every sample written to a (growing) mono 16-bit WAV file so far, read
+/// from the raw bytes after the 44-byte header (the header's length field
+/// lags behind the data while the file grows).
+pub fn growing_wav_samples(path: &Path) -> Vec<i16> {
+    let bytes = fs::read(path).unwrap_or_default();
+    bytes
+        .get(44..)
+        .unwrap_or_default()
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
+}
+
 // ---------------------------------------------------------------------------
 // The phone
 
