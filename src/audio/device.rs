@@ -1197,6 +1197,29 @@ mod tests {
     }
 
     #[test]
+    fn source_drops_a_start_up_backlog_at_once() {
+        let (mut cb, mut src) = input_bridge(1, 8000);
+        // 100 ms arrived before the first read, in 10 ms periods.
+        for _ in 0..10 {
+            cb.process(&[1000i16; 80]);
+        }
+        let mut out = [0i16; 160];
+        src.read(&mut out);
+        // Target: two 20 ms frames (320); the 480 above it go at once
+        // instead of being skipped one sample in a hundred.
+        assert_eq!(src.stats().overrun_samples, 480);
+        assert_eq!(out, [1000; 160]);
+        for _ in 0..50 {
+            cb.process(&[1000i16; 80]);
+            cb.process(&[1000i16; 80]);
+            src.read(&mut out);
+        }
+        let s = src.stats();
+        assert_eq!(s.overrun_samples, 480);
+        assert_eq!((s.skipped, s.repeated), (0, 0), "{s:?}");
+    }
+
+    #[test]
     fn failed_stream_reports_health_and_silence() {
         let (mut cb, mut src) = input_bridge(1, 8000);
         for _ in 0..10 {
