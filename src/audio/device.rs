@@ -543,8 +543,17 @@ impl AudioSource for DeviceSource {
         let target = target_fill(n, period);
         self.drift.set_target(target, n / 2);
         let mut fill = self.ring.slots();
-        if fill > target + RESYNC_FRAMES * n {
-            // The media task fell far behind: drop the oldest down to target.
+        // Drop the oldest down to target at once: when the media task fell
+        // far behind, and on the first read after priming starts, any
+        // backlog above the margin (a PulseAudio stream may start with one)
+        // rather than draining it by skipping samples (a pitch shift) for
+        // seconds.
+        let limit = if self.primed {
+            target + RESYNC_FRAMES * n
+        } else {
+            target + n / 2
+        };
+        if fill > limit {
             let cut = fill - target;
             if let Ok(chunk) = self.ring.read_chunk(cut) {
                 chunk.commit_all();
@@ -553,26 +562,14 @@ impl AudioSource for DeviceSource {
             }
             self.drift.reset();
         }
+        self.fill = fill;
         if !self.primed {
             if fill < target {
-                self.fill = fill;
                 out.fill(0);
                 return;
             }
             self.primed = true;
-            // Start at the target: a backlog that arrived before the first
-            // read (a PulseAudio stream may start with one) is dropped here,
-            // not drained by skipping samples (a pitch shift) for seconds.
-            if fill > target + n / 2 {
-                let cut = fill - target;
-                if let Ok(chunk) = self.ring.read_chunk(cut) {
-                    chunk.commit_all();
-                    self.shared.overrun.fetch_add(cut as u64, Ordering::Relaxed);
-                    fill -= cut;
-                }
-            }
         }
-        self.fill = fill;
         self.drift.observe(fill);
         let mut missing = 0u64;
         for o in out.iter_mut() {
