@@ -145,12 +145,13 @@ impl Codec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Receiver {
     Softline,
-    /// Softline on the default sound device: ALSA's `pulse` plugin to a
-    /// null sink of the private PulseAudio server, its monitor as the
-    /// microphone (so the echo canceller has an echo to cancel), recorded
-    /// with `parec` like baresip. Echo cancellation and noise suppression
-    /// run as on an agent's PC; the playout goes through cpal, the device
-    /// rings and the resamplers.
+    /// Softline on the default sound device, which with `PULSE_SERVER` set
+    /// is its own PulseAudio stream (`src/audio/pulse.rs`): a null sink of
+    /// the private PulseAudio server, its monitor as the microphone (so the
+    /// echo canceller has an echo to cancel), recorded with `parec` like
+    /// baresip. Echo cancellation and noise suppression run as on an
+    /// agent's PC; the playout goes through the device rings and the
+    /// resamplers.
     SoftlineDevice,
     Baresip,
     Linphone,
@@ -1609,8 +1610,8 @@ dropped. All calls of a cell (every seed and receiver) run at the same moment, e
 own sender and relay.\n\n\
 Receivers: Softline plays to `[audio] output = \"file:…\"` (written every frame as a sound card \
 would take it, concealment included). \"Softline, sound device\" is the same phone on \
-`[audio] input = output = \"default\"`: cpal opens ALSA's default device, which is the `pulse` \
-plugin, to a null sink of the private PulseAudio server recorded with `parec` as for baresip, \
+`[audio] input = output = \"default\"`, which with a PulseAudio server is Softline's own \
+PulseAudio stream (`src/audio/pulse.rs`), to a null sink of the private server recorded with `parec` as for baresip, \
 and the sink's monitor as its microphone, so the echo canceller hears its own playout as echo: \
 echo cancellation (AEC3) and noise suppression run as on an agent's PC, and playout goes \
 through the device ring buffers and resamplers. baresip 1.0.0 (Debian; default jitter buffer \
