@@ -2,7 +2,9 @@
 //! bench audio`). Two `MediaSession`s exchange 100 s of audio in memory;
 //! each frame is encoded, packetized, parsed, jitter-buffered, decoded and
 //! played out. Prints µs per 20 ms frame and the share of one core a
-//! two-way call costs (both directions).
+//! two-way call costs (both directions). Then the sound-device resampling
+//! and echo cancellation on their own. `SOFTLINE_BENCH=resample` runs only
+//! the resampling, `SOFTLINE_BENCH=aec` skips the codecs.
 #![allow(clippy::disallowed_methods)] // a benchmark reads the clock
 
 use std::hint::black_box;
@@ -10,6 +12,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use softline::media::aec::{AecConfig, echo_canceller};
+use softline::media::resample::Resampler;
 use softline::media::session::{MediaConfig, MediaSession};
 use softline::media::tone::sine;
 use softline::sdp::{CodecSpec, NegotiatedMedia};
@@ -20,7 +23,12 @@ fn main() {
         "10.0.0.1:4000".parse().unwrap(),
         "10.0.0.2:5000".parse().unwrap(),
     );
-    let only_aec = std::env::var("SOFTLINE_BENCH").is_ok_and(|v| v == "aec");
+    let only = std::env::var("SOFTLINE_BENCH").unwrap_or_default();
+    resampling(frames);
+    if only == "resample" {
+        return;
+    }
+    let only_aec = only == "aec";
     let codecs = if only_aec {
         Vec::new()
     } else {
@@ -144,6 +152,33 @@ fn main() {
                 per_frame.as_secs_f64() / 0.020 * 100.0
             );
         }
+    }
+}
+
+/// Sound device <-> codec rate conversion, both directions of one call (the
+/// microphone down to the codec, the far end up to the speaker).
+fn resampling(frames: u32) {
+    for (device, codec) in [(48_000u32, 8_000u32), (48_000, 16_000), (44_100, 8_000)] {
+        let (dn, cn) = ((device / 50) as usize, (codec / 50) as usize);
+        let mic = sine(440.0, device, 8000.0, dn * 50);
+        let far = sine(440.0, codec, 8000.0, cn * 50);
+        let mut down = Resampler::new(device, codec);
+        let mut up = Resampler::new(codec, device);
+        let (mut to_codec, mut to_device) =
+            (Vec::with_capacity(cn + 2), Vec::with_capacity(dn + 2));
+        let start = Instant::now();
+        for i in 0..frames as usize {
+            let (d, c) = ((i % 50) * dn, (i % 50) * cn);
+            down.process(&mic[d..d + dn], &mut to_codec);
+            up.process(&far[c..c + cn], &mut to_device);
+            black_box((&to_codec, &to_device));
+        }
+        let per_frame = start.elapsed() / frames;
+        println!(
+            "resample {device} <-> {codec} Hz: {:>6.1} µs per 20 ms frame (both directions) = {:>5.2} % of one core",
+            per_frame.as_secs_f64() * 1e6,
+            per_frame.as_secs_f64() / 0.020 * 100.0
+        );
     }
 }
 
