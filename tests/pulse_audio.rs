@@ -5,7 +5,8 @@
 //! recorded with `parec`. A calls B, a headless Softline playing 1100 Hz
 //! from a file and writing what it hears to a file: B must hear 700 Hz and
 //! "speaker" must carry 1100 Hz, and A's device bridges must drop nothing
-//! once running. (A null sink starts its first stream only after about
+//! once running. libpulse is loaded only by A, which opens a default
+//! device. (A null sink starts its first stream only after about
 //! 1.7 s, its initial block; the test lets that pass before it listens.)
 #![cfg(target_os = "linux")]
 #![allow(clippy::disallowed_methods)]
@@ -175,6 +176,9 @@ fn the_default_devices_carry_both_directions_through_pulseaudio() {
         .status();
     let _ = rec.wait();
     let status = a.ctl(json!({"cmd": "status"}));
+    // libpulse is loaded when a default device opens, not linked: A maps
+    // it, B (files only) does not.
+    let (a_libs, b_libs) = (a.mapped_libraries(), b.mapped_libraries());
     a.cmd(json!({"cmd": "hangup"}));
     b.wait_for(|s| call_state(s) == "ended", FIVE_S).unwrap();
     let _ = player.kill();
@@ -196,6 +200,11 @@ fn the_default_devices_carry_both_directions_through_pulseaudio() {
     let tail = &b_heard[b_heard.len() - 16000..];
     let share = tone_share(tail, 8000, 700.0);
     assert!(share > 0.8, "700 Hz share at B {share:.2}");
+    assert!(a_libs.contains("libpulse-simple.so"), "A maps:\n{a_libs}");
+    assert!(
+        b_libs.contains("softline") && !b_libs.contains("libpulse"),
+        "B maps:\n{b_libs}"
+    );
     // A's bridges ran (the device path, not a file) and lost nothing to
     // over- or underruns after the start.
     let earlier = &before["result"]["calls"][0]["media"];

@@ -12,10 +12,7 @@
 //! The ring bridges of `device` sit between that thread and the media task
 //! exactly as they sit behind a cpal callback.
 
-use libpulse_binding::def::BufferAttr;
-use libpulse_binding::sample::{Format, Spec};
-use libpulse_binding::stream::Direction;
-use libpulse_simple_binding::Simple;
+use pulse_simple_dl::{BufferAttr, Direction, Stream, StreamSpec};
 
 /// The rate the phone asks the server for (it resamples as needed).
 pub const RATE: u32 = 48_000;
@@ -38,9 +35,11 @@ pub fn server_present() -> bool {
         .unwrap_or(false)
 }
 
-/// One open record or playback stream.
+/// One open record or playback stream. libpulse is loaded on the first
+/// one (`pulse_simple_dl`), so a phone that never opens a default device
+/// does not map it, and a machine without it falls back to ALSA.
 pub struct PulseStream {
-    simple: Simple,
+    stream: Stream,
 }
 
 impl PulseStream {
@@ -55,51 +54,43 @@ impl PulseStream {
     }
 
     fn open(dir: Direction) -> Result<PulseStream, String> {
-        let spec = Spec {
-            format: Format::S16le,
+        let block = (BLOCK * 2) as u32;
+        let spec = StreamSpec {
+            server: None,
+            app: "Softline",
+            stream: match dir {
+                Direction::Record => "microphone",
+                Direction::Playback => "call audio",
+            },
+            device: None,
             rate: RATE,
             channels: 1,
+            attr: BufferAttr {
+                maxlength: u32::MAX,
+                // Playback: 4 blocks queued at the server, refilled a block
+                // at a time.
+                tlength: 4 * block,
+                prebuf: 0,
+                minreq: block,
+                // Record: delivered a block at a time.
+                fragsize: block,
+            },
         };
-        let block = (BLOCK * 2) as u32;
-        let attr = BufferAttr {
-            maxlength: u32::MAX,
-            // Playback: 4 blocks queued at the server, refilled a block
-            // at a time.
-            tlength: 4 * block,
-            prebuf: 0,
-            minreq: block,
-            // Record: delivered a block at a time.
-            fragsize: block,
+        let what = match dir {
+            Direction::Record => "record",
+            Direction::Playback => "playback",
         };
-        let (stream_name, what) = match dir {
-            Direction::Record => ("microphone", "record"),
-            _ => ("call audio", "playback"),
-        };
-        let simple = Simple::new(
-            None,
-            "Softline",
-            dir,
-            None,
-            stream_name,
-            &spec,
-            None,
-            Some(&attr),
-        )
-        .map_err(|e| format!("PulseAudio {what} stream: {e}"))?;
-        Ok(PulseStream { simple })
+        let stream = Stream::open(dir, &spec).map_err(|e| format!("{what} stream: {e}"))?;
+        Ok(PulseStream { stream })
     }
 
     /// Blocks until `out` is filled with recorded samples.
     pub fn read(&self, out: &mut [i16]) -> Result<(), String> {
-        self.simple
-            .read(bytemuck::cast_slice_mut(out))
-            .map_err(|e| format!("PulseAudio read: {e}"))
+        self.stream.read(out).map_err(|e| e.to_string())
     }
 
     /// Blocks until the server has taken `pcm`.
     pub fn write(&self, pcm: &[i16]) -> Result<(), String> {
-        self.simple
-            .write(bytemuck::cast_slice(pcm))
-            .map_err(|e| format!("PulseAudio write: {e}"))
+        self.stream.write(pcm).map_err(|e| e.to_string())
     }
 }

@@ -1027,6 +1027,12 @@ impl Phone {
         read_lossy(&self.stderr)
     }
 
+    /// The shared libraries mapped into the running phone (`/proc/PID/maps`).
+    #[cfg(target_os = "linux")]
+    pub fn mapped_libraries(&self) -> String {
+        fs::read_to_string(format!("/proc/{}/maps", self.child.id())).unwrap_or_default()
+    }
+
     /// The SIP trace, when the config enabled it with `dir = "{dir}"`.
     pub fn trace_text(&self) -> String {
         read_lossy(&self.dir.file("sip-trace.log"))

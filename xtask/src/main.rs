@@ -22,8 +22,6 @@ const BUILD_PACKAGES: &[&str] = &[
     "build-essential",
     "pkg-config",
     "cmake",
-    // libpulse-simple for the default devices on PulseAudio desktops.
-    "libpulse-dev",
     "libasound2-dev",
     // What the window needs at run time (eframe loads them with dlopen):
     // X11/Wayland client libraries and Mesa's OpenGL, which also renders
@@ -37,6 +35,9 @@ const BUILD_PACKAGES: &[&str] = &[
     "libegl1",
     "libgl1",
     "libgl1-mesa-dri",
+    // The default microphone and speakers on a PulseAudio/PipeWire desktop
+    // (libpulse-simple, also loaded with dlopen).
+    "libpulse0",
 ];
 
 /// What `cargo xtask screenshots` needs: a virtual X server, a screen grabber
