@@ -942,6 +942,18 @@ fn pulse_run(io: PulseIo, stop: &mpsc::Receiver<()>) {
             }
         }
         PulseIo::Play(stream, mut bridge) => {
+            // A new stream asks for its whole target length at once. Given
+            // from the ring, that drained it far below its target, and the
+            // sink's drift control then repeated a sample in a hundred (a
+            // pitch shift) for seconds to refill it. Silence fills the
+            // server's queue instead, and the ring is drained a block per
+            // 10 ms from the first block on.
+            for _ in 0..super::pulse::PLAYBACK_BLOCKS {
+                if let Err(e) = stream.write(&block[..]) {
+                    bridge.shared.fail(e);
+                    return;
+                }
+            }
             while running() {
                 assert_no_alloc::assert_no_alloc(|| bridge.process(&mut block[..]));
                 if let Err(e) = stream.write(&block[..]) {

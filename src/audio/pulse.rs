@@ -18,6 +18,8 @@ use pulse_simple_dl::{BufferAttr, Direction, Stream, StreamSpec};
 pub const RATE: u32 = 48_000;
 /// Samples per block: 10 ms.
 pub const BLOCK: usize = (RATE / 100) as usize;
+/// Blocks the server keeps queued for playback (its target length).
+pub const PLAYBACK_BLOCKS: u32 = 4;
 
 /// True when a PulseAudio server is configured or its socket exists: then
 /// the default devices go through it.
@@ -67,9 +69,9 @@ impl PulseStream {
             channels: 1,
             attr: BufferAttr {
                 maxlength: u32::MAX,
-                // Playback: 4 blocks queued at the server, refilled a block
-                // at a time.
-                tlength: 4 * block,
+                // Playback: PLAYBACK_BLOCKS queued at the server, refilled
+                // a block at a time.
+                tlength: PLAYBACK_BLOCKS * block,
                 prebuf: 0,
                 minreq: block,
                 // Record: delivered a block at a time.
