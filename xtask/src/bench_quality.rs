@@ -608,51 +608,67 @@ fn call(
     dir: &Path,
     red: bool,
 ) -> std::result::Result<Outcome, String> {
-    let rx_port = free_udp_port();
     let rtp_base = 30000 + (slot % 500) * 20;
     let (ref_rate, mode) = codec.pesq();
     let mut out = Outcome::default();
 
-    // The receiver.
+    // The receiver, on a port just seen free; another process of the run
+    // can take it before the receiver binds it, so a start that finds it
+    // in use is tried again on another.
     let played = dir.join("played.wav");
-    let mut receiver: Box<dyn Peer> = match rx {
-        Receiver::Softline => Box::new(Softline::start(
-            setup,
-            &dir.join("rx"),
-            &softline_config(
-                rx_port,
-                codec,
-                "null",
-                &format!("file:{}", played.display()),
-                rtp_base,
-                red,
-                false,
-            ),
-            &[],
-        )?),
-        Receiver::SoftlineDevice => {
-            let pulse = setup
-                .pulse
-                .as_ref()
-                .ok_or("the sound-device receiver needs PulseAudio, which did not start")?;
-            let sink = PulseSink::open(pulse, slot, ref_rate, &dir.join("rx"))?;
-            let env = sink.client_env();
-            let phone = Softline::start(
+    let start_receiver = |rx_port: u16| -> std::result::Result<Box<dyn Peer>, String> {
+        Ok(match rx {
+            Receiver::Softline => Box::new(Softline::start(
                 setup,
                 &dir.join("rx"),
-                &softline_config(rx_port, codec, "default", "default", rtp_base, red, false),
-                &env,
-            )?;
-            Box::new(SoftlineOnDevice { phone, sink })
+                &softline_config(
+                    rx_port,
+                    codec,
+                    "null",
+                    &format!("file:{}", played.display()),
+                    rtp_base,
+                    red,
+                    false,
+                ),
+                &[],
+            )?),
+            Receiver::SoftlineDevice => {
+                let pulse = setup
+                    .pulse
+                    .as_ref()
+                    .ok_or("the sound-device receiver needs PulseAudio, which did not start")?;
+                let sink = PulseSink::open(pulse, slot, ref_rate, &dir.join("rx"))?;
+                let env = sink.client_env();
+                let phone = Softline::start(
+                    setup,
+                    &dir.join("rx"),
+                    &softline_config(rx_port, codec, "default", "default", rtp_base, red, false),
+                    &env,
+                )?;
+                Box::new(SoftlineOnDevice { phone, sink })
+            }
+            Receiver::Baresip => Box::new(Baresip::start(
+                &dir.join("rx"),
+                rx_port,
+                codec,
+                rtp_base,
+                setup.pulse.as_ref().map(|p| (p, slot)),
+            )?),
+            Receiver::Linphone => {
+                Box::new(Linphone::start(&dir.join("rx"), rx_port, codec, rtp_base)?)
+            }
+        })
+    };
+    let (rx_port, mut receiver) = {
+        let mut attempt = 1;
+        loop {
+            let port = free_udp_port();
+            match start_receiver(port) {
+                Ok(r) => break (port, r),
+                Err(e) if attempt < 3 && e.contains("Address already in use") => attempt += 1,
+                Err(e) => return Err(e),
+            }
         }
-        Receiver::Baresip => Box::new(Baresip::start(
-            &dir.join("rx"),
-            rx_port,
-            codec,
-            rtp_base,
-            setup.pulse.as_ref().map(|p| (p, slot)),
-        )?),
-        Receiver::Linphone => Box::new(Linphone::start(&dir.join("rx"), rx_port, codec, rtp_base)?),
     };
     let relay = Relay::start(
         SocketAddr::from(([127, 0, 0, 1], rx_port)),
@@ -884,9 +900,17 @@ impl Softline {
             .stderr(log)
             .spawn()
             .map_err(|e| format!("starting softline: {e}"))?;
-        let phone = Softline { child, sock };
+        let mut phone = Softline { child, sock };
         let t0 = Instant::now();
         while phone.ctl("{\"cmd\":\"status\"}").is_err() {
+            if let Ok(Some(status)) = phone.child.try_wait() {
+                let said = fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
+                return Err(format!(
+                    "softline in {} exited at start ({status}): {}",
+                    dir.display(),
+                    said.lines().last().unwrap_or("")
+                ));
+            }
             if t0.elapsed() > Duration::from_secs(10) {
                 return Err(format!("softline in {} did not start", dir.display()));
             }
