@@ -56,6 +56,11 @@ pub const DRIFT_EVERY: u32 = 100;
 /// A fill this many frames above target is cut back at once.
 const RESYNC_FRAMES: usize = 4;
 
+/// Writes after the device starts (or restarts) taking samples during
+/// which a fill far below target is topped up with silence at once: a
+/// device may take a whole buffer at start (PulseAudio asks for its queue).
+const SETTLE_WRITES: u32 = 50;
+
 // ---------------------------------------------------------------- samples
 
 /// A device sample format the bridges convert to and from `i16`.
@@ -122,6 +127,10 @@ pub struct DeviceStats {
     /// Drift control: samples skipped / repeated.
     pub skipped: u64,
     pub repeated: u64,
+    /// Sink only: silence added at once because the device, just started,
+    /// took the ring far below its target (instead of repeating samples
+    /// for seconds to refill it).
+    pub padded_samples: u64,
     /// Ring fill seen at the last read/write, and the target.
     pub fill: usize,
     pub target: usize,
@@ -435,6 +444,11 @@ pub struct DeviceSink {
     name: String,
     drift: DriftControl,
     overrun: u64,
+    padded: u64,
+    /// Whether the device was taking samples at the last write, and how
+    /// many writes of the settling period are left.
+    was_playing: bool,
+    settle_writes: u32,
     fill: usize,
     _stream: Option<StreamGuard>,
 }
@@ -477,6 +491,9 @@ pub fn output_bridge(channels: u16, rate: u32) -> (DeviceSink, OutputBridge) {
             name: String::new(),
             drift: DriftControl::new(0, 0, DRIFT_EVERY),
             overrun: 0,
+            padded: 0,
+            was_playing: false,
+            settle_writes: 0,
             fill: 0,
             _stream: None,
         },
@@ -509,6 +526,7 @@ impl DeviceSource {
             overrun_samples: self.shared.overrun.load(Ordering::Relaxed),
             skipped: self.drift.skipped(),
             repeated: self.drift.repeated(),
+            padded_samples: 0,
             fill: self.fill,
             target: self.drift.target(),
         }
@@ -621,6 +639,7 @@ impl DeviceSink {
         DeviceStats {
             underrun_samples: self.shared.underrun.load(Ordering::Relaxed),
             overrun_samples: self.overrun,
+            padded_samples: self.padded,
             skipped: self.drift.skipped(),
             repeated: self.drift.repeated(),
             fill: self.fill,
@@ -656,7 +675,7 @@ impl AudioSink for DeviceSink {
         let target = target_fill(n, period);
         self.drift.set_target(target, n / 2);
         self.shared.prime_level.store(target, Ordering::Relaxed);
-        let fill = self.ring.buffer().capacity() - self.ring.slots();
+        let mut fill = self.ring.buffer().capacity() - self.ring.slots();
         self.fill = fill;
         if fill > target + RESYNC_FRAMES * n {
             self.overrun += n as u64;
@@ -671,6 +690,25 @@ impl AudioSink for DeviceSink {
             // an excess by skipping samples (a pitch shift) for seconds.
             self.overrun += n as u64;
             return Ok(());
+        }
+        if playing && !self.was_playing {
+            self.settle_writes = SETTLE_WRITES;
+        }
+        self.was_playing = playing;
+        if playing && self.settle_writes > 0 {
+            self.settle_writes -= 1;
+            if fill + n / 2 < target {
+                // Just started and already far below target: the device
+                // took a buffer's worth at once. Refill with silence now
+                // rather than repeat a sample in a hundred for seconds.
+                let mut pushed = 0;
+                while fill + pushed < target && self.ring.push(0).is_ok() {
+                    pushed += 1;
+                }
+                self.padded += pushed as u64;
+                fill += pushed;
+                self.drift.reset();
+            }
         }
         if playing {
             self.drift.observe(fill);
@@ -1203,6 +1241,45 @@ mod tests {
             "3 more frames fit, the 4th did not"
         );
         assert_eq!(sink.ring.slots(), 0);
+    }
+
+    #[test]
+    fn sink_refills_at_once_when_the_device_starts_with_a_gulp() {
+        let (mut sink, mut cb) = output_bridge(1, 48000);
+        let frame = [1000i16; 960];
+        let mut block = [0i16; 480];
+        // Primed at the target, two 20 ms frames (1920); then the device
+        // starts and takes its whole 40 ms queue at once, as PulseAudio
+        // does, before settling at a 10 ms block per 10 ms.
+        sink.write(&frame).unwrap();
+        sink.write(&frame).unwrap();
+        for _ in 0..4 {
+            cb.process(&mut block);
+        }
+        let steady = |sink: &mut DeviceSink, cb: &mut OutputBridge, writes: usize| {
+            let mut block = [0i16; 480];
+            for _ in 0..writes {
+                sink.write(&frame).unwrap();
+                cb.process(&mut block);
+                cb.process(&mut block);
+            }
+        };
+        steady(&mut sink, &mut cb, 200);
+        let s = sink.stats();
+        assert_eq!(s.padded_samples, 1920, "{s:?}");
+        assert_eq!(
+            (s.repeated, s.skipped, s.underrun_samples),
+            (0, 0, 0),
+            "{s:?}"
+        );
+        // Later, past the settling period, a dip is the drift control's to
+        // correct (gradually), not padded.
+        cb.process(&mut block);
+        cb.process(&mut block);
+        steady(&mut sink, &mut cb, 300);
+        let s = sink.stats();
+        assert_eq!(s.padded_samples, 1920, "{s:?}");
+        assert!(s.repeated > 0, "{s:?}");
     }
 
     #[test]

@@ -1150,11 +1150,12 @@ impl Peer for SoftlineOnDevice {
             let obj = &rest[..=rest.find('}')?];
             let n = |k: &str| field(obj, &format!("\"{k}\":")).unwrap_or(0.0);
             Some(format!(
-                "{key} underrun {} overrun {} skipped {} repeated {}",
+                "{key} underrun {} overrun {} skipped {} repeated {} padded {}",
                 n("underrun_samples"),
                 n("overrun_samples"),
                 n("skipped"),
-                n("repeated")
+                n("repeated"),
+                n("padded_samples")
             ))
         };
         Some(format!(
