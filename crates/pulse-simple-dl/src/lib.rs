@@ -164,6 +164,16 @@ fn load() -> Result<Api, String> {
 }
 
 impl Api {
+    /// A simple-API call's result: negative is an error whose code is in
+    /// `code`.
+    fn check(&self, during: &'static str, r: c_int, code: c_int) -> Result<(), Error> {
+        if r < 0 {
+            Err(self.error(during, code))
+        } else {
+            Ok(())
+        }
+    }
+
     fn error(&self, during: &'static str, code: c_int) -> Error {
         // SAFETY: pa_strerror accepts any code and returns a pointer to a
         // static string, or NULL for an unknown one.
@@ -269,10 +279,7 @@ impl Stream {
                 &mut code,
             )
         };
-        if r < 0 {
-            return Err(self.api.error("read", code));
-        }
-        Ok(())
+        self.api.check("read", r, code)
     }
 
     /// Blocks until the server has taken `pcm`.
@@ -287,10 +294,7 @@ impl Stream {
                 &mut code,
             )
         };
-        if r < 0 {
-            return Err(self.api.error("write", code));
-        }
-        Ok(())
+        self.api.check("write", r, code)
     }
 }
 
