@@ -206,24 +206,28 @@ fn target_fill(frame: usize, period: usize) -> usize {
 
 // ---------------------------------------------------------- drift control
 
-/// What to do with the next sample.
+/// What the drift control is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     Keep,
-    /// Drop one sample (the ring is too full).
+    /// Drop one sample per cycle (the ring is too full).
     Skip,
-    /// Use one sample twice (the ring is too empty).
+    /// Add one sample per cycle (the ring is too empty).
     Repeat,
 }
 
 /// Keeps a ring's fill level near a target against the drift between the
 /// device clock and the media frame tick. Pure logic: feed it the fill once
-/// per frame (`observe`) and ask it per sample (`step`).
+/// per frame (`observe`) and the samples one by one (`push`).
 ///
 /// The fill is smoothed (exponential average, 1/16 per frame) because it
-/// saw-tooths with the device period. Above `target + margin` it skips one
-/// sample per `every` until the average is back at target; below
-/// `target - margin` it repeats one per `every` likewise.
+/// saw-tooths with the device period. Above `target + margin` it drops one
+/// sample per cycle of `every` until the average is back at target; below
+/// `target - margin` it adds one per cycle likewise. The sample is not cut
+/// or doubled at one point, which clicks on wideband sound at 48 kHz:
+/// through the cycle the samples are interpolated (linearly) at a rate of
+/// 1 ± 1/`every`, a 1 % change of pitch while it corrects. Outside a
+/// correction the samples pass unchanged.
 #[derive(Debug, Clone)]
 pub struct DriftControl {
     target: usize,
@@ -231,7 +235,12 @@ pub struct DriftControl {
     every: u32,
     avg: Option<f64>,
     mode: Step,
-    countdown: u32,
+    /// The last input sample, and where the next output lies past it, in
+    /// `every`ths of a sample (`every`: on the next input sample).
+    prev: i16,
+    pos: u32,
+    /// This cycle's correction: +1 drops a sample, -1 adds one.
+    change: i32,
     skipped: u64,
     repeated: u64,
 }
@@ -245,7 +254,9 @@ impl DriftControl {
             every,
             avg: None,
             mode: Step::Keep,
-            countdown: every,
+            prev: 0,
+            pos: every,
+            change: 0,
             skipped: 0,
             repeated: 0,
         }
@@ -264,6 +275,14 @@ impl DriftControl {
     pub fn reset(&mut self) {
         self.avg = None;
         self.mode = Step::Keep;
+    }
+
+    /// After a gap of silence: the next input starts from zero.
+    pub fn silence(&mut self) {
+        self.reset();
+        self.prev = 0;
+        self.pos = self.every;
+        self.change = 0;
     }
 
     /// The fill level before this frame's read/write.
@@ -285,22 +304,32 @@ impl DriftControl {
         };
     }
 
-    /// Per sample: keep, skip or repeat it.
-    pub fn step(&mut self) -> Step {
-        if self.mode == Step::Keep {
-            return Step::Keep;
+    /// Feeds one input sample; emits none, one or two output samples.
+    /// Outputs lie between the previous input and this one, the last of
+    /// them on this one while no correction is under way.
+    pub fn push(&mut self, sample: i16, mut emit: impl FnMut(i16)) {
+        let every = self.every;
+        while self.pos <= every {
+            if self.pos == every {
+                // On a whole sample: a cycle starts, with its correction.
+                self.change = match self.mode {
+                    Step::Keep => 0,
+                    Step::Skip => {
+                        self.skipped += 1;
+                        1
+                    }
+                    Step::Repeat => {
+                        self.repeated += 1;
+                        -1
+                    }
+                };
+            }
+            let (a, b) = (i32::from(self.prev), i32::from(sample));
+            emit((a + (b - a) * self.pos as i32 / every as i32) as i16);
+            self.pos = (self.pos as i32 + every as i32 + self.change) as u32;
         }
-        self.countdown -= 1;
-        if self.countdown > 0 {
-            return Step::Keep;
-        }
-        self.countdown = self.every;
-        match self.mode {
-            Step::Skip => self.skipped += 1,
-            Step::Repeat => self.repeated += 1,
-            Step::Keep => {}
-        }
-        self.mode
+        self.pos -= every;
+        self.prev = sample;
     }
 
     pub fn mode(&self) -> Step {
@@ -431,7 +460,8 @@ pub struct DeviceSource {
     name: String,
     drift: DriftControl,
     primed: bool,
-    last: i16,
+    /// A sample the drift control emitted past the end of the last read.
+    pending: Option<i16>,
     fill: usize,
     _stream: Option<StreamGuard>,
 }
@@ -472,7 +502,7 @@ pub fn input_bridge(channels: u16, rate: u32) -> (InputBridge, DeviceSource) {
             name: String::new(),
             drift: DriftControl::new(0, 0, DRIFT_EVERY),
             primed: false,
-            last: 0,
+            pending: None,
             fill: 0,
             _stream: None,
         },
@@ -589,34 +619,36 @@ impl AudioSource for DeviceSource {
             self.primed = true;
         }
         self.drift.observe(fill);
+        // The drift control emits 0–2 samples per sample taken from the
+        // ring; one emitted past the end of `out` waits for the next read.
+        let mut k = 0;
+        if let (Some(v), Some(first)) = (self.pending, out.first_mut()) {
+            *first = v;
+            self.pending = None;
+            k = 1;
+        }
         let mut missing = 0u64;
-        for o in out.iter_mut() {
-            match self.drift.step() {
-                Step::Repeat => {
-                    *o = self.last;
-                    continue;
+        while k < n {
+            let Ok(s) = self.ring.pop() else {
+                out[k..].fill(0);
+                missing = (n - k) as u64;
+                break;
+            };
+            let pending = &mut self.pending;
+            self.drift.push(s, |v| {
+                if k < n {
+                    out[k] = v;
+                    k += 1;
+                } else {
+                    *pending = Some(v);
                 }
-                Step::Skip => {
-                    let _ = self.ring.pop();
-                }
-                Step::Keep => {}
-            }
-            match self.ring.pop() {
-                Ok(s) => {
-                    *o = s;
-                    self.last = s;
-                }
-                Err(_) => {
-                    *o = 0;
-                    missing += 1;
-                }
-            }
+            });
         }
         if missing > 0 {
             self.shared.underrun.fetch_add(missing, Ordering::Relaxed);
             self.primed = false;
-            self.last = 0;
-            self.drift.reset();
+            self.pending = None;
+            self.drift.silence();
         }
     }
 }
@@ -717,16 +749,12 @@ impl AudioSink for DeviceSink {
             self.drift.reset();
         }
         for &s in pcm {
-            let times = match self.drift.step() {
-                Step::Keep => 1,
-                Step::Skip => 0,
-                Step::Repeat => 2,
-            };
-            for _ in 0..times {
-                if self.ring.push(s).is_err() {
-                    self.overrun += 1;
+            let (ring, overrun) = (&mut self.ring, &mut self.overrun);
+            self.drift.push(s, |v| {
+                if ring.push(v).is_err() {
+                    *overrun += 1;
                 }
-            }
+            });
         }
         Ok(())
     }
@@ -1365,11 +1393,7 @@ mod tests {
                     dc.reset();
                 }
                 for _ in 0..frame {
-                    fill += match dc.step() {
-                        Step::Keep => 1,
-                        Step::Skip => 0,
-                        Step::Repeat => 2,
-                    };
+                    dc.push(0, |_| fill += 1);
                 }
                 tick += 1;
             } else {
@@ -1418,6 +1442,45 @@ mod tests {
         assert_eq!(under, 0);
     }
 
+    /// Correcting bends the waveform over a cycle instead of cutting it:
+    /// the sharpest turn of a 3 kHz tone at 48 kHz (its second difference)
+    /// stays that of the tone, where a dropped or doubled sample makes a
+    /// corner 2.5 times sharper.
+    #[test]
+    fn drift_correction_does_not_click() {
+        let tone = crate::media::tone::sine(3000.0, 48000, 10_000.0, 4800);
+        let sharpest = |x: &[i16]| {
+            x.windows(3)
+                .map(|w| (i32::from(w[0]) - 2 * i32::from(w[1]) + i32::from(w[2])).abs())
+                .max()
+                .unwrap_or(0)
+        };
+        for mode_fill in [3000usize, 0] {
+            let mut dc = DriftControl::new(1000, 100, DRIFT_EVERY);
+            dc.observe(mode_fill);
+            assert_ne!(dc.mode(), Step::Keep);
+            let mut out = Vec::new();
+            for &s in &tone {
+                dc.push(s, |v| out.push(v));
+            }
+            // Dropping: cycles of 101 inputs give 100 outputs, the sample
+            // dropped early in the cycle (48 cycles begun); adding: 99
+            // inputs give 100, the sample added at the end (49 begun).
+            let counts = (dc.skipped(), dc.repeated(), out.len());
+            if mode_fill > 0 {
+                assert_eq!(counts, (48, 0, 4800 - 48));
+            } else {
+                assert_eq!(counts, (0, 49, 4800 + 48));
+            }
+            // 1 % higher or lower pitch moves the sharpest turn by ~2 %.
+            let (x, y) = (sharpest(&tone), sharpest(&out[1..]));
+            assert!(
+                y * 100 <= x * 105,
+                "fill {mode_fill}: {y} vs the tone's {x}"
+            );
+        }
+    }
+
     #[test]
     fn drift_control_hysteresis() {
         let mut dc = DriftControl::new(1000, 100, 4);
@@ -1425,9 +1488,12 @@ mod tests {
         assert_eq!(dc.mode(), Step::Keep, "inside the margin");
         dc.observe(3000); // avg 1050 + 1950/16 = 1171.9 > 1100
         assert_eq!(dc.mode(), Step::Skip);
-        let steps: Vec<Step> = (0..8).map(|_| dc.step()).collect();
-        assert_eq!(steps.iter().filter(|s| **s == Step::Skip).count(), 2);
-        assert_eq!(steps[3], Step::Skip);
+        // Two cycles of 4 outputs, each taking 5 inputs.
+        let mut outputs = 0;
+        for _ in 0..10 {
+            dc.push(0, |_| outputs += 1);
+        }
+        assert_eq!(outputs, 8);
         dc.observe(1050); // avg still above 1000: keeps skipping
         assert_eq!(dc.mode(), Step::Skip);
         for _ in 0..40 {
