@@ -739,7 +739,8 @@ impl AudioSink for DeviceSink {
                 }
                 self.padded += pushed as u64;
                 fill += pushed;
-                self.drift.reset();
+                // The next samples follow silence.
+                self.drift.silence();
             }
         }
         if playing {

@@ -2,7 +2,7 @@
 //! `dlopen` the first time a stream is opened.
 //!
 //! Linking libpulse at build time maps it and the ~27 libraries it needs
-//! into every process at start-up (about 2 MiB of resident memory for a
+//! into every process at start-up (2–3 MiB of resident memory for a
 //! phone that plays to a file), and the binary then refuses to start on a
 //! machine without libpulse0. Loaded on demand, only a process that opens a
 //! PulseAudio stream pays for it, and a machine without the library gets an
