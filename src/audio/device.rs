@@ -309,6 +309,15 @@ impl DriftControl {
     /// them on this one while no correction is under way.
     pub fn push(&mut self, sample: i16, mut emit: impl FnMut(i16)) {
         let every = self.every;
+        if self.pos == every && self.mode == Step::Keep {
+            // On a whole sample with nothing to correct: the sample passes
+            // as it is (what the loop below computes, without its division
+            // per sample on this per-sample path).
+            self.change = 0;
+            self.prev = sample;
+            emit(sample);
+            return;
+        }
         while self.pos <= every {
             if self.pos == every {
                 // On a whole sample: a cycle starts, with its correction.
