@@ -28,7 +28,9 @@
 //! target (the media task stalled) is cut back at once.
 //!
 //! The cpal stream lives on a small owner thread (cpal streams are not
-//! `Send` on every platform); dropping the source/sink stops it. Opening
+//! `Send` on every platform), as does a PulseAudio stream's handle (its
+//! callbacks run on libpulse's mainloop thread); dropping the source/sink
+//! stops it. Opening
 //! waits at most [`OPEN_TIMEOUT`] for the device, so a hanging audio server
 //! gives silence and a reason instead of a hung call.
 
@@ -52,6 +54,13 @@ const RING_SECONDS_DIV: u32 = 2; // half a second
 /// Drift correction rate: one sample skipped/repeated per this many samples
 /// while correcting (1 %, twice the ±0.5 % drift we must absorb).
 pub const DRIFT_EVERY: u32 = 100;
+
+/// Frames the correction of an excess waits for a quiet frame before it
+/// bends sound (about 2 s at 20 ms): speech pauses that often, true drift
+/// adds at most 10 ms of delay meanwhile, and a fill more than four
+/// margins over target is bent at once. A shortfall is not kept waiting:
+/// it ends in an underrun, a gap.
+pub const DRIFT_PATIENCE: u32 = 100;
 
 /// A fill this many frames above target is cut back at once.
 const RESYNC_FRAMES: usize = 4;
@@ -246,6 +255,9 @@ pub enum Step {
 /// then costs nothing audible and no seconds of 1 % pitch shift, which
 /// also misaligns speech against itself (PESQ took 0.4 off a call for
 /// 22 ms made up so); true clock drift is taken in the pauses of speech.
+/// So removing an excess waits [`DRIFT_PATIENCE`] frames for such a
+/// pause, unless the average strays more than four margins above target;
+/// a shortfall, which a stall would turn into a gap, is bent at once.
 #[derive(Debug, Clone)]
 pub struct DriftControl {
     target: usize,
@@ -259,6 +271,11 @@ pub struct DriftControl {
     pos: u32,
     /// This cycle's correction: +1 drops a sample, -1 adds one.
     change: i32,
+    /// Frames observed since the correction was called for, the frames
+    /// it waits before it bends sound, and whether it bends now.
+    waited: u32,
+    patience: u32,
+    bend: bool,
     skipped: u64,
     repeated: u64,
 }
@@ -275,6 +292,9 @@ impl DriftControl {
             prev: 0,
             pos: every,
             change: 0,
+            waited: 0,
+            patience: DRIFT_PATIENCE,
+            bend: false,
             skipped: 0,
             repeated: 0,
         }
@@ -289,10 +309,17 @@ impl DriftControl {
         self.target
     }
 
+    /// Frames to wait for a quiet frame before bending ([`DRIFT_PATIENCE`]).
+    pub fn set_patience(&mut self, frames: u32) {
+        self.patience = frames;
+    }
+
     /// Forget the average (after a resync or an underrun).
     pub fn reset(&mut self) {
         self.avg = None;
         self.mode = Step::Keep;
+        self.waited = 0;
+        self.bend = false;
     }
 
     /// After a gap of silence: the next input starts from zero.
@@ -320,6 +347,23 @@ impl DriftControl {
             Step::Repeat if avg >= t => Step::Keep,
             m => m,
         };
+        self.settle_bend();
+    }
+
+    /// Whether the correction bends sound now (see the type's doc).
+    fn settle_bend(&mut self) {
+        let (t, m) = (self.target as f64, self.margin as f64);
+        let avg = self.avg.unwrap_or(t);
+        if self.mode == Step::Keep {
+            self.waited = 0;
+        } else {
+            self.waited = self.waited.saturating_add(1);
+        }
+        self.bend = match self.mode {
+            Step::Keep => false,
+            Step::Repeat => true,
+            Step::Skip => avg > t + 4.0 * m || self.waited > self.patience,
+        };
     }
 
     /// Feeds one input sample; emits none, one or two output samples.
@@ -327,7 +371,7 @@ impl DriftControl {
     /// them on this one while no correction is under way.
     pub fn push(&mut self, sample: i16, mut emit: impl FnMut(i16)) {
         let every = self.every;
-        if self.pos == every && self.mode == Step::Keep {
+        if self.pos == every && !self.bend {
             // On a whole sample with nothing to correct: the sample passes
             // as it is (what the loop below computes, without its division
             // per sample on this per-sample path).
@@ -340,6 +384,7 @@ impl DriftControl {
             if self.pos == every {
                 // On a whole sample: a cycle starts, with its correction.
                 self.change = match self.mode {
+                    _ if !self.bend => 0,
                     Step::Keep => 0,
                     Step::Skip => {
                         self.skipped += 1;
@@ -391,6 +436,10 @@ impl DriftControl {
                 Step::Repeat if *avg >= t => Step::Keep,
                 m => m,
             };
+        }
+        if self.mode == Step::Keep {
+            self.waited = 0;
+            self.bend = false;
         }
         self.prev = last;
         self.pos = self.every;
@@ -527,6 +576,10 @@ pub struct DeviceSource {
     primed: bool,
     /// A sample the drift control emitted past the end of the last read.
     pending: Option<i16>,
+    /// Reads left of the settling period after priming, during which a
+    /// backlog above the margin is cut at once (a device may deliver its
+    /// first buffers in bursts).
+    settle_reads: u32,
     fill: usize,
     _stream: Option<StreamGuard>,
 }
@@ -568,6 +621,7 @@ pub fn input_bridge(channels: u16, rate: u32) -> (InputBridge, DeviceSource) {
             drift: DriftControl::new(0, 0, DRIFT_EVERY),
             primed: false,
             pending: None,
+            settle_reads: 0,
             fill: 0,
             _stream: None,
         },
@@ -661,11 +715,12 @@ impl AudioSource for DeviceSource {
         // backlog above the margin (a PulseAudio stream may start with one)
         // rather than draining it by skipping samples (a pitch shift) for
         // seconds.
-        let limit = if self.primed {
+        let limit = if self.primed && self.settle_reads == 0 {
             target + RESYNC_FRAMES * n
         } else {
             target + n / 2
         };
+        self.settle_reads = self.settle_reads.saturating_sub(1);
         if fill > limit {
             let cut = fill - target;
             if let Ok(chunk) = self.ring.read_chunk(cut) {
@@ -682,6 +737,7 @@ impl AudioSource for DeviceSource {
                 return;
             }
             self.primed = true;
+            self.settle_reads = SETTLE_WRITES;
         }
         self.drift.observe(fill);
         // The drift control emits 0–2 samples per sample taken from the
@@ -798,7 +854,7 @@ impl AudioSink for DeviceSink {
     /// Queues `pcm` for the device. A full ring drops the newest samples
     /// (counted); a fill far above target drops the whole frame.
     fn write(&mut self, pcm: &[i16]) -> io::Result<()> {
-        if self.shared.failed.load(Ordering::Relaxed) {
+        if pcm.is_empty() || self.shared.failed.load(Ordering::Relaxed) {
             return Ok(());
         }
         let n = pcm.len();
@@ -840,6 +896,20 @@ impl AudioSink for DeviceSink {
                 fill += pushed;
                 // The next samples follow silence.
                 self.drift.silence();
+            } else if fill > target + n / 2 {
+                // Just started and already far above target: the device
+                // paused after its first request. Drop the excess (from
+                // this frame) now rather than bend the sound for seconds.
+                let cut = (fill - target).min(n);
+                self.overrun += cut as u64;
+                for &s in &pcm[cut..] {
+                    if self.ring.push(s).is_err() {
+                        self.overrun += 1;
+                    }
+                }
+                self.drift.reset();
+                self.drift.stepped(0, pcm[n - 1]);
+                return Ok(());
             }
         }
         if playing {
@@ -1081,72 +1151,74 @@ fn open_on_thread(
     Ok((half, note, stream))
 }
 
-/// A PulseAudio stream and the bridge its owner thread feeds.
+/// The microphone's PulseAudio handler: blocks from the mainloop thread
+/// into the ring, as a cpal callback would.
 #[cfg(target_os = "linux")]
-enum PulseIo {
-    Record(super::pulse::PulseStream, InputBridge),
-    Play(super::pulse::PulseStream, OutputBridge),
+struct PulseMic(InputBridge);
+
+#[cfg(target_os = "linux")]
+impl pulse_dl::Handler for PulseMic {
+    fn recorded(&mut self, pcm: &[i16]) {
+        assert_no_alloc::assert_no_alloc(|| self.0.process(pcm));
+    }
+
+    fn failed(&mut self, why: &str) {
+        self.0.shared.fail(why.to_string());
+    }
+}
+
+/// The speaker's PulseAudio handler. A new stream asks for its whole
+/// target length at once. Given from the ring, that drained it far below
+/// its target, and the sink's drift control then had to make up for it;
+/// silence fills the server's queue instead, and the ring is drained a
+/// block per 10 ms from the first block on.
+#[cfg(target_os = "linux")]
+struct PulseSpeaker {
+    bridge: OutputBridge,
+    /// Samples of silence still to give before the ring's.
+    silent: usize,
 }
 
 #[cfg(target_os = "linux")]
-fn pulse_open(dir: Dir) -> Result<(Half, PulseIo), String> {
-    use super::pulse::{PulseStream, RATE};
+impl pulse_dl::Handler for PulseSpeaker {
+    fn play(&mut self, out: &mut [i16]) {
+        if self.silent > 0 {
+            self.silent = self.silent.saturating_sub(out.len());
+            out.fill(0);
+        } else {
+            assert_no_alloc::assert_no_alloc(|| self.bridge.process(out));
+        }
+    }
+
+    fn failed(&mut self, why: &str) {
+        self.bridge.shared.fail(why.to_string());
+    }
+}
+
+/// Opens the default device as a PulseAudio stream; the stream runs (on
+/// the shared mainloop thread) until the returned handle is dropped.
+#[cfg(target_os = "linux")]
+fn pulse_open(dir: Dir) -> Result<(Half, super::pulse::PulseStream), String> {
+    use super::pulse::{BLOCK, PLAYBACK_BLOCKS, PulseStream, RATE};
     let name = "default (PulseAudio)".to_string();
     Ok(match dir {
         Dir::Input => {
-            let stream = PulseStream::record()?;
             let (bridge, mut src) = input_bridge(1, RATE);
             src.name = name;
-            (Half::Source(src), PulseIo::Record(stream, bridge))
+            let stream = PulseStream::record(Box::new(PulseMic(bridge)))?;
+            (Half::Source(src), stream)
         }
         Dir::Output => {
-            let stream = PulseStream::playback()?;
             let (mut sink, bridge) = output_bridge(1, RATE);
             sink.name = name;
-            (Half::Sink(sink), PulseIo::Play(stream, bridge))
+            let speaker = PulseSpeaker {
+                bridge,
+                silent: PLAYBACK_BLOCKS as usize * BLOCK,
+            };
+            let stream = PulseStream::playback(Box::new(speaker))?;
+            (Half::Sink(sink), stream)
         }
     })
-}
-
-/// The owner thread's loop: 10 ms blocks between the server and the ring
-/// bridge (the server's pace), until the source/sink is dropped or the
-/// stream fails (shown as the device's failure, like a cpal error).
-#[cfg(target_os = "linux")]
-fn pulse_run(io: PulseIo, stop: &mpsc::Receiver<()>) {
-    let mut block = vec![0i16; super::pulse::BLOCK];
-    let running = || matches!(stop.try_recv(), Err(mpsc::TryRecvError::Empty));
-    match io {
-        PulseIo::Record(stream, mut bridge) => {
-            while running() {
-                if let Err(e) = stream.read(&mut block[..]) {
-                    bridge.shared.fail(e);
-                    return;
-                }
-                assert_no_alloc::assert_no_alloc(|| bridge.process(&block[..]));
-            }
-        }
-        PulseIo::Play(stream, mut bridge) => {
-            // A new stream asks for its whole target length at once. Given
-            // from the ring, that drained it far below its target, and the
-            // sink's drift control then repeated a sample in a hundred (a
-            // pitch shift) for seconds to refill it. Silence fills the
-            // server's queue instead, and the ring is drained a block per
-            // 10 ms from the first block on.
-            for _ in 0..super::pulse::PLAYBACK_BLOCKS {
-                if let Err(e) = stream.write(&block[..]) {
-                    bridge.shared.fail(e);
-                    return;
-                }
-            }
-            while running() {
-                assert_no_alloc::assert_no_alloc(|| bridge.process(&mut block[..]));
-                if let Err(e) = stream.write(&block[..]) {
-                    bridge.shared.fail(e);
-                    return;
-                }
-            }
-        }
-    }
 }
 
 /// Opens the device on its owner thread and waits at most `OPEN_TIMEOUT`.
@@ -1166,10 +1238,13 @@ fn open(dir: Dir, wanted: Option<&str>) -> Opened {
             #[cfg(target_os = "linux")]
             if wanted_s.is_none() && super::pulse::server_present() {
                 match pulse_open(dir) {
-                    Ok((half, io)) => {
+                    Ok((half, stream)) => {
                         if res_tx.send(Ok((half, None))).is_ok() {
-                            pulse_run(io, &stop_rx);
+                            // Keep the stream until the source/sink is
+                            // dropped; its handler runs meanwhile.
+                            let _ = stop_rx.recv();
                         }
+                        drop(stream);
                         return;
                     }
                     Err(e) => tracing::info!("{e}; the default device goes through ALSA"),
@@ -1364,7 +1439,7 @@ mod tests {
     #[test]
     fn sink_drops_newest_when_full_or_far_ahead() {
         let (mut sink, _cb) = output_bridge(1, 8000); // ring 4000
-        let frame = [1i16; 800];
+        let frame = [1000i16; 800];
         // Before the device plays, the sink holds no more than its target
         // (two frames, 1600); later frames are dropped.
         for _ in 0..6 {
@@ -1373,9 +1448,12 @@ mod tests {
         let s = sink.stats();
         assert_eq!(s.fill, 1600);
         assert_eq!(s.overrun_samples, 4 * 800);
-        // Playing, but nobody takes samples: the ring fills to 4000; the
-        // far-ahead limit, 1600 + 4·800 = 4800, is not reached before that.
+        // Playing for a while (past the settling period, which would cut
+        // an excess at once), but nobody takes samples now: the ring fills
+        // to 4000; the far-ahead limit, 1600 + 4·800 = 4800, is not
+        // reached before that.
         sink.shared.playing.store(true, Ordering::Relaxed);
+        sink.was_playing = true;
         for _ in 0..4 {
             sink.write(&frame).unwrap();
         }
@@ -1387,6 +1465,41 @@ mod tests {
             "3 more frames fit, the 4th did not"
         );
         assert_eq!(sink.ring.slots(), 0);
+    }
+
+    /// The other way round: a device that starts, then pauses after its
+    /// first request (the server playing out the silence it was given),
+    /// leaves the ring above target; the excess goes at once.
+    #[test]
+    fn sink_drops_a_start_up_excess_at_once() {
+        let (mut sink, mut cb) = output_bridge(1, 48000);
+        let frame = [1000i16; 960];
+        let mut block = [0i16; 480];
+        sink.write(&frame).unwrap();
+        sink.write(&frame).unwrap();
+        cb.process(&mut block); // starts playing
+        for _ in 0..3 {
+            sink.write(&frame).unwrap(); // the device pauses meanwhile
+        }
+        // 1440 after the device's block, 2400, 3360: the third write finds
+        // the ring more than a margin (480) over target and is dropped.
+        let s = sink.stats();
+        assert_eq!((s.fill, s.overrun_samples), (3360, 960), "{s:?}");
+        assert_eq!((s.skipped, s.repeated), (0, 0), "{s:?}");
+        for _ in 0..200 {
+            cb.process(&mut block);
+            cb.process(&mut block);
+            sink.write(&frame).unwrap();
+        }
+        // Within the margin from then on: nothing more dropped or bent.
+        let s = sink.stats();
+        assert_eq!(s.overrun_samples, 960, "{s:?}");
+        assert!(s.fill.abs_diff(s.target) <= 480, "{s:?}");
+        assert_eq!(
+            (s.skipped, s.repeated, s.underrun_samples),
+            (0, 0, 0),
+            "{s:?}"
+        );
     }
 
     #[test]
@@ -1610,17 +1723,17 @@ mod tests {
         sink.write(&loud).unwrap();
         run(&mut sink, &mut cb, &loud, 30);
         let s = sink.stats();
-        assert!(
-            s.skipped > 0 && s.skipped < 300,
-            "speech bent only a little: {s:?}"
-        );
+        assert_eq!(s.skipped, 0, "speech not bent: {s:?}");
         run(&mut sink, &mut cb, &quiet, 1);
         let s = sink.stats();
-        assert!(s.skipped >= 900, "the excess went at once: {s:?}");
+        // The average (1/16 per frame) has seen 86 % of the 960 by now.
+        assert!(s.skipped >= 800, "the excess went at once: {s:?}");
         run(&mut sink, &mut cb, &loud, 100);
         let after = sink.stats();
-        assert!(after.fill <= 1920 + 480, "{after:?}");
-        assert!(after.skipped <= 1000, "{after:?}");
+        // Back within the margin of the target, without dropping much
+        // more than the excess (the rest went at 1 % after the patience).
+        assert!(after.fill.abs_diff(1920) <= 480, "{after:?}");
+        assert!(after.skipped <= 960 + 120, "{after:?}");
         assert_eq!(after.underrun_samples, 0, "{after:?}");
     }
 
@@ -1641,7 +1754,8 @@ mod tests {
         // Primed at the target (320) before each read, steadily.
         cb.process(&[1000i16; 80]);
         cb.process(&[1000i16; 80]);
-        feed(&mut cb, &mut src, 1000, 50);
+        // Past the settling period (50 reads), which would cut it at once.
+        feed(&mut cb, &mut src, 1000, 60);
         assert_eq!((src.stats().skipped, src.stats().repeated), (0, 0));
         // A burst of 20 ms beyond the steady flow.
         cb.process(&[1000i16; 80]);
@@ -1651,7 +1765,8 @@ mod tests {
         assert!(loud.skipped < 100, "{loud:?}");
         feed(&mut cb, &mut src, 20, 6);
         let s = src.stats();
-        assert!(s.skipped >= 140, "dropped at once in quiet: {s:?}");
+        // Of the 160, what the average has seen (about 3/4).
+        assert!(s.skipped >= 120, "dropped at once in quiet: {s:?}");
         assert!(s.fill <= 320 + 80, "{s:?}");
         // A device that fell 20 ms behind: made up with silence in quiet.
         src.read(&mut [0i16; 160]);
@@ -1659,7 +1774,8 @@ mod tests {
         let before = src.stats();
         feed(&mut cb, &mut src, 20, 3);
         let s = src.stats();
-        assert!(s.repeated >= before.repeated + 100, "{before:?} -> {s:?}");
+        // Of the 160, what the average has seen (about 3/5).
+        assert!(s.repeated >= before.repeated + 80, "{before:?} -> {s:?}");
         assert_eq!(s.underrun_samples, 0, "{s:?}");
     }
 
@@ -1705,6 +1821,7 @@ mod tests {
     #[test]
     fn drift_control_hysteresis() {
         let mut dc = DriftControl::new(1000, 100, 4);
+        dc.set_patience(0);
         dc.observe(1050);
         assert_eq!(dc.mode(), Step::Keep, "inside the margin");
         dc.observe(3000); // avg 1050 + 1950/16 = 1171.9 > 1100

@@ -1,5 +1,5 @@
 //! The default microphone and speakers through a PulseAudio server (or
-//! PipeWire's Pulse server) on Linux, with libpulse's blocking simple API.
+//! PipeWire's Pulse server) on Linux, with libpulse's asynchronous API.
 //!
 //! Why not cpal's ALSA `default` device, which on such a desktop is the
 //! `pulse` plugin: its capture thread spins (the plugin says "readable"
@@ -7,12 +7,13 @@
 //! about half the device rate, so a call cost 11–14 % of a core and lost
 //! frames (docs/benchmarks.md, "A sound device through PulseAudio").
 //!
-//! A [`PulseStream`] is one mono 16-bit stream at a rate we choose; its
-//! owner thread reads or writes 10 ms blocks, and the server paces it.
-//! The ring bridges of `device` sit between that thread and the media task
-//! exactly as they sit behind a cpal callback.
+//! A [`PulseStream`] is one mono 16-bit stream at a rate we choose. Both of
+//! a call's streams share one connection and one mainloop thread
+//! (`pulse_dl`), which calls their handlers with 10 ms blocks as the server
+//! delivers or asks for them; the ring bridges of `device` sit behind those
+//! handlers exactly as they sit behind a cpal callback.
 
-use pulse_simple_dl::{BufferAttr, Direction, Stream, StreamSpec};
+use pulse_dl::{BufferAttr, Direction, Handler, Stream, StreamSpec};
 
 /// The rate the phone asks the server for (it resamples as needed).
 pub const RATE: u32 = 48_000;
@@ -37,25 +38,28 @@ pub fn server_present() -> bool {
         .unwrap_or(false)
 }
 
-/// One open record or playback stream. libpulse is loaded on the first
-/// one (`pulse_simple_dl`), so a phone that never opens a default device
-/// does not map it, and a machine without it falls back to ALSA.
+/// One open record or playback stream; closed when dropped. libpulse is
+/// loaded on the first one (`pulse_dl`), so a phone that never opens a
+/// default device does not map it, and a machine without it falls back to
+/// ALSA.
 pub struct PulseStream {
-    stream: Stream,
+    _stream: Stream,
 }
 
 impl PulseStream {
-    /// The default source (`PULSE_SOURCE` when set), 10 ms fragments.
-    pub fn record() -> Result<PulseStream, String> {
-        PulseStream::open(Direction::Record)
+    /// The default source (`PULSE_SOURCE` when set), 10 ms fragments,
+    /// handed to `handler` as they arrive.
+    pub fn record(handler: Box<dyn Handler>) -> Result<PulseStream, String> {
+        PulseStream::open(Direction::Record, handler)
     }
 
-    /// The default sink (`PULSE_SINK` when set), about 40 ms of buffer.
-    pub fn playback() -> Result<PulseStream, String> {
-        PulseStream::open(Direction::Playback)
+    /// The default sink (`PULSE_SINK` when set), about 40 ms of buffer,
+    /// refilled from `handler` a block at a time.
+    pub fn playback(handler: Box<dyn Handler>) -> Result<PulseStream, String> {
+        PulseStream::open(Direction::Playback, handler)
     }
 
-    fn open(dir: Direction) -> Result<PulseStream, String> {
+    fn open(dir: Direction, handler: Box<dyn Handler>) -> Result<PulseStream, String> {
         let block = (BLOCK * 2) as u32;
         let spec = StreamSpec {
             server: None,
@@ -77,22 +81,14 @@ impl PulseStream {
                 // Record: delivered a block at a time.
                 fragsize: block,
             },
+            block: BLOCK,
         };
         let what = match dir {
             Direction::Record => "record",
             Direction::Playback => "playback",
         };
-        let stream = Stream::open(dir, &spec).map_err(|e| format!("{what} stream: {e}"))?;
-        Ok(PulseStream { stream })
-    }
-
-    /// Blocks until `out` is filled with recorded samples.
-    pub fn read(&self, out: &mut [i16]) -> Result<(), String> {
-        self.stream.read(out).map_err(|e| e.to_string())
-    }
-
-    /// Blocks until the server has taken `pcm`.
-    pub fn write(&self, pcm: &[i16]) -> Result<(), String> {
-        self.stream.write(pcm).map_err(|e| e.to_string())
+        let stream =
+            Stream::open(dir, &spec, handler).map_err(|e| format!("{what} stream: {e}"))?;
+        Ok(PulseStream { _stream: stream })
     }
 }

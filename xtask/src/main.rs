@@ -36,7 +36,7 @@ const BUILD_PACKAGES: &[&str] = &[
     "libgl1",
     "libgl1-mesa-dri",
     // The default microphone and speakers on a PulseAudio/PipeWire desktop
-    // (libpulse-simple, also loaded with dlopen).
+    // (libpulse, loaded with dlopen).
     "libpulse0",
 ];
 
