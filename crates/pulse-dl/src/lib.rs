@@ -45,6 +45,8 @@ const STREAM_TERMINATED: c_int = 4;
 const STREAM_ADJUST_LATENCY: c_int = 0x2000;
 /// `PA_SEEK_RELATIVE`.
 const SEEK_RELATIVE: c_int = 0;
+/// `PA_CONTEXT_NOAUTOSPAWN`: a phone does not start a sound server.
+const CONTEXT_NOAUTOSPAWN: c_int = 1;
 
 /// `pa_sample_spec`.
 #[repr(C)]
@@ -343,7 +345,13 @@ impl Connection {
         // the context.
         unsafe {
             (api.ctx_set_state_callback)(ctx.as_ptr(), Some(context_changed), ml.as_ptr().cast());
-            if (api.ctx_connect)(ctx.as_ptr(), server_p, 0, std::ptr::null()) < 0 {
+            if (api.ctx_connect)(
+                ctx.as_ptr(),
+                server_p,
+                CONTEXT_NOAUTOSPAWN,
+                std::ptr::null(),
+            ) < 0
+            {
                 return Err(conn.error("connect"));
             }
             if (api.ml_start)(ml.as_ptr()) < 0 {
@@ -439,12 +447,15 @@ pub struct StreamSpec<'a> {
     pub channels: u8,
     /// Server-side buffering.
     pub attr: BufferAttr,
-    /// Most samples (all channels) handed to the handler in one call.
+    /// Most samples (all channels) handed to the handler in one call;
+    /// rounded down to whole frames.
     pub block: usize,
 }
 
 /// A stream's side of the mainloop: called on its thread, with its lock
-/// held, so a handler must return quickly and never block.
+/// held, so a handler must return quickly, never block, and never drop a
+/// [`Stream`] (closing one takes the lock from another thread). A handler
+/// that panics fails its stream.
 pub trait Handler: Send + 'static {
     /// Record streams: samples as they arrive, at most `block` per call (a
     /// gap the server reports comes as silence).
@@ -464,8 +475,10 @@ struct Shared {
     ml: NonNull<Mainloop>,
     ctx: NonNull<Context>,
     handler: Box<dyn Handler>,
-    /// `block` samples, for conversion and for handing out play space.
+    /// `block` samples (whole frames), for conversion and play space.
     scratch: Vec<i16>,
+    /// Samples per frame (interleaved channels).
+    channels: usize,
     /// Set once the opener has seen the stream ready: failures after that
     /// go to the handler (before it, the opener reports them).
     opened: bool,
@@ -473,6 +486,26 @@ struct Shared {
 }
 
 impl Shared {
+    /// Runs a handler call on the first `k` samples of `scratch`; a panic
+    /// fails the stream (it must not unwind into libpulse). False once the
+    /// stream has failed.
+    fn call(&mut self, f: impl FnOnce(&mut dyn Handler, &mut [i16]), k: usize) -> bool {
+        if self.failed {
+            return false;
+        }
+        let (handler, scratch) = (&mut self.handler, &mut self.scratch);
+        let run = std::panic::AssertUnwindSafe(|| f(handler.as_mut(), &mut scratch[..k]));
+        if std::panic::catch_unwind(run).is_err() {
+            self.failed = true;
+            let handler = &mut self.handler;
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                handler.failed("the stream's handler panicked")
+            }));
+            return false;
+        }
+        true
+    }
+
     fn fail(&mut self, during: &str) {
         if self.failed {
             return;
@@ -501,6 +534,9 @@ unsafe extern "C" fn stream_changed(s: *mut PaStream, ud: *mut c_void) {
 unsafe extern "C" fn stream_readable(s: *mut PaStream, _nbytes: usize, ud: *mut c_void) {
     // SAFETY: as in `stream_changed`.
     let sh = unsafe { &mut *ud.cast::<Shared>() };
+    if sh.failed {
+        return;
+    }
     loop {
         let mut data: *const c_void = std::ptr::null();
         let mut n = 0usize;
@@ -514,13 +550,15 @@ unsafe extern "C" fn stream_readable(s: *mut PaStream, _nbytes: usize, ud: *mut 
             return;
         }
         let block = sh.scratch.len();
+        let frame = 2 * sh.channels;
+        let mut ok = true;
         if data.is_null() {
             // A hole in the stream: n bytes of silence.
             sh.scratch.fill(0);
-            let mut left = n / 2;
-            while left > 0 {
+            let mut left = n / frame * sh.channels;
+            while left > 0 && ok {
                 let k = left.min(block);
-                sh.handler.recorded(&sh.scratch[..k]);
+                ok = sh.call(|h, pcm| h.recorded(pcm), k);
                 left -= k;
             }
         } else {
@@ -528,11 +566,13 @@ unsafe extern "C" fn stream_readable(s: *mut PaStream, _nbytes: usize, ud: *mut 
             let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), n) };
             // Copied sample by sample: the fragment need not be aligned.
             for chunk in bytes.chunks(block * 2) {
-                let k = chunk.len() / 2;
+                let k = chunk.len() / frame * sh.channels;
                 for (o, b) in sh.scratch.iter_mut().zip(chunk.chunks_exact(2)) {
                     *o = i16::from_ne_bytes([b[0], b[1]]);
                 }
-                sh.handler.recorded(&sh.scratch[..k]);
+                if k > 0 && ok {
+                    ok = sh.call(|h, pcm| h.recorded(pcm), k);
+                }
             }
         }
         // SAFETY: drops the fragment just peeked.
@@ -546,11 +586,14 @@ unsafe extern "C" fn stream_readable(s: *mut PaStream, _nbytes: usize, ud: *mut 
 unsafe extern "C" fn stream_writable(s: *mut PaStream, nbytes: usize, ud: *mut c_void) {
     // SAFETY: as in `stream_changed`.
     let sh = unsafe { &mut *ud.cast::<Shared>() };
-    let mut left = nbytes / 2;
+    // Whole frames only: libpulse refuses a write of part of one.
+    let mut left = nbytes / (2 * sh.channels) * sh.channels;
     while left > 0 {
         let k = left.min(sh.scratch.len());
-        let out = &mut sh.scratch[..k];
-        sh.handler.play(out);
+        if !sh.call(|h, out| h.play(out), k) {
+            return;
+        }
+        let out = &sh.scratch[..k];
         // SAFETY: a live playback stream; with no free callback libpulse
         // copies the `k` samples before returning.
         let r = unsafe { (sh.api.st_write)(s, out.as_ptr().cast(), k * 2, None, 0, SEEK_RELATIVE) };
@@ -591,6 +634,19 @@ impl Stream {
             rate: spec.rate,
             channels: spec.channels,
         };
+        // Blocks of whole frames.
+        let channels = usize::from(spec.channels.max(1));
+        let block = (spec.block / channels).max(1) * channels;
+        let state = Box::new(Shared {
+            api,
+            ml: conn.ml,
+            ctx: conn.ctx,
+            handler,
+            scratch: vec![0; block],
+            channels,
+            opened: false,
+            failed: false,
+        });
         let lock = conn.lock();
         // SAFETY: lock held; a NULL channel map means the default one for
         // `channels`.
@@ -598,15 +654,7 @@ impl Stream {
         let Some(raw) = NonNull::new(raw) else {
             return Err(conn.error("stream"));
         };
-        let shared = NonNull::from(Box::leak(Box::new(Shared {
-            api,
-            ml: conn.ml,
-            ctx: conn.ctx,
-            handler,
-            scratch: vec![0; spec.block.max(1)],
-            opened: false,
-            failed: false,
-        })));
+        let shared = NonNull::from(Box::leak(state));
         drop(lock);
         // From here on, dropping `stream` clears the callbacks, closes the
         // stream and frees `shared`.
