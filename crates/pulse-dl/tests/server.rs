@@ -3,6 +3,7 @@
 //! playback stream plays a ramp into it and a record stream on its monitor
 //! hears it; both share one connection; a handler that panics fails its
 //! stream instead of unwinding into libpulse.
+#![allow(clippy::disallowed_methods)] // a test of real I/O waits on the clock
 
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
