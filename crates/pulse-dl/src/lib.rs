@@ -514,7 +514,9 @@ impl Shared {
         // SAFETY: lock held (callbacks only); `ctx` is live.
         let code = unsafe { (self.api.ctx_errno)(self.ctx.as_ptr()) };
         let why = format!("{during}: {}", self.api.text(code));
-        self.handler.failed(&why);
+        let handler = &mut self.handler;
+        // Called from libpulse's callbacks: a panic must not unwind there.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.failed(&why)));
     }
 }
 
