@@ -65,10 +65,12 @@ pub const DRIFT_PATIENCE: u32 = 100;
 /// A fill this many frames above target is cut back at once.
 const RESYNC_FRAMES: usize = 4;
 
-/// Writes after the device starts (or restarts) taking samples during
-/// which a fill far below target is topped up with silence at once: a
-/// device may take a whole buffer at start (PulseAudio asks for its queue).
-const SETTLE_WRITES: u32 = 50;
+/// Frames after the device starts (or restarts) during which a fill far
+/// from target is settled at once: the speaker tops a ring taken far below
+/// target up with silence (PulseAudio asks for its whole queue at start)
+/// or drops what is a margin above; the microphone cuts a backlog above the
+/// margin (a device may deliver its first buffers in bursts).
+const SETTLE_FRAMES: u32 = 50;
 
 /// A frame whose peak is at most this (-40 dBFS), after another such, is
 /// quiet: a correction under way is done there at once, by dropping or
@@ -421,9 +423,10 @@ impl DriftControl {
         }
     }
 
-    /// `k` samples were dropped (positive) or added (negative) at once,
-    /// and `last` was the last input sample passed on: the fill is `k`
-    /// lower from now on, and the next sample follows `last` directly.
+    /// `k` samples were dropped (positive) or added (negative) at once (0:
+    /// none, the samples were passed on past the control), and `last` was
+    /// the last input sample passed on: the fill is `k` lower from now on,
+    /// and the next sample follows `last` directly.
     pub fn stepped(&mut self, k: isize, last: i16) {
         if k > 0 {
             self.skipped += k.unsigned_abs() as u64;
@@ -745,7 +748,7 @@ impl AudioSource for DeviceSource {
                 return;
             }
             self.primed = true;
-            self.settle_reads = SETTLE_WRITES;
+            self.settle_reads = SETTLE_FRAMES;
         }
         self.drift.observe(fill);
         // The drift control emits 0–2 samples per sample taken from the
@@ -822,6 +825,16 @@ impl DeviceSource {
 }
 
 impl DeviceSink {
+    /// Queues samples as they are, past the drift control (a full ring
+    /// drops them, counted).
+    fn push_raw(&mut self, samples: impl Iterator<Item = i16>) {
+        for s in samples {
+            if self.ring.push(s).is_err() {
+                self.overrun += 1;
+            }
+        }
+    }
+
     pub fn health(&self) -> DeviceHealth {
         self.shared.health()
     }
@@ -892,7 +905,7 @@ impl AudioSink for DeviceSink {
             return Ok(());
         }
         if playing && !self.was_playing {
-            self.settle_writes = SETTLE_WRITES;
+            self.settle_writes = SETTLE_FRAMES;
         }
         self.was_playing = playing;
         if playing && self.settle_writes > 0 {
@@ -915,11 +928,7 @@ impl AudioSink for DeviceSink {
                 // this frame) now rather than bend the sound for seconds.
                 let cut = (fill - target).min(n);
                 self.overrun += cut as u64;
-                for &s in &pcm[cut..] {
-                    if self.ring.push(s).is_err() {
-                        self.overrun += 1;
-                    }
-                }
+                self.push_raw(pcm[cut..].iter().copied());
                 self.drift.reset();
                 self.drift.stepped(0, pcm[n - 1]);
                 return Ok(());
@@ -938,11 +947,7 @@ impl AudioSink for DeviceSink {
                 // A quiet frame: the correction at once (see DriftControl).
                 let (cut, add) = (step.max(0) as usize, (-step).max(0) as usize);
                 let zeros = std::iter::repeat_n(0, add);
-                for s in pcm[cut..].iter().copied().chain(zeros) {
-                    if self.ring.push(s).is_err() {
-                        self.overrun += 1;
-                    }
-                }
+                self.push_raw(pcm[cut..].iter().copied().chain(zeros));
                 let last = if add > 0 { 0 } else { pcm[n - 1] };
                 self.drift.stepped(step, last);
                 return Ok(());

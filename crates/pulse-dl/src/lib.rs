@@ -496,27 +496,28 @@ impl Shared {
         let (handler, scratch) = (&mut self.handler, &mut self.scratch);
         let run = std::panic::AssertUnwindSafe(|| f(handler.as_mut(), &mut scratch[..k]));
         if std::panic::catch_unwind(run).is_err() {
-            self.failed = true;
-            let handler = &mut self.handler;
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                handler.failed("the stream's handler panicked")
-            }));
+            self.report("the stream's handler panicked");
             return false;
         }
         true
+    }
+
+    /// The stream has failed: tells the handler, once. Called from
+    /// libpulse's callbacks, so a panic of the handler must not unwind.
+    fn report(&mut self, why: &str) {
+        self.failed = true;
+        let handler = &mut self.handler;
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.failed(why)));
     }
 
     fn fail(&mut self, during: &str) {
         if self.failed {
             return;
         }
-        self.failed = true;
         // SAFETY: lock held (callbacks only); `ctx` is live.
         let code = unsafe { (self.api.ctx_errno)(self.ctx.as_ptr()) };
         let why = format!("{during}: {}", self.api.text(code));
-        let handler = &mut self.handler;
-        // Called from libpulse's callbacks: a panic must not unwind there.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.failed(&why)));
+        self.report(&why);
     }
 }
 
