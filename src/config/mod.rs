@@ -66,6 +66,7 @@ pub struct MediaSection {
     pub rtp_port_max: u16,
     /// Offer RTP and RTCP on one port (RFC 5761).
     pub rtcp_mux: bool,
+    /// Lowest and highest target delay of the adaptive jitter buffer (ms).
     pub jitter_min_ms: u32,
     pub jitter_max_ms: u32,
     /// Warn when no RTP has arrived for this long (one-way audio).
@@ -88,7 +89,7 @@ impl Default for MediaSection {
             rtp_port_min: 16384,
             rtp_port_max: 32767,
             rtcp_mux: true,
-            jitter_min_ms: 20,
+            jitter_min_ms: 10,
             jitter_max_ms: 300,
             no_media_warning_secs: 5,
             inactivity_hangup_secs: 0,

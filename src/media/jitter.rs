@@ -45,7 +45,11 @@ pub struct JitterConfig {
     pub clock_rate: u32,
     /// Frame duration = ptime, 10 or 20 ms.
     pub frame_ms: u32,
-    /// Lowest target delay (default 20 ms).
+    /// Lowest target delay (default 10 ms). The target is the 97th
+    /// percentile of the relative delay plus half a frame, so on a clean
+    /// link with 20 ms frames it is about 10 ms plus the timer jitter, and
+    /// a frame waits between the target and a frame more, depending on
+    /// where packets land between two playout ticks: 10–30 ms.
     pub min_delay_ms: u32,
     /// Highest target delay and bound on the buffer (default 300 ms).
     pub max_delay_ms: u32,
@@ -59,12 +63,12 @@ pub struct JitterConfig {
 }
 
 impl JitterConfig {
-    /// The defaults (min 20 ms, max 300 ms) for a clock rate and frame size.
+    /// The defaults (min 10 ms, max 300 ms) for a clock rate and frame size.
     pub fn new(clock_rate: u32, frame_ms: u32) -> Self {
         Self {
             clock_rate,
             frame_ms,
-            min_delay_ms: 20,
+            min_delay_ms: 10,
             max_delay_ms: 300,
             repair_frames: 0,
         }
@@ -876,9 +880,9 @@ mod tests {
         let mut jb = JitterBuffer::new(JitterConfig::default());
         assert_eq!(jb.pop(t0), Playout::Empty);
         jb.push(ms(t0, 5), 1, 1000, 7, true, b"a");
-        // Target 20 ms: at 15 ms the frame has waited 10 ms.
-        assert_eq!(jb.pop(ms(t0, 15)), Playout::Empty);
-        let p = jb.pop(ms(t0, 35));
+        // Target 10 ms: at 10 ms the frame has waited 5 ms.
+        assert_eq!(jb.pop(ms(t0, 10)), Playout::Empty);
+        let p = jb.pop(ms(t0, 30));
         assert_eq!(
             p,
             Playout::Frame {
@@ -889,7 +893,7 @@ mod tests {
         let s = jb.stats();
         assert_eq!(
             (s.target_delay_ms, s.current_delay_ms, s.played),
-            (20, 30, 1)
+            (10, 25, 1)
         );
     }
 
@@ -928,29 +932,29 @@ mod tests {
 
     #[test]
     fn loss_above_two_percent_adds_one_frame_for_fec_and_clean_takes_it_back() {
-        // Clean: the percentile target (20 ms, the minimum).
+        // Clean: the percentile target (a steady stream: half a frame, 10 ms, the minimum).
         let (clean, s) = target_after(500, |_| false);
-        assert_eq!((clean, s.concealed), (20, 0));
+        assert_eq!((clean, s.concealed), (10, 0));
         // 10 % loss (every 10th packet): one frame more, so the packet after
         // a lost one is buffered when the lost slot plays.
         let (lossy, s) = target_after(500, |k| k > 20 && k % 10 == 0);
-        assert_eq!(lossy, 40);
+        assert_eq!(lossy, 30);
         assert!(s.concealed >= 40, "{s:?}");
         // 1 % loss: below the threshold, no extra delay.
         let (light, _) = target_after(1000, |k| k > 20 && k % 100 == 0);
-        assert_eq!(light, 20);
+        assert_eq!(light, 10);
         // Loss that stops: the extra frame stays 10 s after the last loss
         // (6 s here), and goes after that (14 s).
         let (held, s) = target_after(600, |k| k > 20 && k < 300 && k % 10 == 0);
-        assert_eq!((held, s.dropped_for_latency), (40, 0));
+        assert_eq!((held, s.dropped_for_latency), (30, 0));
         let (after, _) = target_after(1000, |k| k > 20 && k < 300 && k % 10 == 0);
-        assert_eq!(after, 20);
+        assert_eq!(after, 10);
         // RED with two copies per packet waits two frames more.
         let (red2, _) = target_after_with(2, 500, |k| k > 20 && k % 10 == 0);
-        assert_eq!(red2, 60);
+        assert_eq!(red2, 50);
         // A codec that only conceals (G.711, G.722) gets no extra frame.
         let (conceal_only, _) = target_after_with(0, 500, |k| k > 20 && k % 10 == 0);
-        assert_eq!(conceal_only, 20);
+        assert_eq!(conceal_only, 10);
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub struct MediaConfig {
 impl Default for MediaConfig {
     fn default() -> Self {
         MediaConfig {
-            jitter_min_ms: 20,
+            jitter_min_ms: 10,
             jitter_max_ms: 300,
             no_media_warning: Duration::from_secs(5),
             codec: CodecOptions::default(),
@@ -71,7 +71,13 @@ pub struct MediaStats {
     pub packets_lost: i64,
     pub jitter_ms: f64,
     pub rtt_ms: Option<f64>,
+    /// How long the frame being played waited in the jitter buffer, counted
+    /// from the fastest packet's arrival (current delay).
     pub jitter_buffer_ms: u32,
+    /// The delay the jitter buffer steers to (from the measured jitter,
+    /// plus repair frames under loss); `jitter_buffer_ms` stays between it
+    /// and about a frame more.
+    pub jitter_target_ms: u32,
     pub concealed_frames: u64,
     /// Of `concealed_frames`, those rebuilt from in-band FEC (Opus LBRR in
     /// the following packet) rather than extrapolated.
@@ -811,6 +817,7 @@ impl MediaSession {
             jitter_ms: self.rx.jitter_ms(),
             rtt_ms: self.rtt.map(|d| d.as_secs_f64() * 1000.0),
             jitter_buffer_ms: j.current_delay_ms,
+            jitter_target_ms: j.target_delay_ms,
             concealed_frames: j.concealed,
             fec_recovered: self.decoder.fec_frames(),
             red_recovered: j.redundant_played,

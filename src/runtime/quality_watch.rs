@@ -165,6 +165,7 @@ mod tests {
             jitter_ms: 0.0,
             rtt_ms: None,
             jitter_buffer_ms: 40,
+            jitter_target_ms: 20,
             concealed_frames: 0,
             fec_recovered: 0,
             red_recovered: 0,

@@ -707,22 +707,27 @@ fn call(
     // buffer sampled every 500 ms.
     let t0 = Instant::now();
     let length = Duration::from_secs_f64(LEAD_IN_SECS + setup.speech_secs + 1.0);
-    let mut jb = Vec::new();
+    let (mut jb, mut target) = (Vec::new(), Vec::new());
     while t0.elapsed() < length {
         std::thread::sleep(Duration::from_millis(500));
         if let Some(v) = receiver.jitter_buffer_ms() {
             jb.push(v);
         }
+        if let Some(v) = receiver.jitter_target_ms() {
+            target.push(v);
+        }
     }
-    if !jb.is_empty() {
-        out.jb_ms = Some(jb.iter().sum::<f64>() / jb.len() as f64);
+    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    out.jb_ms = mean(&jb);
+    if let Some(t) = mean(&target) {
+        let _ = write!(out.note, "JB target {t:.0} ms; ");
     }
     out.concealed = receiver.concealed();
     out.fec = receiver.fec_recovered();
     out.red = receiver.red_recovered();
     out.steering = receiver.steering();
     if let Some(note) = receiver.device_note() {
-        out.note = format!("{note}; ");
+        let _ = write!(out.note, "{note}; ");
     }
     let bytes = relay.stats.rtp_forward_bytes.load(Ordering::Relaxed);
     out.kbps = Some(bytes as f64 * 8.0 / t0.elapsed().as_secs_f64() / 1000.0);
@@ -834,6 +839,10 @@ trait Peer: Send {
     /// Answer the incoming call (or check that it was auto-answered).
     fn answer(&mut self) -> std::result::Result<(), String>;
     fn jitter_buffer_ms(&mut self) -> Option<f64>;
+    /// The delay its jitter buffer steers to, when it says.
+    fn jitter_target_ms(&mut self) -> Option<f64> {
+        None
+    }
     /// The mean jitter-buffer delay of the call, for a receiver that
     /// cannot be sampled while it runs (read after the call).
     fn jitter_buffer_mean_ms(&mut self) -> Option<f64> {
@@ -995,6 +1004,9 @@ impl Peer for Softline {
     fn jitter_buffer_ms(&mut self) -> Option<f64> {
         self.media_field("jitter_buffer_ms")
     }
+    fn jitter_target_ms(&mut self) -> Option<f64> {
+        self.media_field("jitter_target_ms")
+    }
     fn concealed(&mut self) -> Option<u64> {
         self.media_field("concealed_frames").map(|v| v as u64)
     }
@@ -1130,6 +1142,9 @@ impl Peer for SoftlineOnDevice {
     }
     fn jitter_buffer_ms(&mut self) -> Option<f64> {
         self.phone.jitter_buffer_ms()
+    }
+    fn jitter_target_ms(&mut self) -> Option<f64> {
+        self.phone.jitter_target_ms()
     }
     fn concealed(&mut self) -> Option<u64> {
         self.phone.concealed()
