@@ -9,6 +9,14 @@ use clap::{Parser, Subcommand};
 use softline::api::{self, Request};
 use softline::config::LayerPaths;
 
+/// Debug builds refuse allocation inside `assert_no_alloc` blocks (the
+/// sound-device callbacks): an allocation there aborts the process with a
+/// message instead of passing unnoticed. Release builds keep the system
+/// allocator untouched.
+#[cfg(debug_assertions)]
+#[global_allocator]
+static ALLOC: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
+
 #[derive(Parser)]
 #[command(
     name = "softline",
