@@ -3,6 +3,7 @@
 
 pub mod aec;
 pub mod codec;
+pub mod comfort_noise;
 pub mod jitter;
 pub mod level;
 pub mod limiter;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::media::codec::{self, CodecKind, CodecOptions, Decoder, Encoder};
+use crate::media::comfort_noise::ComfortNoise;
 use crate::media::jitter::{JitterBuffer, JitterConfig, Playout};
 use crate::rtp::red::{self, RedBlock, RedPayload, write_red};
 use crate::rtp::srtp::SrtpSession;
@@ -23,7 +24,7 @@ use crate::rtp::{
     ReceiveStats, ReceiverReport, ReportBlock, RtcpPacket, RtpPacket, SendStats, is_rtcp,
     ntp_middle32, parse_compound, rtt_from_block, write_compound,
 };
-use crate::sdp::{Direction, NegotiatedMedia};
+use crate::sdp::{Direction, NegotiatedMedia, OpusParams};
 
 /// Knobs of the media path (from `[media]` in the config).
 #[derive(Debug, Clone)]
@@ -138,6 +139,14 @@ pub struct MediaSession {
     fec_plan_pct: u8,
     decoder: Box<dyn Decoder>,
     codec_name: String,
+    /// The far end's fmtp for our codec (a change means a new encoder).
+    codec_fmtp: Option<String>,
+    /// Opus DTX is on: frames libopus leaves empty are not sent.
+    dtx: bool,
+    /// Frames were left unsent since the last packet (the next is marked).
+    dtx_pause: bool,
+    /// Plays the far end's background level in the gaps of its stream.
+    comfort_noise: ComfortNoise,
     payload_type: u8,
     telephone_event_pt: Option<u8>,
     pcm_rate: u32,
@@ -202,6 +211,30 @@ pub struct MediaSession {
     red_depth_seen: usize,
 }
 
+/// An Opus frame this short (the TOC byte, maybe one more) is libopus
+/// saying that DTX has nothing to send.
+const DTX_MAX_BYTES: usize = 2;
+
+/// Our codec settings narrowed by what the far end's Opus fmtp asks of a
+/// sender (RFC 7587 §6.1): no more than its `maxaveragebitrate`, no wider
+/// audio than its `maxplaybackrate` renders, DTX when it prefers it
+/// (`usedtx=1`). In-band FEC stays as configured without `useinbandfec=1`:
+/// that parameter is a preference, every receiver must take packets that
+/// carry FEC, and an agent on a lossy link gains more from it than the few
+/// kbit/s it costs. Other codecs take our settings unchanged.
+pub fn codec_options(kind: CodecKind, far_fmtp: Option<&str>, ours: &CodecOptions) -> CodecOptions {
+    let mut opts = ours.clone();
+    if kind == CodecKind::Opus {
+        let far = OpusParams::from_fmtp(far_fmtp.unwrap_or(""));
+        if let Some(max) = far.maxaveragebitrate {
+            opts.opus_bitrate = opts.opus_bitrate.min(max);
+        }
+        opts.opus_max_playback_rate = opts.opus_max_playback_rate.min(far.maxplaybackrate);
+        opts.opus_dtx |= far.usedtx;
+    }
+    opts
+}
+
 impl MediaSession {
     /// A session for what offer/answer settled. `seed` gives the SSRC and
     /// the initial sequence number and timestamp (RFC 3550 §5.1: random).
@@ -213,12 +246,13 @@ impl MediaSession {
     ) -> Result<MediaSession, String> {
         let kind = CodecKind::from_name(&media.codec.name)
             .ok_or_else(|| format!("no codec for {}", media.codec.name))?;
-        let mut encoder = codec::encoder(kind, &config.codec).map_err(|e| e.to_string())?;
+        let opts = codec_options(kind, media.codec.fmtp.as_deref(), &config.codec);
+        let mut encoder = codec::encoder(kind, &opts).map_err(|e| e.to_string())?;
         if media.red.is_some() {
             // RED repeats whole frames: no LBRR plan (see `plan_fec`).
             encoder.set_expected_loss(0).map_err(|e| e.to_string())?;
         }
-        let decoder = codec::decoder(kind, &config.codec).map_err(|e| e.to_string())?;
+        let decoder = codec::decoder(kind, &opts).map_err(|e| e.to_string())?;
         let ptime = media.ptime_ms.clamp(10, 60);
         let pcm_rate = encoder.sample_rate();
         let rtp_clock = media.codec.clock_rate;
@@ -234,9 +268,13 @@ impl MediaSession {
         });
         Ok(MediaSession {
             encoder,
-            fec_plan_pct: config.codec.opus_expected_loss_pct,
+            fec_plan_pct: opts.opus_expected_loss_pct,
             decoder,
             codec_name: media.codec.name.clone(),
+            codec_fmtp: media.codec.fmtp.clone(),
+            dtx: kind == CodecKind::Opus && opts.opus_dtx,
+            dtx_pause: false,
+            comfort_noise: ComfortNoise::new(seed as u32 ^ 0x636e_6f69),
             payload_type: media.codec.payload_type,
             telephone_event_pt: media.telephone_event.as_ref().map(|t| t.payload_type),
             pcm_rate,
@@ -302,9 +340,11 @@ impl MediaSession {
     pub fn update(&mut self, media: &NegotiatedMedia) -> bool {
         if !media.codec.name.eq_ignore_ascii_case(&self.codec_name)
             || media.codec.payload_type != self.payload_type
+            || media.codec.fmtp != self.codec_fmtp
             || media.srtp != self.srtp_keys
         {
-            // New keys (or a codec change) need a new session.
+            // New keys (or a codec change, or new codec parameters) need a
+            // new session.
             return false;
         }
         self.direction = media.direction;
@@ -653,12 +693,23 @@ impl MediaSession {
                     tracing::debug!("encode failed: {e}");
                     return None;
                 }
+                if self.dtx && self.payload.len() <= DTX_MAX_BYTES {
+                    // Opus DTX: libopus found nothing worth sending (it
+                    // sends a comfort-noise update every 400 ms). Copies of
+                    // frames before the pause are not carried after it.
+                    self.dtx_pause = true;
+                    self.red_prev_len = 0;
+                    return None;
+                }
+                // The first packet of a stream and of a talkspurt after a
+                // DTX pause is marked (RFC 3551 §4.1, RFC 7587 §4.1).
+                let marker = self.tx.packets == 0 || std::mem::take(&mut self.dtx_pause);
                 match self.red_pt {
                     Some(red_pt) => {
                         self.wrap_red(ts);
-                        (red_pt, self.tx.packets == 0, ts)
+                        (red_pt, marker, ts)
                     }
-                    None => (self.payload_type, self.tx.packets == 0, ts),
+                    None => (self.payload_type, marker, ts),
                 }
             }
         };
@@ -738,26 +789,35 @@ impl MediaSession {
     pub fn playout(&mut self, now: Instant, out: &mut Vec<i16>) {
         out.clear();
         let n = self.frame_samples;
-        let result = match self.jitter.pop(now) {
+        let (result, heard) = match self.jitter.pop(now) {
             Playout::Frame { payload, .. } => {
                 let r = self.decoder.decode(&payload, out);
                 self.jitter.recycle(payload);
-                r
+                (r, true)
             }
             Playout::Lost { next } => {
                 let r = self.decoder.conceal(n, next.as_deref(), out);
                 if let Some(next) = next {
                     self.jitter.recycle(next);
                 }
-                r
+                (r, false)
             }
-            Playout::Empty => Ok(()),
+            Playout::Empty => {
+                // A gap (nothing yet, silence suppression, DTX, an
+                // outage): the far end's background, not dead air.
+                out.resize(n, 0);
+                self.comfort_noise.fill(out);
+                (Ok(()), false)
+            }
         };
         if let Err(e) = result {
             tracing::debug!("decode failed: {e}");
             out.clear();
         }
         out.resize(n, 0);
+        if heard {
+            self.comfort_noise.heard(out);
+        }
     }
 
     /// An RTCP report when one is due (SR when we send, else RR, with SDES
@@ -1030,6 +1090,124 @@ mod tests {
             MediaSession::new(now, &ma, config, 1).unwrap(),
             MediaSession::new(now, &mb, config, 2).unwrap(),
         )
+    }
+
+    #[test]
+    fn a_gap_in_the_far_ends_stream_plays_its_background_not_dead_air() {
+        let now = t0();
+        let mut a = MediaSession::new(
+            now,
+            &negotiated("10.0.0.2:4000"),
+            &MediaConfig::default(),
+            1,
+        )
+        .unwrap();
+        let mut b = MediaSession::new(
+            now,
+            &negotiated("10.0.0.1:5000"),
+            &MediaConfig::default(),
+            2,
+        )
+        .unwrap();
+        // 1 s of a tone over a -60 dBFS hum-free background (a 3 kHz tone
+        // at that level stands in for it), then the far end goes quiet.
+        let talk = sine(440.0, 8000, 6000.0, 8000);
+        let bg = sine(3000.0, 8000, 32.8, 8000);
+        let (mut pkt, mut out, mut gap) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..100u64 {
+            let at = now + Duration::from_millis(20 * i);
+            if i < 50 {
+                let k = i as usize * 160;
+                let frame: Vec<i16> = if i % 10 < 7 {
+                    talk[k..k + 160].to_vec()
+                } else {
+                    bg[k..k + 160].to_vec()
+                };
+                a.send_frame(at, &frame, &mut pkt).unwrap();
+                b.on_datagram(at, "10.0.0.1:5000".parse().unwrap(), &pkt);
+            }
+            b.playout(at, &mut out);
+            if i >= 60 {
+                gap.extend_from_slice(&out);
+            }
+        }
+        let sum: f64 = gap.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+        let dbfs = 20.0 * ((sum / gap.len() as f64).sqrt() / 32768.0).log10();
+        assert!((dbfs + 60.0).abs() < 3.0, "gap at {dbfs:.1} dBFS");
+    }
+
+    #[test]
+    fn codec_options_follow_the_far_ends_opus_fmtp() {
+        let ours = CodecOptions::default();
+        let o = codec_options(
+            CodecKind::Opus,
+            Some("maxplaybackrate=16000; maxaveragebitrate=12000; usedtx=1"),
+            &ours,
+        );
+        assert_eq!(
+            (
+                o.opus_bitrate,
+                o.opus_max_playback_rate,
+                o.opus_dtx,
+                o.opus_fec
+            ),
+            (12_000, 16_000, true, true)
+        );
+        // A higher cap than ours and no preferences: ours.
+        let o = codec_options(CodecKind::Opus, Some("maxaveragebitrate=64000"), &ours);
+        assert_eq!(o, ours);
+        // No fmtp, or another codec: ours.
+        assert_eq!(codec_options(CodecKind::Opus, None, &ours), ours);
+        assert_eq!(
+            codec_options(CodecKind::Pcmu, Some("usedtx=1"), &ours),
+            ours
+        );
+    }
+
+    /// Packets one Opus session sends for 1 s of silence then 0.4 s of a
+    /// tone, with the far end's fmtp; and whether the first tone packet
+    /// carries the marker bit.
+    fn opus_packets_for_silence_then_tone(far_fmtp: &str) -> (usize, usize, bool) {
+        let now = t0();
+        let mut m = negotiated("10.0.0.2:4000");
+        m.codec = CodecSpec::opus(111);
+        m.codec.fmtp = Some(far_fmtp.into());
+        let mut a = MediaSession::new(now, &m, &MediaConfig::default(), 1).unwrap();
+        let tone = sine(440.0, 48_000, 8000.0, 48_000);
+        let mut pkt = Vec::new();
+        let (mut in_silence, mut in_tone, mut marked) = (0, 0, false);
+        for i in 0..70u64 {
+            let at = now + Duration::from_millis(20 * i);
+            let frame = if i < 50 {
+                vec![0i16; 960]
+            } else {
+                tone[(i as usize - 50) * 960..][..960].to_vec()
+            };
+            if a.send_frame(at, &frame, &mut pkt).is_some() {
+                if i < 50 {
+                    in_silence += 1;
+                } else {
+                    if in_tone == 0 {
+                        marked = RtpPacket::parse(&pkt).unwrap().marker;
+                    }
+                    in_tone += 1;
+                }
+            }
+        }
+        (in_silence, in_tone, marked)
+    }
+
+    #[test]
+    fn opus_dtx_when_the_far_end_prefers_it() {
+        // usedtx=1: after a short hangover libopus leaves silent frames
+        // empty and they are not sent; the talkspurt after is marked.
+        let (silence, tone, marked) = opus_packets_for_silence_then_tone("usedtx=1");
+        assert!(silence <= 20, "{silence} of 50 silent frames sent");
+        assert_eq!(tone, 20);
+        assert!(marked, "first packet after the pause carries the marker");
+        // Without it every frame goes out.
+        let (silence, tone, marked) = opus_packets_for_silence_then_tone("useinbandfec=1");
+        assert_eq!((silence, tone, marked), (50, 20, false));
     }
 
     #[test]

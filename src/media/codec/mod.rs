@@ -135,6 +135,10 @@ pub struct CodecOptions {
     pub opus_fec: bool,
     /// Opus discontinuous transmission during silence.
     pub opus_dtx: bool,
+    /// Highest audio sample rate worth encoding (the far end's
+    /// `maxplaybackrate`, RFC 7587 §6.1): caps the Opus encoder's audio
+    /// bandwidth (8000 → narrowband … 48000 → fullband).
+    pub opus_max_playback_rate: u32,
     /// Loss rate the Opus encoder plans its FEC for, 0..=100: from the
     /// start, and whenever the far end's RTCP reports loss (after a report
     /// of none, FEC is planned for 0 %).
@@ -149,6 +153,7 @@ impl Default for CodecOptions {
             opus_bitrate: 24_000,
             opus_fec: true,
             opus_dtx: false,
+            opus_max_playback_rate: 48_000,
             opus_expected_loss_pct: 10,
             channels: 1,
         }

@@ -10,7 +10,7 @@
 //! type is `u16`, so PCM is cast to and from `i16` in place (bytemuck).
 
 use super::{CodecError, CodecKind, CodecOptions, Decoder, Encoder};
-use opusic_c::{Application, Bitrate, Channels, ErrorCode, InbandFec, SampleRate};
+use opusic_c::{Application, Bandwidth, Bitrate, Channels, ErrorCode, InbandFec, SampleRate};
 
 const RATE: u32 = 48_000;
 /// Largest payload libopus produces for one packet (RFC 6716 §3.2.1: 1275
@@ -83,11 +83,26 @@ impl OpusEncoder {
             .map_err(opus_err("OPUS_SET_PACKET_LOSS_PERC"))?;
         enc.set_dtx(opts.opus_dtx)
             .map_err(opus_err("OPUS_SET_DTX"))?;
+        enc.set_max_bandwidth(max_bandwidth(opts.opus_max_playback_rate))
+            .map_err(opus_err("OPUS_SET_MAX_BANDWIDTH"))?;
         Ok(OpusEncoder {
             enc,
             fec: opts.opus_fec,
             expected_loss: opts.opus_expected_loss_pct,
         })
+    }
+}
+
+/// The widest Opus audio bandwidth a receiver rendering at most `rate` Hz
+/// can use (RFC 7587 §6.1 maps `maxplaybackrate` so: up to 8000 Hz
+/// narrowband, 12000 mediumband, 16000 wideband, 24000 super-wideband).
+pub fn max_bandwidth(rate: u32) -> Bandwidth {
+    match rate {
+        0..=8_000 => Bandwidth::Narrow,
+        8_001..=12_000 => Bandwidth::Medium,
+        12_001..=16_000 => Bandwidth::Wide,
+        16_001..=24_000 => Bandwidth::Superwide,
+        _ => Bandwidth::Full,
     }
 }
 
@@ -397,6 +412,46 @@ mod tests {
                 p
             })
             .collect()
+    }
+
+    /// Audio bandwidth of an Opus packet from its TOC byte (RFC 6716
+    /// §3.1), in Hz of audio: 4000 narrowband … 20000 fullband.
+    fn toc_bandwidth_hz(packet: &[u8]) -> u32 {
+        let config = packet[0] >> 3;
+        match config {
+            0..=3 | 16..=19 => 4000,
+            4..=7 => 6000,
+            8..=11 | 20..=23 => 8000,
+            12..=13 | 24..=27 => 12000,
+            _ => 20000,
+        }
+    }
+
+    #[test]
+    fn max_playback_rate_caps_the_audio_bandwidth() {
+        // White noise at 48 kHz: the encoder would use all it may.
+        let mut seed = 0x2545_f491_u32;
+        let noise: Vec<i16> = (0..RATE as usize)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                ((seed >> 16) as i16) / 4
+            })
+            .collect();
+        let widest = |rate: u32| {
+            let opts = CodecOptions {
+                opus_bitrate: 64_000,
+                opus_max_playback_rate: rate,
+                ..CodecOptions::default()
+            };
+            encode_all(&noise, &opts)
+                .iter()
+                .map(|p| toc_bandwidth_hz(p))
+                .max()
+                .unwrap()
+        };
+        assert_eq!(widest(8_000), 4000);
+        assert_eq!(widest(16_000), 8000);
+        assert!(widest(48_000) > 8000, "{}", widest(48_000));
     }
 
     #[test]
