@@ -97,8 +97,11 @@ pub struct MediaStats {
     pub bad_packets: u64,
     /// Milliseconds since the last RTP packet (since the start when none).
     pub silent_for_ms: u64,
-    /// Set when nothing has arrived for the configured time.
+    /// Set when nothing has arrived for the configured time (not after
+    /// the far end's RTCP BYE).
     pub warning: Option<String>,
+    /// The far end ended its stream with an RTCP BYE.
+    pub far_end_bye: bool,
     /// Microphone and speaker levels since the last reading (set by the
     /// runtime, which sees the audio endpoints; `None` from the session).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -147,6 +150,8 @@ pub struct MediaSession {
     dtx_pause: bool,
     /// Plays the far end's background level in the gaps of its stream.
     comfort_noise: ComfortNoise,
+    /// The far end's stream ended with an RTCP BYE (until a new SSRC).
+    far_end_bye: bool,
     payload_type: u8,
     telephone_event_pt: Option<u8>,
     pcm_rate: u32,
@@ -275,6 +280,7 @@ impl MediaSession {
             dtx: kind == CodecKind::Opus && opts.opus_dtx,
             dtx_pause: false,
             comfort_noise: ComfortNoise::new(seed as u32 ^ 0x636e_6f69),
+            far_end_bye: false,
             payload_type: media.codec.payload_type,
             telephone_event_pt: media.telephone_event.as_ref().map(|t| t.payload_type),
             pcm_rate,
@@ -470,6 +476,7 @@ impl MediaSession {
         if self.rx_ssrc != Some(packet.ssrc) {
             self.rx_ssrc = Some(packet.ssrc);
             self.rx = ReceiveStats::new(self.rtp_clock);
+            self.far_end_bye = false;
         }
         self.rx.on_packet(packet.sequence, packet.timestamp, now);
         if self.receives() {
@@ -532,6 +539,15 @@ impl MediaSession {
                     self.on_report_blocks(&sr.reports, now);
                 }
                 RtcpPacket::ReceiverReport(rr) => self.on_report_blocks(&rr.reports, now),
+                RtcpPacket::Bye { ssrcs, reason }
+                    if self.rx_ssrc.is_some_and(|theirs| ssrcs.contains(&theirs)) =>
+                {
+                    tracing::debug!(
+                        reason = reason.as_deref().unwrap_or(""),
+                        "far end's RTCP BYE"
+                    );
+                    self.far_end_bye = true;
+                }
                 _ => {}
             }
         }
@@ -827,6 +843,33 @@ impl MediaSession {
             return None;
         }
         self.next_rtcp = now + RTCP_INTERVAL;
+        self.rtcp_compound(now, ntp, None, out)
+    }
+
+    /// The RTCP BYE that ends our stream (RFC 3550 §6.6): a last report,
+    /// SDES and BYE in one compound packet, when the call's media stops or
+    /// moves to a new SSRC. Nothing when we never sent RTP or RTCP
+    /// (§6.3.7: then no BYE).
+    pub fn rtcp_bye(
+        &mut self,
+        now: Instant,
+        ntp: u64,
+        reason: &str,
+        out: &mut Vec<u8>,
+    ) -> Option<SocketAddr> {
+        if self.tx.packets == 0 && self.clock_ref.is_none() {
+            return None;
+        }
+        self.rtcp_compound(now, ntp, Some(reason), out)
+    }
+
+    fn rtcp_compound(
+        &mut self,
+        now: Instant,
+        ntp: u64,
+        bye: Option<&str>,
+        out: &mut Vec<u8>,
+    ) -> Option<SocketAddr> {
         let blocks: Vec<_> = self
             .rx_ssrc
             .map(|s| vec![self.rx.report_block(s, now)])
@@ -843,7 +886,16 @@ impl MediaSession {
         };
         let sdes = RtcpPacket::Sdes(vec![(self.ssrc, vec![(1, self.cname.clone())])]);
         out.clear();
-        write_compound(&[report, sdes], out);
+        match bye {
+            Some(reason) => {
+                let bye = RtcpPacket::Bye {
+                    ssrcs: vec![self.ssrc],
+                    reason: (!reason.is_empty()).then(|| reason.to_string()),
+                };
+                write_compound(&[report, sdes, bye], out);
+            }
+            None => write_compound(&[report, sdes], out),
+        }
         if let Some(srtp) = self.srtp.as_mut() {
             self.clear.clear();
             self.clear.extend_from_slice(out);
@@ -856,7 +908,9 @@ impl MediaSession {
 
     pub fn stats(&self, now: Instant) -> MediaStats {
         let silent_for = now.duration_since(self.last_rx.unwrap_or(self.started));
-        let warning = (self.receives() && silent_for >= self.no_media_warning).then(|| {
+        // After the far end's BYE its silence is on purpose, not one-way audio.
+        let warning = (self.receives() && !self.far_end_bye && silent_for >= self.no_media_warning)
+            .then(|| {
             format!(
                 "no audio received for {} s (one-way audio: check NAT/firewall for RTP from {})",
                 silent_for.as_secs(),
@@ -888,6 +942,7 @@ impl MediaSession {
             bad_packets: self.bad_packets,
             silent_for_ms: silent_for.as_millis() as u64,
             warning,
+            far_end_bye: self.far_end_bye,
             levels: None,
             mic_device: None,
             speaker_device: None,
@@ -1134,6 +1189,44 @@ mod tests {
         let sum: f64 = gap.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
         let dbfs = 20.0 * ((sum / gap.len() as f64).sqrt() / 32768.0).log10();
         assert!((dbfs + 60.0).abs() < 3.0, "gap at {dbfs:.1} dBFS");
+    }
+
+    #[test]
+    fn rtcp_bye_ends_our_stream_and_the_far_end_stops_warning() {
+        let now = t0();
+        let cfg = MediaConfig::default();
+        let mut a = MediaSession::new(now, &negotiated("10.0.0.2:4000"), &cfg, 1).unwrap();
+        let mut b = MediaSession::new(now, &negotiated("10.0.0.1:5000"), &cfg, 2).unwrap();
+        let mut pkt = Vec::new();
+        // Nothing sent yet: no BYE (RFC 3550 §6.3.7).
+        assert_eq!(a.rtcp_bye(now, 0, "call ended", &mut pkt), None);
+        for i in 0..10u64 {
+            let at = now + Duration::from_millis(20 * i);
+            a.send_frame(at, &[0; 160], &mut pkt).unwrap();
+            b.on_datagram(at, "10.0.0.1:5000".parse().unwrap(), &pkt);
+        }
+        let later = now + Duration::from_secs(10);
+        assert!(
+            b.stats(later).warning.is_some(),
+            "silence without BYE warns"
+        );
+        let to = a.rtcp_bye(now, 1 << 32, "call ended", &mut pkt);
+        assert_eq!(to, Some("10.0.0.2:4001".parse().unwrap()));
+        let parsed = parse_compound(&pkt).unwrap();
+        assert!(matches!(parsed.first(), Some(RtcpPacket::SenderReport(_))));
+        assert!(matches!(parsed.get(1), Some(RtcpPacket::Sdes(_))));
+        assert_eq!(
+            parsed.get(2),
+            Some(&RtcpPacket::Bye {
+                ssrcs: vec![a.ssrc],
+                reason: Some("call ended".into())
+            })
+        );
+        b.on_datagram(now, "10.0.0.1:5001".parse().unwrap(), &pkt);
+        let s = b.stats(later);
+        assert!(s.far_end_bye);
+        assert_eq!(s.warning, None, "its silence after BYE is on purpose");
+        assert_eq!(s.bad_packets, 0);
     }
 
     #[test]

@@ -361,6 +361,27 @@ impl Audio {
     }
 }
 
+/// Our RTCP BYE for `session`'s stream, sent at once (best effort: a full
+/// socket buffer loses it, as any UDP datagram).
+fn send_bye(
+    session: &mut MediaSession,
+    rtp: &UdpSocket,
+    rtcp: &UdpSocket,
+    rtcp_mux: bool,
+    reason: &str,
+    packet: &mut Vec<u8>,
+) {
+    let Some(to) = session.rtcp_bye(Instant::now(), ntp_now(), reason, packet) else {
+        return;
+    };
+    let sock = if rtcp_mux { rtp } else { rtcp };
+    let unspecified = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0);
+    let local = sock.local_addr().unwrap_or(unspecified);
+    if let Err(e) = sock.try_send_to(packet, udp_destination(local, to)) {
+        tracing::debug!(%to, "RTCP BYE not sent: {e}");
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run(
     rtp: UdpSocket,
@@ -495,6 +516,8 @@ async fn run(
                         let fresh = crate::sip::rng::splitmix64(&mut rebuild_seed);
                         match MediaSession::new(Instant::now(), &m, &ends.media, fresh) {
                             Ok(s) => {
+                                // The old SSRC leaves (RFC 3550 §8.2).
+                                send_bye(&mut session, &rtp, &rtcp, media.rtcp_mux, "new stream", &mut packet);
                                 let _ = audio.sink.finish();
                                 session = s;
                                 audio = Audio::open(&audio_ends(&ends, &conf), shape(&session), &warning).await;
@@ -542,6 +565,14 @@ async fn run(
             }
         }
     }
+    send_bye(
+        &mut session,
+        &rtp,
+        &rtcp,
+        media.rtcp_mux,
+        "call ended",
+        &mut packet,
+    );
     if let Ok(mut s) = stats.lock() {
         *s = Some(session.stats(Instant::now()));
     }

@@ -176,6 +176,7 @@ mod tests {
             bad_packets: 0,
             silent_for_ms: silent_ms,
             warning: None,
+            far_end_bye: false,
             levels: None,
             mic_device: None,
             speaker_device: None,
