@@ -86,8 +86,11 @@ fn corpus() {
             }
             _ => panic!("unexpected corpus file {name}"),
         }
-        for cut in 0..rtp.payload.len() {
-            let _ = RedPayload::parse(&rtp.payload[..cut]);
+        // Every prefix of the packet keeps the invariants of the fuzz
+        // target `fuzz/fuzz_targets/rtp.rs` (RED read from its payload).
+        for cut in 0..=data.len() {
+            softline::rtp::check_invariants(&data[..cut])
+                .unwrap_or_else(|e| panic!("{name} cut at {cut}: {e}"));
         }
     }
     assert!(

@@ -41,6 +41,58 @@ pub fn answer(
     Ok(answer.to_string())
 }
 
+/// The properties the fuzz target (`fuzz/fuzz_targets/sdp.rs`) and the
+/// corpus test (`tests/sdp_fuzz_corpus.rs`) check on any input: nothing
+/// panics (a panic is the failure), a description that parses displays as
+/// text that parses to the same value, and when it is an acceptable offer
+/// (for a G.711 phone on IPv4, or an Opus/G.722/PCMA phone on IPv6) our
+/// answer parses, keeps the m-line count, and the offerer applying it
+/// settles on the payload type we chose.
+#[doc(hidden)]
+pub fn check_invariants(data: &[u8]) -> Result<(), String> {
+    let Ok(sd) = SessionDescription::parse(data) else {
+        return Ok(());
+    };
+    let text = sd.to_string();
+    match SessionDescription::parse(text.as_bytes()) {
+        Ok(again) if again == sd => {}
+        Ok(_) => return Err(format!("re-parsed description differs:\n{text}")),
+        Err(e) => return Err(format!("displayed description does not parse: {e}\n{text}")),
+    }
+    let g711 = LocalMedia::g711(IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1)), 30000);
+    let wide = LocalMedia {
+        addr: IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
+        codecs: vec![
+            CodecSpec::opus(111),
+            CodecSpec::g722(),
+            CodecSpec::pcma(),
+            CodecSpec::telephone_event(101, 8000),
+            CodecSpec::telephone_event(110, 48000),
+        ],
+        rtcp_mux: true,
+        ..g711.clone()
+    };
+    for local in [g711, wide] {
+        let Ok((answer, ours)) = answer_offer(&sd, &local, 1, 1) else {
+            continue;
+        };
+        let again = SessionDescription::parse(answer.to_string().as_bytes())
+            .map_err(|e| format!("our answer does not parse: {e}"))?;
+        if again.media.len() != sd.media.len() {
+            return Err("answer changed the m-line count".into());
+        }
+        let theirs =
+            apply_answer(&sd, &again).map_err(|e| format!("answer not applicable: {e}"))?;
+        if theirs.codec.payload_type != ours.codec.payload_type {
+            return Err(format!(
+                "payload types disagree: {} vs {}",
+                theirs.codec.payload_type, ours.codec.payload_type
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
