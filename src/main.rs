@@ -139,6 +139,15 @@ enum CtlAction {
         #[arg(long)]
         call: Option<u64>,
     },
+    /// Microphone and speaker gain in dB (-20 … +20) until the phone
+    /// restarts, e.g. `softline ctl gain --output-db -6`; without options:
+    /// the current gains.
+    Gain {
+        #[arg(long, allow_negative_numbers = true)]
+        input_db: Option<f32>,
+        #[arg(long, allow_negative_numbers = true)]
+        output_db: Option<f32>,
+    },
     /// Put a call on hold (re-INVITE, sendonly).
     Hold { call: Option<u64> },
     /// Take a call off hold.
@@ -510,6 +519,16 @@ fn ctl(socket: PathBuf, action: CtlAction) -> ExitCode {
             Request::Mute {
                 call,
                 on: state == "on",
+            },
+            false,
+        ),
+        CtlAction::Gain {
+            input_db,
+            output_db,
+        } => (
+            Request::Gain {
+                input_db,
+                output_db,
             },
             false,
         ),

@@ -406,3 +406,59 @@ fn incoming_calls_ring_the_ring_device_until_answered_or_ignored() {
     a.cmd(json!({"cmd": "answer"}));
     stopped("the call is answered");
 }
+
+/// Gains: A's microphone gain from its config lowers what B hears; B's
+/// speaker gain changed mid-call with `ctl gain` lowers it further from then
+/// on; out-of-range values are refused.
+#[test]
+fn input_gain_from_config_and_output_gain_from_ctl_change_the_level() {
+    let dir = TestDir::new("audio-gain");
+    let (a_in, b_in) = (dir.file("a-in.wav"), dir.file("b-in.wav"));
+    let (a_out, b_out) = (dir.file("a-out.wav"), dir.file("b-out.wav"));
+    write_tone(&a_in, 700.0, 8000, 1);
+    write_tone(&b_in, 1100.0, 8000, 1);
+    let (pa, pb) = (free_udp_port(), free_udp_port());
+    let a_cfg = config(pa, "PCMU", &a_in, &a_out).replace(
+        "echo_cancellation = false\n",
+        "echo_cancellation = false\ninput_gain_db = -12\n",
+    );
+    let a = Phone::start(&a_cfg);
+    let b = Phone::start(&config(pb, "PCMU", &b_in, &b_out));
+    call_and_answer(&a, &b, pb);
+    b.wait_for(|s| s["calls"][0]["media"].is_object(), FIVE_S)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let r = b.cmd(json!({"cmd": "gain", "output_db": -6.0}));
+    assert_eq!(r["output_db"], json!(-6.0), "{r}");
+    assert_eq!(r["input_db"], json!(0.0), "{r}");
+    let r = b.ctl(json!({"cmd": "gain", "input_db": 25.0}));
+    assert_eq!(r["ok"], json!(false), "out of range is refused: {r}");
+    assert!(r["error"].as_str().unwrap_or("").contains("outside"), "{r}");
+    std::thread::sleep(Duration::from_millis(1500));
+    a.cmd(json!({"cmd": "hangup"}));
+    b.wait_for(|s| s["calls"][0]["state"] == "ended", FIVE_S)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let w = Wav::read(&b_out).unwrap();
+    let rate = w.sample_rate as usize;
+    let n = w.samples.len();
+    assert!(n > 3 * rate, "B played {n} samples");
+    // The tone alone is -15.2 dBFS RMS (amplitude 8000).
+    let before = rms_dbfs(&w.samples[rate / 2..rate * 5 / 4]);
+    let after = rms_dbfs(&w.samples[n - rate..n - rate / 4]);
+    let (share, _, _) = heard(&b_out, 700.0);
+    let (_, a_level, _) = heard(&a_out, 1100.0);
+    eprintln!(
+        "gain: B hears {before:.1} dBFS, then {after:.1} dBFS (tone share {share:.2}); A hears {a_level:.1} dBFS"
+    );
+    assert!(share > 0.5, "B hears A's tone: {share}");
+    assert!(
+        (before + 27.2).abs() < 1.5,
+        "A's -12 dB microphone: {before}"
+    );
+    assert!((after + 33.2).abs() < 1.5, "and B's -6 dB speaker: {after}");
+    assert!(
+        (a_level + 15.2).abs() < 1.5,
+        "A's speaker untouched: {a_level}"
+    );
+}

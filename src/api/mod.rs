@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 /// A request on the control channel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
 pub enum Request {
     /// Accounts, calls and listening addresses.
@@ -45,6 +45,16 @@ pub enum Request {
     Mute {
         call: Option<u64>,
         on: bool,
+    },
+    /// Microphone and/or speaker gain in dB (−20 … +20) for the running
+    /// calls and the next ones, until the phone restarts (the lasting
+    /// values are `[audio] input_gain_db` / `output_gain_db`). Neither:
+    /// report the current gains. Refused for a key the admin locked.
+    Gain {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input_db: Option<f32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output_db: Option<f32>,
     },
     /// Put a connected call on hold.
     Hold {

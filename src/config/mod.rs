@@ -264,6 +264,10 @@ pub struct AudioConfig {
     pub limiter: bool,
     /// Highest playout peak with the limiter on, in dBFS (−20 … 0).
     pub limiter_ceiling_dbfs: f32,
+    /// Microphone gain in dB (−20 … +20), before echo cancellation.
+    pub input_gain_db: f32,
+    /// Speaker gain in dB (−20 … +20), before the limiter.
+    pub output_gain_db: f32,
     /// Cancel the far end's voice picked up by the microphone (speakers).
     pub echo_cancellation: bool,
     /// Lower steady background noise on the microphone signal.
@@ -311,6 +315,8 @@ impl Default for AudioConfig {
             on_device_lost: "mute".into(),
             limiter: true,
             limiter_ceiling_dbfs: -6.0,
+            input_gain_db: 0.0,
+            output_gain_db: 0.0,
             echo_cancellation: true,
             noise_suppression: true,
             auto_gain: false,
@@ -547,6 +553,19 @@ impl Config {
                 key: Some("audio.limiter_ceiling_dbfs".into()),
                 message: "must be between -20 and 0 dBFS".into(),
             });
+        }
+        for (key, value) in [
+            ("input_gain_db", self.audio.input_gain_db),
+            ("output_gain_db", self.audio.output_gain_db),
+        ] {
+            if !crate::media::level::GAIN_RANGE_DB.contains(&value) {
+                return Err(ConfigError {
+                    file: path.to_path_buf(),
+                    line: key_line(text, "audio", key),
+                    key: Some(format!("audio.{key}")),
+                    message: format!("{value} dB: must be between -20 and +20 dB"),
+                });
+            }
         }
         let m = &self.media;
         for c in &m.codecs {
@@ -921,6 +940,21 @@ tls_pin_sha256 = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23
         assert_eq!(e.line, Some(5));
         assert_eq!(e.key.as_deref(), Some("account.transport"));
         assert!(e.message.contains("sctp"), "{}", e.message);
+    }
+
+    #[test]
+    fn gain_out_of_range_names_the_key_and_line() {
+        let e = parse("[audio]\ninput = \"null\"\noutput_gain_db = 30\n").unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(3), Some("audio.output_gain_db"))
+        );
+        assert!(e.message.contains("30"), "{}", e.message);
+        let ok = parse("[audio]\ninput_gain_db = -6.5\noutput_gain_db = 20\n").unwrap();
+        assert_eq!(
+            (ok.audio.input_gain_db, ok.audio.output_gain_db),
+            (-6.5, 20.0)
+        );
     }
 
     #[test]

@@ -71,8 +71,8 @@ impl Drop for Scratch {
 }
 
 /// The call's endpoints with the tone as microphone and a file as speaker;
-/// no echo canceller, noise suppression or limiter (they would alter or
-/// remove the returning tone).
+/// no echo canceller, noise suppression, gain or limiter (they would alter
+/// or remove the returning tone).
 fn endpoints(ctx: &Context, scratch: &Scratch) -> MediaEndpoints {
     let mut ends = media_endpoints(&ctx.config);
     ends.input = AudioSpec::File {
@@ -89,6 +89,8 @@ fn endpoints(ctx: &Context, scratch: &Scratch) -> MediaEndpoints {
         auto_gain: false,
     };
     ends.limiter_ceiling_dbfs = None;
+    ends.input_gain_db = 0.0;
+    ends.output_gain_db = 0.0;
     ends
 }
 

@@ -5,6 +5,28 @@
 
 use serde::Serialize;
 
+/// The gains the microphone and speaker take (`[audio] input_gain_db`,
+/// `output_gain_db`, `ctl gain`).
+pub const GAIN_RANGE_DB: std::ops::RangeInclusive<f32> = -20.0..=20.0;
+
+/// A gain in dB as the factor [`apply_gain`] takes.
+pub fn gain_factor(db: f32) -> f32 {
+    10f32.powf(db.clamp(*GAIN_RANGE_DB.start(), *GAIN_RANGE_DB.end()) / 20.0)
+}
+
+/// Scale a frame in place, saturating at full scale (the speaker's limiter
+/// comes after). A factor of 1 leaves it untouched.
+pub fn apply_gain(pcm: &mut [i16], factor: f32) {
+    if factor == 1.0 {
+        return;
+    }
+    for s in pcm.iter_mut() {
+        *s = (f32::from(*s) * factor)
+            .round()
+            .clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16;
+    }
+}
+
 /// Below this a meter reads as silence.
 pub const FLOOR_DBFS: f32 = -90.0;
 
@@ -84,5 +106,18 @@ mod tests {
         assert_eq!(quiet.rms_dbfs, FLOOR_DBFS);
         m.feed(&[i16::MIN, 0]);
         assert!(m.take().peak_dbfs.abs() < 0.01, "full scale is 0 dBFS");
+    }
+
+    #[test]
+    fn gain_scales_saturates_and_is_bounded() {
+        let mut x = [1000i16, -1000, 20000, -20000, 0];
+        apply_gain(&mut x, gain_factor(6.0));
+        assert_eq!(x, [1995, -1995, i16::MAX, i16::MIN, 0]);
+        let mut y = [1000i16];
+        apply_gain(&mut y, gain_factor(-40.0)); // clamped to -20 dB
+        assert_eq!(y, [100]);
+        let mut z = [123i16, -7];
+        apply_gain(&mut z, gain_factor(0.0));
+        assert_eq!(z, [123, -7]);
     }
 }

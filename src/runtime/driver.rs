@@ -288,6 +288,10 @@ async fn run(opts: HeadlessOptions, channels: CoreChannels) -> Result<(), String
         test: None,
         codecs: config.media.codecs.clone(),
         endpoints: media_endpoints(&config),
+        gain_locked: (
+            config.is_locked("audio.input_gain_db"),
+            config.is_locked("audio.output_gain_db"),
+        ),
         range: (config.media.rtp_port_min, config.media.rtp_port_max),
         seed,
     };
@@ -425,6 +429,8 @@ struct Media {
     test: Option<MediaTask>,
     codecs: Vec<String>,
     endpoints: MediaEndpoints,
+    /// The admin locked `audio.input_gain_db` / `audio.output_gain_db`.
+    gain_locked: (bool, bool),
     range: (u16, u16),
     seed: u64,
 }
@@ -505,6 +511,8 @@ pub(crate) fn media_endpoints(config: &Config) -> MediaEndpoints {
             .limiter
             .then_some(config.audio.limiter_ceiling_dbfs),
         aec: config.audio.aec(),
+        input_gain_db: config.audio.input_gain_db,
+        output_gain_db: config.audio.output_gain_db,
         stop_after: None,
     }
 }
@@ -702,6 +710,36 @@ impl Media {
             }
             Err(e) => Reply::err(e),
         }
+    }
+
+    /// `ctl gain`: new microphone/speaker gains for the running calls and
+    /// the next ones; the current ones when neither is given.
+    fn gain(&mut self, input_db: Option<f32>, output_db: Option<f32>) -> Reply {
+        for (value, locked, key) in [
+            (input_db, self.gain_locked.0, "input_gain_db"),
+            (output_db, self.gain_locked.1, "output_gain_db"),
+        ] {
+            let Some(db) = value else { continue };
+            if locked {
+                return Reply::err(format!("audio.{key} is locked by the administrator"));
+            }
+            if !crate::media::level::GAIN_RANGE_DB.contains(&db) {
+                return Reply::err(format!("{key}: {db} dB is outside -20 … +20 dB"));
+            }
+        }
+        if let Some(db) = input_db {
+            self.endpoints.input_gain_db = db;
+        }
+        if let Some(db) = output_db {
+            self.endpoints.output_gain_db = db;
+        }
+        let (i, o) = (self.endpoints.input_gain_db, self.endpoints.output_gain_db);
+        if input_db.is_some() || output_db.is_some() {
+            for task in self.calls.values().filter_map(|s| s.task.as_ref()) {
+                task.set_gain(i, o);
+            }
+        }
+        Reply::ok(serde_json::json!({"input_db": i, "output_db": o}))
     }
 
     /// `ctl record`: start or stop recording a call's media.
@@ -929,6 +967,10 @@ fn handle_ctl(
         Request::Focus => return Reply::err("focus is handled by the driver"),
         Request::Record { call, on, file } => return media.record(call, on, file),
         Request::Mute { call, on } => return media.mute(call, on),
+        Request::Gain {
+            input_db,
+            output_db,
+        } => return media.gain(input_db, output_db),
         Request::TestAudio { seconds, codec } => return media.test_audio(seconds, codec),
         Request::Devices => return devices_reply(media.device_state.clone()),
         Request::Register { account } => Command::Register { account },

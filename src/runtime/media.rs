@@ -4,7 +4,7 @@
 //! file and null backends (a file output receives exactly what a sound card
 //! would have played, concealment included).
 
-use crate::media::level::{AudioLevels, LevelMeter};
+use crate::media::level::{AudioLevels, LevelMeter, apply_gain, gain_factor};
 use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -118,6 +118,10 @@ pub struct MediaEndpoints {
     pub limiter_ceiling_dbfs: Option<f32>,
     /// AEC: echo cancellation, noise suppression, AGC of the microphone.
     pub aec: AecConfig,
+    /// Microphone and speaker gain in dB (`[audio] input_gain_db`,
+    /// `output_gain_db`; `ctl gain` while calls run).
+    pub input_gain_db: f32,
+    pub output_gain_db: f32,
 }
 
 enum Cmd {
@@ -126,6 +130,11 @@ enum Cmd {
     Mute(bool),
     /// Send DTMF digits (RFC 4733).
     Dtmf(String),
+    /// Microphone and speaker gain in dB.
+    Gain {
+        input_db: f32,
+        output_db: f32,
+    },
     /// Switch audio endpoints (device policy: moved, muted, back).
     Endpoints {
         input: AudioSpec,
@@ -193,6 +202,14 @@ impl MediaTask {
     /// went; `AudioSpec::Null` mutes).
     pub fn switch_endpoints(&self, input: AudioSpec, output: AudioSpec) {
         let _ = self.cmd.send(Cmd::Endpoints { input, output });
+    }
+
+    /// New microphone and speaker gains (dB), from the next frame on.
+    pub fn set_gain(&self, input_db: f32, output_db: f32) {
+        let _ = self.cmd.send(Cmd::Gain {
+            input_db,
+            output_db,
+        });
     }
 
     /// Send DTMF digits as RFC 4733 events (errors are logged: the reply
@@ -417,6 +434,10 @@ async fn run(
     let (mut mic_meter, mut speaker_meter) = (LevelMeter::default(), LevelMeter::default());
     let mut recorder: Option<WavWriter> = None;
     let mut muted = false;
+    let mut gain = (
+        gain_factor(ends.input_gain_db),
+        gain_factor(ends.output_gain_db),
+    );
     let mut rebuild_seed = seed ^ 0x6d65_6469_615f_7265;
     let deadline = ends.stop_after.map(|d| Instant::now() + d);
     let mut conf: Option<ConfLink> = None;
@@ -446,6 +467,7 @@ async fn run(
                     audio.mic_fifo.push_front(0);
                 }
                 audio.mic_codec.extend(audio.mic_fifo.drain(..n));
+                apply_gain(&mut audio.mic_codec, gain.0);
                 audio.aec.process_near_end(&mut audio.mic_codec); // AEC: near end
                 mic_meter.feed(&audio.mic_codec);
                 if muted {
@@ -456,6 +478,7 @@ async fn run(
                     link.tick(&mut audio.mic_codec, &mut audio.play, session.pcm_rate());
                 }
                 beeps.add_to(&mut audio.play, session.pcm_rate());
+                apply_gain(&mut audio.play, gain.1);
                 if let Some(to) = session.send_frame(now, &audio.mic_codec, &mut packet)
                     && let Err(e) = rtp.try_send_to(&packet, udp_destination(rtp_local, to)) {
                         tracing::debug!(%to, "RTP not sent: {e}");
@@ -529,6 +552,9 @@ async fn run(
                     }
                 }
                 Some(Cmd::Mute(on)) => muted = on,
+                Some(Cmd::Gain { input_db, output_db }) => {
+                    gain = (gain_factor(input_db), gain_factor(output_db));
+                }
                 Some(Cmd::Dtmf(digits)) => {
                     if let Err(e) = session.send_dtmf(&digits) {
                         tracing::warn!("DTMF not sent: {e}");
