@@ -528,6 +528,54 @@ fn deliver_invite(b: &mut Phone, now: Instant, extra: &str, contact: bool) -> St
         .unwrap_or_default()
 }
 
+/// The first response `b` sends to an INVITE carrying `sdp`.
+fn invite_with_offer(b: &mut Phone, now: Instant, call_id: &str, sdp: &str) -> String {
+    let invite = format!(
+        "INVITE sip:bob@10.0.0.2:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{call_id}\r\nFrom: <sip:alice@10.0.0.1>;tag=a1\r\nTo: <sip:bob@10.0.0.2>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContact: <sip:alice@10.0.0.1:5060>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    b.handle_received(
+        now,
+        udp("10.0.0.1:5060"),
+        "10.0.0.2:5060".parse().unwrap(),
+        invite.as_bytes(),
+    );
+    drain(b, now)
+        .sent
+        .iter()
+        .map(|(_, m)| String::from_utf8_lossy(m).into_owned())
+        .find(|m| !m.starts_with("SIP/2.0 100"))
+        .unwrap_or_default()
+}
+
+#[test]
+fn an_offer_we_cannot_answer_is_refused_with_the_reason() {
+    let mut b = phone("10.0.0.2:5060", "", 2);
+    let now = Instant::now();
+    // Only G.729: no common codec → 488 with warn-code 305.
+    let g729 = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n";
+    let r = invite_with_offer(&mut b, now, "nocodec", g729);
+    assert!(r.starts_with("SIP/2.0 488 "), "{r}");
+    assert!(
+        r.contains("\r\nWarning: 305 softline \"no common codec\"\r\n"),
+        "{r}"
+    );
+    // Not SDP at all → 400 with warn-code 399 and the parser's words.
+    let r = invite_with_offer(&mut b, now, "badsdp", "this is not SDP\r\n");
+    assert!(r.starts_with("SIP/2.0 400 "), "{r}");
+    let warning = r
+        .lines()
+        .find(|l| l.starts_with("Warning: 399 softline \""))
+        .unwrap_or_else(|| panic!("no Warning in {r}"));
+    assert!(
+        warning.len() > "Warning: 399 softline \"\"".len(),
+        "{warning}"
+    );
+    // The calls show why they ended, with the code that was sent.
+    let codes: Vec<_> = b.status().calls.iter().map(|c| c.status_code).collect();
+    assert_eq!(codes, [Some(488), Some(400)]);
+}
+
 #[test]
 fn invites_we_cannot_honour_are_refused_not_rung() {
     let mut b = phone("10.0.0.2:5060", "", 2);

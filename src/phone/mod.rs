@@ -978,7 +978,7 @@ impl Phone {
                         Err(e) => {
                             tracing::info!("re-INVITE refused: {e}");
                             let code = answer_error_code(&e);
-                            self.respond(now, id, &request, code, &[]);
+                            self.respond(now, id, &request, code, &[answer_warning(&e)]);
                         }
                     }
                 }
@@ -1046,10 +1046,12 @@ impl Phone {
             if let Err(e) =
                 media::CallMedia::check_offer(&self.media_cfg, local_ip, &request.body, policy)
             {
-                let resp =
-                    dialog::response_to(&request, answer_error_code(&e), Some(&call.local_tag));
+                let code = answer_error_code(&e);
+                let mut resp = dialog::response_to(&request, code, Some(&call.local_tag));
+                let (name, value) = answer_warning(&e);
+                resp.headers.push(name.to_string(), value);
                 self.txn.send_response(now, id, resp);
-                call.end(format!("offer not acceptable: {e}"), Some(488));
+                call.end(format!("offer not acceptable: {e}"), Some(code));
                 self.push_call(call);
                 self.emit_call(call_id);
                 return;
@@ -1866,6 +1868,29 @@ fn answer_error_code(e: &crate::sdp::AnswerError) -> u16 {
         crate::sdp::AnswerError::Malformed(_) => 400,
         _ => 488,
     }
+}
+
+/// The reason an offer was refused, for the far end: a `Warning` header
+/// (RFC 3261 §20.43) with the warn-code that fits (304 media type not
+/// available, 305 incompatible media format, 302 incompatible transport
+/// protocol, 399 otherwise) and our own words as its text.
+fn answer_warning(e: &crate::sdp::AnswerError) -> (&'static str, String) {
+    use crate::sdp::AnswerError as E;
+    let code = match e {
+        E::NoAudio => 304,
+        E::NoCommonCodec => 305,
+        E::UnsupportedProfile(_) | E::NoAcceptableCrypto => 302,
+        E::BadCryptoAnswer(_) | E::Malformed(_) => 399,
+    };
+    // A quoted-string: no CR/LF, quotes and backslashes escaped, bounded.
+    let mut text = String::new();
+    for c in e.to_string().chars().filter(|c| !c.is_control()).take(200) {
+        if matches!(c, '"' | '\\') {
+            text.push('\\');
+        }
+        text.push(c);
+    }
+    ("Warning", format!("{code} softline \"{text}\""))
 }
 
 /// True when a message's body is SDP (no Content-Type: assumed SDP, as

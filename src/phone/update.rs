@@ -13,7 +13,7 @@ use crate::sip::txn::TxnId;
 
 use super::call::CallState;
 use super::types::Direction;
-use super::{Phone, answer_error_code};
+use super::{Phone, answer_error_code, answer_warning};
 
 impl Phone {
     pub(super) fn on_update(&mut self, now: Instant, txn: TxnId, request: Request) {
@@ -103,7 +103,7 @@ impl Phone {
                 Err(e) => {
                     tracing::info!(call = id, "UPDATE offer refused: {e}");
                     let code = answer_error_code(&e);
-                    self.respond(now, txn, &request, code, &[]);
+                    self.respond(now, txn, &request, code, &[answer_warning(&e)]);
                     return;
                 }
             }
@@ -148,7 +148,7 @@ impl Phone {
                 ),
                 Err(e) => {
                     let code = answer_error_code(&e);
-                    self.respond(now, txn, &request, code, &[]);
+                    self.respond(now, txn, &request, code, &[answer_warning(&e)]);
                     return;
                 }
             }
