@@ -13,6 +13,8 @@
 //! (`mediaenc=srtp-mand`, and best-effort `srtp`): the media must be
 //! encrypted, no packet may fail SRTP once media flows, and both tones
 //! must get through; a policy mismatch must end in 488.
+//!
+//! One call goes through a real Kamailio, both phones registered there.
 #![cfg(unix)]
 #![allow(clippy::disallowed_methods)]
 
@@ -638,4 +640,51 @@ fn srtp_baresip_mand_calls_softline_optional_pcmu() {
 #[test]
 fn srtp_optional_softline_is_refused_by_baresip_mand() {
     srtp_call_refused("optional", "srtp-mand");
+}
+
+/// Both phones registered at a real Kamailio (digest auth both ways):
+/// Softline dials `bob` on its account, Kamailio challenges the INVITE,
+/// finds baresip's binding and relays; both tones get through.
+#[test]
+fn softline_calls_baresip_through_kamailio() {
+    use support::{Kamailio, KamailioOpts, account_toml, account0};
+    let k = Kamailio::start(KamailioOpts::default());
+    let baresip = Baresip::start_registered("PCMU", BARESIP_HZ, k.port, "bob", "hunter2");
+    let dir = TestDir::new("bs-kamailio");
+    let input = dir.file("softline-in.wav");
+    let output = dir.file("softline-out.wav");
+    let w = Wav {
+        sample_rate: 8000,
+        samples: sine(SOFTLINE_HZ, 8000, 8000.0, 8000),
+    };
+    std::fs::write(&input, w.to_bytes()).unwrap();
+    let port = free_udp_port();
+    let config = format!(
+        "{}\n{}",
+        softline_config(port, "PCMU", "off", &input, &output),
+        account_toml(
+            "alice",
+            "secret",
+            &format!("127.0.0.1:{}", k.port),
+            "udp",
+            None
+        )
+    );
+    let phone = Phone::start(&config);
+    phone
+        .wait_for(|s| account0(s)["state"] == "registered", FIVE_S)
+        .unwrap();
+    phone.cmd(json!({"cmd": "call", "target": "bob"}));
+    phone
+        .wait_for(|s| s["calls"][0]["state"] == "connected", FIVE_S)
+        .unwrap();
+    media_after_two_seconds(&phone, "PCMU");
+    phone.cmd(json!({"cmd": "hangup"}));
+    phone
+        .wait_for(|s| s["calls"][0]["state"] == "ended", FIVE_S)
+        .unwrap();
+    baresip.wait_call_ended(FIVE_S).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    baresip_decoder_is(&baresip, "PCMU");
+    check_audio("PCMU Softline→Kamailio→baresip", &output, &baresip);
 }

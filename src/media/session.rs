@@ -973,23 +973,19 @@ mod tests {
 
     use crate::runtime::test_epoch as t0;
 
+    /// A (10.0.0.1:5000) and B (10.0.0.2:4000) on PCMU, default settings.
+    fn pcmu_pair(now: Instant) -> (MediaSession, MediaSession) {
+        let cfg = MediaConfig::default();
+        (
+            MediaSession::new(now, &negotiated("10.0.0.2:4000"), &cfg, 1).unwrap(),
+            MediaSession::new(now, &negotiated("10.0.0.1:5000"), &cfg, 2).unwrap(),
+        )
+    }
+
     #[test]
     fn frames_sent_by_one_session_play_out_at_the_other() {
         let now = t0();
-        let mut a = MediaSession::new(
-            now,
-            &negotiated("10.0.0.2:4000"),
-            &MediaConfig::default(),
-            1,
-        )
-        .unwrap();
-        let mut b = MediaSession::new(
-            now,
-            &negotiated("10.0.0.1:5000"),
-            &MediaConfig::default(),
-            2,
-        )
-        .unwrap();
+        let (mut a, mut b) = pcmu_pair(now);
         let tone = sine(1000.0, 8000, 8000.0, 8000);
         let (mut pkt, mut heard, mut out) = (Vec::new(), Vec::new(), Vec::new());
         for (i, frame) in tone.chunks(160).enumerate() {
@@ -1150,20 +1146,7 @@ mod tests {
     #[test]
     fn a_gap_in_the_far_ends_stream_plays_its_background_not_dead_air() {
         let now = t0();
-        let mut a = MediaSession::new(
-            now,
-            &negotiated("10.0.0.2:4000"),
-            &MediaConfig::default(),
-            1,
-        )
-        .unwrap();
-        let mut b = MediaSession::new(
-            now,
-            &negotiated("10.0.0.1:5000"),
-            &MediaConfig::default(),
-            2,
-        )
-        .unwrap();
+        let (mut a, mut b) = pcmu_pair(now);
         // 1 s of a tone over a -60 dBFS hum-free background (a 3 kHz tone
         // at that level stands in for it), then the far end goes quiet.
         let talk = sine(440.0, 8000, 6000.0, 8000);
@@ -1194,9 +1177,7 @@ mod tests {
     #[test]
     fn rtcp_bye_ends_our_stream_and_the_far_end_stops_warning() {
         let now = t0();
-        let cfg = MediaConfig::default();
-        let mut a = MediaSession::new(now, &negotiated("10.0.0.2:4000"), &cfg, 1).unwrap();
-        let mut b = MediaSession::new(now, &negotiated("10.0.0.1:5000"), &cfg, 2).unwrap();
+        let (mut a, mut b) = pcmu_pair(now);
         let mut pkt = Vec::new();
         // Nothing sent yet: no BYE (RFC 3550 §6.3.7).
         assert_eq!(a.rtcp_bye(now, 0, "call ended", &mut pkt), None);

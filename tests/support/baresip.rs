@@ -128,6 +128,39 @@ impl Baresip {
     /// As [`Baresip::start`], with `mediaenc` (`srtp`, `srtp-mand`,
     /// `srtp-mandf`) on the account and the `srtp` module loaded.
     pub fn start_with(softline_codec: &str, tone_hz: f64, mediaenc: Option<&str>) -> Baresip {
+        Baresip::start_account(softline_codec, tone_hz, mediaenc, None)
+    }
+
+    /// As [`Baresip::start`], registered as `user` (digest `password`) at
+    /// the registrar on UDP `127.0.0.1:registrar_port` instead of the
+    /// direct-only `sip:bs@127.0.0.1`; returns once the registrar took the
+    /// binding.
+    pub fn start_registered(
+        softline_codec: &str,
+        tone_hz: f64,
+        registrar_port: u16,
+        user: &str,
+        password: &str,
+    ) -> Baresip {
+        let b = Baresip::start_account(
+            softline_codec,
+            tone_hz,
+            None,
+            Some(format!(
+                "<sip:{user}@127.0.0.1:{registrar_port}>;auth_pass={password};regint=60"
+            )),
+        );
+        b.wait_log("[1 binding]", Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("baresip did not register: {e}"));
+        b
+    }
+
+    fn start_account(
+        softline_codec: &str,
+        tone_hz: f64,
+        mediaenc: Option<&str>,
+        aor: Option<String>,
+    ) -> Baresip {
         let codec = baresip_codec(softline_codec);
         let dir = TestDir::new(&format!("baresip-{}", codec.name.replace('/', "-")));
         let port = free_port();
@@ -177,7 +210,8 @@ impl Baresip {
         fs::write(
             dir.file("accounts"),
             format!(
-                "<sip:bs@127.0.0.1>;answermode=auto;audio_codecs={};regint=0{}\n",
+                "{};answermode=auto;audio_codecs={}{}\n",
+                aor.unwrap_or_else(|| "<sip:bs@127.0.0.1>;regint=0".into()),
                 codec.name,
                 mediaenc
                     .map(|m| format!(";mediaenc={m}"))
