@@ -4,7 +4,9 @@
 //! wideband for G.722 and Opus).
 //!
 //! Per run: a sending Softline (headless, `[audio] input = "file:…"`) calls
-//! the receiver on 127.0.0.1 through [`crate::impair::Relay`], which applies
+//! the receiver through [`crate::impair::Relay`], each phone in a network
+//! namespace of its own ([`crate::netns`]; on 127.0.0.1 when namespaces
+//! cannot be made, or with `SOFTLINE_BENCH_NO_NETNS` set), which applies
 //! the seeded per-packet loss and 10–50 ms delay to RTP; the receiver is a
 //! headless Softline (`output = "file:…"`, clocked like a sound card) or
 //! baresip 1.0 (`pulse` player on a private PulseAudio null sink recorded
@@ -28,7 +30,7 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -36,6 +38,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::impair::{Impairment, Relay};
+use crate::netns::{self, CallNet};
 use crate::{Result, cargo, deps, status};
 
 mod linphone;
@@ -188,6 +191,9 @@ struct Setup {
     /// A private PulseAudio server: baresip plays to a null sink of its
     /// own, recorded with `parec` (its real playout, clocked by the sink).
     pulse: Option<Pulse>,
+    /// Each call's two phones run in network namespaces of their own
+    /// (`crate::netns`); otherwise all on 127.0.0.1.
+    netns: bool,
 }
 
 struct Pulse {
@@ -546,6 +552,14 @@ fn prepare() -> std::result::Result<Setup, String> {
             None
         }
     };
+    // Namespaces unless told not to (or not root).
+    let netns = std::env::var_os("SOFTLINE_BENCH_NO_NETNS").is_none() && netns::available();
+    if netns {
+        netns::clean_stale();
+        println!("bench audio: each phone in a network namespace of its own");
+    } else {
+        println!("bench audio: network namespaces unavailable: all phones on 127.0.0.1");
+    }
     Ok(Setup {
         work,
         softline,
@@ -553,6 +567,7 @@ fn prepare() -> std::result::Result<Setup, String> {
         score_py,
         speech_secs,
         pulse,
+        netns,
     })
 }
 
@@ -611,6 +626,19 @@ fn call(
     let rtp_base = 30000 + (slot % 500) * 20;
     let (ref_rate, mode) = codec.pesq();
     let mut out = Outcome::default();
+    // Declared first, dropped last: after every process in them is gone.
+    let net = if setup.netns {
+        Some(CallNet::create(slot).map_err(|e| format!("network namespaces: {e}"))?)
+    } else {
+        None
+    };
+    let local = Ipv4Addr::LOCALHOST;
+    let (tx_ns, tx_ip, tx_gw) = net.as_ref().map_or((None, local, local), |n| {
+        (Some(n.tx.ns.as_str()), n.tx.ip, n.tx.gw)
+    });
+    let (rx_ns, rx_ip, rx_gw) = net.as_ref().map_or((None, local, local), |n| {
+        (Some(n.rx.ns.as_str()), n.rx.ip, n.rx.gw)
+    });
 
     // The receiver, on a port just seen free; another process of the run
     // can take it before the receiver binds it, so a start that finds it
@@ -620,8 +648,10 @@ fn call(
         Ok(match rx {
             Receiver::Softline => Box::new(Softline::start(
                 setup,
+                rx_ns,
                 &dir.join("rx"),
                 &softline_config(
+                    rx_ip,
                     rx_port,
                     codec,
                     "null",
@@ -641,22 +671,32 @@ fn call(
                 let env = sink.client_env();
                 let phone = Softline::start(
                     setup,
+                    rx_ns,
                     &dir.join("rx"),
-                    &softline_config(rx_port, codec, "default", "default", rtp_base, red, false),
+                    &softline_config(
+                        rx_ip, rx_port, codec, "default", "default", rtp_base, red, false,
+                    ),
                     &env,
                 )?;
                 Box::new(SoftlineOnDevice { phone, sink })
             }
             Receiver::Baresip => Box::new(Baresip::start(
+                rx_ns,
                 &dir.join("rx"),
+                rx_ip,
                 rx_port,
                 codec,
                 rtp_base,
                 setup.pulse.as_ref().map(|p| (p, slot)),
             )?),
-            Receiver::Linphone => {
-                Box::new(Linphone::start(&dir.join("rx"), rx_port, codec, rtp_base)?)
-            }
+            Receiver::Linphone => Box::new(Linphone::start(
+                rx_ns,
+                &dir.join("rx"),
+                rx_ip,
+                rx_port,
+                codec,
+                rtp_base,
+            )?),
         })
     };
     let (rx_port, mut receiver) = {
@@ -671,15 +711,19 @@ fn call(
         }
     };
     let relay = Relay::start(
-        SocketAddr::from(([127, 0, 0, 1], rx_port)),
+        SocketAddr::from((rx_ip, rx_port)),
         imp,
         41000 + (slot % 500) * 8,
+        tx_gw,
+        rx_gw,
     )
     .map_err(|e| format!("relay: {e}"))?;
     let sender = Softline::start(
         setup,
+        tx_ns,
         &dir.join("tx"),
         &softline_config(
+            tx_ip,
             free_udp_port(),
             codec,
             &format!(
@@ -811,7 +855,9 @@ fn proc_usage(pid: u32) -> Option<(f64, f64)> {
 /// the receiver only (with them on, the suppressor reshapes the clean speech
 /// a little, which costs every receiver about 0.05 on a clean link and
 /// interacts with loss: PCMU 5 % scored 3.14 instead of 3.28).
+#[allow(clippy::too_many_arguments)]
 fn softline_config(
+    ip: Ipv4Addr,
     port: u16,
     codec: Codec,
     input: &str,
@@ -828,7 +874,7 @@ fn softline_config(
     // Extra `[media]` lines for experiments (e.g. `jitter_min_ms = 60`).
     let extra = std::env::var("SOFTLINE_BENCH_MEDIA").unwrap_or_default();
     format!(
-        "[sip]\nlisten_udp = \"127.0.0.1:{port}\"\n\n[audio]\ninput = \"{input}\"\noutput = \"{output}\"\n{processing}\n[media]\ncodecs = [\"{}\"]\nrtp_port_min = {rtp}\nrtp_port_max = {}\nopus_red = {red}\n{extra}\n",
+        "[sip]\nlisten_udp = \"{ip}:{port}\"\n\n[audio]\ninput = \"{input}\"\noutput = \"{output}\"\n{processing}\n[media]\ncodecs = [\"{}\"]\nrtp_port_min = {rtp}\nrtp_port_max = {}\nopus_red = {red}\n{extra}\n",
         codec.softline(),
         rtp + 9
     )
@@ -884,6 +930,7 @@ impl Softline {
     /// `env`: extra environment (the sound-device receiver's PulseAudio).
     fn start(
         setup: &Setup,
+        ns: Option<&str>,
         dir: &Path,
         config: &str,
         env: &[(&str, String)],
@@ -893,7 +940,7 @@ impl Softline {
         fs::write(&cfg, config).map_err(|e| e.to_string())?;
         let sock = dir.join("ctl.sock");
         let log = fs::File::create(dir.join("stderr.log")).map_err(|e| e.to_string())?;
-        let child = Command::new(&setup.softline)
+        let child = netns::command(ns, &setup.softline)
             .arg("--headless")
             .arg("--config")
             .arg(&cfg)
@@ -1201,7 +1248,9 @@ struct Baresip {
 
 impl Baresip {
     fn start(
+        ns: Option<&str>,
         dir: &Path,
+        ip: Ipv4Addr,
         port: u16,
         codec: Codec,
         rtp: u16,
@@ -1226,8 +1275,8 @@ impl Baresip {
         fs::write(&silence, silent_wav(rate, channels, 30)).map_err(|e| e.to_string())?;
         let config = format!(
             "poll_method\t\tepoll\n\
-             sip_listen\t\t127.0.0.1:{port}\n\
-             net_interface\t\t127.0.0.1\n\
+             sip_listen\t\t{ip}:{port}\n\
+             net_interface\t\t{ip}\n\
              call_max_calls\t\t2\n\
              audio_player\t\t{player}\n\
              audio_source\t\taufile,{silence}\n\
@@ -1252,11 +1301,11 @@ impl Baresip {
         fs::write(dir.join("config"), config).map_err(|e| e.to_string())?;
         fs::write(
             dir.join("accounts"),
-            format!("<sip:bench@127.0.0.1>;answermode=auto;audio_codecs={name};regint=0\n"),
+            format!("<sip:bench@{ip}>;answermode=auto;audio_codecs={name};regint=0\n"),
         )
         .map_err(|e| e.to_string())?;
         let log = fs::File::create(dir.join("baresip.log")).map_err(|e| e.to_string())?;
-        let mut cmd = Command::new(BARESIP);
+        let mut cmd = netns::command(ns, BARESIP);
         if let Some((p, _)) = pulse {
             // baresip 1.0's pulse player asks for no buffer size, so libpulse
             // gives it a 2 s buffer: the start of the call fills it with
@@ -1617,7 +1666,7 @@ fn write_section(
 Measured {date} on {cores} vCPU ({cpu}), release build, run by `cargo xtask bench audio` \
 ({seeds} seeds per cell, {:.0} s in all).\n\n{}\n{table}\n{DOC_END}\n",
         took.as_secs_f64(),
-        method_text(setup.speech_secs)
+        method_text(setup.speech_secs, setup.netns)
     );
     let new = if let (Some(b), Some(e)) = (doc.find(DOC_BEGIN), doc.find(DOC_END)) {
         format!(
@@ -1635,14 +1684,23 @@ Measured {date} on {cores} vCPU ({cpu}), release build, run by `cargo xtask benc
     Ok(())
 }
 
-fn method_text(speech_secs: f64) -> String {
+fn method_text(speech_secs: f64, netns: bool) -> String {
+    let network = if netns {
+        "between two network namespaces the benchmark creates for each call (`xtask/src/netns.rs`: \
+sender and receiver each in its own, each joined to the root namespace by a veth pair, no route \
+between them) through a userspace UDP relay in xtask on the two veth addresses \
+(`xtask/src/impair.rs`), the only way from one namespace to the other"
+    } else {
+        "by IP on 127.0.0.1 (network namespaces were not available) through a userspace UDP relay \
+in xtask (`xtask/src/impair.rs`)"
+    };
     format!(
         "How: a headless Softline sends {speech_secs:.1} s of espeak-ng speech (three Harvard \
 sentences, peak -10 dBFS, after {LEAD_IN_SECS} s of silence; `[audio] input = \"file:…\"`, 8 kHz \
 for PCMU, 16 kHz for G.722/Opus; its echo cancellation and noise suppression off, so that what is \
-sent is exactly the scoring reference) and calls the receiver by IP on 127.0.0.1 through a userspace \
-UDP relay in xtask (`xtask/src/impair.rs`). The relay forwards the INVITE transaction and \
-rewrites each SDP's `m=audio`/`a=rtcp` ports to its own, so RTP and RTCP cross it. The k-th RTP \
+sent is exactly the scoring reference) and calls the receiver {network}. The relay forwards the \
+dialog's SIP messages (each `Contact` pointed at itself) and rewrites each SDP's `c=`, \
+`m=audio` and `a=rtcp` to its own address and ports, so RTP and RTCP cross it. The k-th RTP \
 packet of each direction is dropped (independently, or in Gilbert-model bursts of mean length 3) \
 and otherwise delayed 10–50 ms (uniform, so reordering happens), all drawn from a hash of (seed, \
 direction, k): every receiver meets the same packet fate for a seed. SIP and RTCP are never \
@@ -1664,7 +1722,7 @@ which PESQ's re-alignment partly forgives, so it is not a playout measure. (Foun
 baresip's PulseAudio stream takes about 1.5 s to start here and its receive buffer drops what \
 arrives meanwhile — hence the lead-in silence; with ALSA `null` as player baresip spins a core, \
 9 CPU s per 10 s call.) linphonec 5.1.65 (Debian `linphone-cli`) runs with a linphonerc of \
-its own (SIP on 127.0.0.1, IPv4 only, only the codec under test enabled, no echo canceller, its \
+its own (SIP on its namespace's address, IPv4 only, only the codec under test enabled, no echo canceller, its \
 default adaptive jitter buffer: `audio_jitt_comp=60` ms nominal, 40–500 ms) and is driven on \
 stdin: `soundcard use files`, `record FILE`, `autoanswer enable`. In that file sound mode its \
 decoder, generic PLC and mixer are ticked every 10 ms by a real-time ticker into its file \

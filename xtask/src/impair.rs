@@ -1,13 +1,21 @@
 //! A seeded, per-packet impairment relay for the audio quality benchmark.
 //!
-//! The relay sits between a caller and a callee on 127.0.0.1:
+//! The relay sits between a caller and a callee: on 127.0.0.1, or on the
+//! root-namespace ends of the two veth pairs that lead into the caller's
+//! and the callee's network namespaces (`crate::netns`), each side's
+//! sockets on that side's address.
 //! - SIP: the caller sends its INVITE to [`Relay::sip_addr`]; the relay
 //!   forwards it to the callee from another socket and relays the callee's
 //!   responses back (both phones answer to the source port, RFC 3581
 //!   `rport`). The `m=audio` port (and `a=rtcp` port) of each SDP body is
-//!   replaced by one of the relay's own RTP ports, so that RTP and RTCP
-//!   flow through it. Requests inside the dialog (ACK, BYE) go directly to
-//!   the Contacts: they carry no SDP here.
+//!   replaced by one of the relay's own RTP ports and its `c=` address by
+//!   the relay's on that side, so that RTP and RTCP flow through it. Each
+//!   `Contact` is pointed at the relay's SIP socket on the other side, so
+//!   that requests inside the dialog (ACK, BYE) pass through it too (the
+//!   two namespaces have no other way to each other), and the
+//!   Request-URI of each request it passes on at the phone it goes to, as
+//!   a proxy does (a callee takes the address it was reached at for its
+//!   SDP).
 //! - RTP: the k-th RTP packet of each direction is dropped or delayed by a
 //!   pure function of (seed, direction, k) ([`fate`]), so every receiver
 //!   tested with one seed meets exactly the same packet fate. RTCP (on its
@@ -145,12 +153,12 @@ pub struct Relay {
     thread: Option<JoinHandle<()>>,
 }
 
-/// Bind an even RTP port and the odd RTCP port above it on 127.0.0.1.
-fn bind_pair(start: u16) -> std::io::Result<(UdpSocket, UdpSocket)> {
+/// Bind an even RTP port and the odd RTCP port above it on `ip`.
+fn bind_pair(ip: Ipv4Addr, start: u16) -> std::io::Result<(UdpSocket, UdpSocket)> {
     let mut p = start & !1;
     while p < 65000 {
-        if let Ok(rtp) = UdpSocket::bind((Ipv4Addr::LOCALHOST, p))
-            && let Ok(rtcp) = UdpSocket::bind((Ipv4Addr::LOCALHOST, p + 1))
+        if let Ok(rtp) = UdpSocket::bind((ip, p))
+            && let Ok(rtcp) = UdpSocket::bind((ip, p + 1))
         {
             return Ok((rtp, rtcp));
         }
@@ -197,12 +205,21 @@ const RTP_B: usize = 4; // faces the callee (the caller's offer is rewritten to 
 const RTCP_B: usize = 5;
 
 impl Relay {
-    /// Start relaying toward the callee's SIP address `callee`.
-    pub fn start(callee: SocketAddr, imp: Impairment, port_base: u16) -> std::io::Result<Relay> {
-        let front = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
-        let back = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
-        let (rtp_a, rtcp_a) = bind_pair(port_base)?;
-        let (rtp_b, rtcp_b) = bind_pair(rtp_a.local_addr()?.port() + 2)?;
+    /// Start relaying toward the callee's SIP address `callee`, with the
+    /// caller's side on `front` and the callee's on `back` (both 127.0.0.1
+    /// without namespaces).
+    pub fn start(
+        callee: SocketAddr,
+        imp: Impairment,
+        port_base: u16,
+        front: Ipv4Addr,
+        back: Ipv4Addr,
+    ) -> std::io::Result<Relay> {
+        let (front_ip, back_ip) = (front, back);
+        let front = UdpSocket::bind((front_ip, 0))?;
+        let back = UdpSocket::bind((back_ip, 0))?;
+        let (rtp_a, rtcp_a) = bind_pair(front_ip, port_base)?;
+        let (rtp_b, rtcp_b) = bind_pair(back_ip, rtp_a.local_addr()?.port() + 2)?;
         let socks = [front, back, rtp_a, rtcp_a, rtp_b, rtcp_b];
         for s in &socks {
             s.set_nonblocking(true)?;
@@ -240,8 +257,10 @@ fn run(
     stats: &RelayStats,
     stop: &AtomicBool,
 ) {
-    let port = |i: usize| socks[i].local_addr().map(|a| a.port()).unwrap_or(0);
-    let (port_a, port_b) = (port(RTP_A), port(RTP_B));
+    let unspecified = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+    let addr = |i: usize| socks[i].local_addr().unwrap_or(unspecified);
+    let (rtp_a, rtp_b) = (addr(RTP_A), addr(RTP_B));
+    let (sip_front, sip_back) = (addr(SIP_FRONT), addr(SIP_BACK));
     let mut caller_sip: Option<SocketAddr> = None;
     let mut caller_rtp: Option<SocketAddr> = None;
     let mut caller_rtcp: Option<SocketAddr> = None;
@@ -260,8 +279,9 @@ fn run(
                 match i {
                     SIP_FRONT => {
                         caller_sip = Some(from);
-                        let text = String::from_utf8_lossy(data);
-                        let (text, media) = rewrite_sdp(&text, port_b);
+                        let text = rewrite_contact(&String::from_utf8_lossy(data), sip_back);
+                        let text = rewrite_request_uri(&text, callee);
+                        let (text, media) = rewrite_sdp(&text, rtp_b);
                         if let Some((rtp, rtcp)) = media {
                             caller_rtp = Some(rtp);
                             caller_rtcp = Some(rtcp);
@@ -270,8 +290,11 @@ fn run(
                         let _ = socks[SIP_BACK].send_to(text.as_bytes(), callee);
                     }
                     SIP_BACK => {
-                        let text = String::from_utf8_lossy(data);
-                        let (text, media) = rewrite_sdp(&text, port_a);
+                        let mut text = rewrite_contact(&String::from_utf8_lossy(data), sip_front);
+                        if let Some(caller) = caller_sip {
+                            text = rewrite_request_uri(&text, caller);
+                        }
+                        let (text, media) = rewrite_sdp(&text, rtp_a);
                         if let Some((rtp, rtcp)) = media {
                             callee_rtp = Some(rtp);
                             callee_rtcp = Some(rtcp);
@@ -349,11 +372,55 @@ fn run(
     }
 }
 
-/// In a SIP message with an SDP body, point the audio stream (`m=audio`
-/// port, `a=rtcp` port) at `port` on 127.0.0.1 and fix Content-Length.
+/// Point a URI's host and port (after `sip:` and an optional `user@`, up
+/// to `;`, `>`, a space or the end) at `to`.
+fn point_uri(text: &str, to: SocketAddr) -> String {
+    let Some(at) = text.find("sip:") else {
+        return text.to_owned();
+    };
+    let uri = &text[at + 4..];
+    let end = uri.find([';', '>', ' ']).unwrap_or(uri.len());
+    let user = uri[..end].rfind('@').map_or(0, |i| i + 1);
+    format!("{}{}{to}{}", &text[..at + 4], &uri[..user], &uri[end..])
+}
+
+/// In a SIP request, point the Request-URI at `to`, as a proxy does for
+/// the next hop (the callee takes the address it was reached at for its
+/// SDP); responses are returned unchanged.
+pub fn rewrite_request_uri(msg: &str, to: SocketAddr) -> String {
+    let (first, rest) = msg.split_once("\r\n").unwrap_or((msg, ""));
+    if first.starts_with("SIP/") {
+        return msg.to_owned();
+    }
+    format!("{}\r\n{rest}", point_uri(first, to))
+}
+
+/// In a SIP message, point the URI of the `Contact` header (`m` in compact
+/// form) at `to` (see [`point_uri`]). Other headers and the body are kept.
+pub fn rewrite_contact(msg: &str, to: SocketAddr) -> String {
+    let Some((head, body)) = msg.split_once("\r\n\r\n") else {
+        return msg.to_owned();
+    };
+    let lines: Vec<String> = head
+        .split("\r\n")
+        .map(|h| {
+            let name = h.split(':').next().unwrap_or("").trim();
+            if name.eq_ignore_ascii_case("contact") || name.eq_ignore_ascii_case("m") {
+                point_uri(h, to)
+            } else {
+                h.to_owned()
+            }
+        })
+        .collect();
+    format!("{}\r\n\r\n{body}", lines.join("\r\n"))
+}
+
+/// In a SIP message with an SDP body, point the audio stream (`c=`,
+/// `m=audio` port, `a=rtcp` port) at `to` and fix Content-Length.
 /// Returns the new text and, when there was an audio stream, where the
 /// sender of the SDP receives RTP and RTCP.
-pub fn rewrite_sdp(msg: &str, port: u16) -> (String, Option<(SocketAddr, SocketAddr)>) {
+pub fn rewrite_sdp(msg: &str, to: SocketAddr) -> (String, Option<(SocketAddr, SocketAddr)>) {
+    let port = to.port();
     let Some((head, body)) = msg.split_once("\r\n\r\n") else {
         return (msg.to_owned(), None);
     };
@@ -367,7 +434,7 @@ pub fn rewrite_sdp(msg: &str, port: u16) -> (String, Option<(SocketAddr, SocketA
             if ip.is_none() || rtp_port.is_some() {
                 ip = rest.trim().parse().ok();
             }
-            out.push_str("c=IN IP4 127.0.0.1\r\n");
+            out.push_str(&format!("c=IN IP4 {}\r\n", to.ip()));
         } else if let Some(rest) = bare.strip_prefix("m=audio ") {
             let (p, tail) = rest.split_once(' ').unwrap_or((rest, ""));
             rtp_port = p.parse().ok();
@@ -497,16 +564,49 @@ mod tests {
             "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
-        let (out, media) = rewrite_sdp(&msg, 40000);
+        let (out, media) = rewrite_sdp(&msg, "10.78.0.1:40000".parse().unwrap());
         let (rtp, rtcp) = media.unwrap();
         assert_eq!(rtp, "127.0.0.1:20000".parse().unwrap());
         assert_eq!(rtcp, "127.0.0.1:20001".parse().unwrap());
+        assert!(out.contains("c=IN IP4 10.78.0.1\r\n"));
         assert!(out.contains("m=audio 40000 RTP/AVP 0\r\na=rtcp:40001\r\n"));
         let (_, new_body) = out.split_once("\r\n\r\n").unwrap();
         assert!(out.contains(&format!("Content-Length: {}\r\n", new_body.len())));
         // No SDP: untouched.
         let bye = "BYE sip:a@127.0.0.1 SIP/2.0\r\nContent-Length: 0\r\n\r\n";
-        assert_eq!(rewrite_sdp(bye, 40000), (bye.to_owned(), None));
+        assert_eq!(
+            rewrite_sdp(bye, "127.0.0.1:40000".parse().unwrap()),
+            (bye.to_owned(), None)
+        );
+    }
+
+    #[test]
+    fn contact_and_request_uri_are_pointed_at_the_next_hop() {
+        let to: SocketAddr = "10.77.0.1:41000".parse().unwrap();
+        let msg = "INVITE sip:b@10.78.0.2:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 10.77.0.2:5070;rport\r\nContact: \"A\" <sip:alice@10.77.0.2:5070;transport=udp>;expires=60\r\nContent-Length: 0\r\n\r\n";
+        let out = rewrite_contact(msg, to);
+        assert!(
+            out.contains(
+                "\r\nContact: \"A\" <sip:alice@10.77.0.1:41000;transport=udp>;expires=60\r\n"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("Via: SIP/2.0/UDP 10.77.0.2:5070;rport"),
+            "{out}"
+        );
+        let out = rewrite_request_uri(msg, "10.78.0.2:5099".parse().unwrap());
+        assert!(
+            out.starts_with(
+                "INVITE sip:b@10.78.0.2:5099 SIP/2.0\r\nVia: SIP/2.0/UDP 10.77.0.2:5070;rport\r\n"
+            ),
+            "{out}"
+        );
+        let ok = "SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(rewrite_request_uri(ok, to), ok);
+        // Compact form, no user part, no angle brackets.
+        let out = rewrite_contact("SIP/2.0 200 OK\r\nm: sip:10.78.0.2:5099\r\n\r\nbody", to);
+        assert_eq!(out, "SIP/2.0 200 OK\r\nm: sip:10.77.0.1:41000\r\n\r\nbody");
     }
 
     #[test]

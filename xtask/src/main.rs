@@ -13,6 +13,7 @@ mod appimage;
 mod bench_gui;
 mod bench_quality;
 mod impair;
+mod netns;
 mod package;
 mod screenshots;
 

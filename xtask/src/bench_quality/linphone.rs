@@ -34,8 +34,9 @@
 
 use std::fs;
 use std::io::Write;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{Codec, Peer};
@@ -54,13 +55,13 @@ fn codec_entry(codec: Codec) -> (&'static str, u32, u16, &'static str) {
     }
 }
 
-/// linphonec's configuration file: SIP on `port` of 127.0.0.1 (IPv4 only,
+/// linphonec's configuration file: SIP on `port`, contact at `ip` (IPv4 only,
 /// no TCP/TLS), RTP on `rtp` (RTCP on `rtp + 1`), no echo canceller, its
 /// default adaptive jitter buffer written out, and only `codec` enabled.
-pub(super) fn linphonerc(port: u16, rtp: u16, codec: Codec) -> String {
+pub(super) fn linphonerc(ip: Ipv4Addr, port: u16, rtp: u16, codec: Codec) -> String {
     let mut rc = format!(
         "[sip]\nsip_port={port}\nsip_tcp_port=-1\nsip_tls_port=-1\nuse_ipv6=0\n\
-         guess_hostname=0\ncontact=sip:bench@127.0.0.1\n\n\
+         guess_hostname=0\ncontact=sip:bench@{ip}\n\n\
          [rtp]\naudio_rtp_port={rtp}\nvideo_rtp_port={}\ntext_rtp_port={}\n\
          audio_jitt_comp=60\naudio_adaptive_jitt_comp_enabled=1\n\n\
          [sound]\nechocancellation=0\n\n[video]\ncapture=0\ndisplay=0\n\n",
@@ -100,7 +101,9 @@ pub(super) struct Linphone {
 
 impl Linphone {
     pub(super) fn start(
+        ns: Option<&str>,
         dir: &Path,
+        ip: Ipv4Addr,
         port: u16,
         codec: Codec,
         rtp: u16,
@@ -110,9 +113,9 @@ impl Linphone {
         fs::create_dir_all(dir.join(".local/share/linphone")).map_err(|e| e.to_string())?;
         fs::create_dir_all(dir.join(".config")).map_err(|e| e.to_string())?;
         let rc = dir.join("linphonerc");
-        fs::write(&rc, linphonerc(port, rtp, codec)).map_err(|e| e.to_string())?;
+        fs::write(&rc, linphonerc(ip, port, rtp, codec)).map_err(|e| e.to_string())?;
         let out = fs::File::create(dir.join("stdout.log")).map_err(|e| e.to_string())?;
-        let mut child = Command::new(LINPHONEC)
+        let mut child = crate::netns::command(ns, LINPHONEC)
             .arg("-c")
             .arg(&rc)
             .args(["-d", "6", "-l"])
@@ -248,7 +251,7 @@ mod tests {
 
     #[test]
     fn the_config_enables_only_the_codec_under_test() {
-        let rc = linphonerc(5099, 30000, Codec::G722);
+        let rc = linphonerc(Ipv4Addr::LOCALHOST, 5099, 30000, Codec::G722);
         assert!(rc.contains("sip_port=5099\n"));
         assert!(rc.contains("use_ipv6=0\n"));
         assert!(rc.contains("audio_rtp_port=30000\nvideo_rtp_port=30002\n"));
