@@ -14,7 +14,8 @@
 //! encrypted, no packet may fail SRTP once media flows, and both tones
 //! must get through; a policy mismatch must end in 488.
 //!
-//! One call goes through a real Kamailio, both phones registered there.
+//! One call goes through a real Kamailio, both phones registered there. G.722
+//! and Opus also carry tones above 4 kHz both ways (wideband end to end).
 #![cfg(unix)]
 #![allow(clippy::disallowed_methods)]
 
@@ -687,4 +688,60 @@ fn softline_calls_baresip_through_kamailio() {
     std::thread::sleep(Duration::from_millis(300));
     baresip_decoder_is(&baresip, "PCMU");
     check_audio("PCMU Softline→Kamailio→baresip", &output, &baresip);
+}
+
+/// Wideband audio both ways: tones above 4 kHz, which G.711 cannot carry,
+/// get through G.722 and Opus from Softline to baresip and back (Softline
+/// reads a 16 kHz file; both sides' played-out audio is at 16 kHz or more).
+fn wideband_both_ways(codec: &str) {
+    const SOFTLINE_WB_HZ: f64 = 6000.0;
+    const BARESIP_WB_HZ: f64 = 5000.0;
+    let dir = TestDir::new(&format!("bs-wb-{codec}"));
+    let baresip = Baresip::start(codec, BARESIP_WB_HZ);
+    let input = dir.file("softline-in.wav");
+    let output = dir.file("softline-out.wav");
+    let w = Wav {
+        sample_rate: 16000,
+        samples: sine(SOFTLINE_WB_HZ, 16000, 8000.0, 16000),
+    };
+    std::fs::write(&input, w.to_bytes()).unwrap();
+    let port = free_udp_port();
+    let phone = Phone::start(&softline_config(port, codec, "off", &input, &output));
+    phone.cmd(json!({"cmd": "call", "target": baresip.uri()}));
+    phone
+        .wait_for(|s| s["calls"][0]["state"] == "connected", FIVE_S)
+        .unwrap();
+    media_after_two_seconds(&phone, codec);
+    phone.cmd(json!({"cmd": "hangup"}));
+    phone
+        .wait_for(|s| s["calls"][0]["state"] == "ended", FIVE_S)
+        .unwrap();
+    baresip.wait_call_ended(FIVE_S).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let dump = baresip.decoded_dump();
+    let (share_s, level_s, rate_s) = heard(&output, BARESIP_WB_HZ);
+    let (share_b, level_b, rate_b) = heard(&dump, SOFTLINE_WB_HZ);
+    eprintln!(
+        "{codec} wideband: Softline hears {BARESIP_WB_HZ} Hz share {share_s:.3} at {level_s:.1} dBFS ({rate_s} Hz); \
+         baresip hears {SOFTLINE_WB_HZ} Hz share {share_b:.3} at {level_b:.1} dBFS ({rate_b} Hz)"
+    );
+    assert!(rate_s >= 16000 && rate_b >= 16000, "{rate_s} / {rate_b} Hz");
+    assert!(
+        share_s > 0.5 && level_s > -30.0,
+        "{codec}: Softline does not hear baresip's {BARESIP_WB_HZ} Hz: share {share_s}, {level_s} dBFS"
+    );
+    assert!(
+        share_b > 0.5 && level_b > -30.0,
+        "{codec}: baresip does not hear Softline's {SOFTLINE_WB_HZ} Hz: share {share_b}, {level_b} dBFS"
+    );
+}
+
+#[test]
+fn g722_carries_wideband_audio_both_ways() {
+    wideband_both_ways("G722");
+}
+
+#[test]
+fn opus_carries_wideband_audio_both_ways() {
+    wideband_both_ways("opus");
 }
