@@ -170,6 +170,10 @@ enum CtlAction {
         /// Codec to test (default: the first of [media] codecs).
         #[arg(long)]
         codec: Option<String>,
+        /// Also send a 440 Hz reference tone (half a second on, half off)
+        /// through the path with the microphone.
+        #[arg(long)]
+        tone: bool,
     },
     /// Record a call to a stereo WAV (near end left, far end right), or stop.
     Record {
@@ -535,7 +539,18 @@ fn ctl(socket: PathBuf, action: CtlAction) -> ExitCode {
         CtlAction::Resume { call } => (Request::Resume { call }, false),
         CtlAction::Trace { state } => (Request::Trace { on: state == "on" }, false),
         CtlAction::Devices => (Request::Devices, true),
-        CtlAction::TestAudio { seconds, codec } => (Request::TestAudio { seconds, codec }, false),
+        CtlAction::TestAudio {
+            seconds,
+            codec,
+            tone,
+        } => (
+            Request::TestAudio {
+                seconds,
+                codec,
+                tone,
+            },
+            false,
+        ),
         CtlAction::Record { state, call, file } => (
             Request::Record {
                 call,

@@ -202,6 +202,54 @@ fn audio_test_loops_the_microphone_back_without_a_server() {
     assert!(share > 0.9 && level > -25.0, "share {share}, {level} dBFS");
 }
 
+/// `test_audio` with `tone`: the 440 Hz reference (half a second on, half
+/// off) goes through encode, RTP, jitter buffer and decode with a silent
+/// microphone, and is what comes out.
+#[test]
+fn audio_test_reference_tone_goes_through_the_path() {
+    let dir = TestDir::new("audio-test-tone");
+    let (input, output) = (dir.file("mic.wav"), dir.file("heard.wav"));
+    let silence = Wav {
+        sample_rate: 8000,
+        samples: vec![0; 8000],
+    };
+    std::fs::write(&input, silence.to_bytes()).unwrap();
+    let phone = Phone::start(&config(free_udp_port(), "opus", &input, &output));
+    let r = phone.cmd(json!({"cmd": "test_audio", "seconds": 5, "tone": true}));
+    assert_eq!(r["tone"], json!(true), "{r}");
+    phone
+        .wait_for(
+            |s| s["audio_test"]["media"]["packets_received"].as_u64() > Some(40),
+            FIVE_S,
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(5500)); // the test ends by itself
+    let w = Wav::read(&output).unwrap();
+    assert_eq!(w.sample_rate, 48000);
+    // In 100 ms windows: the tone (-20 dBFS peak, -23 dBFS RMS) or
+    // silence. Windows inside an on or off half second (their neighbours
+    // alike) are checked; those across an edge are partly both.
+    let wins: Vec<&[i16]> = w.samples.chunks(4800).skip(5).collect();
+    let levels: Vec<f64> = wins.iter().map(|w| rms_dbfs(w)).collect();
+    let (mut on, mut off) = (0, 0);
+    for i in 1..levels.len().saturating_sub(1) {
+        let around = &levels[i - 1..=i + 1];
+        if around.iter().all(|&l| l > -26.0) {
+            let share = tone_share(wins[i], 48000, 440.0);
+            let level = levels[i];
+            assert!(
+                share > 0.9 && (-25.0..-21.0).contains(&level),
+                "window {i}: share {share}, {level} dBFS"
+            );
+            on += 1;
+        } else if around.iter().all(|&l| l < -60.0) {
+            off += 1;
+        }
+    }
+    eprintln!("audio test tone: {on} windows of 440 Hz, {off} silent");
+    assert!(on >= 6 && off >= 6, "{on} on, {off} off: {levels:?}");
+}
+
 /// SRTP (SDES, mandatory on both phones): the call is encrypted and the
 /// tones still cross; a phone without SRTP refuses a mandatory offer.
 #[test]

@@ -75,6 +75,11 @@ pub enum Request {
     TestAudio {
         seconds: Option<u32>,
         codec: Option<String>,
+        /// Also send a reference tone (440 Hz, −20 dBFS, half a second on,
+        /// half off) through the path with the microphone, so the
+        /// speaker and the codec can be judged on a known signal.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        tone: bool,
     },
     /// Record a call (both directions, stereo WAV) or stop recording.
     Record {

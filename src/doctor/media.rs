@@ -214,7 +214,7 @@ async fn loopback(ctx: &Context, ends: MediaEndpoints, scratch: &Scratch) -> Che
         );
     };
     let range = (ctx.config.media.rtp_port_min, ctx.config.media.rtp_port_max);
-    let task = match start_audio_test(range, codec, ends, SEND_FOR, rand::random()) {
+    let task = match start_audio_test(range, codec, ends, SEND_FOR, false, rand::random()) {
         Ok(t) => t,
         Err(e) => {
             return CheckResult::failed(

@@ -1695,6 +1695,7 @@ impl SoftlineApp {
                 Request::TestAudio {
                     seconds: Some(10),
                     codec: None,
+                    tone: false,
                 },
             );
             self.audio_test_until = Some(Instant::now() + Duration::from_secs(11));

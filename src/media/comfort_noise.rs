@@ -6,12 +6,20 @@
 //! The level is the far end's noise floor, tracked over the frames that
 //! were heard: it falls at once to a quieter frame and rises slowly (0.1 dB
 //! per frame, at least 0.05 of a step) while frames stay louder, so speech
-//! does not lift it but the pauses between words hold it down. It is never
-//! above [`MAX_DBFS`], and a far end that sends digital silence gets
-//! silence. Sans-IO, no allocation.
+//! does not lift it but the pauses between words hold it down. It counts as
+//! a background only when the far end was heard at least [`BELOW_DB`] above
+//! it recently (its talk level falls 1 dB per second): a steady signal
+//! without pauses, a tone or music, is not a background, and its gaps stay
+//! silent. It is never above [`MAX_DBFS`], and a far end that sends digital
+//! silence gets silence. Sans-IO, no allocation.
 
 /// Loudest comfort noise, in dBFS (a quiet office; speech is around -20).
 pub const MAX_DBFS: f32 = -50.0;
+/// How far below the far end's talk level a floor must be to count as its
+/// background.
+pub const BELOW_DB: f32 = 15.0;
+/// Fall of the talk level per frame: about 0.02 dB.
+const TALK_DECAY: f32 = 0.997_7;
 /// Rise of the floor estimate per louder frame: 0.1 dB.
 const RISE: f32 = 1.011_579;
 /// And at least this much (i16 units), so that a floor of zero can rise.
@@ -22,6 +30,8 @@ const RISE_MIN: f32 = 0.05;
 pub struct ComfortNoise {
     /// RMS of the background in i16 units; `None` until a frame was heard.
     floor: Option<f32>,
+    /// The far end's recent talk level: the loudest frame RMS, decaying.
+    talk: f32,
     rng: u32,
 }
 
@@ -29,6 +39,7 @@ impl ComfortNoise {
     pub fn new(seed: u32) -> Self {
         ComfortNoise {
             floor: None,
+            talk: 0.0,
             rng: seed | 1,
         }
     }
@@ -45,6 +56,7 @@ impl ComfortNoise {
             None => rms,
             Some(f) => rms.min((f * RISE).max(f + RISE_MIN)),
         });
+        self.talk = rms.max(self.talk * TALK_DECAY);
     }
 
     /// The level the noise is played at, in dBFS (`None`: silence).
@@ -55,7 +67,12 @@ impl ComfortNoise {
 
     fn rms(&self) -> f32 {
         let max = 32768.0 * 10f32.powf(MAX_DBFS / 20.0);
-        self.floor.unwrap_or(0.0).min(max)
+        let floor = self.floor.unwrap_or(0.0);
+        if floor * 10f32.powf(BELOW_DB / 20.0) > self.talk {
+            // No pauses heard: not a background.
+            return 0.0;
+        }
+        floor.min(max)
     }
 
     /// Fill `out` with comfort noise (silence while nothing was heard, or
@@ -130,10 +147,28 @@ mod tests {
     }
 
     #[test]
+    fn a_steady_signal_without_pauses_is_no_background() {
+        let mut cn = ComfortNoise::new(1);
+        for frame in noise(-40.0, 160 * 200, 3).chunks(160) {
+            cn.heard(frame);
+        }
+        let mut out = vec![5i16; 1600];
+        cn.fill(&mut out);
+        assert!(out.iter().all(|&s| s == 0));
+        assert_eq!(cn.level_dbfs(), None);
+    }
+
+    #[test]
     fn loud_background_is_capped_and_digital_silence_stays_silent() {
         let mut cn = ComfortNoise::new(1);
-        for frame in noise(-30.0, 160 * 100, 3).chunks(160) {
-            cn.heard(frame);
+        // Talk at -10 dBFS with pauses over a -30 dBFS background.
+        let (bg, loud) = (noise(-30.0, 160 * 100, 3), noise(-10.0, 160 * 100, 4));
+        for (k, frame) in bg.chunks(160).enumerate() {
+            cn.heard(if k % 10 < 7 {
+                &loud[k * 160..][..160]
+            } else {
+                frame
+            });
         }
         let mut out = vec![0i16; 8000];
         cn.fill(&mut out);

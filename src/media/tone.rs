@@ -52,6 +52,36 @@ pub fn rms_dbfs(samples: &[i16]) -> f64 {
     }
 }
 
+/// A tone half a second on and half a second off, added frame by frame
+/// with a continuous phase (the audio test's reference signal).
+#[derive(Debug, Clone)]
+pub struct ReferenceTone {
+    freq: f64,
+    amp: f64,
+    /// Samples generated so far.
+    n: u64,
+}
+
+impl ReferenceTone {
+    pub fn new(freq: f64, amp: f64) -> Self {
+        ReferenceTone { freq, amp, n: 0 }
+    }
+
+    /// Add the next `pcm.len()` samples at `rate` to `pcm`, saturating.
+    pub fn add_to(&mut self, pcm: &mut [i16], rate: u32) {
+        let rate = u64::from(rate.max(1));
+        let w = 2.0 * std::f64::consts::PI * self.freq / rate as f64;
+        for s in pcm.iter_mut() {
+            let k = self.n % rate;
+            if k < rate / 2 {
+                let v = (self.amp * (w * self.n as f64).sin()).round() as i32;
+                *s = (i32::from(*s) + v).clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16;
+            }
+            self.n += 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +113,22 @@ mod tests {
         let full = sine(1000.0, 8000, 32767.0, 8000);
         assert!((rms_dbfs(&full) + 3.01).abs() < 0.05, "{}", rms_dbfs(&full));
         assert_eq!(rms_dbfs(&[0; 10]), f64::NEG_INFINITY);
+    }
+
+    #[test]
+    fn reference_tone_is_on_half_a_second_then_off_and_continuous() {
+        let mut t = ReferenceTone::new(440.0, 3277.0);
+        let mut out = Vec::new();
+        for _ in 0..100 {
+            let mut frame = [0i16; 160];
+            t.add_to(&mut frame, 8000);
+            out.extend_from_slice(&frame);
+        }
+        // Two cycles of 1 s: on for 4000 samples, off for 4000.
+        assert!(tone_share(&out[..4000], 8000, 440.0) > 0.99);
+        assert!(out[4000..8000].iter().all(|&s| s == 0));
+        assert!(tone_share(&out[8000..12000], 8000, 440.0) > 0.99);
+        let peak = out.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+        assert_eq!(peak, 3277, "−20 dBFS peak");
     }
 }

@@ -514,6 +514,7 @@ pub(crate) fn media_endpoints(config: &Config) -> MediaEndpoints {
         input_gain_db: config.audio.input_gain_db,
         output_gain_db: config.audio.output_gain_db,
         stop_after: None,
+        reference_tone: false,
     }
 }
 
@@ -627,7 +628,7 @@ impl Media {
 
     /// `ctl test-audio`: loop the microphone back through a call's whole
     /// media path for `seconds` (default 10), with `codec` or our first.
-    fn test_audio(&mut self, seconds: Option<u32>, codec: Option<String>) -> Reply {
+    fn test_audio(&mut self, seconds: Option<u32>, codec: Option<String>, tone: bool) -> Reply {
         let name = codec
             .or_else(|| self.codecs.first().cloned())
             .unwrap_or_else(|| "PCMU".into());
@@ -644,11 +645,14 @@ impl Media {
             spec.clone(),
             self.endpoints.clone(),
             Duration::from_secs(u64::from(secs)),
+            tone,
             seed,
         ) {
             Ok(task) => {
                 self.test = Some(task);
-                Reply::ok(serde_json::json!({"running": true, "seconds": secs, "codec": spec.name}))
+                Reply::ok(
+                    serde_json::json!({"running": true, "seconds": secs, "codec": spec.name, "tone": tone}),
+                )
             }
             Err(e) => Reply::err(format!("cannot start the audio test: {e}")),
         }
@@ -971,7 +975,11 @@ fn handle_ctl(
             input_db,
             output_db,
         } => return media.gain(input_db, output_db),
-        Request::TestAudio { seconds, codec } => return media.test_audio(seconds, codec),
+        Request::TestAudio {
+            seconds,
+            codec,
+            tone,
+        } => return media.test_audio(seconds, codec, tone),
         Request::Devices => return devices_reply(media.device_state.clone()),
         Request::Register { account } => Command::Register { account },
         Request::Unregister { account } => Command::Unregister { account },

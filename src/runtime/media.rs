@@ -20,9 +20,13 @@ use crate::media::limiter::Limiter;
 use crate::media::mixer::{Beeps, ToneSpec};
 use crate::media::resample::Resampler;
 use crate::media::session::{MediaConfig, MediaSession, MediaStats};
+use crate::media::tone::ReferenceTone;
 use crate::runtime::conference::ConfLink;
 use crate::runtime::net::{canonical, udp_destination};
 use crate::sdp::NegotiatedMedia;
+
+/// The audio test's reference tone.
+pub const REFERENCE_TONE_HZ: f64 = 440.0;
 
 /// The bound RTP port (even) and RTCP port (RTP + 1) of a call.
 pub struct MediaSockets {
@@ -34,12 +38,14 @@ pub struct MediaSockets {
 /// The audio test (`softline ctl test-audio`): no server, no far end. The
 /// stream is sent to its own socket, so the microphone is heard back
 /// through the whole path a call uses: encode, RTP over UDP, jitter
-/// buffer, decode (and concealment), limiter, playout.
+/// buffer, decode (and concealment), limiter, playout. With `tone`, a
+/// reference tone ([`REFERENCE_TONE_HZ`]) is sent along with it.
 pub fn start_audio_test(
     range: (u16, u16),
     codec: crate::sdp::CodecSpec,
     mut ends: MediaEndpoints,
     duration: Duration,
+    tone: bool,
     seed: u64,
 ) -> io::Result<MediaTask> {
     let sockets = bind_pair(range, seed)?;
@@ -56,6 +62,7 @@ pub fn start_audio_test(
         red: None,
     };
     ends.stop_after = Some(duration);
+    ends.reference_tone = tone;
     // AEC: here the far end is the microphone itself; a canceller would remove it.
     ends.aec.echo_cancellation = false;
     MediaTask::start(sockets, media, ends, seed)
@@ -112,6 +119,10 @@ pub struct MediaEndpoints {
     pub media: MediaConfig,
     /// Stop on its own after this long (the audio test); `None` for calls.
     pub stop_after: Option<Duration>,
+    /// The audio test's reference tone: [`REFERENCE_TONE_HZ`] at −20 dBFS,
+    /// half a second on and half off, added to the microphone before it is
+    /// encoded. Never for calls.
+    pub reference_tone: bool,
     pub input: AudioSpec,
     pub output: AudioSpec,
     /// Playout peak ceiling in dBFS when the hearing-protection limiter is on.
@@ -438,6 +449,8 @@ async fn run(
         gain_factor(ends.input_gain_db),
         gain_factor(ends.output_gain_db),
     );
+    // -20 dBFS peak.
+    let mut reference = ReferenceTone::new(REFERENCE_TONE_HZ, 3277.0);
     let mut rebuild_seed = seed ^ 0x6d65_6469_615f_7265;
     let deadline = ends.stop_after.map(|d| Instant::now() + d);
     let mut conf: Option<ConfLink> = None;
@@ -469,6 +482,9 @@ async fn run(
                 audio.mic_codec.extend(audio.mic_fifo.drain(..n));
                 apply_gain(&mut audio.mic_codec, gain.0);
                 audio.aec.process_near_end(&mut audio.mic_codec); // AEC: near end
+                if ends.reference_tone {
+                    reference.add_to(&mut audio.mic_codec, session.pcm_rate());
+                }
                 mic_meter.feed(&audio.mic_codec);
                 if muted {
                     audio.mic_codec.fill(0);
