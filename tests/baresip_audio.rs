@@ -64,15 +64,32 @@ fn start_softline(dir: &TestDir, codec: &str) -> (Phone, u16, std::path::PathBuf
 
 /// As [`start_softline`], with the `[media] srtp` policy `srtp`.
 fn start_softline_srtp(dir: &TestDir, codec: &str, srtp: &str) -> (Phone, u16, std::path::PathBuf) {
+    start_softline_with(dir, codec, srtp, (SOFTLINE_HZ, 8000), "")
+}
+
+/// Softline playing a tone of (Hz, sample rate) from a file it loops, with
+/// `extra` appended to its config (e.g. an account); (phone, SIP port,
+/// played-out file).
+fn start_softline_with(
+    dir: &TestDir,
+    codec: &str,
+    srtp: &str,
+    (tone_hz, rate): (f64, u32),
+    extra: &str,
+) -> (Phone, u16, std::path::PathBuf) {
     let input = dir.file("softline-in.wav");
     let output = dir.file("softline-out.wav");
     let w = Wav {
-        sample_rate: 8000,
-        samples: sine(SOFTLINE_HZ, 8000, 8000.0, 8000),
+        sample_rate: rate,
+        samples: sine(tone_hz, rate, 8000.0, rate as usize),
     };
     std::fs::write(&input, w.to_bytes()).unwrap();
     let port = free_udp_port();
-    let phone = Phone::start(&softline_config(port, codec, srtp, &input, &output));
+    let config = format!(
+        "{}\n{extra}",
+        softline_config(port, codec, srtp, &input, &output)
+    );
+    let phone = Phone::start(&config);
     (phone, port, output)
 }
 
@@ -652,26 +669,15 @@ fn softline_calls_baresip_through_kamailio() {
     let k = Kamailio::start(KamailioOpts::default());
     let baresip = Baresip::start_registered("PCMU", BARESIP_HZ, k.port, "bob", "hunter2");
     let dir = TestDir::new("bs-kamailio");
-    let input = dir.file("softline-in.wav");
-    let output = dir.file("softline-out.wav");
-    let w = Wav {
-        sample_rate: 8000,
-        samples: sine(SOFTLINE_HZ, 8000, 8000.0, 8000),
-    };
-    std::fs::write(&input, w.to_bytes()).unwrap();
-    let port = free_udp_port();
-    let config = format!(
-        "{}\n{}",
-        softline_config(port, "PCMU", "off", &input, &output),
-        account_toml(
-            "alice",
-            "secret",
-            &format!("127.0.0.1:{}", k.port),
-            "udp",
-            None
-        )
+    let account = account_toml(
+        "alice",
+        "secret",
+        &format!("127.0.0.1:{}", k.port),
+        "udp",
+        None,
     );
-    let phone = Phone::start(&config);
+    let (phone, _, output) =
+        start_softline_with(&dir, "PCMU", "off", (SOFTLINE_HZ, 8000), &account);
     phone
         .wait_for(|s| account0(s)["state"] == "registered", FIVE_S)
         .unwrap();
@@ -698,15 +704,7 @@ fn wideband_both_ways(codec: &str) {
     const BARESIP_WB_HZ: f64 = 5000.0;
     let dir = TestDir::new(&format!("bs-wb-{codec}"));
     let baresip = Baresip::start(codec, BARESIP_WB_HZ);
-    let input = dir.file("softline-in.wav");
-    let output = dir.file("softline-out.wav");
-    let w = Wav {
-        sample_rate: 16000,
-        samples: sine(SOFTLINE_WB_HZ, 16000, 8000.0, 16000),
-    };
-    std::fs::write(&input, w.to_bytes()).unwrap();
-    let port = free_udp_port();
-    let phone = Phone::start(&softline_config(port, codec, "off", &input, &output));
+    let (phone, _, output) = start_softline_with(&dir, codec, "off", (SOFTLINE_WB_HZ, 16000), "");
     phone.cmd(json!({"cmd": "call", "target": baresip.uri()}));
     phone
         .wait_for(|s| s["calls"][0]["state"] == "connected", FIVE_S)
