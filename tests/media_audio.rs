@@ -510,3 +510,30 @@ fn input_gain_from_config_and_output_gain_from_ctl_change_the_level() {
         "A's speaker untouched: {a_level}"
     );
 }
+
+/// An admin who locks `audio.input_gain_db` in the system file keeps its
+/// value: `ctl gain` refuses to change it but may change the speaker's.
+#[test]
+fn ctl_gain_respects_the_admins_lock() {
+    let dir = TestDir::new("gain-lock");
+    let system = dir.file("system.toml");
+    std::fs::write(
+        &system,
+        "[lock]\nkeys = [\"audio.input_gain_db\"]\n\n[audio]\ninput_gain_db = -3\n",
+    )
+    .unwrap();
+    let phone = Phone::start_with_env(
+        &format!(
+            "[sip]\nlisten_udp = \"127.0.0.1:{}\"\n\n[audio]\ninput = \"null\"\noutput = \"null\"\n",
+            free_udp_port()
+        ),
+        &[("SOFTLINE_SYSTEM_CONFIG", system.display().to_string())],
+    );
+    let r = phone.cmd(json!({"cmd": "gain"}));
+    assert_eq!(r, json!({"input_db": -3.0, "output_db": 0.0}));
+    let r = phone.ctl(json!({"cmd": "gain", "input_db": 0.0}));
+    assert_eq!(r["ok"], json!(false), "{r}");
+    assert!(r["error"].as_str().unwrap_or("").contains("locked"), "{r}");
+    let r = phone.cmd(json!({"cmd": "gain", "output_db": -6.0}));
+    assert_eq!(r, json!({"input_db": -3.0, "output_db": -6.0}));
+}
