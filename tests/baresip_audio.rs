@@ -12,7 +12,8 @@
 //! SRTP (SDES) calls, both directions, against baresip's `srtp` module
 //! (`mediaenc=srtp-mand`, and best-effort `srtp`): the media must be
 //! encrypted, no packet may fail SRTP once media flows, and both tones
-//! must get through; a policy mismatch must end in 488.
+//! must get through; a policy mismatch must end in 488. The AES-GCM suites
+//! (RFC 7714) too: a relay leaves only one suite in Softline's offer.
 //!
 //! One call goes through a real Kamailio, both phones registered there. G.722
 //! and Opus also carry tones above 4 kHz both ways (wideband end to end).
@@ -302,32 +303,21 @@ impl SipRelay {
         }
         let mut threads = Vec::new();
         {
-            let (stop, real, front, back) = (
+            let real = real_rtp_port.clone();
+            threads.push(relay_sip(
+                front,
+                back,
+                baresip,
                 stop.clone(),
-                real_rtp_port.clone(),
-                front.try_clone().unwrap(),
-                back.try_clone().unwrap(),
-            );
-            threads.push(std::thread::spawn(move || {
-                let mut softline: Option<SocketAddr> = None;
-                let mut buf = vec![0u8; 65536];
-                while !stop.load(Ordering::Relaxed) {
-                    if let Ok((n, from)) = front.recv_from(&mut buf) {
-                        softline = Some(from);
-                        let _ = back.send_to(&buf[..n], baresip);
+                |text| text,
+                move |text| {
+                    let (text, port) = rewrite_audio_port(&text, decoy_port);
+                    if let Some(port) = port {
+                        *real.lock().unwrap() = Some(port);
                     }
-                    if let Ok((n, _)) = back.recv_from(&mut buf) {
-                        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                        let (text, port) = rewrite_audio_port(&text, decoy_port);
-                        if let Some(port) = port {
-                            *real.lock().unwrap() = Some(port);
-                        }
-                        if let Some(to) = softline {
-                            let _ = front.send_to(text.as_bytes(), to);
-                        }
-                    }
-                }
-            }));
+                    text
+                },
+            ));
         }
         for decoy in decoys {
             decoy.set_read_timeout(tick).unwrap();
@@ -350,6 +340,50 @@ impl SipRelay {
             threads,
         }
     }
+}
+
+/// Relay SIP until `stop`: what Softline sends to `front` goes to `baresip`
+/// from `back` through `forward`, what comes back to `back` goes to
+/// Softline through `backward`. `front` and `back` need a read timeout.
+fn relay_sip(
+    front: UdpSocket,
+    back: UdpSocket,
+    baresip: SocketAddr,
+    stop: Arc<AtomicBool>,
+    forward: impl Fn(String) -> String + Send + 'static,
+    backward: impl Fn(String) -> String + Send + 'static,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut softline: Option<SocketAddr> = None;
+        let mut buf = vec![0u8; 65536];
+        while !stop.load(Ordering::Relaxed) {
+            if let Ok((n, from)) = front.recv_from(&mut buf) {
+                softline = Some(from);
+                let text = forward(String::from_utf8_lossy(&buf[..n]).into_owned());
+                let _ = back.send_to(text.as_bytes(), baresip);
+            }
+            if let Ok((n, _)) = back.recv_from(&mut buf) {
+                let text = backward(String::from_utf8_lossy(&buf[..n]).into_owned());
+                if let Some(to) = softline {
+                    let _ = front.send_to(text.as_bytes(), to);
+                }
+            }
+        }
+    })
+}
+
+/// Keep only the `a=crypto` lines of `suite` in a SIP message's SDP and fix
+/// Content-Length.
+fn only_suite(msg: &str, suite: &str) -> String {
+    let Some((head, body)) = msg.split_once("\r\n\r\n") else {
+        return msg.to_owned();
+    };
+    let body: String = body
+        .split_inclusive("\r\n")
+        .filter(|l| !l.starts_with("a=crypto:") || l.contains(suite))
+        .collect();
+    let head = support::set_content_length(head, body.len());
+    format!("{head}\r\n\r\n{body}")
 }
 
 impl Drop for SipRelay {
@@ -742,4 +776,81 @@ fn g722_carries_wideband_audio_both_ways() {
 #[test]
 fn opus_carries_wideband_audio_both_ways() {
     wideband_both_ways("opus");
+}
+
+/// The AES-GCM suites (RFC 7714) with baresip: a relay leaves only the
+/// suite's key in Softline's SRTP offer; baresip must answer with it, no
+/// packet may fail SRTP once media flows, and both tones get through.
+fn srtp_gcm_call(suite: &'static str) {
+    let codec = "PCMU";
+    let dir = TestDir::new("bs-srtp-gcm");
+    let baresip = Baresip::start_with(codec, BARESIP_HZ, Some("srtp-mand"));
+    let (phone, _, output) = start_softline_srtp(&dir, codec, "mandatory");
+    let front = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let back = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for s in [&front, &back] {
+        s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    }
+    let front_addr = front.local_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let answer = Arc::new(Mutex::new(String::new()));
+    let seen = answer.clone();
+    let relay = relay_sip(
+        front,
+        back,
+        ([127, 0, 0, 1], baresip.port).into(),
+        stop.clone(),
+        move |text| only_suite(&text, suite),
+        move |text| {
+            if text.contains("a=crypto:") {
+                *seen.lock().unwrap() = text.clone();
+            }
+            text
+        },
+    );
+    phone.cmd(json!({"cmd": "call", "target": format!("sip:bs@{front_addr}")}));
+    phone
+        .wait_for(|s| s["calls"][0]["state"] == "connected", FIVE_S)
+        .unwrap_or_else(|e| panic!("{suite}: no call: {e}"));
+    let early = phone
+        .wait_for(
+            |s| s["calls"][0]["media"]["packets_received"].as_u64() > Some(10),
+            FIVE_S,
+        )
+        .unwrap()["calls"][0]["media"]["srtp_failures"]
+        .as_u64()
+        .unwrap();
+    let media = media_after_two_seconds(&phone, codec);
+    let crypto: Vec<String> = answer
+        .lock()
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("a=crypto:"))
+        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    eprintln!("{suite}: baresip answered {crypto:?}; media {media}");
+    assert_eq!(crypto.len(), 1, "{crypto:?}");
+    assert!(crypto[0].ends_with(suite), "{crypto:?}");
+    assert_eq!(media["srtp"], json!(true), "{media:#}");
+    assert!(early <= BARESIP_CLEAR_RTCP_AT_START, "{early}: {media:#}");
+    assert_eq!(media["srtp_failures"], json!(early), "{media:#}");
+    phone.cmd(json!({"cmd": "hangup"}));
+    phone
+        .wait_for(|s| s["calls"][0]["state"] == "ended", FIVE_S)
+        .unwrap();
+    baresip.wait_call_ended(FIVE_S).unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let _ = relay.join();
+    std::thread::sleep(Duration::from_millis(300));
+    check_audio(&format!("{codec} SRTP {suite}"), &output, &baresip);
+}
+
+#[test]
+fn srtp_aes_128_gcm_with_baresip() {
+    srtp_gcm_call("AEAD_AES_128_GCM");
+}
+
+#[test]
+fn srtp_aes_256_gcm_with_baresip() {
+    srtp_gcm_call("AEAD_AES_256_GCM");
 }
