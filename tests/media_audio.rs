@@ -537,3 +537,55 @@ fn ctl_gain_respects_the_admins_lock() {
     let r = phone.cmd(json!({"cmd": "gain", "output_db": -6.0}));
     assert_eq!(r, json!({"input_db": -3.0, "output_db": -6.0}));
 }
+
+/// Hearing protection in the real playout path: a full-scale tone from the
+/// far end reaches the speaker file at most at the limiter's ceiling
+/// (-6 dBFS by default), still as the tone; with `limiter = false` it
+/// arrives at full scale.
+#[test]
+fn a_full_scale_tone_is_limited_at_the_speaker() {
+    let peak_heard = |limiter: bool| -> (f64, f64) {
+        let dir = TestDir::new("audio-limiter");
+        let (a_in, b_in) = (dir.file("a-in.wav"), dir.file("b-in.wav"));
+        let (a_out, b_out) = (dir.file("a-out.wav"), dir.file("b-out.wav"));
+        let loud = Wav {
+            sample_rate: 8000,
+            samples: sine(1000.0, 8000, 32000.0, 8000),
+        };
+        std::fs::write(&a_in, loud.to_bytes()).unwrap();
+        write_tone(&b_in, 1100.0, 8000, 1);
+        let (pa, pb) = (free_udp_port(), free_udp_port());
+        let a = Phone::start(&config(pa, "PCMU", &a_in, &a_out));
+        let b_cfg = config(pb, "PCMU", &b_in, &b_out).replace(
+            "echo_cancellation = false\n",
+            &format!("echo_cancellation = false\nlimiter = {limiter}\n"),
+        );
+        let b = Phone::start(&b_cfg);
+        call_and_answer(&a, &b, pb);
+        b.wait_for(|s| s["calls"][0]["media"].is_object(), FIVE_S)
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(2000));
+        a.cmd(json!({"cmd": "hangup"}));
+        b.wait_for(|s| s["calls"][0]["state"] == "ended", FIVE_S)
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let (share, _, _) = heard(&b_out, 1000.0);
+        let w = Wav::read(&b_out).unwrap();
+        let peak = w
+            .samples
+            .iter()
+            .map(|s| s.unsigned_abs())
+            .max()
+            .unwrap_or(0);
+        let peak_dbfs = 20.0 * (f64::from(peak) / 32768.0).log10();
+        (share, peak_dbfs)
+    };
+    let (share_on, peak_on) = peak_heard(true);
+    let (share_off, peak_off) = peak_heard(false);
+    eprintln!(
+        "limiter: on {peak_on:.2} dBFS peak (share {share_on:.3}), off {peak_off:.2} dBFS (share {share_off:.3})"
+    );
+    assert!(share_on > 0.9 && share_off > 0.9, "{share_on} {share_off}");
+    assert!(peak_on <= -5.9, "limited peak {peak_on} dBFS");
+    assert!(peak_off > -1.0, "unlimited peak {peak_off} dBFS");
+}
