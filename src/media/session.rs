@@ -1053,9 +1053,16 @@ mod tests {
         assert!(s.stats(now + Duration::from_secs(4)).warning.is_none());
         let st = s.stats(now + Duration::from_secs(6));
         assert!(st.warning.unwrap().contains("no audio received for 6 s"));
-        // Garbage on the port is counted, never played.
-        s.on_datagram(now, "10.0.0.2:4000".parse().unwrap(), &[0x80, 0, 1]);
+        // Garbage on the port is counted, never played: a truncated RTP
+        // header, an RTCP SR whose length runs past the datagram, an RTP
+        // packet of version 1.
+        let from = "10.0.0.2:4000".parse().unwrap();
+        s.on_datagram(now, from, &[0x80, 0, 1]);
         assert_eq!(s.stats(now).bad_packets, 1);
+        s.on_datagram(now, from, &[0x80, 200, 0, 9, 0, 0, 0, 1]);
+        s.on_datagram(now, from, &[0x40, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xff]);
+        let st = s.stats(now);
+        assert_eq!((st.bad_packets, st.packets_received), (3, 0));
     }
 
     #[test]
