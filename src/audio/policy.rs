@@ -100,6 +100,34 @@ impl DeviceWatch {
     }
 }
 
+/// A named sound device that failed mid-call, in a direction no admin
+/// ranking decides (`allowed`): the call moves to the system default,
+/// as a missing device does when a call starts. Returns the new (input,
+/// output) and what to tell the agent; `None` when nothing moves (no
+/// failure, a ranking decides, or the failed endpoint already is the
+/// default, a file or `null`).
+pub fn fallback_after_loss(
+    (input, output): (&crate::audio::AudioSpec, &crate::audio::AudioSpec),
+    allowed: (bool, bool),
+    failed: (Option<&str>, Option<&str>),
+) -> Option<(crate::audio::AudioSpec, crate::audio::AudioSpec, String)> {
+    use crate::audio::AudioSpec;
+    let mut ends = (input.clone(), output.clone());
+    let mut said = Vec::new();
+    for (spec, ok, why, what) in [
+        (&mut ends.0, allowed.0, failed.0, "microphone"),
+        (&mut ends.1, allowed.1, failed.1, "speaker"),
+    ] {
+        if let (AudioSpec::Device(name), true, Some(why)) = (&*spec, ok, why) {
+            said.push(format!(
+                "{what} {name} failed ({why}): using the default device"
+            ));
+            *spec = AudioSpec::Default;
+        }
+    }
+    (!said.is_empty()).then(|| (ends.0, ends.1, said.join("; ")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +192,51 @@ mod tests {
         );
         let back = w.update(&names(&[headset, laptop])).unwrap();
         assert_eq!(back.to, Choice::Device(headset.into()));
+    }
+
+    #[test]
+    fn a_named_device_lost_mid_call_moves_to_the_default_unless_ranked() {
+        use crate::audio::AudioSpec;
+        let headset = AudioSpec::Device("USB Headset".into());
+        let file = AudioSpec::File {
+            path: "x.wav".into(),
+            looped: false,
+        };
+        // The speaker failed: it moves; the microphone stays.
+        let (i, o, said) = fallback_after_loss(
+            (&headset, &headset),
+            (true, true),
+            (None, Some("device unplugged")),
+        )
+        .unwrap();
+        assert_eq!((i, o), (headset.clone(), AudioSpec::Default));
+        assert_eq!(
+            said,
+            "speaker USB Headset failed (device unplugged): using the default device"
+        );
+        // Both failed.
+        let (i, o, _) =
+            fallback_after_loss((&headset, &headset), (true, true), (Some("x"), Some("y")))
+                .unwrap();
+        assert_eq!((i, o), (AudioSpec::Default, AudioSpec::Default));
+        // A ranking decides that direction (mute or fall back, its policy).
+        assert_eq!(
+            fallback_after_loss((&headset, &headset), (true, false), (None, Some("y"))),
+            None
+        );
+        // Already the default, or a file: nothing to move to.
+        assert_eq!(
+            fallback_after_loss(
+                (&AudioSpec::Default, &file),
+                (true, true),
+                (Some("x"), Some("y"))
+            ),
+            None
+        );
+        // No failure.
+        assert_eq!(
+            fallback_after_loss((&headset, &headset), (true, true), (None, None)),
+            None
+        );
     }
 }

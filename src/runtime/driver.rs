@@ -515,6 +515,10 @@ pub(crate) fn media_endpoints(config: &Config) -> MediaEndpoints {
         output_gain_db: config.audio.output_gain_db,
         stop_after: None,
         reference_tone: false,
+        fallback_on_loss: (
+            config.audio.input_priority.is_empty(),
+            config.audio.output_priority.is_empty(),
+        ),
     }
 }
 

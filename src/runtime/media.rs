@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use crate::audio::policy::fallback_after_loss;
 use crate::audio::wav::WavWriter;
 use crate::audio::{self, AudioSink, AudioSource, AudioSpec};
 use crate::media::aec::{AecConfig, EchoCanceller, echo_canceller};
@@ -133,6 +134,10 @@ pub struct MediaEndpoints {
     /// `output_gain_db`; `ctl gain` while calls run).
     pub input_gain_db: f32,
     pub output_gain_db: f32,
+    /// (input, output): a named device that fails mid-call gives way to
+    /// the system default — for a direction without an admin ranking (the
+    /// ranking's own policy decides there).
+    pub fallback_on_loss: (bool, bool),
 }
 
 enum Cmd {
@@ -519,6 +524,22 @@ async fn run(
                 }
                 if now.duration_since(last_stats) >= Duration::from_millis(200) {
                     last_stats = now;
+                    let (mic_failed, speaker_failed) = (audio.source.failure(), audio.sink.failure());
+                    if let Some((input, output, said)) = fallback_after_loss(
+                        (&ends.input, &ends.output),
+                        ends.fallback_on_loss,
+                        (mic_failed.as_deref(), speaker_failed.as_deref()),
+                    ) {
+                        tracing::warn!("audio: {said}");
+                        let _ = audio.sink.finish();
+                        ends.input = input;
+                        ends.output = output;
+                        audio = Audio::open(&audio_ends(&ends, &conf), shape(&session), &warning).await;
+                        if let Ok(mut w) = warning.lock() {
+                            *w = Some(said);
+                        }
+                        continue;
+                    }
                     // A device that failed mid-call (unplugged headset) is
                     // shown, not hidden behind silence.
                     if let Some(why) = audio.source.failure().or_else(|| audio.sink.failure())
