@@ -487,6 +487,8 @@ fn prepare() -> std::result::Result<Setup, String> {
         "pulseaudio",
         "pulseaudio-utils",
         "linphone-cli",
+        // `ip netns`, `ip link` for the phones' network namespaces.
+        "iproute2",
     ])?;
     let work = target_dir().join("bench-audio");
     fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
