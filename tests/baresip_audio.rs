@@ -513,6 +513,19 @@ fn sdes_lines(trace: &str) -> String {
 /// must add none.
 const BARESIP_CLEAR_RTCP_AT_START: u64 = 1;
 
+/// SRTP failures once the first ten packets came: baresip's clear RTCP
+/// from before its SRTP was up (see [`BARESIP_CLEAR_RTCP_AT_START`]).
+fn early_srtp_failures(phone: &Phone) -> u64 {
+    phone
+        .wait_for(
+            |s| s["calls"][0]["media"]["packets_received"].as_u64() > Some(10),
+            FIVE_S,
+        )
+        .unwrap()["calls"][0]["media"]["srtp_failures"]
+        .as_u64()
+        .unwrap()
+}
+
 /// One SRTP call with Softline's `[media] srtp = softline_srtp` and
 /// baresip's `mediaenc=baresip_mediaenc`; asserts that the media is
 /// encrypted on both sides, that once media flows not one packet fails
@@ -556,15 +569,7 @@ fn srtp_call(caller: Caller, codec: &str, softline_srtp: &str, baresip_mediaenc:
                 .unwrap_or_else(|e| panic!("{e}"));
         }
     }
-    // Failures so far: baresip's clear RTCP from before its SRTP was up.
-    let early = phone
-        .wait_for(
-            |s| s["calls"][0]["media"]["packets_received"].as_u64() > Some(10),
-            FIVE_S,
-        )
-        .unwrap()["calls"][0]["media"]["srtp_failures"]
-        .as_u64()
-        .unwrap();
+    let early = early_srtp_failures(&phone);
     let media = media_after_two_seconds(&phone, codec);
     let failures = media["srtp_failures"].as_u64().unwrap();
     eprintln!(
@@ -812,14 +817,7 @@ fn srtp_gcm_call(suite: &'static str) {
     phone
         .wait_for(|s| s["calls"][0]["state"] == "connected", FIVE_S)
         .unwrap_or_else(|e| panic!("{suite}: no call: {e}"));
-    let early = phone
-        .wait_for(
-            |s| s["calls"][0]["media"]["packets_received"].as_u64() > Some(10),
-            FIVE_S,
-        )
-        .unwrap()["calls"][0]["media"]["srtp_failures"]
-        .as_u64()
-        .unwrap();
+    let early = early_srtp_failures(&phone);
     let media = media_after_two_seconds(&phone, codec);
     let crypto: Vec<String> = answer
         .lock()
