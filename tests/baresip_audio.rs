@@ -169,6 +169,16 @@ fn baresip_decoder_is(baresip: &Baresip, codec: &str) {
     );
 }
 
+/// Softline hangs up; both calls end and their output files are finished.
+fn softline_hangs_up(phone: &Phone, baresip: &Baresip) {
+    phone.cmd(json!({"cmd": "hangup"}));
+    phone
+        .wait_for(|s| s["calls"][0]["state"] == "ended", FIVE_S)
+        .unwrap();
+    baresip.wait_call_ended(FIVE_S).unwrap();
+    std::thread::sleep(Duration::from_millis(300)); // output files finished
+}
+
 /// (a) Softline calls baresip, baresip auto-answers, Softline hangs up.
 fn softline_calls_baresip(codec: &str) {
     let dir = TestDir::new(&format!("bs-out-{codec}"));
@@ -180,12 +190,7 @@ fn softline_calls_baresip(codec: &str) {
         .unwrap();
     let media = media_after_two_seconds(&phone, codec);
     assert_eq!(media["latched"], json!(false), "{media:#}");
-    phone.cmd(json!({"cmd": "hangup"}));
-    phone
-        .wait_for(|s| s["calls"][0]["state"] == "ended", FIVE_S)
-        .unwrap();
-    baresip.wait_call_ended(FIVE_S).unwrap();
-    std::thread::sleep(Duration::from_millis(300)); // output files finished
+    softline_hangs_up(&phone, &baresip);
     baresip_decoder_is(&baresip, codec);
     check_audio(&format!("{codec} Softline→baresip"), &output, &baresip);
 }
@@ -448,12 +453,7 @@ fn softline_latches_onto_baresip_rtp_source() {
         json!(format!("127.0.0.1:{real}")),
         "{media:#}"
     );
-    phone.cmd(json!({"cmd": "hangup"}));
-    phone
-        .wait_for(|s| s["calls"][0]["state"] == "ended", FIVE_S)
-        .unwrap();
-    baresip.wait_call_ended(FIVE_S).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    softline_hangs_up(&phone, &baresip);
     let decoy = relay.decoy_packets.load(Ordering::Relaxed);
     eprintln!(
         "latching: signalled 127.0.0.1:{}, RTP from 127.0.0.1:{real}; {decoy} packets went to the decoy before latching",
@@ -725,12 +725,7 @@ fn softline_calls_baresip_through_kamailio() {
         .wait_for(|s| s["calls"][0]["state"] == "connected", FIVE_S)
         .unwrap();
     media_after_two_seconds(&phone, "PCMU");
-    phone.cmd(json!({"cmd": "hangup"}));
-    phone
-        .wait_for(|s| s["calls"][0]["state"] == "ended", FIVE_S)
-        .unwrap();
-    baresip.wait_call_ended(FIVE_S).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    softline_hangs_up(&phone, &baresip);
     baresip_decoder_is(&baresip, "PCMU");
     check_audio("PCMU Softline→Kamailio→baresip", &output, &baresip);
 }
@@ -749,12 +744,7 @@ fn wideband_both_ways(codec: &str) {
         .wait_for(|s| s["calls"][0]["state"] == "connected", FIVE_S)
         .unwrap();
     media_after_two_seconds(&phone, codec);
-    phone.cmd(json!({"cmd": "hangup"}));
-    phone
-        .wait_for(|s| s["calls"][0]["state"] == "ended", FIVE_S)
-        .unwrap();
-    baresip.wait_call_ended(FIVE_S).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    softline_hangs_up(&phone, &baresip);
     let dump = baresip.decoded_dump();
     let (share_s, level_s, rate_s) = heard(&output, BARESIP_WB_HZ);
     let (share_b, level_b, rate_b) = heard(&dump, SOFTLINE_WB_HZ);
@@ -832,14 +822,9 @@ fn srtp_gcm_call(suite: &'static str) {
     assert_eq!(media["srtp"], json!(true), "{media:#}");
     assert!(early <= BARESIP_CLEAR_RTCP_AT_START, "{early}: {media:#}");
     assert_eq!(media["srtp_failures"], json!(early), "{media:#}");
-    phone.cmd(json!({"cmd": "hangup"}));
-    phone
-        .wait_for(|s| s["calls"][0]["state"] == "ended", FIVE_S)
-        .unwrap();
-    baresip.wait_call_ended(FIVE_S).unwrap();
+    softline_hangs_up(&phone, &baresip);
     stop.store(true, Ordering::Relaxed);
     let _ = relay.join();
-    std::thread::sleep(Duration::from_millis(300));
     check_audio(&format!("{codec} SRTP {suite}"), &output, &baresip);
 }
 
