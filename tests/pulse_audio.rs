@@ -31,38 +31,22 @@ struct Pulse {
 
 impl Pulse {
     fn start(dir: &TestDir) -> Pulse {
-        let socket = dir.file("native");
-        let state = dir.file("state");
-        std::fs::create_dir_all(&state).unwrap();
-        let child = Command::new("pulseaudio")
-            .args([
-                "-n",
-                "--daemonize=no",
-                "--exit-idle-time=-1",
-                "--use-pid-file=no",
-                "-L",
-            ])
-            .arg(format!(
-                "module-native-protocol-unix auth-anonymous=1 socket={}",
-                socket.display()
-            ))
-            .args([
-                "-L",
-                "module-null-sink sink_name=mic rate=48000 channels=1",
-                "-L",
-                "module-null-sink sink_name=speaker rate=48000 channels=1",
-            ])
-            .env("HOME", &dir.path)
-            .env("PULSE_RUNTIME_PATH", &dir.path)
-            .env("PULSE_STATE_PATH", &state)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.file("pulseaudio.log")).unwrap())
-            .spawn()
-            .expect("pulseaudio (Debian package pulseaudio) must be installed");
+        std::fs::create_dir_all(dir.file("state")).unwrap();
+        let child = pulse_dl::private_server::command(
+            &dir.path,
+            &[
+                "sink_name=mic rate=48000 channels=1",
+                "sink_name=speaker rate=48000 channels=1",
+            ],
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.file("pulseaudio.log")).unwrap())
+        .spawn()
+        .expect("pulseaudio (Debian package pulseaudio) must be installed");
         let pulse = Pulse {
             child,
-            server: format!("unix:{}", socket.display()),
+            server: pulse_dl::private_server::address(&dir.path),
         };
         let up = poll(Duration::from_secs(10), || {
             Command::new("pactl")

@@ -40,6 +40,7 @@ use std::time::{Duration, Instant};
 use crate::impair::{Impairment, Relay};
 use crate::netns::{self, CallNet};
 use crate::{Result, cargo, deps, status};
+use pulse_dl::private_server;
 
 mod linphone;
 use linphone::Linphone;
@@ -206,26 +207,9 @@ impl Pulse {
     fn start(dir: &Path) -> std::result::Result<Pulse, String> {
         let _ = fs::remove_dir_all(dir);
         fs::create_dir_all(dir.join("state")).map_err(|e| e.to_string())?;
-        let socket = dir.join("native");
-        let server = format!("unix:{}", socket.display());
+        let server = private_server::address(dir);
         let log = fs::File::create(dir.join("pulseaudio.log")).map_err(|e| e.to_string())?;
-        let child = Command::new("pulseaudio")
-            .args([
-                "-n",
-                "--daemonize=no",
-                "--exit-idle-time=-1",
-                "--use-pid-file=no",
-                "-L",
-                &format!(
-                    "module-native-protocol-unix auth-anonymous=1 socket={}",
-                    socket.display()
-                ),
-                "-L",
-                "module-null-sink sink_name=idle",
-            ])
-            .env("HOME", dir)
-            .env("PULSE_RUNTIME_PATH", dir)
-            .env("PULSE_STATE_PATH", dir.join("state"))
+        let child = private_server::command(dir, &["sink_name=idle"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

@@ -733,6 +733,9 @@ pub fn available() -> bool {
     api().is_ok()
 }
 
+#[doc(hidden)]
+pub mod private_server;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,11 +5,11 @@
 //! stream instead of unwinding into libpulse.
 #![allow(clippy::disallowed_methods)] // a test of real I/O waits on the clock
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use pulse_dl::{BufferAttr, Direction, Handler, Stream, StreamSpec};
+use pulse_dl::{BufferAttr, Direction, Handler, Stream, StreamSpec, private_server};
 
 struct Server {
     child: Child,
@@ -22,23 +22,8 @@ impl Server {
         let dir = std::env::temp_dir().join(format!("pulse-dl-server-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("state")).unwrap();
-        let socket = dir.join("native");
-        let child = Command::new("pulseaudio")
-            .args([
-                "-n",
-                "--daemonize=no",
-                "--exit-idle-time=-1",
-                "--use-pid-file=no",
-            ])
-            .arg("-L")
-            .arg(format!(
-                "module-native-protocol-unix auth-anonymous=1 socket={}",
-                socket.display()
-            ))
-            .args(["-L", "module-null-sink sink_name=out rate=8000 channels=1"])
-            .env("HOME", &dir)
-            .env("PULSE_RUNTIME_PATH", &dir)
-            .env("PULSE_STATE_PATH", dir.join("state"))
+        let socket = private_server::socket(&dir);
+        let child = private_server::command(&dir, &["sink_name=out rate=8000 channels=1"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -52,7 +37,7 @@ impl Server {
         std::thread::sleep(Duration::from_millis(300));
         Server {
             child,
-            address: format!("unix:{}", socket.display()),
+            address: private_server::address(&dir),
             dir,
         }
     }
